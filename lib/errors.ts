@@ -1,0 +1,95 @@
+/**
+ * Every error the project throws, each with a stable `code` that users and scripts can match on.
+ * Errors are thrown only while parsing flags, loading manifests or starting parts; the per-connection
+ * path logs and closes sockets instead.
+ */
+
+/** Base class: every project error has a stable code. */
+export class ProxyError extends Error {
+  override name = 'ProxyError';
+  readonly code: string = 'KUP_ERR_PROXY';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A command-line flag or configuration value is unknown or malformed. Lists every problem found. */
+export class InvalidConfigError extends ProxyError {
+  override name = 'InvalidConfigError';
+  override readonly code = 'KUP_ERR_INVALID_CONFIG';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('; '));
+    this.problems = problems;
+  }
+}
+
+/** A Kubernetes object (from a manifest or the API) failed validation; names the object and field. */
+export class InvalidObjectError extends ProxyError {
+  override name = 'InvalidObjectError';
+  override readonly code = 'KUP_ERR_INVALID_OBJECT';
+  readonly field: string;
+  readonly reason: string;
+  constructor(field: string, reason: string) {
+    super(`${field}: ${reason}`);
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** A manifest file or document could not be read or parsed. */
+export class ManifestError extends ProxyError {
+  override name = 'ManifestError';
+  override readonly code = 'KUP_ERR_MANIFEST';
+  readonly file: string;
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+/** The port allocator has no free port left in --proxy-port-range. */
+export class PortAllocationError extends ProxyError {
+  override name = 'PortAllocationError';
+  override readonly code = 'KUP_ERR_PORT_ALLOCATION';
+  constructor(range: string) {
+    super(`port allocation failed: no free port left in proxy port range ${range}`);
+  }
+}
+
+/** A listener could not be opened because another socket holds the address and port. */
+export class PortConflictError extends ProxyError {
+  override name = 'PortConflictError';
+  override readonly code = 'KUP_ERR_PORT_CONFLICT';
+  readonly address: string;
+  readonly port: number;
+  constructor(address: string, port: number, options?: { cause?: unknown }) {
+    super(`port conflict: ${formatHostPort(address, port)} is already in use by another socket`, options);
+    this.address = address;
+    this.port = port;
+  }
+}
+
+/** A listener could not be opened for a reason other than a port conflict. */
+export class ListenError extends ProxyError {
+  override name = 'ListenError';
+  override readonly code = 'KUP_ERR_LISTEN';
+  constructor(address: string, port: number, options?: { cause?: unknown }) {
+    const detail = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(`cannot listen on ${formatHostPort(address, port)}${detail}`, options);
+  }
+}
+
+/** A part was used after close() or destroy(). */
+export class ClosedError extends ProxyError {
+  override name = 'ClosedError';
+  override readonly code = 'KUP_ERR_CLOSED';
+  constructor(what: string) {
+    super(`${what} is closed`);
+  }
+}
+
+/** Formats an address and port the way users type them: `[::1]:80` for IPv6. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,44 @@
+import type { Protocol } from './service.js';
+import type { ServiceKey } from './service-port-name.js';
+
+export interface EndpointPortSpec {
+  /** '' for an unnamed port. */
+  readonly name: string;
+  readonly protocol: Protocol;
+  readonly port: number;
+}
+
+export interface EndpointSpec {
+  readonly addresses: readonly string[];
+  /** conditions.ready; an unset condition counts as ready. */
+  readonly ready: boolean;
+  /** conditions.serving; unset means "same as ready". */
+  readonly serving: boolean;
+  /** conditions.terminating; unset means false. */
+  readonly terminating: boolean;
+  readonly nodeName: string;
+}
+
+/**
+ * A validated, normalised `discovery.k8s.io/v1` EndpointSlice. A v1 `Endpoints` object is
+ * converted into one of these per subset, so the rest of the proxy knows only slices.
+ */
+export interface EndpointSliceSpec {
+  readonly namespace: string;
+  /** Unique within the namespace: the slice name, or `<endpoints-name>/subset-<i>` for v1 Endpoints. */
+  readonly name: string;
+  /** The Service it belongs to (label `kubernetes.io/service-name`, or the Endpoints name). */
+  readonly serviceName: string;
+  readonly addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  /** undefined when the slice declares no ports at all (then the service's numeric targetPort is used). */
+  readonly ports: readonly EndpointPortSpec[] | undefined;
+  readonly endpoints: readonly EndpointSpec[];
+}
+
+export function serviceKeyOfSlice(slice: EndpointSliceSpec): ServiceKey {
+  return `${slice.namespace}/${slice.serviceName}`;
+}
+
+export function keyOfSlice(slice: EndpointSliceSpec): string {
+  return `${slice.namespace}/${slice.name}`;
+}

@@ -1,0 +1,54 @@
+import type { ServiceKey } from './service-port-name.js';
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type AffinityType = 'None' | 'ClientIP';
+export type TrafficPolicy = 'Cluster' | 'Local';
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+
+/** Default ClientIP affinity timeout, as Kubernetes' DefaultClientIPServiceAffinitySeconds (3 h). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
+
+export interface ServicePortSpec {
+  /** Port name; '' for a single unnamed port. */
+  readonly name: string;
+  readonly protocol: Protocol;
+  /** The service port: what clients connect to on the portal. */
+  readonly port: number;
+  /** The port on the endpoints, by number or by the name of an endpoint port. */
+  readonly targetPort: number | string;
+  /** 0 when the service has no node port for this port. */
+  readonly nodePort: number;
+}
+
+/**
+ * A validated, normalised v1 Service: only the fields the proxy uses, with defaults applied.
+ * Two specs are equal (deep) exactly when the proxy would treat them the same.
+ */
+export interface ServiceSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly type: ServiceType;
+  /** `spec.clusterIPs` (or `[spec.clusterIP]`); empty for headless services and ExternalName. */
+  readonly clusterIPs: readonly string[];
+  /** true for `clusterIP: None`. */
+  readonly headless: boolean;
+  readonly externalIPs: readonly string[];
+  /** `status.loadBalancer.ingress[].ip`. */
+  readonly loadBalancerIPs: readonly string[];
+  readonly ports: readonly ServicePortSpec[];
+  readonly sessionAffinity: AffinityType;
+  /** Seconds; DEFAULT_AFFINITY_TIMEOUT_SECONDS when not given. */
+  readonly affinityTimeoutSeconds: number;
+  readonly internalTrafficPolicy: TrafficPolicy;
+  readonly externalTrafficPolicy: TrafficPolicy;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export function keyOfService(svc: ServiceSpec): ServiceKey {
+  return `${svc.namespace}/${svc.name}`;
+}
+
+/** Headless and ExternalName services are not proxied (kube-proxy's ShouldSkipService). */
+export function isProxied(svc: ServiceSpec): boolean {
+  return !svc.headless && svc.type !== 'ExternalName' && svc.clusterIPs.length > 0;
+}

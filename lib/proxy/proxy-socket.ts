@@ -1,0 +1,30 @@
+import type { Protocol } from '../model/service.js';
+import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxyStats } from './proxy-stats.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  /** 0 lets the kernel choose; addresses() tells the port it chose. */
+  readonly port: number;
+}
+
+/**
+ * The listening side of one service port: one or more listeners (one per address) that hand each
+ * connection or UDP client to an endpoint picked by the LoadBalancer.
+ */
+export interface ProxySocket {
+  readonly spn: ServicePortName;
+  readonly protocol: Protocol;
+  readonly stats: ProxyStats;
+  /** Opens every listener. Rejects with PortConflictError or ListenError (and opens none) on failure. */
+  start(): Promise<void>;
+  /** The bound addresses, with the real port when 0 was asked. Empty before start(). */
+  addresses(): ListenAddress[];
+  /**
+   * Stops listening. TCP keeps established connections until they end by themselves (as the legacy
+   * proxier did); UDP closes its sessions. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Stops listening and closes every connection and session now. Idempotent. */
+  destroy(): void;
+}
