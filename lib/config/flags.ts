@@ -1,0 +1,162 @@
+import net from 'node:net';
+import { InvalidConfigError } from '../errors.js';
+import { LOG_LEVELS } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
+import { DEFAULT_CONFIG } from './config.js';
+import type { Config, RedirectMode } from './config.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { parsePortRange } from './port-range.js';
+
+type FlagKind = 'string' | 'strings' | 'int' | 'duration' | 'bool';
+
+interface FlagSpec {
+  readonly name: string;
+  readonly kind: FlagKind;
+  readonly value?: string;
+  readonly help: string;
+  readonly def?: string;
+}
+
+/** Every flag, in the order --help shows them. Names follow kube-proxy where it has the flag. */
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'manifests', kind: 'strings', value: 'PATH', help: 'Service, Endpoints and EndpointSlice manifests (YAML or JSON file, or directory); repeatable; watched for changes' },
+  { name: 'bind-address', kind: 'string', value: 'IP', def: DEFAULT_CONFIG.bindAddress, help: 'address listeners bind to when a service has no portal address on this machine' },
+  { name: 'proxy-port-range', kind: 'string', value: 'RANGE', def: '""', help: 'proxy ports for the redirect modes: "" (kernel chooses), B-E, B+N, or a single port' },
+  { name: 'udp-timeout', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.udpTimeoutMs), help: 'idle time after which a UDP session closes (the legacy proxy used 250ms, too short for slow DNS replies)' },
+  { name: 'udp-max-sessions', kind: 'int', value: 'N', def: String(DEFAULT_CONFIG.udpMaxSessions), help: 'most UDP sessions per service port; the least recently active is evicted first' },
+  { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on the service port directly)' },
+  { name: 'sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.syncPeriodMs), help: 'longest time between two syncs of listeners with the services' },
+  { name: 'min-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.minSyncPeriodMs), help: 'shortest time between syncs once a burst of two has been used' },
+  { name: 'log-level', kind: 'string', value: 'LEVEL', def: DEFAULT_CONFIG.logLevel, help: 'error, warn, info (service and listener changes) or debug (every connection)' },
+  { name: 'log-format', kind: 'string', value: 'FORMAT', def: 'text on a terminal, else json', help: 'text or json' },
+  { name: 'help', kind: 'bool', help: 'print this help and exit' },
+  { name: 'version', kind: 'bool', help: 'print the version and exit' },
+];
+
+export type ParsedFlags = { readonly action: 'help' } | { readonly action: 'version' } | { readonly action: 'run'; readonly config: Config };
+
+/**
+ * Turns argv (without node and the script) into a frozen Config. Reports every problem at once
+ * in an InvalidConfigError, so a user fixes a command line in one go.
+ */
+export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { isTTY: false }): ParsedFlags {
+  const problems: string[] = [];
+  const seen = new Map<string, string[]>();
+  const byName = new Map(FLAGS.map((f) => [f.name, f]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--') || arg === '--') {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = byName.get(name);
+    if (!spec) {
+      problems.push(`unknown flag --${name}`);
+      continue;
+    }
+    let value: string;
+    if (spec.kind === 'bool') {
+      value = eq < 0 ? 'true' : arg.slice(eq + 1);
+      if (value !== 'true' && value !== 'false') {
+        problems.push(`--${name}: expected true or false, got "${value}"`);
+        continue;
+      }
+    } else if (eq >= 0) {
+      value = arg.slice(eq + 1);
+    } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) {
+      value = argv[++i]!;
+    } else {
+      problems.push(`--${name} needs a value (${spec.value ?? 'VALUE'})`);
+      continue;
+    }
+    const list = seen.get(name) ?? [];
+    if (list.length > 0 && spec.kind !== 'strings') {
+      problems.push(`--${name} given more than once`);
+      continue;
+    }
+    list.push(value);
+    seen.set(name, list);
+  }
+  const one = (name: string): string | undefined => seen.get(name)?.[0];
+  if (one('help') === 'true') return { action: 'help' };
+  if (one('version') === 'true') return { action: 'version' };
+
+  const manifests = seen.get('manifests') ?? [];
+  for (const m of manifests) if (m.trim() === '') problems.push('--manifests: empty path');
+
+  const bindAddress = one('bind-address') ?? DEFAULT_CONFIG.bindAddress;
+  if (net.isIP(bindAddress) === 0) problems.push(`--bind-address: "${bindAddress}" is not an IP address`);
+
+  let proxyPortRange = DEFAULT_CONFIG.proxyPortRange;
+  const rangeText = one('proxy-port-range');
+  if (rangeText !== undefined) {
+    const r = parsePortRange(rangeText);
+    if (typeof r === 'string') problems.push(`--proxy-port-range: ${r}`);
+    else proxyPortRange = r;
+  }
+
+  const duration = (name: string, def: number, min: number): number => {
+    const text = one(name);
+    if (text === undefined) return def;
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      problems.push(`--${name}: "${text}" is not a duration (examples: 250ms, 30s, 1m)`);
+      return def;
+    }
+    if (ms < min) {
+      problems.push(`--${name}: must be at least ${formatDuration(min)}, got ${text}`);
+      return def;
+    }
+    return ms;
+  };
+  const udpTimeoutMs = duration('udp-timeout', DEFAULT_CONFIG.udpTimeoutMs, 1);
+  const syncPeriodMs = duration('sync-period', DEFAULT_CONFIG.syncPeriodMs, 1);
+  const minSyncPeriodMs = duration('min-sync-period', DEFAULT_CONFIG.minSyncPeriodMs, 0);
+
+  let udpMaxSessions = DEFAULT_CONFIG.udpMaxSessions;
+  const maxText = one('udp-max-sessions');
+  if (maxText !== undefined) {
+    if (!/^\d+$/.test(maxText) || Number(maxText) < 1) problems.push(`--udp-max-sessions: expected a positive integer, got "${maxText}"`);
+    else udpMaxSessions = Number(maxText);
+  }
+
+  const redirect = (one('redirect') ?? DEFAULT_CONFIG.redirect) as RedirectMode;
+  if (!['none', 'iptables', 'nftables', 'auto'].includes(redirect)) {
+    problems.push(`--redirect: expected none, got "${redirect}"`);
+  } else if (redirect !== 'none') {
+    problems.push(`--redirect: mode "${redirect}" is not available in this version; use none`);
+  }
+
+  const logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const logFormat = (one('log-format') ?? (env.isTTY ? 'text' : 'json')) as LogFormat;
+  if (logFormat !== 'text' && logFormat !== 'json') problems.push(`--log-format: expected text or json, got "${logFormat}"`);
+
+  if (problems.length > 0) throw new InvalidConfigError(problems);
+  const config: Config = Object.freeze({
+    manifests: Object.freeze([...manifests]),
+    bindAddress,
+    proxyPortRange,
+    udpTimeoutMs,
+    udpMaxSessions,
+    redirect,
+    syncPeriodMs,
+    minSyncPeriodMs,
+    logLevel,
+    logFormat,
+  });
+  return { action: 'run', config };
+}
+
+/** The --help text, generated from FLAGS so it cannot drift from what is parsed. */
+export function usage(program: string): string {
+  const lines = [`Usage: ${program} --manifests PATH [flags]`, '', 'Flags:'];
+  for (const f of FLAGS) {
+    const left = `  --${f.name}${f.value ? ` ${f.value}` : ''}`;
+    const def = f.def !== undefined ? ` (default ${f.def})` : '';
+    lines.push(left.padEnd(32) + f.help + def);
+  }
+  return lines.join('\n');
+}
