@@ -1,0 +1,128 @@
+import { InvalidObjectError } from '../errors.js';
+import type { EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
+import { parseIP } from './ip-address.js';
+import type { IPFamily } from './ip-address.js';
+import {
+  DNS_LABEL_RULE,
+  DNS_SUBDOMAIN_RULE,
+  fieldPath,
+  indexPath,
+  integerIn,
+  ipAddress,
+  isAbsent,
+  isDnsLabel,
+  isDnsSubdomain,
+  keyPath,
+  objectMeta,
+  objectRoot,
+  oneOf,
+  optionalArray,
+  optionalBoolean,
+  optionalMapping,
+  optionalString,
+  requireMapping,
+} from './object-fields.js';
+import type { Protocol } from './service.js';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+const ADDRESS_TYPES: readonly EndpointSliceSpec['addressType'][] = ['IPv4', 'IPv6', 'FQDN'];
+const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+/** Validates a `discovery.k8s.io/v1` EndpointSlice and normalises it. Throws InvalidObjectError naming the field. */
+export function endpointSliceFromObject(obj: unknown): EndpointSliceSpec {
+  const root = objectRoot(obj, 'EndpointSlice');
+  const { name, namespace, meta } = objectMeta(root, isDnsSubdomain, DNS_SUBDOMAIN_RULE);
+  const labelsPath = 'metadata.labels';
+  const servicePath = keyPath(labelsPath, SERVICE_NAME_LABEL);
+  const serviceName = optionalString(optionalMapping(meta['labels'], labelsPath)[SERVICE_NAME_LABEL], servicePath);
+  if (serviceName === undefined || serviceName === '') throw new InvalidObjectError(servicePath, 'is required: the name of the Service this slice belongs to');
+  if (!isDnsLabel(serviceName)) throw new InvalidObjectError(servicePath, DNS_LABEL_RULE);
+
+  if (isAbsent(root['addressType'])) throw new InvalidObjectError('addressType', 'is required');
+  const addressType = oneOf(root['addressType'], 'addressType', ADDRESS_TYPES, 'IPv4');
+  const endpoints = optionalArray(root['endpoints'], 'endpoints').map((entry, i) => readEndpoint(entry, indexPath('endpoints', i), addressType));
+  const ports = readPorts(root['ports'], 'ports');
+  return { namespace, name, serviceName, addressType, ports, endpoints };
+}
+
+function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSpec['addressType']): EndpointSpec {
+  const e = requireMapping(entry, path);
+  const addressesPath = fieldPath(path, 'addresses');
+  const raw = optionalArray(e['addresses'], addressesPath);
+  if (raw.length === 0) throw new InvalidObjectError(addressesPath, 'must have at least one address');
+  const addresses = raw.map((a, i) => {
+    const p = indexPath(addressesPath, i);
+    if (addressType !== 'FQDN') return ipAddress(a, p, addressType);
+    if (typeof a !== 'string' || a === '') throw new InvalidObjectError(p, 'must be a host name');
+    return a;
+  });
+  const conditionsPath = fieldPath(path, 'conditions');
+  const conditions = optionalMapping(e['conditions'], conditionsPath);
+  const ready = optionalBoolean(conditions['ready'], fieldPath(conditionsPath, 'ready')) ?? true;
+  const serving = optionalBoolean(conditions['serving'], fieldPath(conditionsPath, 'serving')) ?? ready;
+  const terminating = optionalBoolean(conditions['terminating'], fieldPath(conditionsPath, 'terminating')) ?? false;
+  const nodeName = optionalString(e['nodeName'], fieldPath(path, 'nodeName')) ?? '';
+  return { addresses, ready, serving, terminating, nodeName };
+}
+
+/** Absent ports mean "the slice declares none" (undefined), which is not the same as an empty list. */
+function readPorts(v: unknown, path: string): EndpointPortSpec[] | undefined {
+  if (isAbsent(v)) return undefined;
+  const names = new Set<string>();
+  return optionalArray(v, path).map((entry, i) => {
+    const p = requireMapping(entry, indexPath(path, i));
+    const namePath = fieldPath(indexPath(path, i), 'name');
+    const name = optionalString(p['name'], namePath) ?? '';
+    if (name !== '' && !isDnsLabel(name)) throw new InvalidObjectError(namePath, DNS_LABEL_RULE);
+    if (names.has(name)) throw new InvalidObjectError(namePath, 'must be unique');
+    names.add(name);
+    const protocol = oneOf(p['protocol'], fieldPath(indexPath(path, i), 'protocol'), PROTOCOLS, 'TCP');
+    const port = integerIn(p['port'], fieldPath(indexPath(path, i), 'port'), 1, 65535);
+    return { name, protocol, port };
+  });
+}
+
+/**
+ * Converts a v1 Endpoints object into slices, one per subset: `<name>/subset-<i>` (a name no real
+ * EndpointSlice can have, since slice names cannot contain '/'). A slice holds one address family,
+ * so a subset with both IPv4 and IPv6 addresses gives `<name>/subset-<i>` for IPv4 and
+ * `<name>/subset-<i>-v6` for IPv6; an IPv6-only subset is just `<name>/subset-<i>`.
+ * `addresses` are ready and serving; `notReadyAddresses` are neither.
+ */
+export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
+  const root = objectRoot(obj, 'Endpoints');
+  const { name, namespace } = objectMeta(root, isDnsSubdomain, DNS_SUBDOMAIN_RULE);
+  const slices: EndpointSliceSpec[] = [];
+  optionalArray(root['subsets'], 'subsets').forEach((entry, i) => {
+    const path = indexPath('subsets', i);
+    const subset = requireMapping(entry, path);
+    const byFamily: Record<IPFamily, EndpointSpec[]> = { IPv4: [], IPv6: [] };
+    for (const [field, ready] of [['addresses', true], ['notReadyAddresses', false]] as const) {
+      optionalArray(subset[field], fieldPath(path, field)).forEach((a, j) => {
+        const addrPath = indexPath(fieldPath(path, field), j);
+        const address = requireMapping(a, addrPath);
+        const ip = ipAddress(address['ip'], fieldPath(addrPath, 'ip'));
+        const nodeName = optionalString(address['nodeName'], fieldPath(addrPath, 'nodeName')) ?? '';
+        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName });
+      });
+    }
+    const ports = readPorts(subset['ports'], fieldPath(path, 'ports'));
+    const base = `${name}/subset-${i}`;
+    const make = (sliceName: string, addressType: IPFamily): EndpointSliceSpec => ({
+      namespace,
+      name: sliceName,
+      serviceName: name,
+      addressType,
+      ports,
+      endpoints: byFamily[addressType],
+    });
+    if (byFamily.IPv4.length === 0 && byFamily.IPv6.length > 0) {
+      slices.push(make(base, 'IPv6'));
+    } else {
+      slices.push(make(base, 'IPv4'));
+      if (byFamily.IPv6.length > 0) slices.push(make(`${base}-v6`, 'IPv6'));
+    }
+  });
+  return slices;
+}

@@ -1,0 +1,96 @@
+import { makeEndpoint } from './endpoint.js';
+import type { Endpoint } from './endpoint.js';
+import { serviceKeyOfSlice } from './endpoint-slice.js';
+import type { EndpointSliceSpec } from './endpoint-slice.js';
+import { keyOfService } from './service.js';
+import type { ServicePortSpec, ServiceSpec } from './service.js';
+import type { ServiceKey } from './service-port-name.js';
+
+/**
+ * Every known EndpointSlice, grouped by the Service it belongs to, and the merge of a service's
+ * slices into the endpoint list of one of its ports.
+ */
+export class EndpointsCache {
+  readonly #slices = new Map<string, EndpointSliceSpec>();
+  readonly #byService = new Map<ServiceKey, Set<string>>();
+
+  /**
+   * Stores (or, with undefined, forgets) the slice under `sliceKey` (`namespace/sliceName`).
+   * Returns the services whose endpoints may have changed: none, one, or two when the slice moved
+   * from one service to another (both must be recomputed).
+   */
+  update(sliceKey: string, slice: EndpointSliceSpec | undefined): ServiceKey[] {
+    const affected: ServiceKey[] = [];
+    const old = this.#slices.get(sliceKey);
+    if (old) {
+      const svc = serviceKeyOfSlice(old);
+      affected.push(svc);
+      const keys = this.#byService.get(svc);
+      keys?.delete(sliceKey);
+      if (keys?.size === 0) this.#byService.delete(svc);
+      this.#slices.delete(sliceKey);
+    }
+    if (slice) {
+      const svc = serviceKeyOfSlice(slice);
+      if (!affected.includes(svc)) affected.push(svc);
+      this.#slices.set(sliceKey, slice);
+      let keys = this.#byService.get(svc);
+      if (!keys) this.#byService.set(svc, (keys = new Set()));
+      keys.add(sliceKey);
+    }
+    return affected;
+  }
+
+  /** The slices of one service, for inspection. */
+  slicesOf(key: ServiceKey): EndpointSliceSpec[] {
+    return [...(this.#byService.get(key) ?? [])].map((k) => this.#slices.get(k)!);
+  }
+
+  get size(): number {
+    return this.#slices.size;
+  }
+
+  /**
+   * The endpoints of one service port, merged over all of the service's slices and sorted by key.
+   * The ready endpoints; if none is ready, the ones that are serving and terminating, so a
+   * service being rolled keeps answering (kube-proxy's terminating-endpoints fallback).
+   * An address that several slices list counts as ready when any of them says it is ready.
+   * `accept(nodeName)` filters endpoints first (for Local traffic policy); the fallback applies
+   * to what it accepted.
+   */
+  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, accept?: (nodeName: string) => boolean): Endpoint[] {
+    const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean }>();
+    for (const slice of this.slicesOf(keyOfService(svc))) {
+      if (slice.addressType === 'FQDN') continue;
+      const portNumber = targetPortIn(slice, port);
+      if (portNumber === undefined) continue;
+      for (const e of slice.endpoints) {
+        if (accept && !accept(e.nodeName)) continue;
+        for (const ip of e.addresses) {
+          const endpoint = makeEndpoint(ip, portNumber, e.nodeName);
+          const seen = merged.get(endpoint.key);
+          const fallback = e.serving && e.terminating;
+          if (!seen) merged.set(endpoint.key, { endpoint, ready: e.ready, fallback });
+          else {
+            seen.ready ||= e.ready;
+            seen.fallback ||= fallback;
+            if (seen.endpoint.nodeName === '' && e.nodeName !== '') seen.endpoint = endpoint;
+          }
+        }
+      }
+    }
+    const all = [...merged.values()].sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0));
+    const ready = all.filter((m) => m.ready);
+    return (ready.length > 0 ? ready : all.filter((m) => m.fallback)).map((m) => m.endpoint);
+  }
+}
+
+/**
+ * The endpoint port a service port reaches in one slice: the slice port with the same name and
+ * protocol (the endpoint controllers name slice ports after service ports and resolve named
+ * targetPorts into them), or the numeric targetPort when the slice declares no ports at all.
+ */
+function targetPortIn(slice: EndpointSliceSpec, port: ServicePortSpec): number | undefined {
+  if (slice.ports === undefined) return typeof port.targetPort === 'number' ? port.targetPort : undefined;
+  return slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol)?.port;
+}

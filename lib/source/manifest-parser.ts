@@ -1,0 +1,123 @@
+import { parseAllDocuments } from 'yaml';
+import { InvalidObjectError } from '../errors.js';
+import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
+import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../model/endpoint-slice-from-object.js';
+import { isMapping } from '../model/object-fields.js';
+import { serviceFromObject } from '../model/service-from-object.js';
+import type { ServiceSpec } from '../model/service.js';
+
+/** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
+export interface ManifestLocation {
+  readonly document: number;
+  readonly item?: number;
+}
+
+/** One object read from a file, or the reason its document could not be read. */
+export type ManifestDocument = (ManifestLocation & { readonly object: unknown }) | (ManifestLocation & { readonly error: string });
+
+/** What a manifest object means to the proxy. `object` is its identity, `Kind namespace/name`. */
+export type ManifestEntry =
+  | (ManifestLocation & { readonly type: 'service'; readonly object: string; readonly service: ServiceSpec })
+  /** An EndpointSlice (one slice) or a v1 Endpoints (one or more). */
+  | (ManifestLocation & { readonly type: 'slices'; readonly object: string; readonly slices: readonly EndpointSliceSpec[] })
+  | (ManifestLocation & { readonly type: 'ignored'; readonly object: string | undefined; readonly apiVersion: string; readonly kind: string })
+  /** `object` is undefined when the document is too broken to tell which object it is. `field` is '' for the whole document. */
+  | (ManifestLocation & { readonly type: 'rejected'; readonly object: string | undefined; readonly field: string; readonly reason: string });
+
+/** The identity of an object across files and edits: `Service default/web`. */
+export function objectKey(kind: string, namespace: string, name: string): string {
+  return `${kind} ${namespace}/${name}`;
+}
+
+/** Reads every object in one file and converts the ones the proxy uses. */
+export function parseManifest(text: string, fileName = ''): ManifestEntry[] {
+  return splitManifest(text, fileName).map(classifyManifestObject);
+}
+
+/**
+ * Splits a file into objects: YAML documents (`---`), or one JSON value for a `.json` file, with
+ * `kind: List` (or any `*List`) expanded into its items. Empty documents are skipped but still
+ * counted, so document numbers match what a reader counts in the file.
+ */
+export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
+  const out: ManifestDocument[] = [];
+  if (fileName.toLowerCase().endsWith('.json')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      return [{ document: 1, error: `invalid JSON: ${(err as Error).message}` }];
+    }
+    pushObject(out, 1, value);
+    return out;
+  }
+  parseAllDocuments(text).forEach((doc, i) => {
+    const document = i + 1;
+    if (doc.errors.length > 0) {
+      out.push({ document, error: `invalid YAML: ${firstLine(doc.errors[0]!.message)}` });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      out.push({ document, error: `invalid YAML: ${firstLine((err as Error).message)}` });
+      return;
+    }
+    pushObject(out, document, value);
+  });
+  return out;
+}
+
+function pushObject(out: ManifestDocument[], document: number, value: unknown): void {
+  if (value === null || value === undefined) return;
+  if (isMapping(value) && typeof value['kind'] === 'string' && value['kind'].endsWith('List') && Array.isArray(value['items'])) {
+    // Items of a typed list (`ServiceList`, as the API returns) may leave out their own kind.
+    const itemKind = value['kind'] === 'List' ? undefined : value['kind'].slice(0, -'List'.length);
+    value['items'].forEach((item: unknown, i: number) => {
+      const object = itemKind !== undefined && isMapping(item) && item['kind'] === undefined ? { apiVersion: value['apiVersion'], kind: itemKind, ...item } : item;
+      if (object !== null && object !== undefined) out.push({ document, item: i, object });
+    });
+    return;
+  }
+  out.push({ document, object: value });
+}
+
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0]!.replace(/:$/, '');
+}
+
+/** Converts one object by apiVersion and kind; other kinds are `ignored`, bad objects `rejected`. */
+export function classifyManifestObject(doc: ManifestDocument): ManifestEntry {
+  const where: ManifestLocation = doc.item === undefined ? { document: doc.document } : { document: doc.document, item: doc.item };
+  if ('error' in doc) return { ...where, type: 'rejected', object: undefined, field: '', reason: doc.error };
+  const obj = doc.object;
+  if (!isMapping(obj)) return { ...where, type: 'rejected', object: undefined, field: '', reason: 'must be a mapping with apiVersion and kind' };
+  const apiVersion = obj['apiVersion'];
+  const kind = obj['kind'];
+  const object = identityOf(obj);
+  if (typeof apiVersion !== 'string' || apiVersion === '') return { ...where, type: 'rejected', object, field: 'apiVersion', reason: 'is required' };
+  if (typeof kind !== 'string' || kind === '') return { ...where, type: 'rejected', object, field: 'kind', reason: 'is required' };
+  if (kind.endsWith('List') && 'items' in obj && !Array.isArray(obj['items'])) return { ...where, type: 'rejected', object, field: 'items', reason: 'must be a list' };
+  try {
+    if (apiVersion === 'v1' && kind === 'Service') return { ...where, type: 'service', object: object!, service: serviceFromObject(obj) };
+    if (apiVersion === 'v1' && kind === 'Endpoints') return { ...where, type: 'slices', object: object!, slices: endpointSlicesFromEndpoints(obj) };
+    if (apiVersion === 'discovery.k8s.io/v1' && kind === 'EndpointSlice') return { ...where, type: 'slices', object: object!, slices: [endpointSliceFromObject(obj)] };
+  } catch (err) {
+    if (err instanceof InvalidObjectError) return { ...where, type: 'rejected', object, field: err.field, reason: err.reason };
+    // A validator bug must not take the proxy down with it: reject this object and go on.
+    return { ...where, type: 'rejected', object, field: '', reason: `cannot be read: ${(err as Error).message}` };
+  }
+  return { ...where, type: 'ignored', object, apiVersion, kind };
+}
+
+/** `Kind namespace/name` when those can be read, even if the object is otherwise invalid. */
+function identityOf(obj: Readonly<Record<string, unknown>>): string | undefined {
+  const kind = obj['kind'];
+  const meta = obj['metadata'];
+  if (typeof kind !== 'string' || kind === '' || !isMapping(meta)) return undefined;
+  const name = meta['name'];
+  const namespace = meta['namespace'] ?? 'default';
+  if (typeof name !== 'string' || name === '' || typeof namespace !== 'string') return undefined;
+  return objectKey(kind, namespace === '' ? 'default' : namespace, name);
+}

@@ -1,0 +1,145 @@
+import test from 'ava';
+import type { EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from '../../lib/model/endpoint-slice.js';
+import { EndpointsCache } from '../../lib/model/endpoints-cache.js';
+import type { ServicePortSpec, ServiceSpec } from '../../lib/model/service.js';
+
+const HTTP: ServicePortSpec = { name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 0 };
+
+function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
+  return {
+    namespace: 'default',
+    name,
+    type: 'ClusterIP',
+    clusterIPs: ['10.96.0.10'],
+    headless: false,
+    externalIPs: [],
+    loadBalancerIPs: [],
+    ports,
+    sessionAffinity: 'None',
+    affinityTimeoutSeconds: 10800,
+    internalTrafficPolicy: 'Cluster',
+    externalTrafficPolicy: 'Cluster',
+    labels: {},
+  };
+}
+
+function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {
+  const ready = conditions.ready ?? true;
+  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '' };
+}
+
+/** A slice that declares no ports at all (a default parameter cannot be given `undefined`). */
+const NO_PORTS = null;
+
+function slice(name: string, endpoints: EndpointSpec[], ports: EndpointPortSpec[] | null = [{ name: 'http', protocol: 'TCP', port: 8080 }], extra: Partial<EndpointSliceSpec> = {}): EndpointSliceSpec {
+  return { namespace: 'default', name, serviceName: 'web', addressType: 'IPv4', ports: ports ?? undefined, endpoints, ...extra };
+}
+
+function put(cache: EndpointsCache, ...slices: EndpointSliceSpec[]): void {
+  for (const s of slices) cache.update(`${s.namespace}/${s.name}`, s);
+}
+
+const keys = (cache: EndpointsCache, service = svc(), port = HTTP, accept?: (n: string) => boolean): string[] => cache.endpointsFor(service, port, accept).map((e) => e.key);
+
+test('merges every slice of the service, de-duplicated and sorted by key', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-b', [ep('10.1.0.3'), ep('10.1.0.1')]), slice('web-a', [ep('10.1.0.2'), ep('10.1.0.1')]));
+  put(cache, slice('other-a', [ep('10.9.0.1')], NO_PORTS, { serviceName: 'other' }));
+  t.deepEqual(keys(cache), ['10.1.0.1:8080', '10.1.0.2:8080', '10.1.0.3:8080']);
+  const first = cache.endpointsFor(svc(), HTTP)[0]!;
+  t.deepEqual(first, { ip: '10.1.0.1', port: 8080, key: '10.1.0.1:8080', nodeName: '' });
+});
+
+test('an address ready in one slice and not ready in another counts as ready', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1', { ready: false })]), slice('web-b', [ep('10.1.0.1')]), slice('web-c', [ep('10.1.0.2', { ready: false })]));
+  t.deepEqual(keys(cache), ['10.1.0.1:8080']);
+});
+
+test('only ready endpoints while any is ready; otherwise serving and terminating ones', (t) => {
+  const cache = new EndpointsCache();
+  put(
+    cache,
+    slice('web-a', [
+      ep('10.1.0.1'),
+      ep('10.1.0.2', { ready: false, serving: true, terminating: true }),
+      ep('10.1.0.3', { ready: false, serving: false, terminating: true }),
+      ep('10.1.0.4', { ready: false, serving: true, terminating: false }),
+    ]),
+  );
+  t.deepEqual(keys(cache), ['10.1.0.1:8080']);
+  put(cache, slice('web-a', [ep('10.1.0.2', { ready: false, serving: true, terminating: true }), ep('10.1.0.3', { ready: false, serving: false, terminating: true }), ep('10.1.0.4', { ready: false, serving: true })]));
+  t.deepEqual(keys(cache), ['10.1.0.2:8080']);
+  put(cache, slice('web-a', [ep('10.1.0.3', { ready: false, serving: false, terminating: true })]));
+  t.deepEqual(keys(cache), []);
+});
+
+test('a slice without ports uses a numeric targetPort, and contributes nothing to a named one', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1')], NO_PORTS));
+  const numeric: ServicePortSpec = { ...HTTP, targetPort: 9376 };
+  t.deepEqual(keys(cache, svc('web', [numeric]), numeric), ['10.1.0.1:9376']);
+  t.deepEqual(keys(cache), []);
+});
+
+test('a slice with an empty port list contributes nothing', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1')], []));
+  const numeric: ServicePortSpec = { ...HTTP, targetPort: 9376 };
+  t.deepEqual(keys(cache, svc('web', [numeric]), numeric), []);
+});
+
+test('slice ports match by name and protocol', (t) => {
+  const cache = new EndpointsCache();
+  put(
+    cache,
+    slice('web-a', [ep('10.1.0.1')], [
+      { name: 'http', protocol: 'UDP', port: 7000 },
+      { name: 'dns', protocol: 'TCP', port: 5353 },
+    ]),
+    slice('web-b', [ep('10.1.0.2')], [{ name: 'http', protocol: 'TCP', port: 8080 }]),
+  );
+  t.deepEqual(keys(cache), ['10.1.0.2:8080']);
+  const udp: ServicePortSpec = { ...HTTP, protocol: 'UDP' };
+  t.deepEqual(keys(cache, svc('web', [udp]), udp), ['10.1.0.1:7000']);
+});
+
+test('FQDN slices are skipped; IPv6 endpoints get bracketed keys', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-fqdn', [ep('db.example.com')], NO_PORTS, { addressType: 'FQDN' }), slice('web-v6', [ep('fd00::1')], NO_PORTS, { addressType: 'IPv6' }));
+  const numeric: ServicePortSpec = { ...HTTP, targetPort: 80 };
+  t.deepEqual(keys(cache, svc('web', [numeric]), numeric), ['[fd00::1]:80']);
+});
+
+test('accept filters by node before the terminating fallback', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1', { nodeName: 'n1' }), ep('10.1.0.2', { nodeName: 'n2', ready: false, serving: true, terminating: true })]));
+  t.deepEqual(keys(cache, svc(), HTTP, (n) => n === 'n2'), ['10.1.0.2:8080']);
+  t.deepEqual(keys(cache, svc(), HTTP, (n) => n === 'n1'), ['10.1.0.1:8080']);
+  t.is(cache.endpointsFor(svc(), HTTP)[0]!.nodeName, 'n1');
+});
+
+test('update returns the affected services, both when a slice moves', (t) => {
+  const cache = new EndpointsCache();
+  t.deepEqual(cache.update('default/web-a', slice('web-a', [ep('10.1.0.1')])), ['default/web']);
+  t.deepEqual(cache.update('default/web-a', slice('web-a', [ep('10.1.0.1')], NO_PORTS, { serviceName: 'api' })), ['default/web', 'default/api']);
+  t.deepEqual(keys(cache), []);
+  t.deepEqual(cache.slicesOf('default/api').map((s) => s.name), ['web-a']);
+  t.deepEqual(cache.update('default/web-a', undefined), ['default/api']);
+  t.deepEqual(cache.update('default/web-a', undefined), []);
+  t.is(cache.size, 0);
+  t.deepEqual(cache.slicesOf('default/api'), []);
+});
+
+test('deleting one of two slices keeps the other', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1')]), slice('web-b', [ep('10.1.0.2')]));
+  cache.update('default/web-a', undefined);
+  t.deepEqual(keys(cache), ['10.1.0.2:8080']);
+});
+
+test('slices of a same-named service in another namespace are not mixed in', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1')]), slice('web-a', [ep('10.2.0.1')], NO_PORTS, { namespace: 'other' }));
+  t.deepEqual(keys(cache), ['10.1.0.1:8080']);
+});

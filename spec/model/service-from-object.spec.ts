@@ -1,0 +1,195 @@
+import test from 'ava';
+import { InvalidObjectError } from '../../lib/errors.js';
+import { serviceFromObject } from '../../lib/model/service-from-object.js';
+import type { ServiceSpec } from '../../lib/model/service.js';
+
+type Obj = Record<string, any>;
+
+function service(spec: Obj = {}, metadata: Obj = {}, extra: Obj = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', ...metadata },
+    spec: { clusterIP: '10.96.0.10', ports: [{ port: 80 }], ...spec },
+    ...extra,
+  };
+}
+
+const DEFAULTS: ServiceSpec = {
+  namespace: 'default',
+  name: 'web',
+  type: 'ClusterIP',
+  clusterIPs: ['10.96.0.10'],
+  headless: false,
+  externalIPs: [],
+  loadBalancerIPs: [],
+  ports: [{ name: '', protocol: 'TCP', port: 80, targetPort: 80, nodePort: 0 }],
+  sessionAffinity: 'None',
+  affinityTimeoutSeconds: 10800,
+  internalTrafficPolicy: 'Cluster',
+  externalTrafficPolicy: 'Cluster',
+  labels: {},
+};
+
+test('a minimal service gets every default', (t) => {
+  t.deepEqual(serviceFromObject(service()), DEFAULTS);
+});
+
+test('kind and apiVersion may be left out (API list items)', (t) => {
+  const { apiVersion: _a, kind: _k, ...bare } = service();
+  t.deepEqual(serviceFromObject(bare), DEFAULTS);
+});
+
+test('every field is read and normalised', (t) => {
+  const svc = serviceFromObject(
+    service(
+      {
+        type: 'LoadBalancer',
+        clusterIP: '10.96.0.10',
+        clusterIPs: ['10.96.0.10', '2001:DB8::10'],
+        externalIPs: ['192.0.2.1', '2001:db8:0:0::5'],
+        ports: [
+          { name: 'http', port: 80, targetPort: 'web', nodePort: 30080 },
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+          { name: 'sctp', port: 9, protocol: 'SCTP', targetPort: 0 },
+        ],
+        sessionAffinity: 'ClientIP',
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+        internalTrafficPolicy: 'Local',
+        externalTrafficPolicy: 'Local',
+      },
+      { namespace: 'shop', labels: { app: 'web', 'example.com/tier': 'front', empty: null } },
+      { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }, { ip: '2001:db8::7' }] } } },
+    ),
+  );
+  t.deepEqual(svc, {
+    namespace: 'shop',
+    name: 'web',
+    type: 'LoadBalancer',
+    clusterIPs: ['10.96.0.10', '2001:db8::10'],
+    headless: false,
+    externalIPs: ['192.0.2.1', '2001:db8::5'],
+    loadBalancerIPs: ['203.0.113.7', '2001:db8::7'],
+    ports: [
+      { name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 30080 },
+      { name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 0 },
+      { name: 'sctp', protocol: 'SCTP', port: 9, targetPort: 9, nodePort: 0 },
+    ],
+    sessionAffinity: 'ClientIP',
+    affinityTimeoutSeconds: 60,
+    internalTrafficPolicy: 'Local',
+    externalTrafficPolicy: 'Local',
+    labels: { app: 'web', 'example.com/tier': 'front', empty: '' },
+  });
+});
+
+test('clusterIP None makes a headless service, which may have no ports', (t) => {
+  const svc = serviceFromObject(service({ clusterIP: 'None', ports: [] }));
+  t.true(svc.headless);
+  t.deepEqual(svc.clusterIPs, []);
+  t.deepEqual(svc.ports, []);
+  t.true(serviceFromObject(service({ clusterIP: undefined, clusterIPs: ['None'], ports: undefined })).headless);
+});
+
+test('ExternalName services have no cluster IPs and may have no ports', (t) => {
+  const svc = serviceFromObject(service({ type: 'ExternalName', externalName: 'db.example.com', clusterIP: undefined, ports: undefined }));
+  t.is(svc.type, 'ExternalName');
+  t.false(svc.headless);
+  t.deepEqual(svc.clusterIPs, []);
+  t.deepEqual(svc.ports, []);
+});
+
+test('an empty or missing clusterIP gives no cluster IPs', (t) => {
+  t.deepEqual(serviceFromObject(service({ clusterIP: '' })).clusterIPs, []);
+  t.deepEqual(serviceFromObject(service({ clusterIP: undefined })).clusterIPs, []);
+  t.deepEqual(serviceFromObject(service({ clusterIP: null, clusterIPs: null })).clusterIPs, []);
+});
+
+test('clusterIPs takes precedence over a missing clusterIP', (t) => {
+  t.deepEqual(serviceFromObject(service({ clusterIP: undefined, clusterIPs: ['fd00::10'] })).clusterIPs, ['fd00::10']);
+});
+
+test('the affinity timeout is normalised away without ClientIP affinity', (t) => {
+  t.is(serviceFromObject(service({ sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } } })).affinityTimeoutSeconds, 10800);
+  t.is(serviceFromObject(service({ sessionAffinity: 'ClientIP' })).affinityTimeoutSeconds, 10800);
+});
+
+test('ports keep their spec order', (t) => {
+  const names = ['z', 'a', 'm'];
+  const svc = serviceFromObject(service({ ports: names.map((name, i) => ({ name, port: 1000 + i })) }));
+  t.deepEqual(
+    svc.ports.map((p) => p.name),
+    names,
+  );
+});
+
+test('equal inputs give deep-equal outputs', (t) => {
+  t.deepEqual(serviceFromObject(service()), serviceFromObject(service()));
+  t.notDeepEqual(serviceFromObject(service()), serviceFromObject(service({ ports: [{ port: 81 }] })));
+});
+
+const twoPorts = (a: Obj, b: Obj): Obj => ({ ports: [{ name: 'a', port: 80, ...a }, { name: 'b', port: 81, ...b }] });
+
+const invalid: Array<[string, Obj, string, string]> = [
+  ['not a mapping', 'nope' as unknown as Obj, '', 'must be a mapping'],
+  ['another kind', { ...service(), kind: 'Pod' }, 'kind', 'must be Service'],
+  ['no metadata', { ...service(), metadata: undefined }, 'metadata', 'is required'],
+  ['no name', service({}, { name: undefined }), 'metadata.name', 'is required'],
+  ['name not a DNS label', service({}, { name: 'Web_1' }), 'metadata.name', 'lowercase'],
+  ['name too long', service({}, { name: 'a'.repeat(64) }), 'metadata.name', 'at most 63'],
+  ['namespace not a string', service({}, { namespace: 7 }), 'metadata.namespace', 'must be a string'],
+  ['namespace not a DNS label', service({}, { namespace: 'a.b' }), 'metadata.namespace', 'lowercase'],
+  ['label not a string', service({}, { labels: { version: 1 } }), 'metadata.labels["version"]', 'must be a string'],
+  ['no spec', { ...service(), spec: undefined }, 'spec', 'is required'],
+  ['bad type', service({ type: 'Magic' }), 'spec.type', 'must be one of ClusterIP, NodePort, LoadBalancer, ExternalName'],
+  ['bad clusterIP', service({ clusterIP: '10.96.0.300' }), 'spec.clusterIP', 'must be a valid IP address'],
+  ['clusterIP with a leading zero', service({ clusterIP: '10.96.0.010' }), 'spec.clusterIP', 'must be a valid IP address'],
+  ['clusterIP with a zone', service({ clusterIP: 'fe80::1%eth0' }), 'spec.clusterIP', 'must be a valid IP address'],
+  ['bad clusterIPs entry', service({ clusterIP: undefined, clusterIPs: ['10.96.0.10', 'fd00::x'] }), 'spec.clusterIPs[1]', 'must be a valid IP address'],
+  ['empty clusterIPs entry', service({ clusterIP: undefined, clusterIPs: [''] }), 'spec.clusterIPs[0]', 'must be a valid IP address'],
+  ['clusterIP differs from clusterIPs[0]', service({ clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.10'] }), 'spec.clusterIP', 'must equal spec.clusterIPs[0]'],
+  ['two cluster IPs of one family', service({ clusterIPs: ['10.96.0.10', '10.96.0.11'] }), 'spec.clusterIPs[1]', 'other IP family'],
+  ['three cluster IPs', service({ clusterIPs: ['10.96.0.10', 'fd00::1', '10.96.0.12'] }), 'spec.clusterIPs[2]', 'at most two'],
+  ['clusterIPs not a list', service({ clusterIPs: '10.96.0.10' }), 'spec.clusterIPs', 'must be a list'],
+  ['ExternalName with a cluster IP', service({ type: 'ExternalName' }), 'spec.clusterIP', 'must be empty for ExternalName'],
+  ['bad externalIP', service({ externalIPs: ['192.0.2.1', 'example.com'] }), 'spec.externalIPs[1]', 'must be a valid IP address'],
+  ['bad ingress ip', service({}, {}, { status: { loadBalancer: { ingress: [{ ip: 'x' }] } } }), 'status.loadBalancer.ingress[0].ip', 'must be a valid IP address'],
+  ['no ports', service({ ports: [] }), 'spec.ports', 'at least one port'],
+  ['ports not a list', service({ ports: { port: 80 } }), 'spec.ports', 'must be a list'],
+  ['port entry not a mapping', service({ ports: [80] }), 'spec.ports[0]', 'must be a mapping'],
+  ['port missing', service({ ports: [{}] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
+  ['port zero', service({ ports: [{ port: 0 }] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
+  ['port too big', service({ ports: [{ port: 65536 }] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
+  ['port as a string', service({ ports: [{ port: '80' }] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
+  ['port not an integer', service({ ports: [{ port: 80.5 }] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
+  ['bad protocol', service({ ports: [{ port: 80, protocol: 'tcp' }] }), 'spec.ports[0].protocol', 'must be one of TCP, UDP, SCTP'],
+  ['unnamed second port', service(twoPorts({}, { name: undefined })), 'spec.ports[1].name', 'is required when the service has more than one port'],
+  ['unnamed first port of two', service(twoPorts({ name: '' }, {})), 'spec.ports[0].name', 'is required when the service has more than one port'],
+  ['duplicate port name', service(twoPorts({}, { name: 'a' })), 'spec.ports[1].name', 'must be unique'],
+  ['bad port name', service({ ports: [{ name: 'HTTP', port: 80 }] }), 'spec.ports[0].name', 'lowercase'],
+  ['duplicate port and protocol', service(twoPorts({}, { port: 80 })), 'spec.ports[1].port', 'must be unique per protocol'],
+  ['targetPort too big', service(twoPorts({}, { targetPort: 70000 })), 'spec.ports[1].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort negative', service({ ports: [{ port: 80, targetPort: -1 }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort numeric string', service({ ports: [{ port: 80, targetPort: '8080' }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort name too long', service({ ports: [{ port: 80, targetPort: 'a-very-long-port-name' }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort name uppercase', service({ ports: [{ port: 80, targetPort: 'Http' }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort name with --', service({ ports: [{ port: 80, targetPort: 'a--b' }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['targetPort boolean', service({ ports: [{ port: 80, targetPort: true }] }), 'spec.ports[0].targetPort', 'must be an integer 1-65535 or a port name'],
+  ['nodePort too big', service({ type: 'NodePort', ports: [{ port: 80, nodePort: 65536 }] }), 'spec.ports[0].nodePort', 'must be an integer 0-65535'],
+  ['nodePort on a ClusterIP service', service({ ports: [{ port: 80, nodePort: 30000 }] }), 'spec.ports[0].nodePort', 'may only be set for NodePort and LoadBalancer'],
+  ['bad sessionAffinity', service({ sessionAffinity: 'Cookie' }), 'spec.sessionAffinity', 'must be one of None, ClientIP'],
+  ['timeout zero', service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } }), 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400'],
+  ['timeout too long', service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 86401 } } }), 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400'],
+  ['sessionAffinityConfig not a mapping', service({ sessionAffinityConfig: [] }), 'spec.sessionAffinityConfig', 'must be a mapping'],
+  ['bad internalTrafficPolicy', service({ internalTrafficPolicy: 'Node' }), 'spec.internalTrafficPolicy', 'must be one of Cluster, Local'],
+  ['bad externalTrafficPolicy', service({ externalTrafficPolicy: 'local' }), 'spec.externalTrafficPolicy', 'must be one of Cluster, Local'],
+];
+
+for (const [title, obj, field, reason] of invalid) {
+  test(`rejects ${title}: ${field || '(root)'}`, (t) => {
+    const err = t.throws(() => serviceFromObject(obj), { instanceOf: InvalidObjectError });
+    t.is(err.field, field);
+    t.true(err.reason.includes(reason), `reason "${err.reason}" should include "${reason}"`);
+    t.is(err.code, 'KUP_ERR_INVALID_OBJECT');
+  });
+}
