@@ -1,0 +1,187 @@
+import net from 'node:net';
+import type { LoadBalancer } from '../../balancer/load-balancer.js';
+import { InvalidConfigError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import type { ServicePortName } from '../../model/service-port-name.js';
+import type { EndpointBackoff } from '../endpoint-backoff.js';
+import { pickEndpoint } from '../pick-endpoint.js';
+import type { ProxyStats } from '../proxy-stats.js';
+
+/** The legacy proxier's connect timeouts: 4 attempts, at most 3.75 s in all. */
+export const DEFAULT_DIAL_TIMEOUTS_MS: readonly number[] = Object.freeze([250, 500, 1000, 2000]);
+
+export type DialOutcome =
+  | { readonly kind: 'connected'; readonly socket: net.Socket; readonly endpoint: Endpoint; readonly attempts: number }
+  /** The port has no endpoint (at the first attempt, or they all went away between attempts). */
+  | { readonly kind: 'no-endpoint'; readonly attempts: number }
+  /** Every attempt failed; reason is the last failure's error code, or 'ETIMEDOUT'. */
+  | { readonly kind: 'failed'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string };
+
+export interface DialerOptions {
+  readonly spn: ServicePortName;
+  readonly balancer: LoadBalancer;
+  readonly backoff: EndpointBackoff;
+  readonly stats: ProxyStats;
+  /** One connect timeout per attempt. Default DEFAULT_DIAL_TIMEOUTS_MS. */
+  readonly timeoutsMs?: readonly number[];
+  readonly log: Logger;
+}
+
+/** A dial in progress; cancel() abandons it (its callback is then never called). */
+export interface PendingDial {
+  cancel(): void;
+}
+
+/**
+ * Errors that say something about this host (out of descriptors, memory or ephemeral ports), not
+ * about the endpoint: they still cost an attempt, but do not back the endpoint off.
+ */
+const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
+/**
+ * Connects new client connections of one service port to an endpoint, with escalating timeouts,
+ * re-picking after each failure. Entirely callback driven: a slow or black-holed endpoint delays
+ * only the connection dialing it, never the accept loop (the legacy proxier dialed synchronously
+ * inside its accept loop, so one dead endpoint stalled every new client of the service).
+ */
+export class Dialer {
+  readonly spn: ServicePortName;
+  readonly balancer: LoadBalancer;
+  readonly backoff: EndpointBackoff;
+  readonly stats: ProxyStats;
+  readonly timeoutsMs: readonly number[];
+  readonly log: Logger;
+
+  constructor(options: DialerOptions) {
+    const timeoutsMs = options.timeoutsMs ?? DEFAULT_DIAL_TIMEOUTS_MS;
+    if (!Array.isArray(timeoutsMs) || timeoutsMs.length === 0 || !timeoutsMs.every((t) => Number.isSafeInteger(t) && t > 0)) {
+      throw new InvalidConfigError([`dial timeouts must be a non-empty list of positive integers (ms), got ${JSON.stringify(timeoutsMs)}`]);
+    }
+    this.spn = options.spn;
+    this.balancer = options.balancer;
+    this.backoff = options.backoff;
+    this.stats = options.stats;
+    this.timeoutsMs = Object.freeze([...timeoutsMs]);
+    this.log = options.log;
+  }
+
+  /** Starts dialing for a client; done is called exactly once, asynchronously, unless cancelled. */
+  dial(clientIP: string, done: (outcome: DialOutcome) => void): PendingDial {
+    return new Dial(this, clientIP, done);
+  }
+}
+
+function ignore(): void {}
+
+/** One client's dial: at most one upstream socket in flight at a time. */
+class Dial implements PendingDial {
+  readonly #dialer: Dialer;
+  readonly #clientIP: string;
+  readonly #done: (outcome: DialOutcome) => void;
+  #attempts = 0;
+  #socket: net.Socket | undefined;
+  #endpoint: Endpoint | undefined;
+  /** No outcome is pending any more (one was delivered or scheduled, or the dial was cancelled). */
+  #over = false;
+  #cancelled = false;
+
+  constructor(dialer: Dialer, clientIP: string, done: (outcome: DialOutcome) => void) {
+    this.#dialer = dialer;
+    this.#clientIP = clientIP;
+    this.#done = done;
+    this.#attempt(false);
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+    if (this.#over) return;
+    this.#over = true;
+    const s = this.#socket;
+    this.#socket = undefined;
+    if (s !== undefined) this.#abandon(s);
+  }
+
+  #attempt(reset: boolean): void {
+    const d = this.#dialer;
+    const ep = pickEndpoint(d.balancer, d.backoff, d.spn, this.#clientIP, reset);
+    if (ep === undefined) {
+      // Asynchronous like every other outcome, so callers never see done() before dial() returns.
+      this.#over = true;
+      const attempts = this.#attempts;
+      process.nextTick(() => {
+        if (!this.#cancelled) this.#done({ kind: 'no-endpoint', attempts });
+      });
+      return;
+    }
+    if (this.#attempts > 0) d.stats.dialRetries++;
+    const timeout = d.timeoutsMs[this.#attempts++] as number;
+    this.#endpoint = ep;
+    // An IP literal: net skips the resolver, so there is no DNS lookup per connection.
+    const s = net.connect({ host: ep.ip, port: ep.port, noDelay: true, allowHalfOpen: true, timeout });
+    this.#socket = s;
+    s.once('connect', this.#onConnect);
+    s.once('timeout', this.#onTimeout);
+    s.once('error', this.#onError);
+  }
+
+  /** Drops a socket we no longer want: its late events must not reach this dial. */
+  #abandon(s: net.Socket): void {
+    s.removeListener('connect', this.#onConnect);
+    s.removeListener('timeout', this.#onTimeout);
+    s.removeListener('error', this.#onError);
+    s.on('error', ignore);
+    s.destroy();
+  }
+
+  // Arrow properties rather than methods: they are handed to the socket as listeners, and a dial
+  // needs exactly these three for all its attempts.
+  readonly #onConnect = (): void => {
+    const s = this.#socket as net.Socket;
+    const ep = this.#endpoint as Endpoint;
+    s.removeListener('timeout', this.#onTimeout);
+    s.removeListener('error', this.#onError);
+    s.setTimeout(0);
+    this.#socket = undefined;
+    this.#over = true;
+    this.#dialer.backoff.ok(ep.key);
+    this.#done({ kind: 'connected', socket: s, endpoint: ep, attempts: this.#attempts });
+  };
+
+  readonly #onTimeout = (): void => {
+    // Timers run before I/O callbacks in an event-loop turn: after a long pause of the loop (GC, a
+    // busy machine) the timeout can fire in the very turn whose I/O phase holds the completed
+    // connect. Give I/O that turn before calling the endpoint dead, or load alone would fail dials.
+    const s = this.#socket;
+    setImmediate(() => {
+      if (this.#socket !== s || s === undefined || this.#over) return;
+      this.#socket = undefined;
+      this.#abandon(s);
+      this.#failed('ETIMEDOUT');
+    });
+  };
+
+  readonly #onError = (err: NodeJS.ErrnoException): void => {
+    const s = this.#socket as net.Socket;
+    this.#socket = undefined;
+    this.#abandon(s);
+    this.#failed(err.code ?? err.message);
+  };
+
+  #failed(reason: string): void {
+    const d = this.#dialer;
+    const ep = this.#endpoint as Endpoint;
+    d.stats.dialFailures++;
+    const local = LOCAL_ERRORS.has(reason);
+    const backoffMs = local ? 0 : d.backoff.fail(ep.key);
+    if (d.log.isDebugEnabled()) {
+      d.log.debug('dial failed', { service: d.spn, endpoint: ep.key, client: this.#clientIP, attempt: this.#attempts, reason, backoffMs });
+    }
+    if (this.#attempts < d.timeoutsMs.length) {
+      this.#attempt(true);
+      return;
+    }
+    this.#over = true;
+    this.#done({ kind: 'failed', attempts: this.#attempts, endpoint: ep, reason });
+  }
+}

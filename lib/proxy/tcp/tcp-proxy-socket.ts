@@ -1,0 +1,242 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { LoadBalancer } from '../../balancer/load-balancer.js';
+import { ClosedError, formatHostPort, InvalidConfigError } from '../../errors.js';
+import { logger } from '../../log.js';
+import type { Logger } from '../../log.js';
+import type { ServicePortName } from '../../model/service-port-name.js';
+import { clientIP } from '../client-ip.js';
+import type { EndpointBackoff } from '../endpoint-backoff.js';
+import { listenError } from '../listen-error.js';
+import { LogThrottle } from '../log-throttle.js';
+import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
+import { ProxyStats } from '../proxy-stats.js';
+import { Dialer } from './dialer.js';
+import type { DialOutcome, PendingDial } from './dialer.js';
+import { reset, TcpForwarder } from './tcp-forwarder.js';
+
+export interface TcpProxySocketOptions {
+  readonly spn: ServicePortName;
+  /** One listener per address; port 0 lets the kernel choose. */
+  readonly listen: readonly ListenAddress[];
+  readonly balancer: LoadBalancer;
+  /** Shared by every proxy socket of the process. */
+  readonly backoff: EndpointBackoff;
+  /** One connect timeout per attempt; default 250, 500, 1000, 2000 ms as the legacy proxier. */
+  readonly dialTimeoutsMs?: readonly number[];
+  readonly log?: Logger;
+}
+
+/** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
+const BACKLOG = 4096;
+
+function ignore(): void {}
+
+/**
+ * The TCP side of one service port: accepts client connections on every listen address and
+ * forwards each to an endpoint chosen by the balancer.
+ *
+ * Each client is accepted paused (pauseOnConnect), so nothing it sends is read before its
+ * upstream exists; the dial runs asynchronously and never holds up other clients.
+ */
+export class TcpProxySocket implements ProxySocket {
+  readonly spn: ServicePortName;
+  readonly protocol = 'TCP' as const;
+  readonly stats = new ProxyStats();
+
+  readonly #listen: readonly ListenAddress[];
+  readonly #balancer: LoadBalancer;
+  readonly #dialer: Dialer;
+  readonly #log: Logger;
+  #servers: net.Server[] = [];
+  /** Every client connection not yet finished: dialing (PendingDial) or forwarding. */
+  readonly #connections = new Map<net.Socket, PendingDial | TcpForwarder>();
+  #starting: Promise<void> | undefined;
+  #opening = false;
+  #closing: Promise<void> | undefined;
+  #destroyed = false;
+  // Dial give-ups and accept errors come in floods when an endpoint set is dead or the process is
+  // out of descriptors: warn at most once a second each, with the count of lines held back.
+  readonly #giveUpLog = new LogThrottle(1000);
+  readonly #acceptErrorLog = new LogThrottle(1000);
+
+  constructor(options: TcpProxySocketOptions) {
+    if (!Array.isArray(options.listen) || options.listen.length === 0) {
+      throw new InvalidConfigError([`${options.spn}: a TCP proxy socket needs at least one listen address`]);
+    }
+    this.spn = options.spn;
+    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port })));
+    this.#balancer = options.balancer;
+    this.#log = options.log ?? logger('tcp');
+    this.#dialer = new Dialer({
+      spn: options.spn,
+      balancer: options.balancer,
+      backoff: options.backoff,
+      stats: this.stats,
+      timeoutsMs: options.dialTimeoutsMs,
+      log: this.#log,
+    });
+  }
+
+  start(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError(`TCP proxy socket ${this.spn}`));
+    // A failed start opened nothing, so it may be retried (the port may be free by then).
+    this.#starting ??= this.#open().catch((err: unknown) => {
+      this.#starting = undefined;
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #open(): Promise<void> {
+    this.#opening = true;
+    const servers = this.#listen.map(() =>
+      net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.#onConnection),
+    );
+    this.#servers = servers;
+    const results = await Promise.allSettled(servers.map((server, i) => listen(server, this.#listen[i] as ListenAddress)));
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    this.#opening = false;
+    if (failed >= 0 || this.#closing !== undefined) {
+      // All or none: a service that is reachable on some of its addresses only is harder to
+      // diagnose than one that failed to open.
+      for (const server of servers) if (server.listening) server.close();
+      this.#servers = [];
+      if (failed < 0) throw new ClosedError(`TCP proxy socket ${this.spn}`);
+      const { host, port } = this.#listen[failed] as ListenAddress;
+      throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
+    }
+    for (const server of servers) server.on('error', this.#onAcceptError);
+    this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+  }
+
+  addresses(): ListenAddress[] {
+    const out: ListenAddress[] = [];
+    for (const server of this.#servers) {
+      const addr = server.address() as AddressInfo | null;
+      if (addr !== null) out.push({ host: addr.address, port: addr.port });
+    }
+    return out;
+  }
+
+  /** Client connections not yet finished, dialing or established. */
+  connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#opening) {
+      // Listening is under way: start() sees #closing when it completes and closes what it opened.
+      this.#closing = (this.#starting as Promise<void>).then(ignore, ignore);
+      return this.#closing;
+    }
+    const servers = this.#servers;
+    for (const server of servers) if (server.listening) server.close();
+    // Not waiting for the servers' 'close' events: those come only after every connection has
+    // ended, and established connections outlive close() on purpose. libuv closes the listening
+    // descriptor inside server.close(), so the port is released by now.
+    if (servers.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.#connections.size });
+    this.#closing = Promise.resolve();
+    return this.#closing;
+  }
+
+  destroy(): void {
+    void this.close();
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const [client, conn] of this.#connections) {
+      if (conn instanceof TcpForwarder) {
+        conn.destroy();
+      } else {
+        conn.cancel();
+        reset(client);
+      }
+    }
+    this.#connections.clear();
+  }
+
+  readonly #onConnection = (client: net.Socket): void => {
+    const stats = this.stats;
+    stats.total++;
+    // Until the forwarder takes over, a reset client must not crash the process.
+    client.on('error', ignore);
+    if (this.#destroyed) {
+      client.destroy();
+      return;
+    }
+    if (this.#balancer.endpoints(this.spn).length === 0) {
+      this.#rejectNoEndpoint(client);
+      return;
+    }
+    const ip = clientIP(client.remoteAddress);
+    this.#connections.set(
+      client,
+      this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, outcome)),
+    );
+  };
+
+  #dialed(client: net.Socket, ip: string, outcome: DialOutcome): void {
+    if (outcome.kind === 'connected') {
+      const upstream = outcome.socket;
+      if (client.destroyed) {
+        // Only we destroy a paused client, so this is destroy() racing the dial's last event.
+        upstream.destroy();
+        this.#connections.delete(client);
+        return;
+      }
+      this.#connections.set(client, new TcpForwarder(client, upstream, this.stats, this.#onForwarderClosed));
+      if (this.#log.isDebugEnabled()) {
+        this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.remotePort ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+      }
+      return;
+    }
+    this.#connections.delete(client);
+    if (outcome.kind === 'no-endpoint') {
+      this.#rejectNoEndpoint(client);
+      return;
+    }
+    this.stats.dialGiveUps++;
+    // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
+    reset(client);
+    const suppressed = this.#giveUpLog.take();
+    if (suppressed >= 0) {
+      this.#log.warn('failed to connect to an endpoint', {
+        service: this.spn,
+        client: ip,
+        lastEndpoint: outcome.endpoint.key,
+        attempts: outcome.attempts,
+        reason: outcome.reason,
+        suppressed,
+      });
+    }
+  }
+
+  #rejectNoEndpoint(client: net.Socket): void {
+    this.stats.noEndpointRejections++;
+    client.destroy();
+    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, closing connection', { service: this.spn, client: client.remoteAddress });
+  }
+
+  readonly #onForwarderClosed = (forwarder: TcpForwarder): void => {
+    this.#connections.delete(forwarder.client);
+  };
+
+  readonly #onAcceptError = (err: NodeJS.ErrnoException): void => {
+    // EMFILE and friends: libuv keeps listening (it sheds the pending connection), so this is
+    // logged, not fatal; the legacy proxier panicked here.
+    const suppressed = this.#acceptErrorLog.take();
+    if (suppressed >= 0) this.#log.warn('accept failed', { service: this.spn, code: err.code, error: err, suppressed });
+  };
+}
+
+function listen(server: net.Server, address: ListenAddress): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ host: address.host, port: address.port, backlog: BACKLOG }, () => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}

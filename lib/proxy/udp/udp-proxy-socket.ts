@@ -1,0 +1,315 @@
+import dgram from 'node:dgram';
+import type { LoadBalancer } from '../../balancer/load-balancer.js';
+import { ClosedError, formatHostPort, InvalidConfigError } from '../../errors.js';
+import { logger } from '../../log.js';
+import type { Logger } from '../../log.js';
+import type { Endpoint } from '../../model/endpoint.js';
+import type { ServicePortName } from '../../model/service-port-name.js';
+import { clientIP } from '../client-ip.js';
+import type { EndpointBackoff } from '../endpoint-backoff.js';
+import { listenError } from '../listen-error.js';
+import { LogThrottle } from '../log-throttle.js';
+import { pickEndpoint } from '../pick-endpoint.js';
+import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
+import { ProxyStats } from '../proxy-stats.js';
+import { UdpSessionTable } from './udp-session-table.js';
+import type { RemovalReason } from './udp-session-table.js';
+
+export interface UdpProxySocketOptions {
+  readonly spn: ServicePortName;
+  /** One socket per address; port 0 lets the kernel choose. */
+  readonly listen: readonly ListenAddress[];
+  readonly balancer: LoadBalancer;
+  /** Shared by every proxy socket of the process. */
+  readonly backoff: EndpointBackoff;
+  /** A session with no datagram either way for this long is closed. Default 30000 ms. */
+  readonly idleTimeoutMs?: number;
+  /** Most sessions at once; past it the least recently active is evicted. Default 65536. */
+  readonly maxSessions?: number;
+  readonly log?: Logger;
+}
+
+export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
+
+/**
+ * Datagrams a session queues while its upstream socket is still connecting (a few ticks): enough
+ * for a burst of DNS retries, small enough that a flood cannot grow memory.
+ */
+const MAX_PENDING = 64;
+
+/** One client (address and port, on one listening socket) and its upstream socket. */
+class UdpSession {
+  lastActiveMs = 0;
+  /** Datagrams waiting for connect(); undefined once connected. */
+  pending: Buffer[] | undefined = [];
+  closed = false;
+
+  constructor(
+    readonly key: string,
+    readonly listenSocket: dgram.Socket,
+    readonly clientAddress: string,
+    readonly clientPort: number,
+    readonly endpoint: Endpoint,
+    readonly upstream: dgram.Socket,
+  ) {}
+}
+
+/**
+ * Socket buffers of a listening socket, which every client of the service shares: room for a burst
+ * (the kernel caps it at net.core.rmem_max / wmem_max without complaint). Session sockets carry
+ * one client each and keep the defaults.
+ */
+const LISTEN_BUFFER_BYTES = 4 << 20;
+
+function ignore(): void {}
+
+function socketType(host: string): 'udp4' | 'udp6' {
+  return host.includes(':') ? 'udp6' : 'udp4';
+}
+
+/**
+ * The UDP side of one service port: a session per client address, each with its own upstream
+ * socket connect()ed to the endpoint picked for it (connected, so the kernel filters replies to
+ * that endpoint and reports ICMP errors such as port unreachable). Replies go back to the client
+ * from the service's listening socket, so they come from the address the client sent to.
+ *
+ * Datagrams of any size up to 65,507 bytes pass intact (the legacy proxier read into a 4 KiB
+ * buffer and truncated). Unlike TCP, close() ends the sessions too: a UDP "connection" is only
+ * this table.
+ */
+export class UdpProxySocket implements ProxySocket {
+  readonly spn: ServicePortName;
+  readonly protocol = 'UDP' as const;
+  readonly stats = new ProxyStats();
+
+  readonly #listen: readonly ListenAddress[];
+  readonly #balancer: LoadBalancer;
+  readonly #backoff: EndpointBackoff;
+  readonly #log: Logger;
+  readonly #table: UdpSessionTable<UdpSession>;
+  readonly #maxSessions: number;
+  /**
+   * Clients whose last session ended with an upstream error: their next session is picked with
+   * reset=true, bypassing affinity (kubernetes#24648). Insertion ordered, capped at maxSessions.
+   */
+  readonly #resetNext = new Map<string, true>();
+  #sockets: dgram.Socket[] = [];
+  #starting: Promise<void> | undefined;
+  /** start() is binding: close() then leaves the sockets to it (closing a binding socket would hang bind). */
+  #opening = false;
+  #closing: Promise<void> | undefined;
+  readonly #errorLog = new LogThrottle(1000);
+
+  constructor(options: UdpProxySocketOptions) {
+    const { idleTimeoutMs = DEFAULT_UDP_IDLE_TIMEOUT_MS, maxSessions = DEFAULT_UDP_MAX_SESSIONS } = options;
+    const problems: string[] = [];
+    if (!Array.isArray(options.listen) || options.listen.length === 0) problems.push(`${options.spn}: a UDP proxy socket needs at least one listen address`);
+    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) problems.push(`idleTimeoutMs must be a positive number, got ${String(idleTimeoutMs)}`);
+    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) problems.push(`maxSessions must be a positive integer, got ${String(maxSessions)}`);
+    if (problems.length > 0) throw new InvalidConfigError(problems);
+    this.spn = options.spn;
+    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port })));
+    this.#balancer = options.balancer;
+    this.#backoff = options.backoff;
+    this.#log = options.log ?? logger('udp');
+    this.#maxSessions = maxSessions;
+    this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved);
+  }
+
+  start(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError(`UDP proxy socket ${this.spn}`));
+    // A failed start opened nothing, so it may be retried (the port may be free by then).
+    this.#starting ??= this.#open().catch((err: unknown) => {
+      this.#starting = undefined;
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #open(): Promise<void> {
+    this.#opening = true;
+    const sockets = this.#listen.map((a) =>
+      dgram.createSocket({ type: socketType(a.host), recvBufferSize: LISTEN_BUFFER_BYTES, sendBufferSize: LISTEN_BUFFER_BYTES }),
+    );
+    this.#sockets = sockets;
+    const results = await Promise.allSettled(sockets.map((s, i) => bind(s, this.#listen[i] as ListenAddress)));
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    this.#opening = false;
+    if (failed >= 0 || this.#closing !== undefined) {
+      // All or none; a socket whose bind failed still holds a handle, so every one is closed.
+      for (const s of sockets) closeQuietly(s);
+      this.#sockets = [];
+      if (failed < 0) throw new ClosedError(`UDP proxy socket ${this.spn}`);
+      const { host, port } = this.#listen[failed] as ListenAddress;
+      throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
+    }
+    sockets.forEach((s, i) => {
+      s.on('error', this.#onListenError);
+      s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.#onClientDatagram(s, i, msg, rinfo));
+    });
+    this.#log.info('opened proxy socket', { service: this.spn, protocol: 'UDP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+  }
+
+  addresses(): ListenAddress[] {
+    const out: ListenAddress[] = [];
+    if (this.#closing !== undefined) return out;
+    for (const s of this.#sockets) {
+      try {
+        const a = s.address();
+        out.push({ host: a.address, port: a.port });
+      } catch {
+        // Not bound (yet): start() has not finished.
+      }
+    }
+    return out;
+  }
+
+  /** Live client sessions. */
+  sessionCount(): number {
+    return this.#table.size;
+  }
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#opening) {
+      this.#closing = (this.#starting as Promise<void>).then(ignore, ignore);
+      return this.#closing;
+    }
+    const bound = this.addresses().length > 0;
+    const sockets = this.#sockets;
+    this.#sockets = [];
+    const sessions = this.#table.clear();
+    for (const session of sessions) this.#closeSession(session);
+    // dgram's close() releases the descriptor synchronously; the promise waits for the 'close' events.
+    const closed = sockets.map((s) => new Promise<void>((resolve) => closeQuietly(s, resolve)));
+    if (bound) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'UDP', sessions: sessions.length });
+    this.#closing = Promise.all(closed).then(() => undefined);
+    return this.#closing;
+  }
+
+  destroy(): void {
+    void this.close();
+  }
+
+  #onClientDatagram(listenSocket: dgram.Socket, index: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const key = `${index} ${rinfo.address} ${rinfo.port}`;
+    let session = this.#table.get(key);
+    if (session === undefined) {
+      session = this.#newSession(key, listenSocket, rinfo);
+      if (session === undefined) return;
+    } else {
+      this.#table.touch(session);
+    }
+    const pending = session.pending;
+    if (pending === undefined) session.upstream.send(msg);
+    else if (pending.length < MAX_PENDING) pending.push(msg);
+    else return;
+    this.stats.bytesIn += msg.length;
+  }
+
+  #newSession(key: string, listenSocket: dgram.Socket, rinfo: dgram.RemoteInfo): UdpSession | undefined {
+    const stats = this.stats;
+    const ip = clientIP(rinfo.address);
+    const reset = this.#resetNext.delete(key);
+    const ep = pickEndpoint(this.#balancer, this.#backoff, this.spn, ip, reset);
+    if (ep === undefined) {
+      stats.noEndpointRejections++;
+      if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, dropping datagram', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port) });
+      return undefined;
+    }
+    if (this.#table.full) this.#table.evictOldest();
+
+    const upstream = dgram.createSocket(socketType(ep.ip));
+    const session = new UdpSession(key, listenSocket, rinfo.address, rinfo.port, ep, upstream);
+    upstream.on('message', (reply: Buffer) => this.#onReply(session, reply));
+    upstream.on('error', (err: NodeJS.ErrnoException) => this.#onUpstreamError(session, err));
+    upstream.connect(ep.port, ep.ip, (err?: Error) => {
+      if (err === undefined || err === null) this.#onConnected(session);
+      else this.#onUpstreamError(session, err);
+    });
+    stats.total++;
+    stats.active++;
+    this.#table.add(session);
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('new UDP session', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port), endpoint: ep.key, reset });
+    }
+    return session;
+  }
+
+  #onConnected(session: UdpSession): void {
+    const pending = session.pending;
+    session.pending = undefined;
+    if (session.closed || pending === undefined) return;
+    for (const msg of pending) session.upstream.send(msg);
+  }
+
+  #onReply(session: UdpSession, reply: Buffer): void {
+    if (session.closed) return;
+    this.stats.bytesOut += reply.length;
+    this.#table.touch(session);
+    // From the listening socket, so the reply's source is the address the client sent to (a
+    // connect()ed client, or the conntrack un-NAT of a portal, accepts nothing else).
+    session.listenSocket.send(reply, session.clientPort, session.clientAddress);
+  }
+
+  #onUpstreamError(session: UdpSession, err: NodeJS.ErrnoException): void {
+    if (session.closed) return;
+    // Typically ECONNREFUSED: an ICMP port unreachable for a datagram we sent. The endpoint is
+    // backed off for everyone, and this client re-picks with reset=true on its next datagram.
+    const ep = session.endpoint;
+    this.stats.dialFailures++;
+    const backoffMs = this.#backoff.fail(ep.key);
+    this.#table.delete(session);
+    this.#closeSession(session);
+    this.#resetNext.set(session.key, true);
+    if (this.#resetNext.size > this.#maxSessions) {
+      const oldest = this.#resetNext.keys().next();
+      if (oldest.done !== true) this.#resetNext.delete(oldest.value);
+    }
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('UDP session failed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: ep.key, code: err.code, backoffMs });
+    }
+  }
+
+  readonly #onRemoved = (session: UdpSession, reason: RemovalReason): void => {
+    if (reason === 'evicted') this.stats.udpEvictions++;
+    this.#closeSession(session);
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('UDP session closed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: session.endpoint.key, reason });
+    }
+  };
+
+  #closeSession(session: UdpSession): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.pending = undefined;
+    this.stats.active--;
+    closeQuietly(session.upstream);
+  }
+
+  readonly #onListenError = (err: NodeJS.ErrnoException): void => {
+    const suppressed = this.#errorLog.take();
+    if (suppressed >= 0) this.#log.warn('UDP socket error', { service: this.spn, code: err.code, error: err, suppressed });
+  };
+}
+
+function bind(socket: dgram.Socket, address: ListenAddress): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address: address.host, port: address.port, exclusive: true }, () => {
+      socket.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Closes a dgram socket that may already be closed (dgram throws on a second close). */
+function closeQuietly(socket: dgram.Socket, done?: () => void): void {
+  try {
+    socket.close(done);
+  } catch {
+    done?.();
+  }
+}
