@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Agent } from '../lib/agent/agent.js';
+import { parseFlags, usage } from '../lib/config/flags.js';
+import { InvalidConfigError, ProxyError } from '../lib/errors.js';
+import { configureLogging, logger } from '../lib/log.js';
+import { ManifestSource } from '../lib/source/manifest-source.js';
+
+const PROGRAM = 'kube-userspace-proxy';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseFlags(argv, { isTTY: Boolean(process.stderr.isTTY) });
+  } catch (err) {
+    if (err instanceof InvalidConfigError) {
+      for (const p of err.problems) process.stderr.write(`${PROGRAM}: ${p}\n`);
+      process.stderr.write(`\n${usage(PROGRAM)}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.action === 'help') {
+    process.stdout.write(`${usage(PROGRAM)}\n`);
+    return 0;
+  }
+  if (parsed.action === 'version') {
+    process.stdout.write(`${PROGRAM} ${version()}\n`);
+    return 0;
+  }
+  const { config } = parsed;
+  if (config.manifests.length === 0) {
+    process.stderr.write(`${PROGRAM}: no service source: give --manifests PATH (a file or directory of Service and EndpointSlice manifests)\n\n${usage(PROGRAM)}\n`);
+    return 2;
+  }
+  configureLogging(config.logLevel, config.logFormat);
+  const log = logger('main');
+  log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress, manifests: config.manifests.join(',') });
+
+  const agent = new Agent({ config, source: new ManifestSource({ paths: [...config.manifests] }) });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { signal });
+    agent
+      .close()
+      .catch((err: unknown) => log.error('close failed', { error: (err as Error).message }))
+      .finally(() => {
+        agent.destroy();
+        log.info('stopped');
+        process.exit(0);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    await agent.start();
+  } catch (err) {
+    const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
+    log.error('start failed', { error: message });
+    agent.destroy();
+    return 1;
+  }
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${PROGRAM}: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

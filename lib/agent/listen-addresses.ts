@@ -1,0 +1,21 @@
+import type { ListenAddress } from '../proxy/proxy-socket.js';
+import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
+import type { LocalAddresses } from './local-addresses.js';
+
+/**
+ * Where a service port listens in `--redirect none` mode: on each of its portal addresses
+ * (ClusterIPs, externalIPs, LoadBalancer ingress IPs) that this machine has, at the service port;
+ * when it has none of them, on --bind-address at the service port. Binding both a portal address
+ * and the any-address on one port would conflict, hence "portals first, else bind address".
+ */
+export function directListenAddresses(svc: ServiceSpec, port: ServicePortSpec, bindAddress: string, local: LocalAddresses): ListenAddress[] {
+  const seen = new Set<string>();
+  const out: ListenAddress[] = [];
+  for (const ip of [...svc.clusterIPs, ...svc.externalIPs, ...svc.loadBalancerIPs]) {
+    if (seen.has(ip) || !local.has(ip)) continue;
+    seen.add(ip);
+    out.push({ host: ip, port: port.port });
+  }
+  if (out.length === 0) out.push({ host: bindAddress, port: port.port });
+  return out;
+}
