@@ -1,6 +1,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { request } from 'undici';
+import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
 import { httpPathEcho, tcpEcho, tcpName, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { loopbackBlock } from '../helpers/addresses.js';
@@ -260,3 +261,18 @@ test('ClientIP affinity: a client sticks to one endpoint until that endpoint goe
   for (let i = 0; i < 3; i++) t.is((await tcpRequest(ip(1), 7000)).toString(), remaining);
 });
 
+
+test('the ClientIP affinity timeout from the Service is honoured on the data path', async (t) => {
+  const ip = addresses();
+  const a = await backend(t, tcpName('a', ip(101)));
+  const b = await backend(t, tcpName('b', ip(102)));
+  let now = 1_000_000;
+  const balancer = new RoundRobinBalancer({ now: () => now });
+  const eps = [sliceYaml('s', 's-a', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]), sliceYaml('s', 's-b', [{ name: 'p', port: b.port }], [{ ip: ip(102) }])].join('---\n');
+  await startAgent(t, { 'svc.yaml': serviceYaml('s', ip(1), [{ name: 'p', port: 7000 }], { affinityTimeout: 5 }), 'eps.yaml': eps }, {}, balancer);
+  const first = (await tcpRequest(ip(1), 7000)).toString();
+  now += 4_999;
+  t.is((await tcpRequest(ip(1), 7000)).toString(), first, 'still pinned just before the timeout');
+  now += 5_000;
+  t.not((await tcpRequest(ip(1), 7000)).toString(), first, 'round robin again once the pin expired');
+});
