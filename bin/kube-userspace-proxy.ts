@@ -4,7 +4,7 @@ import { Agent } from '../lib/agent/agent.js';
 import { parseFlags, usage } from '../lib/config/flags.js';
 import { InvalidConfigError, ProxyError } from '../lib/errors.js';
 import { configureLogging, logger } from '../lib/log.js';
-import { ManifestSource } from '../lib/source/manifest-source.js';
+import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -34,15 +34,17 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { config } = parsed;
-  if (config.manifests.length === 0) {
-    process.stderr.write(`${PROGRAM}: no service source: give --manifests PATH (a file or directory of Service and EndpointSlice manifests)\n\n${usage(PROGRAM)}\n`);
-    return 2;
-  }
   configureLogging(config.logLevel, config.logFormat);
   const log = logger('main');
-  log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress, manifests: config.manifests.join(',') });
+  log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress });
 
-  const agent = new Agent({ config, source: new ManifestSource({ paths: [...config.manifests] }) });
+  let agent: Agent;
+  try {
+    agent = new Agent({ config, source: serviceSourceFor(config) });
+  } catch (err) {
+    log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
+    return 1;
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {

@@ -93,3 +93,15 @@ export class ClosedError extends ProxyError {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** No usable kubeconfig: a file that is missing or unreadable, no current cluster, or a bad --master URL. */
+export class KubeConfigError extends ProxyError {
+  override name = 'KubeConfigError';
+  override readonly code = 'KUP_ERR_KUBECONFIG';
+  /** The kubeconfig file at fault, when there is one. */
+  readonly file: string | undefined;
+  constructor(message: string, options?: { file?: string; cause?: unknown }) {
+    super(message, options);
+    this.file = options?.file;
+  }
+}
