@@ -6,12 +6,29 @@ export type RedirectMode = 'none' | 'iptables' | 'nftables' | 'auto';
 /** The validated, frozen configuration of one agent run. */
 export interface Config {
   readonly manifests: readonly string[];
+  /** Kubernetes API source: --kubeconfig and --master (either selects it). */
+  readonly kubeconfig: string | undefined;
+  readonly master: string | undefined;
+  /** Watch v1 Endpoints instead of EndpointSlices (clusters older than 1.21). */
+  readonly useEndpoints: boolean;
+  /** Serve services labelled service.kubernetes.io/service-proxy-name with this value ('' = unlabelled only). */
+  readonly serviceProxyName: string;
+  /** Longest time the API watch may stay silent before a re-list. */
+  readonly configSyncPeriodMs: number;
+  /** This node's name, for Local traffic policies (default: the host name). */
+  readonly hostnameOverride: string | undefined;
   /** Address listeners bind to when a service has no local portal address. */
   readonly bindAddress: string;
   readonly proxyPortRange: PortRange | undefined;
   readonly udpTimeoutMs: number;
   readonly udpMaxSessions: number;
   readonly redirect: RedirectMode;
+  /** --assign-service-ips: the interface service IPs are added to (none mode), or undefined. */
+  readonly assignServiceIPs: string | undefined;
+  /** --nodeport-addresses: CIDRs whose local addresses serve NodePorts; empty means every address. */
+  readonly nodePortAddresses: readonly string[];
+  /** --cleanup: remove leftovers of earlier runs and exit. */
+  readonly cleanup: boolean;
   /** The longest time between two syncs. */
   readonly syncPeriodMs: number;
   /** The shortest time between syncs beyond a burst of two. */
@@ -22,11 +39,20 @@ export interface Config {
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
   manifests: [],
+  kubeconfig: undefined,
+  master: undefined,
+  useEndpoints: false,
+  serviceProxyName: '',
+  configSyncPeriodMs: 15 * 60_000,
+  hostnameOverride: undefined,
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,
   udpMaxSessions: 65_536,
   redirect: 'none',
+  assignServiceIPs: undefined,
+  nodePortAddresses: [],
+  cleanup: false,
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,
   logLevel: 'info',

@@ -7,7 +7,7 @@ import type { Config, RedirectMode } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { parsePortRange } from './port-range.js';
 
-type FlagKind = 'string' | 'strings' | 'int' | 'duration' | 'bool';
+type FlagKind = 'string' | 'strings' | 'int' | 'duration' | 'bool' | 'optional';
 
 interface FlagSpec {
   readonly name: string;
@@ -15,16 +15,27 @@ interface FlagSpec {
   readonly value?: string;
   readonly help: string;
   readonly def?: string;
+  /** For kind 'optional': the value when the flag is given without `=VALUE`. */
+  readonly implicit?: string;
 }
 
 /** Every flag, in the order --help shows them. Names follow kube-proxy where it has the flag. */
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'manifests', kind: 'strings', value: 'PATH', help: 'Service, Endpoints and EndpointSlice manifests (YAML or JSON file, or directory); repeatable; watched for changes' },
+  { name: 'kubeconfig', kind: 'string', value: 'PATH', help: 'watch a Kubernetes API server using this kubeconfig (default without --manifests: in-cluster config, then $KUBECONFIG, then ~/.kube/config)' },
+  { name: 'master', kind: 'string', value: 'URL', help: 'the API server URL (overrides the kubeconfig\'s server)' },
+  { name: 'use-endpoints', kind: 'bool', help: 'watch v1 Endpoints instead of EndpointSlices (clusters older than 1.21)' },
+  { name: 'service-proxy-name', kind: 'string', value: 'NAME', help: 'serve services labelled service.kubernetes.io/service-proxy-name=NAME (default: only unlabelled ones, as kube-proxy)' },
+  { name: 'config-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.configSyncPeriodMs), help: 'longest silence of an API watch before the agent re-lists' },
+  { name: 'hostname-override', kind: 'string', value: 'NAME', help: 'this node\'s name, for internalTrafficPolicy/externalTrafficPolicy Local (default: the host name)' },
   { name: 'bind-address', kind: 'string', value: 'IP', def: DEFAULT_CONFIG.bindAddress, help: 'address listeners bind to when a service has no portal address on this machine' },
   { name: 'proxy-port-range', kind: 'string', value: 'RANGE', def: '""', help: 'proxy ports for the redirect modes: "" (kernel chooses), B-E, B+N, or a single port' },
   { name: 'udp-timeout', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.udpTimeoutMs), help: 'idle time after which a UDP session closes (the legacy proxy used 250ms, too short for slow DNS replies)' },
   { name: 'udp-max-sessions', kind: 'int', value: 'N', def: String(DEFAULT_CONFIG.udpMaxSessions), help: 'most UDP sessions per service port; the least recently active is evicted first' },
-  { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on the service port directly)' },
+  { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on portal addresses directly), iptables, nftables, or auto (iptables, else nftables, else none --assign-service-ips)' },
+  { name: 'assign-service-ips', kind: 'optional', value: '[=IFACE]', implicit: 'lo', help: 'with --redirect none: add each service IP to IFACE (default lo) and listen on it directly; removed again on exit' },
+  { name: 'nodeport-addresses', kind: 'strings', value: 'CIDRS', def: 'all local addresses', help: 'CIDRs (comma-separated, repeatable) whose local addresses serve NodePorts' },
+  { name: 'cleanup', kind: 'bool', help: 'remove rules, chains, tables and addresses left by earlier runs (and legacy kube-proxy userspace chains), then exit' },
   { name: 'sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.syncPeriodMs), help: 'longest time between two syncs of listeners with the services' },
   { name: 'min-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.minSyncPeriodMs), help: 'shortest time between syncs once a burst of two has been used' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', def: DEFAULT_CONFIG.logLevel, help: 'error, warn, info (service and listener changes) or debug (every connection)' },
@@ -57,7 +68,10 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
       continue;
     }
     let value: string;
-    if (spec.kind === 'bool') {
+    if (spec.kind === 'optional') {
+      // Only `--flag=VALUE` carries a value: `--flag VALUE` would be ambiguous with what follows.
+      value = eq < 0 ? (spec.implicit ?? '') : arg.slice(eq + 1);
+    } else if (spec.kind === 'bool') {
       value = eq < 0 ? 'true' : arg.slice(eq + 1);
       if (value !== 'true' && value !== 'false') {
         problems.push(`--${name}: expected true or false, got "${value}"`);
@@ -85,6 +99,17 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
 
   const manifests = seen.get('manifests') ?? [];
   for (const m of manifests) if (m.trim() === '') problems.push('--manifests: empty path');
+
+  const kubeconfig = one('kubeconfig');
+  const master = one('master');
+  if (master !== undefined && !/^https?:\/\/[^\s/]+/.test(master)) problems.push(`--master: "${master}" is not an http(s) URL`);
+  if (manifests.length > 0 && (kubeconfig !== undefined || master !== undefined)) {
+    problems.push('--manifests cannot be combined with --kubeconfig or --master: choose one service source');
+  }
+  const useEndpoints = one('use-endpoints') === 'true';
+  const serviceProxyName = one('service-proxy-name') ?? DEFAULT_CONFIG.serviceProxyName;
+  const hostnameOverride = one('hostname-override');
+  if (hostnameOverride !== undefined && hostnameOverride.trim() === '') problems.push('--hostname-override: empty name');
 
   const bindAddress = one('bind-address') ?? DEFAULT_CONFIG.bindAddress;
   if (net.isIP(bindAddress) === 0) problems.push(`--bind-address: "${bindAddress}" is not an IP address`);
@@ -114,6 +139,7 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   const udpTimeoutMs = duration('udp-timeout', DEFAULT_CONFIG.udpTimeoutMs, 1);
   const syncPeriodMs = duration('sync-period', DEFAULT_CONFIG.syncPeriodMs, 1);
   const minSyncPeriodMs = duration('min-sync-period', DEFAULT_CONFIG.minSyncPeriodMs, 0);
+  const configSyncPeriodMs = duration('config-sync-period', DEFAULT_CONFIG.configSyncPeriodMs, 1000);
 
   let udpMaxSessions = DEFAULT_CONFIG.udpMaxSessions;
   const maxText = one('udp-max-sessions');
@@ -124,10 +150,21 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
 
   const redirect = (one('redirect') ?? DEFAULT_CONFIG.redirect) as RedirectMode;
   if (!['none', 'iptables', 'nftables', 'auto'].includes(redirect)) {
-    problems.push(`--redirect: expected none, got "${redirect}"`);
-  } else if (redirect !== 'none') {
-    problems.push(`--redirect: mode "${redirect}" is not available in this version; use none`);
+    problems.push(`--redirect: expected none, iptables, nftables or auto, got "${redirect}"`);
   }
+  const assignServiceIPs = one('assign-service-ips');
+  if (assignServiceIPs !== undefined) {
+    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(assignServiceIPs)) problems.push(`--assign-service-ips: "${assignServiceIPs}" is not an interface name`);
+    else if (redirect === 'iptables' || redirect === 'nftables') problems.push(`--assign-service-ips: only with --redirect none or auto (rules capture the service IPs in ${redirect} mode)`);
+  }
+  const nodePortAddresses: string[] = [];
+  for (const text of seen.get('nodeport-addresses') ?? []) {
+    for (const cidr of text.split(',').map((c) => c.trim()).filter((c) => c !== '')) {
+      if (!isCidr(cidr)) problems.push(`--nodeport-addresses: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
+      else nodePortAddresses.push(cidr);
+    }
+  }
+  const cleanup = one('cleanup') === 'true';
 
   const logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -137,11 +174,20 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   if (problems.length > 0) throw new InvalidConfigError(problems);
   const config: Config = Object.freeze({
     manifests: Object.freeze([...manifests]),
+    kubeconfig,
+    master,
+    useEndpoints,
+    serviceProxyName,
+    configSyncPeriodMs,
+    hostnameOverride: hostnameOverride?.trim().toLowerCase(),
     bindAddress,
     proxyPortRange,
     udpTimeoutMs,
     udpMaxSessions,
     redirect,
+    assignServiceIPs,
+    nodePortAddresses: Object.freeze(nodePortAddresses),
+    cleanup,
     syncPeriodMs,
     minSyncPeriodMs,
     logLevel,
@@ -150,11 +196,21 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   return { action: 'run', config };
 }
 
+function isCidr(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0) return false;
+  const ip = text.slice(0, slash);
+  const bits = text.slice(slash + 1);
+  const family = net.isIP(ip);
+  if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 /** The --help text, generated from FLAGS so it cannot drift from what is parsed. */
 export function usage(program: string): string {
-  const lines = [`Usage: ${program} --manifests PATH [flags]`, '', 'Flags:'];
+  const lines = [`Usage: ${program} --manifests PATH [flags]`, `       ${program} [--kubeconfig PATH | --master URL] [flags]`, `       ${program} --cleanup`, '', 'Flags:'];
   for (const f of FLAGS) {
-    const left = `  --${f.name}${f.value ? ` ${f.value}` : ''}`;
+    const left = `  --${f.name}${f.value ? `${f.kind === 'optional' ? '' : ' '}${f.value}` : ''}`;
     const def = f.def !== undefined ? ` (default ${f.def})` : '';
     lines.push(left.padEnd(32) + f.help + def);
   }

@@ -62,16 +62,30 @@ test('a flag given twice is an error unless repeatable', (t) => {
   t.deepEqual(err.problems, ['--udp-timeout given more than once']);
 });
 
-test('redirect modes of later versions are refused with directions', (t) => {
-  const err = t.throws(() => parseFlags(['--redirect', 'iptables']), { instanceOf: InvalidConfigError })!;
-  t.regex(err.problems[0]!, /not available in this version; use none/);
-  const err2 = t.throws(() => parseFlags(['--redirect', 'ipvs']), { instanceOf: InvalidConfigError })!;
-  t.regex(err2.problems[0]!, /--redirect: expected none/);
+test('redirect modes, --assign-service-ips with an optional interface, --nodeport-addresses CIDRs', (t) => {
+  t.is(run(['--redirect', 'iptables']).redirect, 'iptables');
+  const c = run(['--redirect=none', '--assign-service-ips', '--nodeport-addresses', '10.0.0.0/8,fd00::/64', '--nodeport-addresses=192.168.1.5/32']);
+  t.is(c.assignServiceIPs, 'lo');
+  t.deepEqual(c.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64', '192.168.1.5/32']);
+  t.is(run(['--assign-service-ips=dummy0']).assignServiceIPs, 'dummy0');
+  t.is(run([]).assignServiceIPs, undefined);
+  t.true(run(['--cleanup']).cleanup);
+});
+
+test('redirect problems are named', (t) => {
+  const err = t.throws(() => parseFlags(['--redirect', 'ipvs', '--nodeport-addresses', '10.0.0.1,300.1.1.1/8']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, [
+    '--redirect: expected none, iptables, nftables or auto, got "ipvs"',
+    '--nodeport-addresses: "10.0.0.1" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)',
+    '--nodeport-addresses: "300.1.1.1/8" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)',
+  ]);
+  const err2 = t.throws(() => parseFlags(['--redirect', 'iptables', '--assign-service-ips']), { instanceOf: InvalidConfigError })!;
+  t.regex(err2.problems[0]!, /--assign-service-ips: only with --redirect none or auto/);
 });
 
 test('usage lists every flag with its default', (t) => {
   const text = usage('kube-userspace-proxy');
-  for (const flag of ['--manifests PATH', '--bind-address IP', '--proxy-port-range', '--udp-timeout', '--udp-max-sessions', '--redirect', '--log-level', '--log-format', '--help', '--version']) {
+  for (const flag of ['--manifests PATH', '--bind-address IP', '--proxy-port-range', '--udp-timeout', '--udp-max-sessions', '--redirect', '--assign-service-ips[=IFACE]', '--nodeport-addresses', '--cleanup', '--log-level', '--log-format', '--help', '--version']) {
     t.true(text.includes(flag), flag);
   }
   t.regex(text, /default 30s/);
