@@ -105,3 +105,21 @@ export class KubeConfigError extends ProxyError {
     this.file = options?.file;
   }
 }
+
+/**
+ * Installing, syncing or removing packet rules (iptables, nftables) or service addresses failed, or the
+ * process lacks the privileges to do so. Carries the command that failed and its stderr when there was one.
+ */
+export class RulesError extends ProxyError {
+  override name = 'RulesError';
+  override readonly code = 'KUP_ERR_RULES';
+  /** The command line that failed (argv joined with spaces), when a command failed. */
+  readonly command: string | undefined;
+  /** What the command wrote to stderr, trimmed. */
+  readonly stderr: string | undefined;
+  constructor(message: string, options?: { command?: readonly string[]; stderr?: string; cause?: unknown }) {
+    super(message, options);
+    this.command = options?.command?.join(' ');
+    this.stderr = options?.stderr?.trim();
+  }
+}
