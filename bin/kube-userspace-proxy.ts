@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { Agent } from '../lib/agent/agent.js';
 import { parseFlags, usage } from '../lib/config/flags.js';
 import { InvalidConfigError, ProxyError } from '../lib/errors.js';
 import { configureLogging, logger } from '../lib/log.js';
+import { redirectFor } from '../lib/agent/redirect-for.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
+import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -38,9 +41,23 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = logger('main');
   log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress });
 
+  if (config.cleanup) {
+    try {
+      const { removed } = await cleanupLeftovers();
+      log.info('cleanup done', { removed: removed.length, what: removed.join(',') });
+      return 0;
+    } catch (err) {
+      log.error('cleanup failed', { error: (err as Error).message });
+      return 1;
+    }
+  }
+
   let agent: Agent;
   try {
-    agent = new Agent({ config, source: serviceSourceFor(config) });
+    const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
+    const source = serviceSourceFor(config);
+    const { rules, assigner, allocator } = await redirectFor(config);
+    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator });
   } catch (err) {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;

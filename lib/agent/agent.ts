@@ -1,7 +1,7 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
 import type { Config } from '../config/config.js';
-import { formatHostPort } from '../errors.js';
+import { formatHostPort, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
@@ -16,16 +16,34 @@ import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 import { ServiceChangeTracker } from '../source/service-change-tracker.js';
 import type { ServiceSource, ServiceSourceHandler } from '../source/service-source.js';
-import { directListenAddresses } from './listen-addresses.js';
+import type { PortAllocator } from '../proxy/port-allocator.js';
+import { KernelPortAllocator } from '../proxy/kernel-port-allocator.js';
+import type { AddressAssigner } from '../rules/address-assigner.js';
+import type { RuleBackend, RuleContext, ServicePortRules } from '../rules/rule-backend.js';
+import { addressesInCidrs, hostIPs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
+import { claimNodePort } from './node-port-claim.js';
+import type { NodePortClaim } from './node-port-claim.js';
+import { directPlan, portalsOf, redirectPlan, scopesOf, serviceIPs } from './portal-plan.js';
+import type { PlanContext, PortalScope } from './portal-plan.js';
 import { SyncRunner } from './sync-runner.js';
 
-export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'>;
+export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
+  readonly nodePortAddresses?: readonly string[];
+  /** This node's name: Local traffic policies use only endpoints on it. */
+  readonly nodeName?: string;
+};
 
 export interface AgentOptions {
   readonly config: AgentConfig;
   readonly source: ServiceSource;
   readonly balancer?: LoadBalancer;
+  /** iptables/nftables mode: rules send portals to proxy ports. Without it, listeners bind portals directly. */
+  readonly rules?: RuleBackend;
+  /** Proxy ports for the rules modes (--proxy-port-range); default: the kernel chooses. */
+  readonly allocator?: PortAllocator;
+  /** none mode with --assign-service-ips: service IPs are added to an interface first. */
+  readonly assigner?: AddressAssigner;
 }
 
 /** What the agent does for one service port, for status views and tests. */
@@ -35,13 +53,19 @@ export interface PortStatus {
   /** Bound listeners (empty while the port failed to open). */
   readonly listening: readonly ListenAddress[];
   readonly endpoints: readonly string[];
-  /** Why the listener is not open, if it is not. */
+  /** Portals captured by rules (rules modes) or served directly (none mode). */
+  readonly portals: readonly string[];
+  readonly nodePort: number;
+  /** Why the listener (or the node port) is not open, if it is not. */
   readonly error: string | undefined;
   readonly stats: ProxyStats | undefined;
 }
 
 interface PortState {
+  /** The key of this socket in the agent and the balancer: the ServicePortName, plus the scope when split. */
+  readonly key: ServicePortName;
   readonly spn: ServicePortName;
+  readonly scope: PortalScope;
   service: ServiceSpec;
   port: ServicePortSpec;
   /** Everything that, when changed, needs a new listener. */
@@ -49,6 +73,10 @@ interface PortState {
   readonly listen: readonly ListenAddress[];
   socket: ProxySocket | undefined;
   error: Error | undefined;
+  /** Rules modes: the allocated proxy port (0 until opened) and the held node port. */
+  proxyPort: number;
+  claim: NodePortClaim | undefined;
+  claimError: Error | undefined;
   /** The endpoint keys last given to the balancer, joined: skips no-op updates. */
   endpointsKey: string;
 }
@@ -64,6 +92,11 @@ export class Agent implements ServiceSourceHandler {
   readonly #config: AgentConfig;
   readonly #source: ServiceSource;
   readonly #balancer: LoadBalancer;
+  readonly #rules: RuleBackend | undefined;
+  readonly #allocator: PortAllocator;
+  readonly #assigner: AddressAssigner | undefined;
+  /** The rules last applied, serialized: a sync that changes nothing runs no command. */
+  #appliedRules: string | undefined;
   readonly #backoff = new EndpointBackoff();
   readonly #tracker = new ServiceChangeTracker();
   readonly #endpoints = new EndpointsCache();
@@ -82,6 +115,9 @@ export class Agent implements ServiceSourceHandler {
     this.#config = options.config;
     this.#source = options.source;
     this.#balancer = options.balancer ?? new RoundRobinBalancer();
+    this.#rules = options.rules;
+    this.#allocator = options.allocator ?? new KernelPortAllocator();
+    this.#assigner = options.assigner;
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
       minIntervalMs: this.#config.minSyncPeriodMs,
@@ -92,6 +128,9 @@ export class Agent implements ServiceSourceHandler {
   /** Loads the source's initial state, applies it, and keeps following changes. */
   async start(): Promise<void> {
     log.info('starting', { source: this.#source.kind });
+    // Rules and addresses first: their start removes what a crashed run left behind.
+    await this.#rules?.start();
+    await this.#assigner?.start();
     await this.#source.start(this);
     await this.#runner.idle();
     this.#runner.start();
@@ -118,11 +157,13 @@ export class Agent implements ServiceSourceHandler {
 
   status(): PortStatus[] {
     return [...this.#ports.values()].map((st) => ({
-      spn: st.spn,
+      spn: st.key,
       protocol: st.port.protocol,
       listening: st.socket?.addresses() ?? [],
-      endpoints: this.#balancer.endpoints(st.spn).map((e) => e.key),
-      error: st.error?.message,
+      endpoints: this.#balancer.endpoints(st.key).map((e) => e.key),
+      portals: portalsOf(st.service, st.port, st.scope).map((p) => formatHostPort(p.ip, p.port)),
+      nodePort: st.port.nodePort,
+      error: st.error?.message ?? st.claimError?.message,
       stats: st.socket?.stats,
     }));
   }
@@ -134,7 +175,13 @@ export class Agent implements ServiceSourceHandler {
     await this.#runner.close();
     await this.#source.close();
     await Promise.all([...this.#ports.values()].map((st) => st.socket?.close()));
+    for (const st of this.#ports.values()) st.claim?.close();
     log.info('closed listeners', { servicePorts: this.#ports.size });
+    // Collect every failure: one that cannot be removed must not keep the others in place.
+    const failures: unknown[] = [];
+    await this.#rules?.close().catch((err: unknown) => failures.push(err));
+    await this.#assigner?.close().catch((err: unknown) => failures.push(err));
+    if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => (f as Error).message).join('; '));
   }
 
   /** Stops at once: every listener, connection and UDP session. Idempotent. */
@@ -142,22 +189,75 @@ export class Agent implements ServiceSourceHandler {
     this.#closed = true;
     this.#runner.destroy();
     this.#source.destroy();
-    for (const st of this.#ports.values()) st.socket?.destroy();
+    for (const st of this.#ports.values()) {
+      st.socket?.destroy();
+      st.claim?.close();
+    }
     for (const socket of this.#retired) socket.destroy();
     this.#retired.clear();
   }
 
   async #sync(): Promise<void> {
     if (this.#closed) return;
+    const changes = this.#tracker.drain();
+    if (this.#assigner) {
+      // Add the new services' IPs before their listeners bind them; stale ones go after.
+      const ips = new Set([...this.#services.values()].flatMap(serviceIPs));
+      for (const { current } of changes.values()) if (current && isProxied(current)) for (const ip of serviceIPs(current)) ips.add(ip);
+      await this.#assignAddresses([...ips]);
+    }
     this.#local.refresh();
-    for (const [key, change] of this.#tracker.drain()) await this.#applyService(key, change.current);
+    const ctx = this.#planContext();
+    for (const [key, change] of changes) await this.#applyService(key, change.current, ctx);
     await this.#retryFailedPorts();
+    if (this.#assigner) await this.#assignAddresses([...this.#services.values()].flatMap(serviceIPs));
+    if (this.#rules) await this.#syncRules();
     for (const socket of this.#retired) if (socket.stats.active === 0) this.#retired.delete(socket);
     this.#balancer.cleanupStaleStickySessions();
   }
 
-  async #applyService(key: ServiceKey, current: ServiceSpec | undefined): Promise<void> {
-    const wanted = new Map<ServicePortName, { port: ServicePortSpec; listen: ListenAddress[]; signature: string }>();
+  #planContext(): PlanContext {
+    const cidrs = this.#config.nodePortAddresses ?? [];
+    return { bindAddress: this.#config.bindAddress, local: this.#local, nodePortIPs: cidrs.length > 0 ? addressesInCidrs(cidrs) : undefined };
+  }
+
+  async #assignAddresses(ips: string[]): Promise<void> {
+    try {
+      await this.#assigner!.sync([...new Set(ips)]);
+    } catch (err) {
+      log.error('cannot assign service addresses', { error: (err as Error).message });
+    }
+  }
+
+  /** Makes the installed rules match the open listeners; retried at the next sync on failure. */
+  async #syncRules(): Promise<void> {
+    const rules: ServicePortRules[] = [];
+    for (const st of this.#ports.values()) {
+      if (!st.socket || st.proxyPort === 0) continue;
+      rules.push({
+        spn: st.spn,
+        protocol: st.port.protocol as 'TCP' | 'UDP',
+        portals: portalsOf(st.service, st.port, st.scope),
+        nodePort: st.claim ? st.port.nodePort : 0,
+        proxyPort: st.proxyPort,
+      });
+    }
+    const hosts = hostIPs(this.#config.bindAddress);
+    const ctx: RuleContext = { bindAddress: this.#config.bindAddress, hostIPv4: hosts.v4, hostIPv6: hosts.v6, nodePortIPs: this.#planContext().nodePortIPs };
+    const text = JSON.stringify([rules, ctx]);
+    if (text === this.#appliedRules) return;
+    try {
+      await this.#rules!.sync(rules, ctx);
+      this.#appliedRules = text;
+      log.info('rules synced', { mode: this.#rules!.mode, servicePorts: rules.length });
+    } catch (err) {
+      this.#appliedRules = undefined;
+      log.error('cannot apply rules', { mode: this.#rules!.mode, error: (err as Error).message });
+    }
+  }
+
+  async #applyService(key: ServiceKey, current: ServiceSpec | undefined, ctx: PlanContext): Promise<void> {
+    const wanted = new Map<ServicePortName, { spn: ServicePortName; scope: PortalScope; port: ServicePortSpec; listen: readonly ListenAddress[]; signature: string }>();
     if (current && isProxied(current)) {
       this.#services.set(key, current);
       for (const port of current.ports) {
@@ -166,8 +266,11 @@ export class Agent implements ServiceSourceHandler {
           log.warn('skipped service port: protocol not supported', { service: spn, protocol: port.protocol });
           continue;
         }
-        const listen = directListenAddresses(current, port, this.#config.bindAddress, this.#local);
-        wanted.set(spn, { port, listen, signature: JSON.stringify([port.protocol, listen]) });
+        for (const scope of scopesOf(current, port)) {
+          const plan = this.#rules ? redirectPlan(current, port, ctx, scope) : directPlan(current, port, ctx, scope);
+          const key = (scope === 'all' ? spn : `${spn} (${scope})`) as ServicePortName;
+          wanted.set(key, { spn, scope, port, ...plan });
+        }
       }
     } else {
       if (current) log.info('service not proxied', { service: key, reason: current.headless ? 'headless' : current.type === 'ExternalName' ? 'ExternalName' : 'no cluster IP' });
@@ -175,25 +278,25 @@ export class Agent implements ServiceSourceHandler {
     }
 
     const names = this.#portsByService.get(key) ?? new Set<ServicePortName>();
-    for (const spn of [...names]) {
-      const st = this.#ports.get(spn)!;
-      const want = wanted.get(spn);
+    for (const key of [...names]) {
+      const st = this.#ports.get(key)!;
+      const want = wanted.get(key);
       if (want && want.signature === st.signature) continue;
       await this.#closePort(st);
-      names.delete(spn);
-      if (!want) this.#balancer.deleteService(spn);
+      names.delete(key);
+      if (!want) this.#balancer.deleteService(key);
     }
-    for (const [spn, want] of wanted) {
-      let st = this.#ports.get(spn);
-      this.#balancer.newService(spn, { type: current!.sessionAffinity, timeoutSeconds: current!.affinityTimeoutSeconds });
+    for (const [key, want] of wanted) {
+      let st = this.#ports.get(key);
+      this.#balancer.newService(key, { type: current!.sessionAffinity, timeoutSeconds: current!.affinityTimeoutSeconds });
       if (st) {
         st.service = current!;
         st.port = want.port;
         continue;
       }
-      st = { spn, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '' };
-      this.#ports.set(spn, st);
-      names.add(spn);
+      st = { key, spn: want.spn, scope: want.scope, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
+      this.#ports.set(key, st);
+      names.add(key);
       await this.#openPort(st);
     }
     if (names.size > 0) this.#portsByService.set(key, names);
@@ -202,30 +305,68 @@ export class Agent implements ServiceSourceHandler {
   }
 
   async #openPort(st: PortState): Promise<void> {
-    const common = { spn: st.spn, listen: st.listen, balancer: this.#balancer, backoff: this.#backoff };
-    const socket: ProxySocket =
-      st.port.protocol === 'UDP'
-        ? new UdpProxySocket({ ...common, idleTimeoutMs: this.#config.udpTimeoutMs, maxSessions: this.#config.udpMaxSessions })
-        : new TcpProxySocket(common);
-    const addresses = st.listen.map((a) => formatHostPort(a.host, a.port)).join(',');
-    try {
-      await socket.start();
-      st.socket = socket;
-      if (st.error) log.info('listener recovered', { service: st.spn, protocol: st.port.protocol, addresses });
-      else log.info('opened listener', { service: st.spn, protocol: st.port.protocol, addresses });
-      st.error = undefined;
-    } catch (err) {
-      // Only this service port is affected; it is retried at every sync until it opens.
-      if (!st.error || st.error.message !== (err as Error).message) {
-        log.error('cannot open listener', { service: st.spn, protocol: st.port.protocol, addresses, error: (err as Error).message });
+    // Rules modes draw a proxy port per listener; a port another process holds is skipped.
+    for (let attempt = 0; ; attempt++) {
+      let listen = st.listen;
+      let allocated = 0;
+      if (this.#rules) {
+        try {
+          allocated = this.#allocator.allocateNext();
+        } catch (err) {
+          this.#failedToOpen(st, err as Error);
+          return;
+        }
+        listen = st.listen.map((a) => ({ host: a.host, port: allocated }));
       }
-      st.error = err as Error;
+      const common = { spn: st.key, listen, balancer: this.#balancer, backoff: this.#backoff };
+      const socket: ProxySocket =
+        st.port.protocol === 'UDP'
+          ? new UdpProxySocket({ ...common, idleTimeoutMs: this.#config.udpTimeoutMs, maxSessions: this.#config.udpMaxSessions })
+          : new TcpProxySocket(common);
+      const addresses = listen.map((a) => formatHostPort(a.host, a.port)).join(',');
+      try {
+        await socket.start();
+      } catch (err) {
+        if (allocated !== 0 && err instanceof PortConflictError && attempt < 8) continue; // keep that port marked used
+        this.#allocator.release(allocated);
+        this.#failedToOpen(st, err as Error, addresses);
+        return;
+      }
+      st.socket = socket;
+      st.proxyPort = this.#rules ? (socket.addresses()[0]?.port ?? 0) : 0;
+      const fields = { service: st.spn, protocol: st.port.protocol, addresses: socket.addresses().map((a) => formatHostPort(a.host, a.port)).join(',') };
+      log.info(st.error ? 'listener recovered' : 'opened listener', fields);
+      st.error = undefined;
+      break;
+    }
+    if (this.#rules && st.port.nodePort > 0 && st.scope !== 'internal') await this.#claimNodePort(st);
+  }
+
+  async #claimNodePort(st: PortState): Promise<void> {
+    try {
+      st.claim = await claimNodePort(st.port.protocol as 'TCP' | 'UDP', st.port.nodePort);
+      st.claimError = undefined;
+    } catch (err) {
+      if (st.claimError?.message !== (err as Error).message) {
+        log.error('cannot hold node port', { service: st.spn, protocol: st.port.protocol, nodePort: st.port.nodePort, error: (err as Error).message });
+      }
+      st.claimError = err as Error;
     }
   }
 
+  #failedToOpen(st: PortState, err: Error, addresses?: string): void {
+    // Only this service port is affected; it is retried at every sync until it opens.
+    if (!st.error || st.error.message !== err.message) {
+      log.error('cannot open listener', { service: st.spn, protocol: st.port.protocol, addresses, error: err.message });
+    }
+    st.error = err;
+  }
+
   async #closePort(st: PortState): Promise<void> {
-    this.#ports.delete(st.spn);
+    this.#ports.delete(st.key);
+    st.claim?.close();
     if (!st.socket) return;
+    this.#allocator.release(st.proxyPort);
     await st.socket.close();
     if (st.socket.stats.active > 0) this.#retired.add(st.socket);
     log.info('closed listener', { service: st.spn, protocol: st.port.protocol });
@@ -233,7 +374,9 @@ export class Agent implements ServiceSourceHandler {
 
   async #retryFailedPorts(): Promise<void> {
     for (const st of this.#ports.values()) {
-      if (!st.socket && !this.#closed) await this.#openPort(st);
+      if (this.#closed) return;
+      if (!st.socket) await this.#openPort(st);
+      else if (this.#rules && st.port.nodePort > 0 && st.scope !== 'internal' && !st.claim) await this.#claimNodePort(st);
     }
   }
 
@@ -242,14 +385,17 @@ export class Agent implements ServiceSourceHandler {
     const svc = this.#services.get(key);
     const names = this.#portsByService.get(key);
     if (!svc || !names) return;
-    for (const spn of names) {
-      const st = this.#ports.get(spn)!;
-      const eps = this.#endpoints.endpointsFor(svc, st.port);
+    for (const name of names) {
+      const st = this.#ports.get(name)!;
+      const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
+      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? this.#isThisNode : undefined);
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
       st.endpointsKey = epKey;
-      this.#balancer.updateEndpoints(spn, eps);
-      log.info('endpoints changed', { service: spn, endpoints: eps.length });
+      this.#balancer.updateEndpoints(st.key, eps);
+      log.info('endpoints changed', { service: st.key, endpoints: eps.length });
     }
   }
+
+  readonly #isThisNode = (nodeName: string): boolean => nodeName === this.#config.nodeName;
 }

@@ -1,5 +1,5 @@
 import type { ListenAddress } from '../proxy/proxy-socket.js';
-import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
+import type { ServicePortSpec } from '../model/service.js';
 import type { LocalAddresses } from './local-addresses.js';
 
 /**
@@ -8,10 +8,10 @@ import type { LocalAddresses } from './local-addresses.js';
  * when it has none of them, on --bind-address at the service port. Binding both a portal address
  * and the any-address on one port would conflict, hence "portals first, else bind address".
  */
-export function directListenAddresses(svc: ServiceSpec, port: ServicePortSpec, bindAddress: string, local: LocalAddresses): ListenAddress[] {
+export function directListenAddresses(portalIPs: readonly string[], port: ServicePortSpec, bindAddress: string, local: LocalAddresses): ListenAddress[] {
   const seen = new Set<string>();
   const out: ListenAddress[] = [];
-  for (const ip of [...svc.clusterIPs, ...svc.externalIPs, ...svc.loadBalancerIPs]) {
+  for (const ip of portalIPs) {
     if (seen.has(ip) || !local.has(ip)) continue;
     seen.add(ip);
     out.push({ host: ip, port: port.port });

@@ -2,7 +2,7 @@ import net from 'node:net';
 import test from 'ava';
 import { request } from 'undici';
 import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
-import { httpPathEcho, tcpEcho, tcpName, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
+import { freePort, httpPathEcho, tcpEcho, tcpName, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
@@ -275,4 +275,32 @@ test('the ClientIP affinity timeout from the Service is honoured on the data pat
   t.is((await tcpRequest(ip(1), 7000)).toString(), first, 'still pinned just before the timeout');
   now += 5_000;
   t.not((await tcpRequest(ip(1), 7000)).toString(), first, 'round robin again once the pin expired');
+});
+
+test('internalTrafficPolicy Local uses only the endpoints on this node', async (t) => {
+  const ip = addresses();
+  const here = await backend(t, tcpName('here', ip(101)));
+  const there = await backend(t, tcpName('there', ip(102)));
+  const eps = [sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]), sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }])].join('---\n');
+  const f = await startAgent(t, { 'svc.yaml': serviceYaml('s', ip(1), [{ name: 'p', port: 7000 }], { internalTrafficPolicy: 'Local' }), 'eps.yaml': eps }, { nodeName: 'node-a' });
+  for (let i = 0; i < 4; i++) t.is((await tcpRequest(ip(1), 7000)).toString(), 'here');
+  t.deepEqual(f.agent.status()[0]!.endpoints, [`${ip(101)}:${here.port}`]);
+});
+
+test('externalTrafficPolicy Local: the NodePort uses local endpoints while the cluster IP uses all', async (t) => {
+  const ip = addresses();
+  const here = await backend(t, tcpName('here', ip(101)));
+  const there = await backend(t, tcpName('there', ip(102)));
+  const nodePort = await freePort();
+  const eps = [sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]), sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }])].join('---\n');
+  const f = await startAgent(
+    t,
+    { 'svc.yaml': serviceYaml('s', ip(1), [{ name: 'p', port: 7000, nodePort }], { type: 'NodePort', externalTrafficPolicy: 'Local' }), 'eps.yaml': eps },
+    { nodeName: 'node-a', nodePortAddresses: ['127.0.0.1/32'] },
+  );
+  t.deepEqual(f.agent.status().map((s) => s.spn).sort(), ['default/s:p (external)', 'default/s:p (internal)']);
+  const internal = new Set<string>();
+  for (let i = 0; i < 4; i++) internal.add((await tcpRequest(ip(1), 7000)).toString());
+  t.deepEqual([...internal].sort(), ['here', 'there']);
+  for (let i = 0; i < 4; i++) t.is((await tcpRequest('127.0.0.1', nodePort)).toString(), 'here');
 });

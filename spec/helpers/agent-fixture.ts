@@ -40,12 +40,18 @@ export async function startAgent(t: ExecutionContext, files: Record<string, stri
 export interface PortYaml {
   name: string;
   port: number;
+  nodePort?: number;
   protocol?: 'TCP' | 'UDP' | 'SCTP';
   targetPort?: number | string;
 }
 
 /** A Service manifest. */
-export function serviceYaml(name: string, clusterIP: string, ports: PortYaml[], extra: { externalIPs?: string[]; affinityTimeout?: number; type?: string; namespace?: string } = {}): string {
+export function serviceYaml(
+  name: string,
+  clusterIP: string,
+  ports: PortYaml[],
+  extra: { externalIPs?: string[]; affinityTimeout?: number; type?: string; namespace?: string; internalTrafficPolicy?: string; externalTrafficPolicy?: string } = {},
+): string {
   const lines = [
     'apiVersion: v1',
     'kind: Service',
@@ -56,6 +62,8 @@ export function serviceYaml(name: string, clusterIP: string, ports: PortYaml[], 
     `  type: ${extra.type ?? 'ClusterIP'}`,
     `  clusterIP: "${clusterIP}"`,
   ];
+  if (extra.internalTrafficPolicy) lines.push(`  internalTrafficPolicy: ${extra.internalTrafficPolicy}`);
+  if (extra.externalTrafficPolicy) lines.push(`  externalTrafficPolicy: ${extra.externalTrafficPolicy}`);
   if (extra.externalIPs) lines.push(`  externalIPs: [${extra.externalIPs.map((ip) => `"${ip}"`).join(', ')}]`);
   if (extra.affinityTimeout !== undefined) {
     lines.push('  sessionAffinity: ClientIP', '  sessionAffinityConfig:', '    clientIP:', `      timeoutSeconds: ${extra.affinityTimeout}`);
@@ -64,6 +72,7 @@ export function serviceYaml(name: string, clusterIP: string, ports: PortYaml[], 
   for (const p of ports) {
     lines.push(`    - name: "${p.name}"`, `      port: ${p.port}`, `      protocol: ${p.protocol ?? 'TCP'}`);
     if (p.targetPort !== undefined) lines.push(`      targetPort: ${p.targetPort}`);
+    if (p.nodePort !== undefined) lines.push(`      nodePort: ${p.nodePort}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -73,6 +82,7 @@ export interface SliceEndpoint {
   ready?: boolean;
   serving?: boolean;
   terminating?: boolean;
+  nodeName?: string;
 }
 
 /** An EndpointSlice manifest with one port list for all its endpoints. */
@@ -91,7 +101,9 @@ export function sliceYaml(service: string, sliceName: string, ports: Array<{ nam
   for (const p of ports) lines.push(`  - name: "${p.name}"`, `    port: ${p.port}`, `    protocol: ${p.protocol ?? 'TCP'}`);
   lines.push('endpoints:');
   for (const e of endpoints) {
-    lines.push(`  - addresses: ["${e.ip}"]`, '    conditions:', `      ready: ${e.ready ?? true}`);
+    lines.push(`  - addresses: ["${e.ip}"]`);
+    if (e.nodeName !== undefined) lines.push(`    nodeName: ${e.nodeName}`);
+    lines.push('    conditions:', `      ready: ${e.ready ?? true}`);
     if (e.serving !== undefined) lines.push(`      serving: ${e.serving}`);
     if (e.terminating !== undefined) lines.push(`      terminating: ${e.terminating}`);
   }

@@ -1,0 +1,40 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { PortConflictError, ListenError } from '../errors.js';
+
+/** A held node port: closing it gives the port back. */
+export interface NodePortClaim {
+  close(): void;
+}
+
+/**
+ * Holds a NodePort open on every address, as the legacy proxier's claimNodePort did, so that no
+ * other process can take a port that redirect rules send to the proxy. Nothing is served on it:
+ * the rules deliver NodePort traffic to the proxy port; anything that still lands here (an
+ * address outside --nodeport-addresses) is closed or dropped rather than left hanging.
+ */
+export async function claimNodePort(protocol: 'TCP' | 'UDP', port: number, host = '0.0.0.0'): Promise<NodePortClaim> {
+  if (protocol === 'TCP') {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortConflictError(host, port, { cause: err }) : new ListenError(host, port, { cause: err })));
+      server.listen({ host, port, backlog: 1 }, () => resolve());
+    });
+    server.on('error', () => {});
+    return { close: () => void (server.listening && server.close()) };
+  }
+  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortConflictError(host, port, { cause: err }) : new ListenError(host, port, { cause: err })));
+    socket.bind({ address: host, port, exclusive: true }, () => resolve());
+  });
+  socket.on('error', () => {});
+  socket.on('message', () => {});
+  let open = true;
+  return {
+    close: () => {
+      if (open) socket.close();
+      open = false;
+    },
+  };
+}
