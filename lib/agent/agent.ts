@@ -1,4 +1,5 @@
-import type { LoadBalancer } from '../balancer/load-balancer.js';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { AffinityPolicy, LoadBalancer } from '../balancer/load-balancer.js';
 import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
 import type { Config } from '../config/config.js';
 import { formatHostPort, PortConflictError } from '../errors.js';
@@ -15,7 +16,7 @@ import type { ProxyStats } from '../proxy/proxy-stats.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 import { ServiceChangeTracker } from '../source/service-change-tracker.js';
-import type { ServiceSource, ServiceSourceHandler } from '../source/service-source.js';
+import type { ServiceSource, ServiceSourceHandler, SourceHealth } from '../source/service-source.js';
 import type { PortAllocator } from '../proxy/port-allocator.js';
 import { KernelPortAllocator } from '../proxy/kernel-port-allocator.js';
 import type { AddressAssigner } from '../rules/address-assigner.js';
@@ -56,6 +57,10 @@ export interface PortStatus {
   /** Portals captured by rules (rules modes) or served directly (none mode). */
   readonly portals: readonly string[];
   readonly nodePort: number;
+  /** The local listener port the rules send portals to (rules modes); 0 in none mode. */
+  readonly proxyPort: number;
+  readonly scheduler: 'rr';
+  readonly affinity: AffinityPolicy;
   /** Why the listener (or the node port) is not open, if it is not. */
   readonly error: string | undefined;
   readonly stats: ProxyStats | undefined;
@@ -82,6 +87,20 @@ interface PortState {
 }
 
 const log = logger('agent');
+
+/** Published after every sync: `{ durationMs, ok }`. */
+export const SYNC_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:sync');
+/** Published after every rules apply: `{ ok, mode, error? }`. */
+export const RULES_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:rules');
+
+export interface AgentHealth {
+  readonly healthy: boolean;
+  /** Why not healthy, one phrase each. */
+  readonly reasons: readonly string[];
+  /** When the last successful sync finished (ms since the epoch). */
+  readonly lastUpdatedMs: number | undefined;
+  readonly draining: boolean;
+}
 
 /**
  * Ties a ServiceSource to listeners and the balancer. Service changes are coalesced and applied by
@@ -110,6 +129,11 @@ export class Agent implements ServiceSourceHandler {
   readonly #retired = new Set<ProxySocket>();
   #synced = false;
   #closed = false;
+  #draining = false;
+  #lastSyncOkMs: number | undefined;
+  #rulesError: string | undefined;
+  /** What is logged and served on /proxyMode-like views: `none`, `iptables`, ... */
+  readonly redirectMode: string;
 
   constructor(options: AgentOptions) {
     this.#config = options.config;
@@ -118,6 +142,7 @@ export class Agent implements ServiceSourceHandler {
     this.#rules = options.rules;
     this.#allocator = options.allocator ?? new KernelPortAllocator();
     this.#assigner = options.assigner;
+    this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
       minIntervalMs: this.#config.minSyncPeriodMs,
@@ -163,9 +188,62 @@ export class Agent implements ServiceSourceHandler {
       endpoints: this.#balancer.endpoints(st.key).map((e) => e.key),
       portals: portalsOf(st.service, st.port, st.scope).map((p) => formatHostPort(p.ip, p.port)),
       nodePort: st.port.nodePort,
+      proxyPort: st.proxyPort,
+      scheduler: 'rr' as const,
+      affinity: { type: st.service.sessionAffinity, timeoutSeconds: st.service.affinityTimeoutSeconds },
       error: st.error?.message ?? st.claimError?.message,
       stats: st.socket?.stats,
     }));
+  }
+
+  /** Counts for metrics: proxied services, service ports (listeners) and distinct endpoints. */
+  counts(): { services: number; servicePorts: number; endpoints: number } {
+    const endpoints = new Set<string>();
+    for (const st of this.#ports.values()) for (const e of this.#balancer.endpoints(st.key)) endpoints.add(e.key);
+    return { services: this.#services.size, servicePorts: this.#ports.size, endpoints: endpoints.size };
+  }
+
+  sourceHealth(): SourceHealth | undefined {
+    return this.#source.health?.();
+  }
+
+  /**
+   * Healthy when the last sync succeeded and is recent, the rules applied, every listener is open,
+   * the source is fresh, and the agent is not draining. (The legacy proxier always said 200.)
+   */
+  health(now = Date.now()): AgentHealth {
+    const reasons: string[] = [];
+    const staleAfter = 2 * this.#config.syncPeriodMs;
+    if (this.#draining) reasons.push('draining');
+    if (this.#lastSyncOkMs === undefined) reasons.push('no sync yet');
+    else if (now - this.#lastSyncOkMs > staleAfter) reasons.push(`last successful sync ${Math.round((now - this.#lastSyncOkMs) / 1000)}s ago`);
+    if (this.#rulesError !== undefined) reasons.push(`rules failed to apply: ${this.#rulesError}`);
+    const failed = [...this.#ports.values()].filter((st) => st.error || st.claimError).length;
+    if (failed > 0) reasons.push(`${failed} listener${failed === 1 ? '' : 's'} failed to open`);
+    const source = this.sourceHealth();
+    if (source && now - source.lastSuccessMs > staleAfter) {
+      reasons.push(`service source stale: no successful contact for ${Math.round((now - source.lastSuccessMs) / 1000)}s${source.lastError ? ` (${source.lastError})` : ''}`);
+    }
+    return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining };
+  }
+
+  /**
+   * Graceful stop: stops following the source and accepting connections, removes the rules (the
+   * kernel keeps translating established flows), waits up to gracePeriodMs for established
+   * connections to finish, then closes what is left. Health reports draining meanwhile.
+   */
+  async drain(gracePeriodMs: number): Promise<void> {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    const active = (): number => [...this.#ports.values()].reduce((n, st) => n + (st.socket?.stats.active ?? 0), 0) + [...this.#retired].reduce((n, s) => n + s.stats.active, 0);
+    log.info('draining', { connections: active(), gracePeriodMs });
+    await this.#runner.close();
+    await this.#source.close();
+    await Promise.all([...this.#ports.values()].map((st) => st.socket?.close()));
+    await this.#rules?.close().catch((err: unknown) => log.error('cannot remove rules', { error: (err as Error).message }));
+    const deadline = Date.now() + gracePeriodMs;
+    while (active() > 0 && Date.now() < deadline && this.#draining) await new Promise((r) => setTimeout(r, 100));
+    log.info('drained', { connectionsLeft: active() });
   }
 
   /** Stops following the source and closes every listener; TCP connections in flight are left to finish. */
@@ -198,7 +276,19 @@ export class Agent implements ServiceSourceHandler {
   }
 
   async #sync(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#draining) return;
+    const started = performance.now();
+    let ok = false;
+    try {
+      await this.#syncOnce();
+      ok = this.#rulesError === undefined;
+      if (ok) this.#lastSyncOkMs = Date.now();
+    } finally {
+      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ durationMs: performance.now() - started, ok });
+    }
+  }
+
+  async #syncOnce(): Promise<void> {
     const changes = this.#tracker.drain();
     if (this.#assigner) {
       // Add the new services' IPs before their listeners bind them; stale ones go after.
@@ -249,10 +339,14 @@ export class Agent implements ServiceSourceHandler {
     try {
       await this.#rules!.sync(rules, ctx);
       this.#appliedRules = text;
+      this.#rulesError = undefined;
       log.info('rules synced', { mode: this.#rules!.mode, servicePorts: rules.length });
+      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ ok: true, mode: this.#rules!.mode });
     } catch (err) {
       this.#appliedRules = undefined;
+      this.#rulesError = (err as Error).message;
       log.error('cannot apply rules', { mode: this.#rules!.mode, error: (err as Error).message });
+      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ ok: false, mode: this.#rules!.mode, error: this.#rulesError });
     }
   }
 

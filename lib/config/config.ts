@@ -33,6 +33,14 @@ export interface Config {
   readonly syncPeriodMs: number;
   /** The shortest time between syncs beyond a burst of two. */
   readonly minSyncPeriodMs: number;
+  /** How long SIGTERM waits for established connections before closing them. */
+  readonly shutdownGracePeriodMs: number;
+  /** HOST:PORT of the health server ('' = off). */
+  readonly healthzBindAddress: string;
+  /** HOST:PORT of the metrics server ('' = off). */
+  readonly metricsBindAddress: string;
+  /** --dry-run: print the rules that would be installed and exit. */
+  readonly dryRun: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -55,6 +63,10 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   cleanup: false,
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,
+  shutdownGracePeriodMs: 30_000,
+  healthzBindAddress: '0.0.0.0:10256',
+  metricsBindAddress: '127.0.0.1:10249',
+  dryRun: false,
   logLevel: 'info',
   logFormat: 'text',
 });

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { InvalidConfigError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
+import { readConfigFile } from './config-file.js';
 import { DEFAULT_CONFIG } from './config.js';
 import type { Config, RedirectMode } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -38,13 +39,24 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'cleanup', kind: 'bool', help: 'remove rules, chains, tables and addresses left by earlier runs (and legacy kube-proxy userspace chains), then exit' },
   { name: 'sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.syncPeriodMs), help: 'longest time between two syncs of listeners with the services' },
   { name: 'min-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.minSyncPeriodMs), help: 'shortest time between syncs once a burst of two has been used' },
+  { name: 'shutdown-grace-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.shutdownGracePeriodMs), help: 'on SIGTERM: stop accepting, remove rules, let established connections finish this long, then close them (a second signal exits at once)' },
+  { name: 'healthz-bind-address', kind: 'string', value: 'HOST:PORT', def: DEFAULT_CONFIG.healthzBindAddress, help: 'health server (/healthz, /livez); "" turns it off' },
+  { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', def: DEFAULT_CONFIG.metricsBindAddress, help: 'metrics server (/metrics, /proxyMode, /status); "" turns it off' },
+  { name: 'dry-run', kind: 'bool', help: 'print the rules (iptables-restore or nft syntax) that --redirect would install for the manifests, change nothing, exit' },
+  { name: 'v', kind: 'int', value: 'N', help: 'log verbosity as kube-proxy\'s klog levels: 0-3 info, 4 and up debug (also -v N)' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', def: DEFAULT_CONFIG.logLevel, help: 'error, warn, info (service and listener changes) or debug (every connection)' },
   { name: 'log-format', kind: 'string', value: 'FORMAT', def: 'text on a terminal, else json', help: 'text or json' },
+  { name: 'config', kind: 'string', value: 'FILE', help: 'a kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration; flags override it; fields that do not apply are rejected by name' },
+  { name: 'write-config-to', kind: 'string', value: 'FILE', help: 'write the effective configuration as a KubeProxyConfiguration and exit' },
   { name: 'help', kind: 'bool', help: 'print this help and exit' },
   { name: 'version', kind: 'bool', help: 'print the version and exit' },
 ];
 
-export type ParsedFlags = { readonly action: 'help' } | { readonly action: 'version' } | { readonly action: 'run'; readonly config: Config };
+export type ParsedFlags =
+  | { readonly action: 'help' }
+  | { readonly action: 'version' }
+  | { readonly action: 'write-config'; readonly config: Config; readonly file: string }
+  | { readonly action: 'run'; readonly config: Config };
 
 /**
  * Turns argv (without node and the script) into a frozen Config. Reports every problem at once
@@ -55,7 +67,9 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   const seen = new Map<string, string[]>();
   const byName = new Map(FLAGS.map((f) => [f.name, f]));
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    let arg = argv[i]!;
+    // klog's short form, which kube-proxy users type: -v 4, -v=4.
+    if (arg === '-v' || arg.startsWith('-v=')) arg = `-${arg}`;
     if (!arg.startsWith('--') || arg === '--') {
       problems.push(`unexpected argument "${arg}"`);
       continue;
@@ -96,6 +110,13 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   const one = (name: string): string | undefined => seen.get(name)?.[0];
   if (one('help') === 'true') return { action: 'help' };
   if (one('version') === 'true') return { action: 'version' };
+  const configFile = one('config');
+  if (configFile !== undefined) {
+    // The file gives defaults; every flag on the command line overrides its field.
+    const file = readConfigFile(configFile);
+    problems.push(...file.problems);
+    for (const [name, values] of file.flags) if (!seen.has(name)) seen.set(name, values);
+  }
 
   const manifests = seen.get('manifests') ?? [];
   for (const m of manifests) if (m.trim() === '') problems.push('--manifests: empty path');
@@ -166,7 +187,22 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   }
   const cleanup = one('cleanup') === 'true';
 
-  const logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
+  let logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
+  const verbosity = one('v');
+  if (verbosity !== undefined) {
+    if (!/^\d+$/.test(verbosity)) problems.push(`-v: expected a number 0-10, got "${verbosity}"`);
+    else if (one('log-level') !== undefined) problems.push('-v and --log-level both given: choose one');
+    else logLevel = Number(verbosity) >= 4 ? 'debug' : 'info';
+  }
+  const shutdownGracePeriodMs = duration('shutdown-grace-period', DEFAULT_CONFIG.shutdownGracePeriodMs, 0);
+  const hostPort = (name: string, def: string): string => {
+    const text = one(name) ?? def;
+    if (text !== '' && !/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/.test(text)) problems.push(`--${name}: expected HOST:PORT (e.g. 127.0.0.1:10249 or [::1]:10249), got "${text}"`);
+    return text;
+  };
+  const healthzBindAddress = hostPort('healthz-bind-address', DEFAULT_CONFIG.healthzBindAddress);
+  const metricsBindAddress = hostPort('metrics-bind-address', DEFAULT_CONFIG.metricsBindAddress);
+  const dryRun = one('dry-run') === 'true';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   const logFormat = (one('log-format') ?? (env.isTTY ? 'text' : 'json')) as LogFormat;
   if (logFormat !== 'text' && logFormat !== 'json') problems.push(`--log-format: expected text or json, got "${logFormat}"`);
@@ -190,9 +226,15 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
     cleanup,
     syncPeriodMs,
     minSyncPeriodMs,
+    shutdownGracePeriodMs,
+    healthzBindAddress,
+    metricsBindAddress,
+    dryRun,
     logLevel,
     logFormat,
   });
+  const writeTo = one('write-config-to');
+  if (writeTo !== undefined) return { action: 'write-config', config, file: writeTo };
   return { action: 'run', config };
 }
 

@@ -11,6 +11,15 @@ export interface ServiceSourceHandler {
   onSynced(): void;
 }
 
+/** How a source's connection to where it reads from is doing (a Kubernetes API server). */
+export interface SourceHealth {
+  readonly connected: boolean;
+  /** Last successful list, watch connection or event (ms since the epoch; 0 before the first). */
+  readonly lastSuccessMs: number;
+  readonly lastError?: string;
+  readonly informerRestarts: number;
+}
+
 /** Where Services and their endpoints come from: manifest files, or a Kubernetes API server. */
 export interface ServiceSource {
   /** For logs: `manifests` or `kubernetes`. */
@@ -21,4 +30,6 @@ export interface ServiceSource {
   close(): Promise<void>;
   /** Stops at once. Idempotent. */
   destroy(): void;
+  /** Sources that can go stale (an API server) report how they are doing. */
+  health?(): SourceHealth;
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
-import { httpPathEcho, udpEcho, udpRequest } from '../helpers/backends.js';
+import { httpPathEcho, tcpEcho, udpEcho, udpRequest } from '../helpers/backends.js';
 import { request } from 'undici';
 import { CLI, spawnNode } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -84,5 +84,78 @@ function tcpText(host: string, port: number): Promise<string> {
     s.on('data', (d: Buffer) => (data += d.toString()));
     s.on('end', () => resolve(data));
     s.on('error', reject);
+  });
+}
+
+test('SIGTERM drains: new connections are refused, a long transfer finishes, then the process exits 0', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A slow endpoint: 30 chunks of 1 KiB, one every 50 ms after the first byte.
+  const chunk = Buffer.alloc(1024, 'x');
+  const slow = net.createServer((s) => {
+    s.on('error', () => {});
+    s.write('start\n');
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (s.destroyed) return clearInterval(timer);
+      s.write(chunk);
+      if (++sent === 30) {
+        clearInterval(timer);
+        s.end();
+      }
+    }, 50);
+  });
+  await new Promise<void>((resolve) => slow.listen({ host: ip(120), port: 0 }, resolve));
+  t.teardown(() => new Promise<void>((resolve) => slow.close(() => resolve())));
+  const port = (slow.address() as net.AddressInfo).port;
+  await writeFile(path.join(dir, 'svc.yaml'), serviceYaml('slow', ip(2), [{ name: 'p', port: 9000 }]));
+  await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('slow', 'slow-0', [{ name: 'p', port }], [{ ip: ip(120) }]));
+  const proxy = spawnNode([CLI, '--manifests', dir, '--shutdown-grace-period', '20s', '--healthz-bind-address=', '--metrics-bind-address=']);
+  t.teardown(() => void proxy.child.kill('SIGKILL'));
+  await waitFor('proxy listening', () => tcpConnects(ip(2), 9000), 10_000);
+
+  let received = 0;
+  let ended = false;
+  const client = net.connect({ host: ip(2), port: 9000 });
+  client.on('data', (d: Buffer) => (received += d.length));
+  client.on('end', () => (ended = true));
+  await waitFor('transfer started', () => received > 0);
+  proxy.child.kill('SIGTERM');
+  await waitFor('new connections refused while draining', async () => !(await tcpConnects(ip(2), 9000)));
+  t.false(ended, 'the transfer was still running when the listener closed');
+  await waitFor('transfer complete', () => ended, 10_000);
+  t.is(received, 'start\n'.length + 30 * 1024);
+  t.is(await proxy.exited, 0);
+});
+
+test('a second signal exits at once', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const echo = await tcpEcho(ip(121));
+  t.teardown(() => echo.close());
+  await writeFile(path.join(dir, 'svc.yaml'), serviceYaml('e', ip(3), [{ name: 'p', port: 9000 }]));
+  await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('e', 'e-0', [{ name: 'p', port: echo.port }], [{ ip: ip(121) }]));
+  const proxy = spawnNode([CLI, '--manifests', dir, '--shutdown-grace-period', '60s', '--healthz-bind-address=', '--metrics-bind-address=']);
+  t.teardown(() => void proxy.child.kill('SIGKILL'));
+  await waitFor('proxy listening', () => tcpConnects(ip(3), 9000), 10_000);
+  const idle = net.connect({ host: ip(3), port: 9000 });
+  idle.on('error', () => {});
+  t.teardown(() => void idle.destroy());
+  await waitFor('connection proxied', () => tcpConnects(ip(3), 9000));
+  proxy.child.kill('SIGTERM');
+  await waitFor('draining', () => proxy.stderr().includes('draining'));
+  proxy.child.kill('SIGTERM');
+  t.is(await proxy.exited, 1);
+  t.regex(proxy.stderr(), /second signal: exiting now/);
+});
+
+function tcpConnects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
   });
 }
