@@ -67,7 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (config.dryRun) {
     try {
-      process.stdout.write(await dryRunRules(config, serviceSourceFor(config)));
+      process.stdout.write(await dryRunRules(config, await serviceSourceFor(config)));
       return 0;
     } catch (err) {
       log.error('dry run failed', { error: err instanceof ProxyError ? err.message : String(err) });
@@ -78,7 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let agent: Agent;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const source = serviceSourceFor(config);
+    const source = await serviceSourceFor(config);
     const { rules, assigner, allocator } = await redirectFor(config);
     agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator });
   } catch (err) {

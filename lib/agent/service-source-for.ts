@@ -1,7 +1,5 @@
 import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
-import { KubeSource } from '../source/kube-source.js';
-import { loadKubeConfig } from '../source/kube-config.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import type { ServiceSource } from '../source/service-source.js';
 
@@ -10,13 +8,17 @@ const log = logger('main');
 /**
  * The ServiceSource a configuration asks for: manifest files with --manifests; otherwise a
  * Kubernetes API server from --kubeconfig/--master, the in-cluster service account, $KUBECONFIG
- * or ~/.kube/config, in that order. Throws KubeConfigError when none of those exists.
+ * or ~/.kube/config, in that order. Rejects with KubeConfigError when none of those exists.
  */
-export function serviceSourceFor(config: Config): ServiceSource {
+export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
   if (config.manifests.length > 0) {
     log.info('service source', { source: 'manifests', paths: config.manifests.join(',') });
     return new ManifestSource({ paths: [...config.manifests] });
   }
+  // Loaded only for this source: @kubernetes/client-node takes about a second to import, which
+  // manifest mode (and --version, --help) should not pay.
+  const { loadKubeConfig } = await import('../source/kube-config.js');
+  const { KubeSource } = await import('../source/kube-source.js');
   const { kc, server, origin } = loadKubeConfig({
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),

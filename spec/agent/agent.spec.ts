@@ -2,7 +2,7 @@ import net from 'node:net';
 import test from 'ava';
 import { request } from 'undici';
 import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
-import { freePort, httpPathEcho, tcpEcho, tcpName, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
+import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRefused, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
@@ -36,17 +36,6 @@ async function get(host: string, port: number, path: string): Promise<string> {
   return res.body.text();
 }
 
-function refused(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
-}
-
 test('TCP and UDP ports of one service both proxy (multi-port); an undeclared port is not opened', async (t) => {
   const ip = addresses();
   const http = await backend(t, httpPathEcho(ip(101)));
@@ -61,7 +50,7 @@ test('TCP and UDP ports of one service both proxy (multi-port); an undeclared po
   t.is(await get(ip(1), 8080, '/aaaaa'), 'aaaaa');
   t.is((await udpRequest(ip(1), 8081, 'abc123')).toString(), 'abc123');
   t.deepEqual(agent.status().map((s) => s.spn).sort(), ['default/echo:p', 'default/echo:q']);
-  t.true(await refused(ip(1), 8082));
+  t.true(await tcpRefused(ip(1), 8082));
 });
 
 test('deleting the service closes its ports; re-adding it restores them (update-delete-update)', async (t) => {
@@ -75,7 +64,7 @@ test('deleting the service closes its ports; re-adding it restores them (update-
   const f = await startAgent(t, { 'svc.yaml': svc, 'eps.yaml': slicesFor('echo', [{ host: ip(101), tcp: http.port, udp: udp.port }]) });
   t.is(await get(ip(1), 9997, '/x'), 'x');
   await f.remove('svc.yaml');
-  await waitFor('TCP port closed', () => refused(ip(1), 9997));
+  await waitFor('TCP port closed', () => tcpRefused(ip(1), 9997));
   await waitFor('UDP port gone from status', () => f.agent.status().length === 0);
   await t.throwsAsync(udpRequest(ip(1), 9998, 'gone', 300));
   await f.write('svc.yaml', svc);
@@ -103,7 +92,7 @@ test('changing a port number moves the listener (update port, TCP and UDP)', asy
       { name: 'q', port: 9200, protocol: 'UDP' },
     ]),
   );
-  await waitFor('old TCP port closed', () => refused(ip(1), 9099));
+  await waitFor('old TCP port closed', () => tcpRefused(ip(1), 9099));
   t.is(await get(ip(1), 9100, '/new'), 'new');
   t.is((await udpRequest(ip(1), 9200, 'new-udp')).toString(), 'new-udp');
   await t.throwsAsync(udpRequest(ip(1), 9199, 'old-udp', 300));
@@ -129,7 +118,7 @@ test('cluster IP "" removes the service, "None" keeps it out, a real IP restores
   t.is(await get(ip(1), 8080, '/a'), 'a');
   await f.write('svc.yaml', serviceYaml('echo', '', [{ name: 'p', port: 8080 }]));
   await waitFor('removed', () => f.agent.status().length === 0);
-  t.true(await refused(ip(1), 8080));
+  t.true(await tcpRefused(ip(1), 8080));
   await f.write('svc.yaml', serviceYaml('echo', 'None', [{ name: 'p', port: 8080 }]));
   await f.agent.settled();
   t.is(f.agent.status().length, 0);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import test from 'ava';
 import { request } from 'undici';
-import { udpRequest } from '../helpers/backends.js';
+import { tcpRefused, udpRequest } from '../helpers/backends.js';
 import { ROOT, spawnNode } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -23,16 +23,5 @@ test('the demo answers three different pod names over TCP, a name over UDP, and 
 
   demo.child.kill('SIGINT');
   t.is(await demo.exited, 0);
-  for (const port of [8080, 9376, 9377, 9378]) t.true(await refused('127.0.0.1', port), `port ${port} closed`);
+  for (const port of [8080, 9376, 9377, 9378]) t.true(await tcpRefused('127.0.0.1', port), `port ${port} closed`);
 });
-
-function refused(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
-}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
-import { httpPathEcho, tcpEcho, udpEcho, udpRequest } from '../helpers/backends.js';
+import { httpPathEcho, tcpConnects, tcpEcho, udpEcho, udpRequest } from '../helpers/backends.js';
 import { request } from 'undici';
 import { CLI, spawnNode } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -148,14 +148,3 @@ test('a second signal exits at once', async (t) => {
   t.is(await proxy.exited, 1);
   t.regex(proxy.stderr(), /second signal: exiting now/);
 });
-
-function tcpConnects(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-}

@@ -152,3 +152,20 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** Whether a TCP connection to host:port is accepted (it is closed at once). */
+export function tcpConnects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+/** Whether a TCP connection to host:port is refused (or otherwise fails). */
+export async function tcpRefused(host: string, port: number): Promise<boolean> {
+  return !(await tcpConnects(host, port));
+}
