@@ -1,3 +1,27 @@
+/** Counters of one endpoint of a service port, for the status view. Plain fields, bumped per connection. */
+export interface EndpointStats {
+  /** TCP connections to it being proxied now, or live UDP sessions with it. */
+  active: number;
+  /** TCP connections established to it, or UDP sessions created with it. */
+  total: number;
+  /** Dial attempts to it that failed (TCP), or upstream errors of its sessions (UDP). */
+  dialFailures: number;
+}
+
+export interface ProxyStatsOptions {
+  /**
+   * The endpoints currently in rotation (the balancer's): an idle entry of an endpoint no longer
+   * among them is dropped when the map next grows. Without it, only idle entries are dropped.
+   */
+  readonly liveEndpoints?: () => readonly { readonly key: string }[];
+}
+
+/**
+ * The endpoint map is pruned only when it reaches this many entries, and then only once it has
+ * doubled again, so each new entry costs O(1) amortized however many endpoints a port has.
+ */
+const MIN_PRUNE_AT = 16;
+
 /** Counters of one service port's data path. Plain fields: they are bumped on the per-connection path. */
 export class ProxyStats {
   /** TCP connections currently proxied, or live UDP sessions. */
@@ -18,4 +42,38 @@ export class ProxyStats {
   dialGiveUps = 0;
   /** UDP sessions closed to stay within --udp-max-sessions. */
   udpEvictions = 0;
+  /**
+   * Per endpoint key (`ip:port`, `[ip]:port` for IPv6). Bounded: when it grows, entries with no
+   * active connection whose endpoint left the rotation are dropped (see endpoint()).
+   */
+  readonly endpoints = new Map<string, EndpointStats>();
+
+  readonly #liveEndpoints: (() => readonly { readonly key: string }[]) | undefined;
+  #pruneAt = MIN_PRUNE_AT;
+
+  constructor(options: ProxyStatsOptions = {}) {
+    this.#liveEndpoints = options.liveEndpoints;
+  }
+
+  /**
+   * The counters of one endpoint, created on first use. Callers keep the returned object for the
+   * life of the connection or session, so this is the one Map lookup a connection costs; an entry
+   * is only ever dropped while its active count is 0, so nobody holds a dropped one.
+   */
+  endpoint(key: string): EndpointStats {
+    let es = this.endpoints.get(key);
+    if (es === undefined) {
+      if (this.endpoints.size >= this.#pruneAt) this.#prune();
+      es = { active: 0, total: 0, dialFailures: 0 };
+      this.endpoints.set(key, es);
+    }
+    return es;
+  }
+
+  #prune(): void {
+    const live = new Set<string>();
+    if (this.#liveEndpoints !== undefined) for (const e of this.#liveEndpoints()) live.add(e.key);
+    for (const [key, es] of this.endpoints) if (es.active === 0 && !live.has(key)) this.endpoints.delete(key);
+    this.#pruneAt = Math.max(MIN_PRUNE_AT, 2 * this.endpoints.size);
+  }
 }

@@ -6,13 +6,14 @@ import type { Endpoint } from '../../model/endpoint.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { pickEndpoint } from '../pick-endpoint.js';
-import type { ProxyStats } from '../proxy-stats.js';
+import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /** The legacy proxier's connect timeouts: 4 attempts, at most 3.75 s in all. */
 export const DEFAULT_DIAL_TIMEOUTS_MS: readonly number[] = Object.freeze([250, 500, 1000, 2000]);
 
 export type DialOutcome =
-  | { readonly kind: 'connected'; readonly socket: net.Socket; readonly endpoint: Endpoint; readonly attempts: number }
+  /** endpointStats: the endpoint's counters (total already counted), for the forwarder's active count. */
+  | { readonly kind: 'connected'; readonly socket: net.Socket; readonly endpoint: Endpoint; readonly endpointStats: EndpointStats; readonly attempts: number }
   /** The port has no endpoint (at the first attempt, or they all went away between attempts). */
   | { readonly kind: 'no-endpoint'; readonly attempts: number }
   /** Every attempt failed; reason is the last failure's error code, or 'ETIMEDOUT'. */
@@ -145,7 +146,9 @@ class Dial implements PendingDial {
     this.#socket = undefined;
     this.#over = true;
     this.#dialer.backoff.ok(ep.key);
-    this.#done({ kind: 'connected', socket: s, endpoint: ep, attempts: this.#attempts });
+    const endpointStats = this.#dialer.stats.endpoint(ep.key);
+    endpointStats.total++;
+    this.#done({ kind: 'connected', socket: s, endpoint: ep, endpointStats, attempts: this.#attempts });
   };
 
   readonly #onTimeout = (): void => {
@@ -172,6 +175,7 @@ class Dial implements PendingDial {
     const d = this.#dialer;
     const ep = this.#endpoint as Endpoint;
     d.stats.dialFailures++;
+    d.stats.endpoint(ep.key).dialFailures++;
     const local = LOCAL_ERRORS.has(reason);
     const backoffMs = local ? 0 : d.backoff.fail(ep.key);
     if (d.log.isDebugEnabled()) {

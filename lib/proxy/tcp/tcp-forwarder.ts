@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import type { ProxyStats } from '../proxy-stats.js';
+import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /**
  * Copies bytes both ways between a client connection and its upstream (endpoint) connection until
@@ -13,8 +13,8 @@ import type { ProxyStats } from '../proxy-stats.js';
  *   proxier closed both connections when either direction ended, losing replies sent after EOF.)
  * - Reset: an error on one side resets the other (RST), so a peer that was reset is not told
  *   that the stream ended cleanly.
- * - Both sockets are destroyed by Node once both their directions are done; stats.active drops and
- *   onClosed runs exactly once, after the second 'close'. Listeners live on these two sockets only,
+ * - Both sockets are destroyed by Node once both their directions are done; stats.active (and the
+ *   endpoint's active count) drop and onClosed runs exactly once, after the second 'close'. Listeners live on these two sockets only,
  *   so nothing outlives them.
  *
  * Per connection this allocates one object and ten small closures, and nothing per chunk.
@@ -23,14 +23,16 @@ export class TcpForwarder {
   readonly client: net.Socket;
   readonly upstream: net.Socket;
 
-  constructor(client: net.Socket, upstream: net.Socket, stats: ProxyStats, onClosed: (forwarder: TcpForwarder) => void) {
+  constructor(client: net.Socket, upstream: net.Socket, stats: ProxyStats, endpointStats: EndpointStats, onClosed: (forwarder: TcpForwarder) => void) {
     this.client = client;
     this.upstream = upstream;
     stats.active++;
+    endpointStats.active++;
     let open = 2;
     const onClose = (): void => {
       if (--open === 0) {
         stats.active--;
+        endpointStats.active--;
         onClosed(this);
       }
     };

@@ -42,7 +42,7 @@ function ignore(): void {}
 export class TcpProxySocket implements ProxySocket {
   readonly spn: ServicePortName;
   readonly protocol = 'TCP' as const;
-  readonly stats = new ProxyStats();
+  readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
 
   readonly #listen: readonly ListenAddress[];
   readonly #balancer: LoadBalancer;
@@ -185,7 +185,7 @@ export class TcpProxySocket implements ProxySocket {
         this.#connections.delete(client);
         return;
       }
-      this.#connections.set(client, new TcpForwarder(client, upstream, this.stats, this.#onForwarderClosed));
+      this.#connections.set(client, new TcpForwarder(client, upstream, this.stats, outcome.endpointStats, this.#onForwarderClosed));
       if (this.#log.isDebugEnabled()) {
         this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.remotePort ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
       }

@@ -12,6 +12,7 @@ import { LogThrottle } from '../log-throttle.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
+import type { EndpointStats } from '../proxy-stats.js';
 import { UdpSessionTable } from './udp-session-table.js';
 import type { RemovalReason } from './udp-session-table.js';
 
@@ -51,6 +52,7 @@ class UdpSession {
     readonly clientAddress: string,
     readonly clientPort: number,
     readonly endpoint: Endpoint,
+    readonly endpointStats: EndpointStats,
     readonly upstream: dgram.Socket,
   ) {}
 }
@@ -81,7 +83,7 @@ function socketType(host: string): 'udp4' | 'udp6' {
 export class UdpProxySocket implements ProxySocket {
   readonly spn: ServicePortName;
   readonly protocol = 'UDP' as const;
-  readonly stats = new ProxyStats();
+  readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
 
   readonly #listen: readonly ListenAddress[];
   readonly #balancer: LoadBalancer;
@@ -221,7 +223,8 @@ export class UdpProxySocket implements ProxySocket {
     if (this.#table.full) this.#table.evictOldest();
 
     const upstream = dgram.createSocket(socketType(ep.ip));
-    const session = new UdpSession(key, listenSocket, rinfo.address, rinfo.port, ep, upstream);
+    const endpointStats = stats.endpoint(ep.key);
+    const session = new UdpSession(key, listenSocket, rinfo.address, rinfo.port, ep, endpointStats, upstream);
     upstream.on('message', (reply: Buffer) => this.#onReply(session, reply));
     upstream.on('error', (err: NodeJS.ErrnoException) => this.#onUpstreamError(session, err));
     upstream.connect(ep.port, ep.ip, (err?: Error) => {
@@ -230,6 +233,8 @@ export class UdpProxySocket implements ProxySocket {
     });
     stats.total++;
     stats.active++;
+    endpointStats.total++;
+    endpointStats.active++;
     this.#table.add(session);
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('new UDP session', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port), endpoint: ep.key, reset });
@@ -259,6 +264,7 @@ export class UdpProxySocket implements ProxySocket {
     // backed off for everyone, and this client re-picks with reset=true on its next datagram.
     const ep = session.endpoint;
     this.stats.dialFailures++;
+    session.endpointStats.dialFailures++;
     const backoffMs = this.#backoff.fail(ep.key);
     this.#table.delete(session);
     this.#closeSession(session);
@@ -285,6 +291,7 @@ export class UdpProxySocket implements ProxySocket {
     session.closed = true;
     session.pending = undefined;
     this.stats.active--;
+    session.endpointStats.active--;
     closeQuietly(session.upstream);
   }
 

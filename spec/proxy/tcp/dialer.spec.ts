@@ -132,3 +132,21 @@ test('pickEndpoint prefers endpoints that are not backed off, asking at most onc
   t.truthy(pickEndpoint(balancer, backoff, spn, '1.2.3.4', false));
   t.is(pickEndpoint(balancer, backoff, servicePortName('default', 'other', ''), '1.2.3.4', false), undefined);
 });
+
+test('per endpoint: a connect counts one total on the endpoint reached, a refusal one failure on the one refused', async (t) => {
+  const be = await tcpEcho();
+  t.teardown(() => be.close());
+  const live = makeEndpoint(be.host, be.port);
+  const dead = makeEndpoint('127.0.0.1', await freePort());
+  const { dialer: d, stats } = dialer([dead, live]);
+  const outcome = await dial(d);
+  closeOutcome(t, outcome);
+  t.is(outcome.kind, 'connected');
+  if (outcome.kind !== 'connected') return;
+  // The forwarder, not the dialer, counts the connection active: the dialer hands it the entry.
+  t.true(outcome.endpointStats === stats.endpoints.get(live.key));
+  t.deepEqual(Object.fromEntries(stats.endpoints), {
+    [dead.key]: { active: 0, total: 0, dialFailures: 1 },
+    [live.key]: { active: 0, total: 1, dialFailures: 0 },
+  });
+});

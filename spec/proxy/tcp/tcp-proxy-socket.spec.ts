@@ -529,3 +529,34 @@ test('running out of file descriptors (EMFILE) does not crash the proxy; it serv
   t.log(`child stats: ${JSON.stringify(stats)}`);
   t.is(child.exitCode, null);
 });
+
+test('per endpoint: active while a connection is open, total and failures kept after it closes', async (t) => {
+  const be = await backend(t, tcpEcho());
+  const dead = makeEndpoint('127.0.0.1', await freePort('127.0.0.1'));
+  // setup() keeps the order given: the dead endpoint is tried first.
+  const { port, proxy } = await setup(t, [dead, ep(be)]);
+  const client = await connect(port);
+  t.teardown(() => client.destroy());
+  client.write('ping');
+  await new Promise((resolve) => client.once('data', resolve));
+  t.deepEqual(proxy.stats.endpoints.get(ep(be).key), { active: 1, total: 1, dialFailures: 0 });
+  t.deepEqual(proxy.stats.endpoints.get(dead.key), { active: 0, total: 0, dialFailures: 1 });
+  client.end();
+  await waitFor('the connection to close', () => proxy.stats.active === 0);
+  t.deepEqual(proxy.stats.endpoints.get(ep(be).key), { active: 0, total: 1, dialFailures: 0 });
+});
+
+test('per endpoint: entries of endpoints that left the rotation are dropped once idle, as new ones arrive', async (t) => {
+  const be = await backend(t, tcpEcho());
+  const { port, proxy, balancer } = await setup(t, [ep(be)]);
+  // 40 endpoints that come and go (each dialled and refused once), then only the live one stays.
+  for (let i = 0; i < 40; i++) {
+    const gone = makeEndpoint(`127.0.1.${i + 1}`, await freePort('127.0.0.1'));
+    balancer.updateEndpoints(spn, [gone]);
+    await tcpRequest('127.0.0.1', port, 'x', 5000).catch(() => Buffer.alloc(0));
+  }
+  balancer.updateEndpoints(spn, [ep(be)]);
+  t.deepEqual(await tcpRequest('127.0.0.1', port, 'x', 5000), Buffer.from('x'));
+  t.true(proxy.stats.endpoints.size <= 16, `${proxy.stats.endpoints.size} entries`);
+  t.is(proxy.stats.endpoints.get(ep(be).key)?.total, 1);
+});

@@ -259,3 +259,17 @@ test('two listen addresses: each client is answered from the address it sent to'
   t.is((await cb.request('via b', 0)).toString(), 'via b');
   t.is(proxy.sessionCount(), 2);
 });
+
+test('per endpoint: sessions count as active and total on their endpoint; an upstream error as a failure', async (t) => {
+  const good = await echo(t, 'good');
+  const dead = makeEndpoint('127.0.0.1', await closedUdpPort());
+  const { proxy, port } = await setup(t, [dead, ep(good)], { idleTimeoutMs: 300 });
+  const c = await client(t);
+  c.sock.send('first', port, '127.0.0.1');
+  await waitFor('the failed session to close', () => proxy.stats.dialFailures === 1 && proxy.sessionCount() === 0);
+  t.deepEqual(proxy.stats.endpoints.get(dead.key), { active: 0, total: 1, dialFailures: 1 });
+  t.is((await c.request('second', port)).toString(), 'good');
+  t.deepEqual(proxy.stats.endpoints.get(ep(good).key), { active: 1, total: 1, dialFailures: 0 });
+  await waitFor('the idle session to close', () => proxy.sessionCount() === 0);
+  t.deepEqual(proxy.stats.endpoints.get(ep(good).key), { active: 0, total: 1, dialFailures: 0 });
+});

@@ -1,0 +1,7 @@
+import type { Agent } from '../agent/agent.js';
+
+/**
+ * What the health and metrics servers read of the agent: the Agent is one; tests may pass a
+ * double. Every method is a cheap, synchronous read, called at request or scrape time only.
+ */
+export type AgentView = Pick<Agent, 'status' | 'health' | 'counts' | 'redirectMode' | 'sourceHealth'>;

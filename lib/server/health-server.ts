@@ -1,0 +1,65 @@
+import { InvalidConfigError } from '../errors.js';
+import { logger } from '../log.js';
+import type { AgentView } from './agent-view.js';
+import { healthzReply } from './healthz.js';
+import { HttpListener } from './http-listener.js';
+import type { Route } from './http-listener.js';
+import { parseAddress } from './parse-address.js';
+
+/** kube-proxy's --healthz-bind-address default. */
+export const DEFAULT_HEALTHZ_BIND_ADDRESS = '0.0.0.0:10256';
+
+export interface HealthServerOptions {
+  /** `HOST:PORT` (`[::]:10256` for IPv6); port 0 lets the kernel choose. */
+  readonly address: string;
+  readonly agent: AgentView;
+}
+
+const log = logger('healthz');
+
+/**
+ * The health endpoint load balancers and kubelet probes use, on --healthz-bind-address:
+ *
+ * - `/healthz`: kube-proxy's JSON (`lastUpdated`, `currentTime`); 200 when the last sync succeeded
+ *   and is recent, else 503 with a `reason` (see healthzReply).
+ * - `/livez`: 200 `ok` while the process serves requests, whatever the agent's state: for a
+ *   liveness probe, which must not restart a proxy that is only waiting for its API server.
+ */
+export class HealthServer {
+  readonly #listener: HttpListener;
+
+  constructor(options: HealthServerOptions) {
+    if (typeof options?.agent?.health !== 'function') throw new InvalidConfigError(['health server: agent must be an Agent']);
+    const agent = options.agent;
+    const routes = new Map<string, Route>([
+      ['/healthz', () => healthzReply(agent)],
+      ['/livez', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok' })],
+    ]);
+    this.#listener = new HttpListener('healthz', parseAddress(options.address, 'healthz bind address'), routes, log);
+  }
+
+  /** Binds; rejects with PortConflictError or ListenError (or ClosedError after close). */
+  start(): Promise<void> {
+    return this.#listener.start();
+  }
+
+  /** The bound address; undefined before start and after close. */
+  address(): { host: string; port: number } | undefined {
+    return this.#listener.address();
+  }
+
+  /** `http://HOST:PORT` of the bound address. */
+  url(): string | undefined {
+    return this.#listener.url();
+  }
+
+  /** Graceful: requests in progress finish, new ones get 503. Idempotent. */
+  close(): Promise<void> {
+    return this.#listener.close();
+  }
+
+  /** Closes at once, open connections included. Idempotent. */
+  destroy(): void {
+    this.#listener.destroy();
+  }
+}

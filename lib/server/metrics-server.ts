@@ -1,0 +1,74 @@
+import { InvalidConfigError } from '../errors.js';
+import { logger } from '../log.js';
+import type { AgentView } from './agent-view.js';
+import { healthzReply } from './healthz.js';
+import { HttpListener } from './http-listener.js';
+import type { Route } from './http-listener.js';
+import type { Metrics } from './metrics.js';
+import { parseAddress } from './parse-address.js';
+import { statusDocument } from './status-document.js';
+
+/** kube-proxy's --metrics-bind-address default: loopback only, since /status names every service. */
+export const DEFAULT_METRICS_BIND_ADDRESS = '127.0.0.1:10249';
+
+export interface MetricsServerOptions {
+  /** `HOST:PORT` (`[::1]:10249` for IPv6); port 0 lets the kernel choose. */
+  readonly address: string;
+  readonly agent: AgentView;
+  readonly metrics: Metrics;
+}
+
+const log = logger('metrics');
+
+/**
+ * The metrics endpoint on --metrics-bind-address, as kube-proxy's:
+ *
+ * - `/metrics`: Prometheus text format (see Metrics).
+ * - `/proxyMode`: `userspace`, as kube-proxy answered in this mode.
+ * - `/healthz`: the same answer as the health server's.
+ * - `/status`: the agent's service ports, endpoints and counters as JSON, for
+ *   `kube-userspace-proxy status` and scripts.
+ */
+export class MetricsServer {
+  readonly #listener: HttpListener;
+
+  constructor(options: MetricsServerOptions) {
+    const problems: string[] = [];
+    if (typeof options?.agent?.status !== 'function') problems.push('metrics server: agent must be an Agent');
+    if (typeof options?.metrics?.render !== 'function') problems.push('metrics server: metrics must be a Metrics');
+    if (problems.length > 0) throw new InvalidConfigError(problems);
+    const { agent, metrics } = options;
+    const routes = new Map<string, Route>([
+      ['/metrics', async () => ({ status: 200, contentType: metrics.contentType, body: await metrics.render() })],
+      ['/proxyMode', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'userspace' })],
+      ['/healthz', () => healthzReply(agent)],
+      ['/status', () => ({ status: 200, contentType: 'application/json', body: `${JSON.stringify(statusDocument(agent), null, 2)}\n` })],
+    ]);
+    this.#listener = new HttpListener('metrics', parseAddress(options.address, 'metrics bind address'), routes, log);
+  }
+
+  /** Binds; rejects with PortConflictError or ListenError (or ClosedError after close). */
+  start(): Promise<void> {
+    return this.#listener.start();
+  }
+
+  /** The bound address; undefined before start and after close. */
+  address(): { host: string; port: number } | undefined {
+    return this.#listener.address();
+  }
+
+  /** `http://HOST:PORT` of the bound address. */
+  url(): string | undefined {
+    return this.#listener.url();
+  }
+
+  /** Graceful: requests in progress finish, new ones get 503. Idempotent. Does not close the Metrics. */
+  close(): Promise<void> {
+    return this.#listener.close();
+  }
+
+  /** Closes at once, open connections included. Idempotent. */
+  destroy(): void {
+    this.#listener.destroy();
+  }
+}
