@@ -5,6 +5,11 @@ import { Agent } from '../lib/agent/agent.js';
 import { parseFlags, usage } from '../lib/config/flags.js';
 import { InvalidConfigError, ProxyError } from '../lib/errors.js';
 import { configureLogging, logger } from '../lib/log.js';
+import type { Logger } from '../lib/log.js';
+import { runStatus } from '../lib/cli/status-command.js';
+import { HealthServer } from '../lib/server/health-server.js';
+import { Metrics } from '../lib/server/metrics.js';
+import { MetricsServer } from '../lib/server/metrics-server.js';
 import { dryRunRules } from '../lib/agent/dry-run.js';
 import { redirectFor } from '../lib/agent/redirect-for.js';
 import type { Config } from '../lib/config/config.js';
@@ -20,6 +25,7 @@ function version(): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'status') return runStatus([...argv.slice(1)]);
   let parsed;
   try {
     parsed = parseFlags(argv, { isTTY: Boolean(process.stderr.isTTY) });
@@ -85,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;
   }
-  const servers = startServers(config, agent);
+  const servers = startServers(config, agent, log);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -124,9 +130,28 @@ async function main(argv: readonly string[]): Promise<number> {
   return -1;
 }
 
-/** The health and metrics servers; a server that cannot bind is logged and the proxy keeps serving. */
-function startServers(_config: Config, _agent: Agent): { close(): Promise<void> } {
-  return { close: async () => {} };
+/**
+ * The health and metrics servers, started before the agent so that /healthz answers 503 ("no sync
+ * yet") during start-up. A server that cannot bind is logged and the proxy keeps serving: the
+ * data path matters more than its instruments.
+ */
+function startServers(config: Config, agent: Agent, log: Logger): { close(): Promise<void> } {
+  const parts: Array<HealthServer | MetricsServer> = [];
+  let metrics: Metrics | undefined;
+  if (config.healthzBindAddress !== '') parts.push(new HealthServer({ address: config.healthzBindAddress, agent }));
+  if (config.metricsBindAddress !== '') {
+    metrics = new Metrics({ agent });
+    parts.push(new MetricsServer({ address: config.metricsBindAddress, agent, metrics }));
+  }
+  for (const part of parts) {
+    part.start().catch((err: unknown) => log.error('cannot start server', { error: (err as Error).message }));
+  }
+  return {
+    close: async () => {
+      await Promise.allSettled(parts.map((p) => p.close()));
+      metrics?.close();
+    },
+  };
 }
 
 main(process.argv.slice(2)).then(

@@ -42,7 +42,7 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
 // Tell the user how to reach it once the listener is up.
-const deadline = Date.now() + 10_000;
+const deadline = Date.now() + 30_000;
 for (;;) {
   const up = await new Promise<boolean>((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port: 8080 }, () => {
@@ -53,7 +53,7 @@ for (;;) {
   });
   if (up || stopping) break;
   if (Date.now() > deadline) {
-    process.stderr.write('demo: the proxy did not start listening on 127.0.0.1:8080 within 10 s\n');
+    process.stderr.write('demo: the proxy did not start listening on 127.0.0.1:8080 within 30 s\n');
     await stop(1);
   }
   await new Promise((r) => setTimeout(r, 100));

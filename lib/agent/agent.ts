@@ -88,9 +88,9 @@ interface PortState {
 
 const log = logger('agent');
 
-/** Published after every sync: `{ durationMs, ok }`. */
+/** Published after every sync: `{ agent, durationMs, ok }`. */
 export const SYNC_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:sync');
-/** Published after every rules apply: `{ ok, mode, error? }`. */
+/** Published after every rules apply: `{ agent, ok, mode, error? }`. */
 export const RULES_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:rules');
 
 export interface AgentHealth {
@@ -284,7 +284,7 @@ export class Agent implements ServiceSourceHandler {
       ok = this.#rulesError === undefined;
       if (ok) this.#lastSyncOkMs = Date.now();
     } finally {
-      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ durationMs: performance.now() - started, ok });
+      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ agent: this, durationMs: performance.now() - started, ok });
     }
   }
 
@@ -341,12 +341,12 @@ export class Agent implements ServiceSourceHandler {
       this.#appliedRules = text;
       this.#rulesError = undefined;
       log.info('rules synced', { mode: this.#rules!.mode, servicePorts: rules.length });
-      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ ok: true, mode: this.#rules!.mode });
+      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ agent: this, ok: true, mode: this.#rules!.mode });
     } catch (err) {
       this.#appliedRules = undefined;
       this.#rulesError = (err as Error).message;
       log.error('cannot apply rules', { mode: this.#rules!.mode, error: (err as Error).message });
-      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ ok: false, mode: this.#rules!.mode, error: this.#rulesError });
+      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ agent: this, ok: false, mode: this.#rules!.mode, error: this.#rulesError });
     }
   }
 

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { InvalidConfigError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
+import { parseAddress } from '../server/parse-address.js';
 import { readConfigFile } from './config-file.js';
 import { DEFAULT_CONFIG } from './config.js';
 import type { Config, RedirectMode } from './config.js';
@@ -197,7 +198,12 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   const shutdownGracePeriodMs = duration('shutdown-grace-period', DEFAULT_CONFIG.shutdownGracePeriodMs, 0);
   const hostPort = (name: string, def: string): string => {
     const text = one(name) ?? def;
-    if (text !== '' && !/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/.test(text)) problems.push(`--${name}: expected HOST:PORT (e.g. 127.0.0.1:10249 or [::1]:10249), got "${text}"`);
+    if (text === '') return text;
+    try {
+      parseAddress(text, `--${name}`);
+    } catch (err) {
+      problems.push(...(err instanceof InvalidConfigError ? err.problems : [`--${name}: ${(err as Error).message}`]));
+    }
     return text;
   };
   const healthzBindAddress = hostPort('healthz-bind-address', DEFAULT_CONFIG.healthzBindAddress);
@@ -250,7 +256,14 @@ function isCidr(text: string): boolean {
 
 /** The --help text, generated from FLAGS so it cannot drift from what is parsed. */
 export function usage(program: string): string {
-  const lines = [`Usage: ${program} --manifests PATH [flags]`, `       ${program} [--kubeconfig PATH | --master URL] [flags]`, `       ${program} --cleanup`, '', 'Flags:'];
+  const lines = [
+    `Usage: ${program} --manifests PATH [flags]`,
+    `       ${program} [--kubeconfig PATH | --master URL] [flags]`,
+    `       ${program} --cleanup | --dry-run --manifests PATH --redirect iptables|nftables`,
+    `       ${program} status [--metrics-address HOST:PORT] [--output text|json]`,
+    '',
+    'Flags:',
+  ];
   for (const f of FLAGS) {
     const left = `  --${f.name}${f.value ? `${f.kind === 'optional' ? '' : ' '}${f.value}` : ''}`;
     const def = f.def !== undefined ? ` (default ${f.def})` : '';

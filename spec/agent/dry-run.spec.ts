@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { canUseNetns, createNetns, tempDir } from '../rules/netns-fixture.js';
-import { CLI } from '../helpers/process.js';
+import { CLI, START_TIMEOUT_MS } from '../helpers/process.js';
 import { execCommand, SYSTEM_PATH } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { spawn } from 'node:child_process';
@@ -51,7 +51,7 @@ test('--dry-run prints exactly the iptables rules the agent installs, without ro
     agent.kill('SIGTERM');
     await exited;
   });
-  await waitFor('rules synced', () => log.includes('"rules synced"'), 15_000);
+  await waitFor('rules synced', () => log.includes('"rules synced"'), START_TIMEOUT_MS);
 
   const installed = (await ns.sh('iptables-save')).split('\n').filter((l) => /^-A KUBE-/.test(l));
   // iptables-save shows the IPv4 tables; the dry run's IPv6 section goes to ip6tables.

@@ -91,7 +91,7 @@ nsTest('harness: pods and the client node are routed through the node, and hand-
   const topo = await createTopology(t, { block: HARNESS_BLOCK, pods: 2 });
   const [pod1, pod2] = topo.pods as readonly [Pod, Pod];
   const backend = topo.spawnNode(pod1.ns, [BACKEND, '--name', pod1.name, '--host', pod1.ip, '--tcp', '8080', '--udp', '5353']);
-  await waitFor('backend ready', () => backend.stdout().includes('"ready":true'), 10_000);
+  await waitFor('backend ready', () => backend.stdout().includes('"ready":true'), 30_000);
 
   t.is(await httpGet(topo, topo.client, pod1.ip, 8080), 'pod-1', 'client node → node → pod (TCP)');
   t.is(await udpAsk(topo, pod2.ns, pod1.ip, 5353), 'pod-1', 'pod → node → pod (UDP)');

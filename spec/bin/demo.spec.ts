@@ -2,7 +2,7 @@ import net from 'node:net';
 import test from 'ava';
 import { request } from 'undici';
 import { tcpRefused, udpRequest } from '../helpers/backends.js';
-import { ROOT, spawnNode } from '../helpers/process.js';
+import { ROOT, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // The quick start: `npm start` runs this demo. It uses fixed ports (8080, 8081, 9376-9378 on
@@ -10,7 +10,7 @@ import { waitFor } from '../helpers/wait-for.js';
 test('the demo answers three different pod names over TCP, a name over UDP, and Ctrl-C leaves nothing running', async (t) => {
   const demo = spawnNode([`${ROOT}dist/examples/hostnames/demo.js`]);
   t.teardown(() => void demo.child.kill('SIGKILL'));
-  await waitFor('demo ready', () => demo.stdout().includes('Press Ctrl-C to stop'), 15_000);
+  await waitFor('demo ready', () => demo.stdout().includes('Press Ctrl-C to stop'), START_TIMEOUT_MS);
   t.regex(demo.stdout(), /curl http:\/\/127\.0\.0\.1:8080\//);
 
   const names = new Set<string>();

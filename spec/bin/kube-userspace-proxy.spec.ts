@@ -7,7 +7,7 @@ import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
 import { httpPathEcho, tcpConnects, tcpEcho, udpEcho, udpRequest } from '../helpers/backends.js';
 import { request } from 'undici';
-import { CLI, spawnNode } from '../helpers/process.js';
+import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ip = loopbackBlock(60);
@@ -58,7 +58,7 @@ test('serves manifests as a user runs it, balances across pods, and SIGTERM exit
   const proxy = spawnNode([CLI, '--manifests', dir, '--log-format', 'json']);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
 
-  await waitFor('proxy answering', () => httpGet(`http://${ip(1)}:8080/ready`).then((r) => r.body === 'ready'), 10_000);
+  await waitFor('proxy answering', () => httpGet(`http://${ip(1)}:8080/ready`).then((r) => r.body === 'ready'), START_TIMEOUT_MS);
   const names = new Set<string>();
   for (let i = 0; i < 3; i++) names.add((await httpGet(`http://${ip(1)}:8080/hello`)).backend);
   t.deepEqual([...names].sort(), ['pod-a', 'pod-b', 'pod-c']);
@@ -112,7 +112,7 @@ test('SIGTERM drains: new connections are refused, a long transfer finishes, the
   await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('slow', 'slow-0', [{ name: 'p', port }], [{ ip: ip(120) }]));
   const proxy = spawnNode([CLI, '--manifests', dir, '--shutdown-grace-period', '20s', '--healthz-bind-address=', '--metrics-bind-address=']);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
-  await waitFor('proxy listening', () => tcpConnects(ip(2), 9000), 10_000);
+  await waitFor('proxy listening', () => tcpConnects(ip(2), 9000), START_TIMEOUT_MS);
 
   let received = 0;
   let ended = false;
@@ -137,14 +137,58 @@ test('a second signal exits at once', async (t) => {
   await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('e', 'e-0', [{ name: 'p', port: echo.port }], [{ ip: ip(121) }]));
   const proxy = spawnNode([CLI, '--manifests', dir, '--shutdown-grace-period', '60s', '--healthz-bind-address=', '--metrics-bind-address=']);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
-  await waitFor('proxy listening', () => tcpConnects(ip(3), 9000), 10_000);
+  await waitFor('proxy listening', () => tcpConnects(ip(3), 9000), START_TIMEOUT_MS);
   const idle = net.connect({ host: ip(3), port: 9000 });
   idle.on('error', () => {});
   t.teardown(() => void idle.destroy());
-  await waitFor('connection proxied', () => tcpConnects(ip(3), 9000));
+  let echoed = '';
+  idle.on('data', (d: Buffer) => (echoed += d.toString()));
+  idle.write('ping');
+  await waitFor('connection proxied', () => echoed === 'ping');
   proxy.child.kill('SIGTERM');
   await waitFor('draining', () => proxy.stderr().includes('draining'));
   proxy.child.kill('SIGTERM');
   t.is(await proxy.exited, 1);
   t.regex(proxy.stderr(), /second signal: exiting now/);
+});
+
+test('health, metrics and the status view of a running agent, as a user reaches them', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const pod = await httpPathEcho(ip(130), 0, 'pod-a');
+  t.teardown(() => pod.close());
+  await writeFile(path.join(dir, 'svc.yaml'), serviceYaml('web', ip(4), [{ name: 'http', port: 8080 }]));
+  await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('web', 'web-0', [{ name: 'http', port: pod.port }], [{ ip: pod.host }]));
+  const proxy = spawnNode([CLI, '--manifests', dir, '--healthz-bind-address', '127.0.0.1:0', '--metrics-bind-address', '127.0.0.1:0', '--log-format', 'json']);
+  t.teardown(() => void proxy.child.kill('SIGKILL'));
+  const servers = await waitFor('both servers serving', () => {
+    const found = new Map<string, string>();
+    for (const line of proxy.stderr().split('\n')) {
+      if (!line.includes('"serving"')) continue;
+      const l = JSON.parse(line) as { server: string; address: string };
+      found.set(l.server, l.address);
+    }
+    return found.size === 2 ? found : undefined;
+  }, START_TIMEOUT_MS);
+  const healthUrl = servers.get('healthz')!;
+  const metricsUrl = servers.get('metrics')!;
+  await waitFor('healthy', async () => (await request(`${healthUrl}/healthz`)).statusCode === 200, START_TIMEOUT_MS);
+  for (let i = 0; i < 3; i++) t.is((await httpGet(`http://${ip(4)}:8080/x`)).body, 'x');
+
+  const health = await request(`${healthUrl}/healthz`);
+  t.is(health.statusCode, 200);
+  t.truthy(((await health.body.json()) as { lastUpdated: string }).lastUpdated);
+  t.is(await (await request(`${metricsUrl}/proxyMode`)).body.text(), 'userspace');
+  const metrics = await (await request(`${metricsUrl}/metrics`)).body.text();
+  t.regex(metrics, /kube_userspace_proxy_connections_total\{service_port="default\/web:http",protocol="TCP"\} 3/);
+
+  const status = spawnNode([CLI, 'status', '--metrics-address', new URL(metricsUrl).host]);
+  t.is(await status.exited, 0, status.stderr());
+  t.regex(status.stdout(), /TCP\s+default\/web:http/);
+  t.regex(status.stdout(), new RegExp(`-> ${pod.host.replace(/\./g, '\\.')}:${pod.port}\\s+\\d+\\s+3\\s+0`));
+  const json = spawnNode([CLI, 'status', '--metrics-address', new URL(metricsUrl).host, '--output', 'json']);
+  t.is(await json.exited, 0);
+  t.truthy(JSON.parse(json.stdout()));
+  proxy.child.kill('SIGTERM');
+  t.is(await proxy.exited, 0);
 });

@@ -6,6 +6,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = `${ROOT}dist/bin/kube-userspace-proxy.js`;
 
+/**
+ * How long a spawned agent may take to start serving. Generous on purpose: with the whole suite
+ * running on two cores, starting a Node process can take many seconds; a deadline, not a sleep.
+ */
+export const START_TIMEOUT_MS = 30_000;
+
 export interface Spawned {
   readonly child: ChildProcess;
   stdout(): string;

@@ -90,7 +90,7 @@ export async function createScenario(t: ExecutionContext, block: number): Promis
       waitFor(`backend in ${b.ns} ready`, () => {
         if (b.hasExited()) throw new Error(`backend exited: ${b.stderr()}`);
         return b.stdout().includes('"ready":true');
-      }, 10_000),
+      }, 30_000),
     ),
   );
 
@@ -149,7 +149,7 @@ export async function createScenario(t: ExecutionContext, block: number): Promis
     writeService,
     startAgent: (flags) => runCli([...flags, '--manifests', dir, '--min-sync-period', '0s', '--log-format', 'json', '--log-level', 'info']),
     runCli,
-    serving: async (agent, timeoutMs = 20_000) => {
+    serving: async (agent, timeoutMs = 30_000) => {
       let stop = false;
       const exited = agent.exited.then((code) => {
         if (!stop) throw new Error(`the agent exited (${code}) before serving:\n${agent.tail()}`);
