@@ -32,11 +32,12 @@ const REFUSED: readonly Range[] = [
 ];
 
 /** Why `address` may not be an endpoint, or undefined when it may. Host names (FQDN slices) are not judged. */
-export function refusedAddressReason(address: string): string | undefined {
+export function refusedAddressReason(address: string, allowLoopback = false): string | undefined {
   if (!ipaddr.isValid(address)) return undefined;
   // ipaddr.process turns ::ffff:127.0.0.1 into 127.0.0.1: the kernel connects to it as that.
   const ip = ipaddr.process(address);
   for (const [net, bits, reason] of REFUSED) {
+    if (allowLoopback && reason === 'loopback address') continue;
     if (ip.kind() === net.kind() && ip.match(net as never, bits)) return reason;
   }
   return undefined;
@@ -46,13 +47,13 @@ export function refusedAddressReason(address: string): string | undefined {
  * The slice without refused addresses (an endpoint left with none is dropped; the rest of the
  * slice stays), and what was refused. Returns the same slice object when nothing was refused.
  */
-export function filterEndpointAddresses(slice: EndpointSliceSpec): { slice: EndpointSliceSpec; refused: RefusedAddress[] } {
+export function filterEndpointAddresses(slice: EndpointSliceSpec, allowLoopback = false): { slice: EndpointSliceSpec; refused: RefusedAddress[] } {
   if (slice.addressType === 'FQDN') return { slice, refused: [] };
   const refused: RefusedAddress[] = [];
   const endpoints: EndpointSpec[] = [];
   for (const endpoint of slice.endpoints) {
     const addresses = endpoint.addresses.filter((address) => {
-      const reason = refusedAddressReason(address);
+      const reason = refusedAddressReason(address, allowLoopback);
       if (reason) refused.push({ address, reason });
       return !reason;
     });

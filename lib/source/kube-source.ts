@@ -39,6 +39,11 @@ export interface KubeSourceOptions {
    * 30 s this also relists healthy quiet informers.
    */
   readonly configSyncPeriodMs?: number;
+  /**
+   * Accept endpoints on loopback addresses. Only for tests of the whole data path, which may
+   * target nothing but loopback; never set from the command line (see endpoint-address-filter.ts).
+   */
+  readonly allowLoopbackEndpoints?: boolean;
   /** Restart delays after an informer fails: initialMs (default 1 s) doubling up to maxMs (default 30 s), ±20%. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
 }
@@ -87,6 +92,7 @@ export class KubeSource implements ServiceSource {
   #slices: ObjectTracker<EndpointSliceSpec> | undefined;
   /** Slice key → addresses refused in its current version (each warned about once). */
   readonly #refused = new Map<string, ReadonlySet<string>>();
+  readonly #allowLoopback: boolean;
   #synced = false;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -103,6 +109,7 @@ export class KubeSource implements ServiceSource {
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     this.#useEndpoints = options.useEndpoints ?? false;
+    this.#allowLoopback = options.allowLoopbackEndpoints ?? false;
     this.#proxyName = options.serviceProxyName || undefined;
     this.#silenceBoundMs = period;
     this.#backoff = options.backoff;
@@ -261,7 +268,7 @@ export class KubeSource implements ServiceSource {
 
   #withoutRefusedAddresses(slice: EndpointSliceSpec): EndpointSliceSpec {
     const key = keyOfSlice(slice);
-    const { slice: filtered, refused } = filterEndpointAddresses(slice);
+    const { slice: filtered, refused } = filterEndpointAddresses(slice, this.#allowLoopback);
     const before = this.#refused.get(key);
     for (const { address, reason } of refused) {
       if (before?.has(address)) continue;
