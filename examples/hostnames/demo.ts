@@ -19,7 +19,7 @@ try {
   process.exit(1);
 }
 
-const proxy = spawn(process.execPath, [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--log-format', 'text'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const proxy = spawn(process.execPath, [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--healthz-bind-address', '127.0.0.1:10256', '--log-format', 'text'], { stdio: ['ignore', 'inherit', 'inherit'] });
 let stopping = false;
 
 async function stop(code: number): Promise<never> {
