@@ -25,8 +25,7 @@ const log = logger('healthz');
  * - `/livez`: 200 `ok` while the process serves requests, whatever the agent's state: for a
  *   liveness probe, which must not restart a proxy that is only waiting for its API server.
  */
-export class HealthServer {
-  readonly #listener: HttpListener;
+export class HealthServer extends HttpListener {
 
   constructor(options: HealthServerOptions) {
     if (typeof options?.agent?.health !== 'function') throw new InvalidConfigError(['health server: agent must be an Agent']);
@@ -35,31 +34,6 @@ export class HealthServer {
       ['/healthz', () => healthzReply(agent)],
       ['/livez', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok' })],
     ]);
-    this.#listener = new HttpListener('healthz', parseAddress(options.address, 'healthz bind address'), routes, log);
-  }
-
-  /** Binds; rejects with PortConflictError or ListenError (or ClosedError after close). */
-  start(): Promise<void> {
-    return this.#listener.start();
-  }
-
-  /** The bound address; undefined before start and after close. */
-  address(): { host: string; port: number } | undefined {
-    return this.#listener.address();
-  }
-
-  /** `http://HOST:PORT` of the bound address. */
-  url(): string | undefined {
-    return this.#listener.url();
-  }
-
-  /** Graceful: requests in progress finish, new ones get 503. Idempotent. */
-  close(): Promise<void> {
-    return this.#listener.close();
-  }
-
-  /** Closes at once, open connections included. Idempotent. */
-  destroy(): void {
-    this.#listener.destroy();
+    super('healthz', parseAddress(options.address, 'healthz bind address'), routes, log);
   }
 }

@@ -29,8 +29,7 @@ const log = logger('metrics');
  * - `/status`: the agent's service ports, endpoints and counters as JSON, for
  *   `kube-userspace-proxy status` and scripts.
  */
-export class MetricsServer {
-  readonly #listener: HttpListener;
+export class MetricsServer extends HttpListener {
 
   constructor(options: MetricsServerOptions) {
     const problems: string[] = [];
@@ -44,31 +43,6 @@ export class MetricsServer {
       ['/healthz', () => healthzReply(agent)],
       ['/status', () => ({ status: 200, contentType: 'application/json', body: `${JSON.stringify(statusDocument(agent), null, 2)}\n` })],
     ]);
-    this.#listener = new HttpListener('metrics', parseAddress(options.address, 'metrics bind address'), routes, log);
-  }
-
-  /** Binds; rejects with PortConflictError or ListenError (or ClosedError after close). */
-  start(): Promise<void> {
-    return this.#listener.start();
-  }
-
-  /** The bound address; undefined before start and after close. */
-  address(): { host: string; port: number } | undefined {
-    return this.#listener.address();
-  }
-
-  /** `http://HOST:PORT` of the bound address. */
-  url(): string | undefined {
-    return this.#listener.url();
-  }
-
-  /** Graceful: requests in progress finish, new ones get 503. Idempotent. Does not close the Metrics. */
-  close(): Promise<void> {
-    return this.#listener.close();
-  }
-
-  /** Closes at once, open connections included. Idempotent. */
-  destroy(): void {
-    this.#listener.destroy();
+    super('metrics', parseAddress(options.address, 'metrics bind address'), routes, log);
   }
 }
