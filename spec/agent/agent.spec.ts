@@ -1,8 +1,14 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { request } from 'undici';
+import { Agent } from '../../lib/agent/agent.js';
 import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
-import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRefused, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
+import type { RuleBackend, ServicePortRules } from '../../lib/rules/rule-backend.js';
+import { ManifestSource } from '../../lib/source/manifest-source.js';
+import { freePort, httpPathEcho, tcpConnects, tcpEcho, tcpName, tcpRefused, udpEcho, udpRequest, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
@@ -292,4 +298,54 @@ test('externalTrafficPolicy Local: the NodePort uses local endpoints while the c
   for (let i = 0; i < 4; i++) internal.add((await tcpRequest(ip(1), 7000)).toString());
   t.deepEqual([...internal].sort(), ['here', 'there']);
   for (let i = 0; i < 4; i++) t.is((await tcpRequest('127.0.0.1', nodePort)).toString(), 'here');
+});
+
+test('a dual-stack service listens on its IPv4 and IPv6 cluster IPs, and IPv6 endpoints are dialed', async (t) => {
+  const ip = addresses();
+  const v6 = await backend(t, tcpName('v6-pod', '::1'));
+  const port = await freePort('::1');
+  const svc = serviceYaml('dual', ip(1), [{ name: 'p', port }]).replace(`  clusterIP: "${ip(1)}"`, `  clusterIP: "${ip(1)}"\n  clusterIPs: ["${ip(1)}", "::1"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack`);
+  const slice = sliceYaml('dual', 'dual-v6', [{ name: 'p', port: v6.port }], [{ ip: '::1' }]).replace('addressType: IPv4', 'addressType: IPv6');
+  const f = await startAgent(t, { 'svc.yaml': svc, 'eps.yaml': slice });
+  t.deepEqual(f.agent.status()[0]!.listening.map((a) => a.host).sort(), ['::1', ip(1)].sort());
+  t.is((await tcpRequest('::1', port)).toString(), 'v6-pod');
+  t.is((await tcpRequest(ip(1), port)).toString(), 'v6-pod');
+});
+
+test('rules modes hold each NodePort open; a NodePort taken by another process is one clear error and the rest still works', async (t) => {
+  const ip = addresses();
+  const pod = await backend(t, tcpName('pod', ip(101)));
+  const taken = await freePort('0.0.0.0');
+  const free = await freePort('0.0.0.0');
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen({ host: '0.0.0.0', port: taken }, resolve));
+  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  // A RuleBackend that records what it is asked to install: this test is about the sockets.
+  const synced: ServicePortRules[][] = [];
+  const rules: RuleBackend = {
+    mode: 'iptables',
+    start: async () => {},
+    sync: async (r) => void synced.push([...r]),
+    render: () => '',
+    close: async () => {},
+  };
+  const svc = serviceYaml('np', ip(1), [
+    { name: 'a', port: 7000, nodePort: taken },
+    { name: 'b', port: 7001, nodePort: free },
+  ], { type: 'NodePort' });
+  const eps = sliceYaml('np', 'np-0', [{ name: 'a', port: pod.port }, { name: 'b', port: pod.port }], [{ ip: ip(101) }]);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-np-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'svc.yaml'), svc);
+  await writeFile(path.join(dir, 'eps.yaml'), eps);
+  const agent = new Agent({ config: { bindAddress: '0.0.0.0', udpTimeoutMs: 30_000, udpMaxSessions: 10, syncPeriodMs: 60_000, minSyncPeriodMs: 0 }, source: new ManifestSource({ paths: [dir] }), rules });
+  t.teardown(() => agent.destroy());
+  await agent.start();
+  const a = agent.status().find((s) => s.spn === 'default/np:a')!;
+  t.regex(a.error ?? '', new RegExp(`port conflict: 0\\.0\\.0\\.0:${taken} is already in use`));
+  t.true(await tcpConnects('127.0.0.1', free), 'the free NodePort is held by the agent');
+  const last = synced.at(-1)!;
+  t.is(last.find((r) => r.spn === 'default/np:a')!.nodePort, 0, 'no NodePort rule for a port the agent does not hold');
+  t.is(last.find((r) => r.spn === 'default/np:b')!.nodePort, free);
+  t.false(agent.health().healthy);
 });
