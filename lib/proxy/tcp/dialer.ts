@@ -7,6 +7,7 @@ import type { ServicePortName } from '../../model/service-port-name.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
+import { UPSTREAM_WRITE_HIGH_WATER_MARK } from './tcp-forwarder.js';
 
 /** The legacy proxier's connect timeouts: 4 attempts, at most 3.75 s in all. */
 export const DEFAULT_DIAL_TIMEOUTS_MS: readonly number[] = Object.freeze([250, 500, 1000, 2000]);
@@ -67,9 +68,12 @@ export class Dialer {
     this.log = options.log;
   }
 
-  /** Starts dialing for a client; done is called exactly once, asynchronously, unless cancelled. */
-  dial(clientIP: string, done: (outcome: DialOutcome) => void): PendingDial {
-    return new Dial(this, clientIP, done);
+  /**
+   * Starts dialing for a client; done is called exactly once, asynchronously, unless cancelled.
+   * onread, if given, is the upstream socket's read handling (net.connect's onread option).
+   */
+  dial(clientIP: string, done: (outcome: DialOutcome) => void, onread?: net.OnReadOpts): PendingDial {
+    return new Dial(this, clientIP, done, onread);
   }
 }
 
@@ -80,6 +84,7 @@ class Dial implements PendingDial {
   readonly #dialer: Dialer;
   readonly #clientIP: string;
   readonly #done: (outcome: DialOutcome) => void;
+  readonly #onread: net.OnReadOpts | undefined;
   #attempts = 0;
   #socket: net.Socket | undefined;
   #endpoint: Endpoint | undefined;
@@ -87,10 +92,11 @@ class Dial implements PendingDial {
   #over = false;
   #cancelled = false;
 
-  constructor(dialer: Dialer, clientIP: string, done: (outcome: DialOutcome) => void) {
+  constructor(dialer: Dialer, clientIP: string, done: (outcome: DialOutcome) => void, onread: net.OnReadOpts | undefined) {
     this.#dialer = dialer;
     this.#clientIP = clientIP;
     this.#done = done;
+    this.#onread = onread;
     this.#attempt(false);
   }
 
@@ -119,7 +125,16 @@ class Dial implements PendingDial {
     const timeout = d.timeoutsMs[this.#attempts++] as number;
     this.#endpoint = ep;
     // An IP literal: net skips the resolver, so there is no DNS lookup per connection.
-    const s = net.connect({ host: ep.ip, port: ep.port, noDelay: true, allowHalfOpen: true, timeout });
+    // writableHighWaterMark: a public (Duplex) option of net.Socket that @types/node does not list.
+    const s = net.connect({
+      host: ep.ip,
+      port: ep.port,
+      noDelay: true,
+      allowHalfOpen: true,
+      timeout,
+      writableHighWaterMark: UPSTREAM_WRITE_HIGH_WATER_MARK,
+      onread: this.#onread,
+    } as net.NetConnectOpts);
     this.#socket = s;
     s.once('connect', this.#onConnect);
     s.once('timeout', this.#onTimeout);

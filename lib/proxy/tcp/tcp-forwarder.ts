@@ -2,9 +2,55 @@ import type net from 'node:net';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /**
+ * highWaterMark of accepted client sockets (readable and writable: net.Server sets both). Node's
+ * default (16 KiB) is below one 64 KiB read, so nearly every bulk chunk made write() return false
+ * and cost a pause/drain/resume cycle. A paused client still reads up to this much more.
+ */
+export const STREAM_HIGH_WATER_MARK = 256 << 10;
+
+/**
+ * Writable highWaterMark of upstream sockets: client data is batched into writes this large (see
+ * onClientData) before the client is paused. Their readable side has no buffer (onread).
+ */
+export const UPSTREAM_WRITE_HIGH_WATER_MARK = 1 << 20;
+
+/** Node's read size for accepted sockets (64 KiB): a read this large suggests more is queued. */
+const CORK_READ_BYTES = 64 << 10;
+
+/**
+ * Upstream read buffer: a new connection starts with a small one (an idle connection holds it for
+ * its whole life), a read that fills it moves to READ_BUFFER_BASE and then ×4 per full read up to
+ * READ_BUFFER_MAX (bulk); a small read moves a grown buffer back to READ_BUFFER_BASE.
+ */
+const READ_BUFFER_INITIAL = 1 << 10;
+const READ_BUFFER_BASE = 16 << 10;
+const READ_BUFFER_MAX = 1 << 20;
+/** A read below this moves a grown read buffer back to the base size. */
+const READ_SMALL = READ_BUFFER_BASE >> 2;
+
+/**
+ * Base-size read buffers of finished connections, reused by new ones: a connection then costs no
+ * buffer allocation. Bounded (4 MiB in all); a buffer goes back only once both sockets are closed,
+ * when neither a read nor a write can still reference it.
+ */
+const FREE_BUFFERS: Buffer[] = [];
+const MAX_FREE_BUFFERS = 256;
+
+/** The forwarder of a socket (set on both sockets once forwarding starts). */
+const kForwarder = Symbol('forwarder');
+type ForwardedSocket = net.Socket & { [kForwarder]: TcpForwarder };
+
+/**
  * Copies bytes both ways between a client connection and its upstream (endpoint) connection until
  * both are closed.
  *
+ * - Client to upstream: 'data' events (an accepted socket has no public onread in Node 20).
+ *   Upstream to client: the upstream socket reads straight into a buffer of this forwarder
+ *   (net.connect's onread: pass the forwarder itself as the onread option, see buffer/callback),
+ *   which is reused for the next read whenever the write of the last one completed synchronously.
+ *   The buffer starts at 1 KiB (what an idle connection keeps), grows on every read that fills it
+ *   (16 KiB, then ×4 up to 1 MiB: bulk) and goes back to 16 KiB after a small read. A buffer still referenced by a pending write is never
+ *   reused: the next read gets a fresh one.
  * - Backpressure: a source is paused when its destination's write() returns false and resumed on
  *   'drain', so a slow reader holds at most about one highWaterMark plus one read in this process.
  *   No pipe(): its per-chunk bookkeeping and unpipe-on-end semantics buy nothing here.
@@ -14,47 +60,49 @@ import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
  * - Reset: an error on one side resets the other (RST), so a peer that was reset is not told
  *   that the stream ended cleanly.
  * - Both sockets are destroyed by Node once both their directions are done; stats.active (and the
- *   endpoint's active count) drop and onClosed runs exactly once, after the second 'close'. Listeners live on these two sockets only,
- *   so nothing outlives them.
+ *   endpoint's active count) drop and onClosed runs exactly once, after the second 'close'.
+ *   Listeners live on these two sockets only, so nothing outlives them.
  *
- * Per connection this allocates one object and ten small closures, and nothing per chunk.
+ * Lifecycle: constructed when the client is accepted (before dialing, since the upstream socket
+ * needs its onread at connect time), start()ed once the upstream connected. The socket listeners
+ * are shared module functions that find the forwarder on the socket, so per connection this
+ * allocates this object and its two onread closures, and per chunk only the subarray of a read.
  */
-export class TcpForwarder {
+export class TcpForwarder implements net.OnReadOpts {
   readonly client: net.Socket;
-  readonly upstream: net.Socket;
+  upstream: net.Socket | undefined;
+  readonly stats: ProxyStats;
+  endpointStats: EndpointStats | undefined;
+  readonly onClosed: (forwarder: TcpForwarder) => void;
+  /** Sockets not yet closed. */
+  open = 2;
+  /** The upstream is corked until the check phase of this event-loop turn (see onClientData). */
+  corked = false;
+  #buf: Buffer | undefined;
+  #last = 0;
 
-  constructor(client: net.Socket, upstream: net.Socket, stats: ProxyStats, endpointStats: EndpointStats, onClosed: (forwarder: TcpForwarder) => void) {
+  constructor(client: net.Socket, stats: ProxyStats, onClosed: (forwarder: TcpForwarder) => void) {
     this.client = client;
-    this.upstream = upstream;
-    stats.active++;
-    endpointStats.active++;
-    let open = 2;
-    const onClose = (): void => {
-      if (--open === 0) {
-        stats.active--;
-        endpointStats.active--;
-        onClosed(this);
-      }
-    };
+    this.stats = stats;
+    this.onClosed = onClosed;
+  }
 
-    client.on('data', (chunk: Buffer) => {
-      stats.bytesIn += chunk.length;
-      if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      stats.bytesOut += chunk.length;
-      if (!client.write(chunk)) upstream.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
-    client.on('end', () => {
-      if (!upstream.destroyed) upstream.end();
-    });
-    upstream.on('end', () => {
-      if (!client.destroyed) client.end();
-    });
-    client.on('error', () => reset(upstream));
-    upstream.on('error', () => reset(client));
+  /** Starts forwarding between the client and its connected upstream socket. */
+  start(upstream: net.Socket, endpointStats: EndpointStats): void {
+    const client = this.client;
+    this.upstream = upstream;
+    this.endpointStats = endpointStats;
+    this.stats.active++;
+    endpointStats.active++;
+    (client as ForwardedSocket)[kForwarder] = this;
+    (upstream as ForwardedSocket)[kForwarder] = this;
+    client.on('data', onClientData);
+    upstream.on('drain', onUpstreamDrain);
+    client.on('drain', onClientDrain);
+    client.on('end', onEnd);
+    upstream.on('end', onEnd);
+    client.on('error', onError);
+    upstream.on('error', onError);
     client.once('close', onClose);
     upstream.once('close', onClose);
     // Accepted with pauseOnConnect, the client has not read a byte yet (so nothing was lost while
@@ -62,10 +110,105 @@ export class TcpForwarder {
     client.resume();
   }
 
+  /** onread: the buffer for the upstream's next read (called after every read). */
+  readonly buffer = (): Buffer => {
+    let buf = this.#buf;
+    if (buf === undefined) {
+      // A slice of Node's shared allocation pool: no allocation of its own per connection.
+      buf = Buffer.allocUnsafe(READ_BUFFER_INITIAL);
+      this.#buf = buf;
+      return buf;
+    }
+    const len = buf.length;
+    const last = this.#last;
+    let want = len;
+    if (last === len) {
+      if (len < READ_BUFFER_BASE) want = READ_BUFFER_BASE;
+      else if (len < READ_BUFFER_MAX) want = Math.min(len * 4, READ_BUFFER_MAX);
+    } else if (last < READ_SMALL && len > READ_BUFFER_BASE) {
+      want = READ_BUFFER_BASE;
+    }
+    // A write that did not complete synchronously still references the buffer.
+    if (want !== len || this.client.writableLength !== 0) {
+      buf = want === READ_BUFFER_BASE ? (FREE_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(want)) : Buffer.allocUnsafe(want);
+      this.#buf = buf;
+    }
+    return buf;
+  };
+
+  /** onread: n bytes were read from upstream into buf; false pauses the upstream. */
+  readonly callback = (n: number, buf: Uint8Array): boolean => {
+    this.#last = n;
+    this.stats.bytesOut += n;
+    return this.client.write((buf as Buffer).subarray(0, n));
+  };
+
+  /** Both sockets are closed: the read buffer may serve another connection. */
+  release(): void {
+    const buf = this.#buf;
+    this.#buf = undefined;
+    if (buf !== undefined && buf.length === READ_BUFFER_BASE && FREE_BUFFERS.length < MAX_FREE_BUFFERS) FREE_BUFFERS.push(buf);
+  }
+
   /** Aborts the connection: both peers get a RST. */
   destroy(): void {
     reset(this.client);
-    reset(this.upstream);
+    if (this.upstream !== undefined) reset(this.upstream);
+  }
+}
+
+function onClientData(this: ForwardedSocket, chunk: Buffer): void {
+  const f = this[kForwarder];
+  const upstream = f.upstream as net.Socket;
+  f.stats.bytesIn += chunk.length;
+  // A read that filled Node's 64 KiB read buffer: libuv goes on reading this socket in the same
+  // turn, one 'data' per 64 KiB. Corking the upstream until the turn's check phase sends those
+  // reads with one writev instead of a write each (bounded: write() returns false past the
+  // highWaterMark and the client is paused). Small reads (request/response) are not delayed.
+  if (chunk.length >= CORK_READ_BYTES && !f.corked) {
+    f.corked = true;
+    upstream.cork();
+    setImmediate(uncorkUpstream, f);
+  }
+  if (!upstream.write(chunk)) this.pause();
+}
+
+function uncorkUpstream(f: TcpForwarder): void {
+  f.corked = false;
+  // A no-op if end() uncorked it meanwhile.
+  (f.upstream as net.Socket).uncork();
+}
+
+function onUpstreamDrain(this: ForwardedSocket): void {
+  this[kForwarder].client.resume();
+}
+
+function onClientDrain(this: ForwardedSocket): void {
+  // With onread, resume() restarts reading only if it was stopped.
+  (this[kForwarder].upstream as net.Socket).resume();
+}
+
+function peer(s: ForwardedSocket): net.Socket {
+  const f = s[kForwarder];
+  return s === f.client ? (f.upstream as net.Socket) : f.client;
+}
+
+function onEnd(this: ForwardedSocket): void {
+  const other = peer(this);
+  if (!other.destroyed) other.end();
+}
+
+function onError(this: ForwardedSocket): void {
+  reset(peer(this));
+}
+
+function onClose(this: ForwardedSocket): void {
+  const f = this[kForwarder];
+  if (--f.open === 0) {
+    f.stats.active--;
+    (f.endpointStats as EndpointStats).active--;
+    f.release();
+    f.onClosed(f);
   }
 }
 

@@ -13,7 +13,7 @@ import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer } from './dialer.js';
 import type { DialOutcome, PendingDial } from './dialer.js';
-import { reset, TcpForwarder } from './tcp-forwarder.js';
+import { reset, STREAM_HIGH_WATER_MARK, TcpForwarder } from './tcp-forwarder.js';
 
 export interface TcpProxySocketOptions {
   readonly spn: ServicePortName;
@@ -91,7 +91,7 @@ export class TcpProxySocket implements ProxySocket {
   async #open(): Promise<void> {
     this.#opening = true;
     const servers = this.#listen.map(() =>
-      net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.#onConnection),
+      net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, this.#onConnection),
     );
     this.#servers = servers;
     const results = await Promise.allSettled(servers.map((server, i) => listen(server, this.#listen[i] as ListenAddress)));
@@ -170,13 +170,15 @@ export class TcpProxySocket implements ProxySocket {
       return;
     }
     const ip = clientIP(client.remoteAddress);
+    // Made before dialing: it is the upstream socket's onread.
+    const forwarder = new TcpForwarder(client, stats, this.#onForwarderClosed);
     this.#connections.set(
       client,
-      this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, outcome)),
+      this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, forwarder, outcome), forwarder),
     );
   };
 
-  #dialed(client: net.Socket, ip: string, outcome: DialOutcome): void {
+  #dialed(client: net.Socket, ip: string, forwarder: TcpForwarder, outcome: DialOutcome): void {
     if (outcome.kind === 'connected') {
       const upstream = outcome.socket;
       if (client.destroyed) {
@@ -185,7 +187,8 @@ export class TcpProxySocket implements ProxySocket {
         this.#connections.delete(client);
         return;
       }
-      this.#connections.set(client, new TcpForwarder(client, upstream, this.stats, outcome.endpointStats, this.#onForwarderClosed));
+      forwarder.start(upstream, outcome.endpointStats);
+      this.#connections.set(client, forwarder);
       if (this.#log.isDebugEnabled()) {
         this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.remotePort ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
       }
