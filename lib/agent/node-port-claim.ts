@@ -1,8 +1,9 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { PortConflictError, ListenError } from '../errors.js';
+import { listenError } from '../proxy/listen-error.js';
+import { whenBound } from '../proxy/when-bound.js';
 
-/** A held node port: closing it gives the port back. */
+/** A held node port: closing it gives the port back. Idempotent. */
 export interface NodePortClaim {
   close(): void;
 }
@@ -16,17 +17,15 @@ export interface NodePortClaim {
 export async function claimNodePort(protocol: 'TCP' | 'UDP', port: number, host = '0.0.0.0'): Promise<NodePortClaim> {
   if (protocol === 'TCP') {
     const server = net.createServer((s) => s.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortConflictError(host, port, { cause: err }) : new ListenError(host, port, { cause: err })));
-      server.listen({ host, port, backlog: 1 }, () => resolve());
+    await whenBound(server, (bound) => server.listen({ host, port, backlog: 1 }, bound)).catch((err: unknown) => {
+      throw listenError(host, port, err);
     });
     server.on('error', () => {});
     return { close: () => void (server.listening && server.close()) };
   }
   const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortConflictError(host, port, { cause: err }) : new ListenError(host, port, { cause: err })));
-    socket.bind({ address: host, port, exclusive: true }, () => resolve());
+  await whenBound(socket, (bound) => socket.bind({ address: host, port, exclusive: true }, bound)).catch((err: unknown) => {
+    throw listenError(host, port, err);
   });
   socket.on('error', () => {});
   socket.on('message', () => {});

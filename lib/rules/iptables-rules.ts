@@ -14,6 +14,7 @@ import { parseChainListing } from './iptables-save-parser.js';
 import { removeIptablesChains } from './iptables-teardown.js';
 import type { PrivilegeProbe } from './privileges.js';
 import { requireNetAdmin } from './privileges.js';
+import { EMPTY_RULE_CONTEXT } from './rule-backend.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from './rule-backend.js';
 import type { FamilyPlan, RulePlan } from './rule-plan.js';
 import { teardownError } from './teardown-error.js';
@@ -39,8 +40,6 @@ export interface IptablesRulesOptions extends PrivilegeProbe {
 }
 
 const log = logger('iptables-rules');
-
-const PLACEHOLDER_CONTEXT: RuleContext = { bindAddress: '0.0.0.0', hostIPv4: undefined, hostIPv6: undefined, nodePortIPs: undefined };
 
 /**
  * `--redirect iptables`: the legacy kube-proxy userspace chains (KUBE-PORTALS-CONTAINER/-HOST,
@@ -110,7 +109,7 @@ export class IptablesRules implements RuleBackend {
       await this.#removeOtherLeftovers(detected.flavour);
       // An empty sync is the whole leftover story for our own flavour: declaring our chains flushes
       // whatever a crashed run left in them, and the jump repair removes duplicated jumps.
-      await this.#apply(planRules([], PLACEHOLDER_CONTEXT), true);
+      await this.#apply(planRules([], EMPTY_RULE_CONTEXT), true);
       this.#state = 'started';
     });
   }

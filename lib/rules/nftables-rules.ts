@@ -9,6 +9,7 @@ import { renderNftables } from './nftables-render.js';
 import { removeNftTable } from './nftables-table.js';
 import type { PrivilegeProbe } from './privileges.js';
 import { requireNetAdmin } from './privileges.js';
+import { EMPTY_RULE_CONTEXT } from './rule-backend.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from './rule-backend.js';
 import type { RulePlan } from './rule-plan.js';
 import { FAMILIES, planRules } from './rule-plan.js';
@@ -24,8 +25,6 @@ export interface NftablesRulesOptions extends PrivilegeProbe {
 }
 
 const log = logger('nftables-rules');
-
-const PLACEHOLDER_CONTEXT: RuleContext = { bindAddress: '0.0.0.0', hostIPv4: undefined, hostIPv6: undefined, nodePortIPs: undefined };
 
 /**
  * `--redirect nftables`: every portal in one `inet kube-userspace-proxy` table whose rule count is
@@ -63,7 +62,7 @@ export class NftablesRules implements RuleBackend {
       log.info('using nftables', { version: version.stdout.trim(), families: this.#families });
       await this.#removeOtherLeftovers();
       // Applying an empty table replaces whatever table a crashed run left.
-      await this.#apply(planRules([], PLACEHOLDER_CONTEXT));
+      await this.#apply(planRules([], EMPTY_RULE_CONTEXT));
       this.#state = 'started';
     });
   }

@@ -51,3 +51,6 @@ export interface RuleBackend {
   /** Removes every rule, chain and table of the project. Idempotent. */
   close(): Promise<void>;
 }
+
+/** A context for rule sets with no service ports (base chains and tables only). */
+export const EMPTY_RULE_CONTEXT: RuleContext = { bindAddress: '0.0.0.0', hostIPv4: undefined, hostIPv6: undefined, nodePortIPs: undefined };

@@ -8,6 +8,7 @@ import type { ServicePortName } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { listenError } from '../listen-error.js';
+import { whenBound } from '../when-bound.js';
 import { LogThrottle } from '../log-throttle.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
@@ -234,12 +235,5 @@ export class TcpProxySocket implements ProxySocket {
 }
 
 function listen(server: net.Server, address: ListenAddress): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ host: address.host, port: address.port, backlog: BACKLOG }, () => {
-      server.removeListener('error', onError);
-      resolve();
-    });
-  });
+  return whenBound(server, (bound) => server.listen({ host: address.host, port: address.port, backlog: BACKLOG }, bound));
 }

@@ -10,6 +10,7 @@ import type { ServicePortName } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { listenError } from '../listen-error.js';
+import { whenBound } from '../when-bound.js';
 import { LogThrottle } from '../log-throttle.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
@@ -322,14 +323,7 @@ export class UdpProxySocket implements ProxySocket {
 }
 
 function bind(socket: dgram.Socket, address: ListenAddress): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind({ address: address.host, port: address.port, exclusive: true }, () => {
-      socket.removeListener('error', onError);
-      resolve();
-    });
-  });
+  return whenBound(socket, (bound) => socket.bind({ address: address.host, port: address.port, exclusive: true }, bound));
 }
 
 /** Closes a dgram socket that may already be closed (dgram throws on a second close). */
