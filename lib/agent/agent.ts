@@ -13,8 +13,6 @@ import type { ServiceKey, ServicePortName } from '../model/service-port-name.js'
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import type { ProxyStats } from '../proxy/proxy-stats.js';
-import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
-import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 import { ServiceChangeTracker } from '../source/service-change-tracker.js';
 import type { ServiceSource, ServiceSourceHandler, SourceHealth } from '../source/service-source.js';
 import type { PortAllocator } from '../proxy/port-allocator.js';
@@ -27,6 +25,8 @@ import { claimNodePort } from './node-port-claim.js';
 import type { NodePortClaim } from './node-port-claim.js';
 import { directPlan, portalsOf, redirectPlan, scopesOf, serviceIPs } from './portal-plan.js';
 import type { PlanContext, PortalScope } from './portal-plan.js';
+import { LocalProxySockets } from './proxy-socket-factory.js';
+import type { ProxySocketFactory } from './proxy-socket-factory.js';
 import { SyncRunner } from './sync-runner.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
@@ -45,6 +45,8 @@ export interface AgentOptions {
   readonly allocator?: PortAllocator;
   /** none mode with --assign-service-ips: service IPs are added to an interface first. */
   readonly assigner?: AddressAssigner;
+  /** Where listeners and connections live; default: all in this process. */
+  readonly sockets?: ProxySocketFactory;
 }
 
 /** What the agent does for one service port, for status views and tests. */
@@ -114,6 +116,7 @@ export class Agent implements ServiceSourceHandler {
   readonly #rules: RuleBackend | undefined;
   readonly #allocator: PortAllocator;
   readonly #assigner: AddressAssigner | undefined;
+  readonly #sockets: ProxySocketFactory;
   /** The rules last applied, serialized: a sync that changes nothing runs no command. */
   #appliedRules: string | undefined;
   readonly #backoff = new EndpointBackoff();
@@ -142,6 +145,7 @@ export class Agent implements ServiceSourceHandler {
     this.#rules = options.rules;
     this.#allocator = options.allocator ?? new KernelPortAllocator();
     this.#assigner = options.assigner;
+    this.#sockets = options.sockets ?? new LocalProxySockets();
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
@@ -153,6 +157,7 @@ export class Agent implements ServiceSourceHandler {
   /** Loads the source's initial state, applies it, and keeps following changes. */
   async start(): Promise<void> {
     log.info('starting', { source: this.#source.kind });
+    await this.#sockets.start();
     // Rules and addresses first: their start removes what a crashed run left behind.
     await this.#rules?.start();
     await this.#assigner?.start();
@@ -203,6 +208,11 @@ export class Agent implements ServiceSourceHandler {
     return { services: this.#services.size, servicePorts: this.#ports.size, endpoints: endpoints.size };
   }
 
+  /** Brings the stats in status() up to date where other processes count them. */
+  async refreshStats(): Promise<void> {
+    await this.#sockets.refreshStats();
+  }
+
   sourceHealth(): SourceHealth | undefined {
     return this.#source.health?.();
   }
@@ -242,7 +252,11 @@ export class Agent implements ServiceSourceHandler {
     await Promise.all([...this.#ports.values()].map((st) => st.socket?.close()));
     await this.#rules?.close().catch((err: unknown) => log.error('cannot remove rules', { error: (err as Error).message }));
     const deadline = Date.now() + gracePeriodMs;
-    while (active() > 0 && Date.now() < deadline && this.#draining) await new Promise((r) => setTimeout(r, 100));
+    await this.#sockets.refreshStats();
+    while (active() > 0 && Date.now() < deadline && this.#draining) {
+      await new Promise((r) => setTimeout(r, 100));
+      await this.#sockets.refreshStats();
+    }
     log.info('drained', { connectionsLeft: active() });
   }
 
@@ -254,6 +268,7 @@ export class Agent implements ServiceSourceHandler {
     await this.#source.close();
     await Promise.all([...this.#ports.values()].map((st) => st.socket?.close()));
     for (const st of this.#ports.values()) st.claim?.close();
+    await this.#sockets.close();
     log.info('closed listeners', { servicePorts: this.#ports.size });
     // Collect every failure: one that cannot be removed must not keep the others in place.
     const failures: unknown[] = [];
@@ -273,6 +288,7 @@ export class Agent implements ServiceSourceHandler {
     }
     for (const socket of this.#retired) socket.destroy();
     this.#retired.clear();
+    this.#sockets.destroy();
   }
 
   async #sync(): Promise<void> {
@@ -363,7 +379,8 @@ export class Agent implements ServiceSourceHandler {
         for (const scope of scopesOf(current, port)) {
           const plan = this.#rules ? redirectPlan(current, port, ctx, scope) : directPlan(current, port, ctx, scope);
           const key = (scope === 'all' ? spn : `${spn} (${scope})`) as ServicePortName;
-          wanted.set(key, { spn, scope, port, ...plan });
+          const signature = this.#sockets.affinityNeedsNewListener ? `${plan.signature}|affinity=${current.sessionAffinity}` : plan.signature;
+          wanted.set(key, { spn, scope, port, listen: plan.listen, signature });
         }
       }
     } else {
@@ -412,11 +429,16 @@ export class Agent implements ServiceSourceHandler {
         }
         listen = st.listen.map((a) => ({ host: a.host, port: allocated }));
       }
-      const common = { spn: st.key, listen, balancer: this.#balancer, backoff: this.#backoff };
-      const socket: ProxySocket =
-        st.port.protocol === 'UDP'
-          ? new UdpProxySocket({ ...common, idleTimeoutMs: this.#config.udpTimeoutMs, maxSessions: this.#config.udpMaxSessions })
-          : new TcpProxySocket(common);
+      const socket = this.#sockets.create({
+        spn: st.key,
+        protocol: st.port.protocol as 'TCP' | 'UDP',
+        listen,
+        affinity: st.service.sessionAffinity,
+        balancer: this.#balancer,
+        backoff: this.#backoff,
+        udpTimeoutMs: this.#config.udpTimeoutMs,
+        udpMaxSessions: this.#config.udpMaxSessions,
+      });
       const addresses = listen.map((a) => formatHostPort(a.host, a.port)).join(',');
       try {
         await socket.start();

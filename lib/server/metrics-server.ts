@@ -41,7 +41,13 @@ export class MetricsServer extends HttpListener {
       ['/metrics', async () => ({ status: 200, contentType: metrics.contentType, body: await metrics.render() })],
       ['/proxyMode', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'userspace' })],
       ['/healthz', () => healthzReply(agent)],
-      ['/status', () => ({ status: 200, contentType: 'application/json', body: `${JSON.stringify(statusDocument(agent), null, 2)}\n` })],
+      [
+        '/status',
+        async () => {
+          await agent.refreshStats?.();
+          return { status: 200, contentType: 'application/json', body: `${JSON.stringify(statusDocument(agent), null, 2)}\n` };
+        },
+      ],
     ]);
     super('metrics', parseAddress(options.address, 'metrics bind address'), routes, log);
   }

@@ -147,6 +147,7 @@ export class Metrics {
 
   /** Every metric in the Prometheus text format, from one snapshot of the agent's status. */
   async render(): Promise<string> {
+    await this.#agent.refreshStats?.();
     this.#scrape = this.#agent.status();
     try {
       return await this.registry.metrics();

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Agent } from '../../lib/agent/agent.js';
 import type { AgentConfig } from '../../lib/agent/agent.js';
+import type { ProxySocketFactory } from '../../lib/agent/proxy-socket-factory.js';
 import type { LoadBalancer } from '../../lib/balancer/load-balancer.js';
 import { ManifestSource } from '../../lib/source/manifest-source.js';
 
@@ -16,7 +17,7 @@ export interface AgentFixture {
 }
 
 /** An agent fed from a temporary manifest directory; destroyed and removed in teardown. */
-export async function startAgent(t: ExecutionContext, files: Record<string, string>, config: Partial<AgentConfig> = {}, balancer?: LoadBalancer): Promise<AgentFixture> {
+export async function startAgent(t: ExecutionContext, files: Record<string, string>, config: Partial<AgentConfig> = {}, balancer?: LoadBalancer, sockets?: ProxySocketFactory): Promise<AgentFixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-agent-'));
   const write = async (name: string, yaml: string): Promise<void> => {
     const tmp = path.join(dir, `.${name}.tmp`);
@@ -28,6 +29,7 @@ export async function startAgent(t: ExecutionContext, files: Record<string, stri
     config: { bindAddress: '127.0.0.1', udpTimeoutMs: 30_000, udpMaxSessions: 1000, syncPeriodMs: 200, minSyncPeriodMs: 0, ...config },
     source: new ManifestSource({ paths: [dir] }),
     ...(balancer ? { balancer } : {}),
+    ...(sockets ? { sockets } : {}),
   });
   t.teardown(async () => {
     agent.destroy();

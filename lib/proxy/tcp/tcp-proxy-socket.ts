@@ -26,6 +26,12 @@ export interface TcpProxySocketOptions {
   /** One connect timeout per attempt; default 250, 500, 1000, 2000 ms as the legacy proxier. */
   readonly dialTimeoutsMs?: readonly number[];
   readonly log?: Logger;
+  /**
+   * Listening handles another process opened (one per listen address, see listeningHandles()):
+   * this socket accepts on them too instead of binding its own; `listen` is then what they are
+   * bound to, for logs and addresses().
+   */
+  readonly handles?: readonly object[];
 }
 
 /** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
@@ -46,6 +52,7 @@ export class TcpProxySocket implements ProxySocket {
   readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
 
   readonly #listen: readonly ListenAddress[];
+  readonly #handles: readonly object[] | undefined;
   readonly #balancer: LoadBalancer;
   readonly #dialer: Dialer;
   readonly #log: Logger;
@@ -67,6 +74,10 @@ export class TcpProxySocket implements ProxySocket {
     }
     this.spn = options.spn;
     this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port })));
+    if (options.handles !== undefined && options.handles.length !== options.listen.length) {
+      throw new InvalidConfigError([`${options.spn}: ${options.handles.length} listening handles for ${options.listen.length} listen addresses`]);
+    }
+    this.#handles = options.handles;
     this.#balancer = options.balancer;
     this.#log = options.log ?? logger('tcp');
     this.#dialer = new Dialer({
@@ -95,7 +106,10 @@ export class TcpProxySocket implements ProxySocket {
       net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, this.#onConnection),
     );
     this.#servers = servers;
-    const results = await Promise.allSettled(servers.map((server, i) => listen(server, this.#listen[i] as ListenAddress)));
+    const handles = this.#handles;
+    const results = await Promise.allSettled(
+      servers.map((server, i) => (handles === undefined ? listen(server, this.#listen[i] as ListenAddress) : adopt(server, handles[i] as object))),
+    );
     const failed = results.findIndex((r) => r.status === 'rejected');
     this.#opening = false;
     if (failed >= 0 || this.#closing !== undefined) {
@@ -118,6 +132,15 @@ export class TcpProxySocket implements ProxySocket {
       if (addr !== null) out.push({ host: addr.address, port: addr.port });
     }
     return out;
+  }
+
+  /**
+   * The native handles of the open listeners, for another process to accept on as well (sent with
+   * child_process send()). Not the net.Server: the receiving side would wrap that in a server with
+   * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
+   */
+  listeningHandles(): object[] {
+    return this.#servers.map((server) => (server as unknown as { _handle: object })._handle).filter((h) => h != null);
   }
 
   /** Client connections not yet finished, dialing or established. */
@@ -236,4 +259,8 @@ export class TcpProxySocket implements ProxySocket {
 
 function listen(server: net.Server, address: ListenAddress): Promise<void> {
   return whenBound(server, (bound) => server.listen({ host: address.host, port: address.port, backlog: BACKLOG }, bound));
+}
+
+function adopt(server: net.Server, handle: object): Promise<void> {
+  return whenBound(server, (bound) => server.listen(handle, BACKLOG, bound));
 }

@@ -1,0 +1,51 @@
+import type { LoadBalancer } from '../balancer/load-balancer.js';
+import type { AffinityType } from '../model/service.js';
+import type { ServicePortName } from '../model/service-port-name.js';
+import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
+import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
+import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
+
+/** What the agent wants for one service port's listeners. */
+export interface ProxySocketRequest {
+  readonly spn: ServicePortName;
+  readonly protocol: 'TCP' | 'UDP';
+  readonly listen: readonly ListenAddress[];
+  readonly affinity: AffinityType;
+  readonly balancer: LoadBalancer;
+  readonly backoff: EndpointBackoff;
+  readonly udpTimeoutMs: number;
+  readonly udpMaxSessions: number;
+}
+
+/** Where the data path runs: ProxySockets for the agent, and whatever processes serve them. */
+export interface ProxySocketFactory {
+  /** A change of session affinity needs a new listener: it decides which processes serve the port. */
+  readonly affinityNeedsNewListener: boolean;
+  start(): Promise<void>;
+  create(request: ProxySocketRequest): ProxySocket;
+  /** Brings every socket's stats up to date (they may be counted in other processes). */
+  refreshStats(): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** The whole data path in this process. */
+export class LocalProxySockets implements ProxySocketFactory {
+  readonly affinityNeedsNewListener = false;
+
+  async start(): Promise<void> {}
+
+  create(request: ProxySocketRequest): ProxySocket {
+    const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff };
+    return request.protocol === 'UDP'
+      ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
+      : new TcpProxySocket(common);
+  }
+
+  async refreshStats(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  destroy(): void {}
+}
