@@ -16,6 +16,7 @@ import type { Config } from '../lib/config/config.js';
 import { renderConfigFile } from '../lib/config/config-file.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
+import { WorkerPool } from '../lib/workers/worker-pool.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -86,7 +87,9 @@ async function main(argv: readonly string[]): Promise<number> {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
     const source = await serviceSourceFor(config);
     const { rules, assigner, allocator } = await redirectFor(config);
-    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator });
+    // More than one process: workers share this one's TCP listeners (see WorkerPool).
+    const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
+    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer });
   } catch (err) {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;

@@ -22,6 +22,8 @@ export interface Config {
   readonly proxyPortRange: PortRange | undefined;
   readonly udpTimeoutMs: number;
   readonly udpMaxSessions: number;
+  /** Processes serving connections, this one included (--workers; 'auto' is one per CPU). */
+  readonly workers: number;
   readonly redirect: RedirectMode;
   /** --assign-service-ips: the interface service IPs are added to (none mode), or undefined. */
   readonly assignServiceIPs: string | undefined;
@@ -57,6 +59,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,
   udpMaxSessions: 65_536,
+  workers: 1,
   redirect: 'none',
   assignServiceIPs: undefined,
   nodePortAddresses: [],

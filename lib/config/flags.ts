@@ -1,4 +1,5 @@
 import net from 'node:net';
+import os from 'node:os';
 import { InvalidConfigError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
@@ -21,6 +22,9 @@ interface FlagSpec {
   readonly implicit?: string;
 }
 
+/** More processes than this only add memory and context switches. */
+const MAX_WORKERS = 64;
+
 /** Every flag, in the order --help shows them. Names follow kube-proxy where it has the flag. */
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'manifests', kind: 'strings', value: 'PATH', help: 'Service, Endpoints and EndpointSlice manifests (YAML or JSON file, or directory); repeatable; watched for changes' },
@@ -34,6 +38,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'proxy-port-range', kind: 'string', value: 'RANGE', def: '""', help: 'proxy ports for the redirect modes: "" (kernel chooses), B-E, B+N, or a single port' },
   { name: 'udp-timeout', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.udpTimeoutMs), help: 'idle time after which a UDP session closes (the legacy proxy used 250ms, too short for slow DNS replies)' },
   { name: 'udp-max-sessions', kind: 'int', value: 'N', def: String(DEFAULT_CONFIG.udpMaxSessions), help: 'most UDP sessions per service port; the least recently active is evicted first' },
+  { name: 'workers', kind: 'string', value: 'N|auto', def: String(DEFAULT_CONFIG.workers), help: 'processes serving TCP connections, this one included; auto = one per CPU. UDP and ClientIP-affinity ports stay in this one' },
   { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on portal addresses directly), iptables, nftables, or auto (iptables, else nftables, else none --assign-service-ips)' },
   { name: 'assign-service-ips', kind: 'optional', value: '[=IFACE]', implicit: 'lo', help: 'with --redirect none: add each service IP to IFACE (default lo) and listen on it directly; removed again on exit' },
   { name: 'nodeport-addresses', kind: 'strings', value: 'CIDRS', def: 'all local addresses', help: 'CIDRs (comma-separated, repeatable) whose local addresses serve NodePorts' },
@@ -170,6 +175,14 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
     else udpMaxSessions = Number(maxText);
   }
 
+  let workers = DEFAULT_CONFIG.workers;
+  const workersText = one('workers');
+  if (workersText !== undefined) {
+    if (workersText === 'auto') workers = os.availableParallelism();
+    else if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > MAX_WORKERS) problems.push(`--workers: expected auto or a number from 1 to ${MAX_WORKERS}, got "${workersText}"`);
+    else workers = Number(workersText);
+  }
+
   const redirect = (one('redirect') ?? DEFAULT_CONFIG.redirect) as RedirectMode;
   if (!['none', 'iptables', 'nftables', 'auto'].includes(redirect)) {
     problems.push(`--redirect: expected none, iptables, nftables or auto, got "${redirect}"`);
@@ -226,6 +239,7 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
     proxyPortRange,
     udpTimeoutMs,
     udpMaxSessions,
+    workers,
     redirect,
     assignServiceIPs,
     nodePortAddresses: Object.freeze(nodePortAddresses),

@@ -1,4 +1,5 @@
 import test from 'ava';
+import os from 'node:os';
 import { InvalidConfigError } from '../../lib/errors.js';
 import { parseFlags, usage } from '../../lib/config/flags.js';
 
@@ -89,4 +90,14 @@ test('usage lists every flag with its default', (t) => {
     t.true(text.includes(flag), flag);
   }
   t.regex(text, /default 30s/);
+});
+
+test('--workers takes a count or auto (one per CPU); default one process', (t) => {
+  t.is(run(['--manifests', 'x']).workers, 1);
+  t.is(run(['--manifests', 'x', '--workers', '3']).workers, 3);
+  t.is(run(['--manifests', 'x', '--workers=auto']).workers, os.availableParallelism());
+  for (const bad of ['0', '-1', 'two', '65']) {
+    const err = t.throws(() => parseFlags(['--manifests', 'x', '--workers', bad]), { instanceOf: InvalidConfigError });
+    t.deepEqual(err.problems, [`--workers: expected auto or a number from 1 to 64, got "${bad}"`]);
+  }
 });

@@ -1,0 +1,73 @@
+import type { AffinityPolicy, LoadBalancer } from '../balancer/load-balancer.js';
+import type { Endpoint } from '../model/endpoint.js';
+import type { ServicePortName } from '../model/service-port-name.js';
+import type { BalancerOp } from './worker-protocol.js';
+
+/**
+ * A LoadBalancer whose changes are also published, for replicas in worker processes. Picks stay
+ * local: each process round-robins on its own, so affinity is only exact where one process serves
+ * a port (WorkerPool serves ClientIP ports in the agent process alone).
+ */
+export class ReplicatedBalancer implements LoadBalancer {
+  readonly #local: LoadBalancer;
+  readonly #publish: (op: BalancerOp) => void;
+  readonly #state = new Map<ServicePortName, { affinity: AffinityPolicy; endpoints: readonly Endpoint[] }>();
+
+  constructor(local: LoadBalancer, publish: (op: BalancerOp) => void) {
+    this.#local = local;
+    this.#publish = publish;
+  }
+
+  newService(spn: ServicePortName, affinity: AffinityPolicy): void {
+    this.#local.newService(spn, affinity);
+    const st = this.#state.get(spn);
+    if (st !== undefined && st.affinity.type === affinity.type && st.affinity.timeoutSeconds === affinity.timeoutSeconds) return;
+    this.#state.set(spn, { affinity: { type: affinity.type, timeoutSeconds: affinity.timeoutSeconds }, endpoints: st?.endpoints ?? [] });
+    this.#publish({ op: 'new', spn, affinity });
+  }
+
+  updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void {
+    this.#local.updateEndpoints(spn, endpoints);
+    const st = this.#state.get(spn);
+    if (st !== undefined) st.endpoints = endpoints;
+    else this.#state.set(spn, { affinity: { type: 'None', timeoutSeconds: 0 }, endpoints });
+    this.#publish({ op: 'endpoints', spn, endpoints });
+  }
+
+  deleteService(spn: ServicePortName): void {
+    this.#local.deleteService(spn);
+    this.#state.delete(spn);
+    this.#publish({ op: 'delete', spn });
+  }
+
+  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean): Endpoint | undefined {
+    return this.#local.nextEndpoint(spn, clientIP, reset);
+  }
+
+  endpoints(spn: ServicePortName): readonly Endpoint[] {
+    return this.#local.endpoints(spn);
+  }
+
+  cleanupStaleStickySessions(): void {
+    this.#local.cleanupStaleStickySessions();
+  }
+
+  /** The operations that bring a new replica to the current state. */
+  snapshot(): BalancerOp[] {
+    const ops: BalancerOp[] = [];
+    for (const [spn, st] of this.#state) {
+      ops.push({ op: 'new', spn, affinity: st.affinity });
+      if (st.endpoints.length > 0) ops.push({ op: 'endpoints', spn, endpoints: st.endpoints });
+    }
+    return ops;
+  }
+}
+
+/** Applies published operations to a replica. */
+export function applyBalancerOps(balancer: LoadBalancer, ops: readonly BalancerOp[]): void {
+  for (const o of ops) {
+    if (o.op === 'new') balancer.newService(o.spn, o.affinity);
+    else if (o.op === 'endpoints') balancer.updateEndpoints(o.spn, o.endpoints);
+    else balancer.deleteService(o.spn);
+  }
+}

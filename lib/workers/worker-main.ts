@@ -1,0 +1,98 @@
+/**
+ * Entry point of a data-path worker process (forked by WorkerPool). It accepts connections on
+ * listening sockets the agent process opened and shares with it, and proxies them with its own
+ * balancer, a replica of the agent's. It owns nothing else: no source, no rules, no servers.
+ */
+import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
+import { configureLogging, logger, rootLogger } from '../log.js';
+import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
+import type { ListenAddress } from '../proxy/proxy-socket.js';
+import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
+import { snapshotOf } from './stats-snapshot.js';
+import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { applyBalancerOps } from './replicated-balancer.js';
+
+const log = logger('worker');
+const balancer = new RoundRobinBalancer();
+const backoff = new EndpointBackoff();
+/** Sockets accepting now. */
+const open = new Map<number, TcpProxySocket>();
+/** Closed sockets whose connections are still finishing: their counters are still reported. */
+const closed = new Map<number, TcpProxySocket>();
+/** Handles of a socket arriving one message each. */
+const arriving = new Map<number, object[]>();
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message);
+}
+
+async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | undefined): Promise<void> {
+  if (handle === undefined) {
+    send({ t: 'listening', id: m.id, error: 'no handle arrived' });
+    return;
+  }
+  const handles = arriving.get(m.id) ?? [];
+  handles[m.index] = handle;
+  arriving.set(m.id, handles);
+  if (handles.filter(Boolean).length < m.count) return;
+  arriving.delete(m.id);
+  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff });
+  try {
+    await socket.start();
+    open.set(m.id, socket);
+    send({ t: 'listening', id: m.id });
+  } catch (err) {
+    send({ t: 'listening', id: m.id, error: (err as Error).message });
+  }
+}
+
+async function onClose(id: number): Promise<void> {
+  const socket = open.get(id);
+  if (socket === undefined) return;
+  open.delete(id);
+  await socket.close();
+  if (socket.stats.active > 0) closed.set(id, socket);
+}
+
+function onMessage(m: ToWorker, handle: object | undefined): void {
+  switch (m.t) {
+    case 'init':
+      configureLogging(m.logLevel, m.logFormat);
+      // Every line of this process says which worker wrote it (the agent process has none).
+      rootLogger.defaultMeta = { worker: m.worker };
+      log.info('worker started', { worker: m.worker, pid: process.pid });
+      send({ t: 'ready' });
+      return;
+    case 'balancer':
+      applyBalancerOps(balancer, m.ops);
+      return;
+    case 'listen':
+      void onListen(m, handle);
+      return;
+    case 'close':
+      void onClose(m.id).finally(() => send({ t: 'done', seq: m.seq }));
+      return;
+    case 'destroy':
+      (open.get(m.id) ?? closed.get(m.id))?.destroy();
+      open.delete(m.id);
+      closed.delete(m.id);
+      return;
+    case 'stats': {
+      for (const [id, socket] of closed) if (socket.stats.active === 0) closed.delete(id);
+      const sockets = [...open, ...closed].map(([id, socket]) => [id, snapshotOf(socket.stats)] as const);
+      send({ t: 'stats', seq: m.seq, sockets });
+      return;
+    }
+  }
+}
+
+process.on('message', (m: ToWorker, handle: object | undefined) => onMessage(m, handle));
+// The agent process decides when to stop: a Ctrl-C reaches the whole process group, and this
+// worker must keep serving while the agent drains.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+// The agent process is gone (or let go of this worker): nothing here may outlive it.
+process.on('disconnect', () => {
+  for (const socket of [...open.values(), ...closed.values()]) socket.destroy();
+  process.exit(0);
+});

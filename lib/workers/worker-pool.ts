@@ -1,0 +1,276 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { LoadBalancer } from '../balancer/load-balancer.js';
+import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
+import { LocalProxySockets } from '../agent/proxy-socket-factory.js';
+import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-socket-factory.js';
+import { logger } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
+import type { ServicePortName } from '../model/service-port-name.js';
+import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
+import { ReplicatedBalancer } from './replicated-balancer.js';
+import { SharedProxySocket } from './shared-proxy-socket.js';
+import type { ListenerSharing } from './shared-proxy-socket.js';
+import type { StatsSnapshot } from './stats-snapshot.js';
+import type { BalancerOp, FromWorker, ToWorker } from './worker-protocol.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+/** A worker that does not answer within this long is skipped (its last counters stand). */
+const REPLY_TIMEOUT_MS = 5_000;
+const EXIT_TIMEOUT_MS = 5_000;
+
+export interface WorkerPoolOptions {
+  /** Worker processes besides this one, which serves connections too. */
+  readonly workers: number;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** Wait before a worker that exited is started again. */
+  readonly restartDelayMs?: number;
+}
+
+interface Worker {
+  readonly index: number;
+  readonly child: ChildProcess;
+  ready: boolean;
+  /** The last counters it reported, per shared socket. */
+  snapshots: Map<number, StatsSnapshot>;
+  /** Replies awaited, by `kind:number`. */
+  readonly waiting: Map<string, (reply: FromWorker | undefined) => void>;
+}
+
+interface Shared {
+  readonly spn: ServicePortName;
+  readonly addresses: readonly ListenAddress[];
+  readonly handles: readonly object[];
+}
+
+const log = logger('workers');
+
+/**
+ * The data path on several cores: worker processes that accept on the same listening sockets as
+ * this one (shared handles, so the kernel spreads connections over the processes) and proxy with
+ * replicas of this process's balancer.
+ *
+ * What needs one process stays in this one: UDP ports (a client's datagrams must keep reaching
+ * the same session) and TCP ports with ClientIP affinity (the affinity table is per process).
+ * Counters are summed over the processes when read (refreshStats() fetches the workers'). A worker
+ * that exits is started again after restartDelayMs and given the current state; its counters up to
+ * its last report are kept.
+ */
+export class WorkerPool implements ProxySocketFactory, ListenerSharing {
+  readonly affinityNeedsNewListener = true;
+  readonly balancer: ReplicatedBalancer;
+  readonly #options: WorkerPoolOptions;
+  readonly #local = new LocalProxySockets();
+  readonly #workers: Array<Worker | undefined>;
+  readonly #shared = new Map<number, Shared>();
+  /** Counters of workers that exited, per shared socket. */
+  readonly #gone = new Map<number, StatsSnapshot[]>();
+  readonly #restarts = new Set<NodeJS.Timeout>();
+  #ops: BalancerOp[] = [];
+  #flushQueued = false;
+  #nextId = 1;
+  #seq = 1;
+  #closed = false;
+
+  constructor(options: WorkerPoolOptions, balancer: LoadBalancer = new RoundRobinBalancer()) {
+    this.#options = options;
+    this.#workers = new Array<Worker | undefined>(Math.max(0, options.workers)).fill(undefined);
+    this.balancer = new ReplicatedBalancer(balancer, (op) => this.#queue(op));
+  }
+
+  /** Starts every worker; rejects if one does not come up. */
+  async start(): Promise<void> {
+    await Promise.all(this.#workers.map((_, i) => this.#spawn(i)));
+    log.info('workers started', { workers: this.#workers.length });
+  }
+
+  create(request: ProxySocketRequest): ProxySocket {
+    if (request.protocol !== 'TCP' || request.affinity !== 'None' || this.#workers.length === 0) return this.#local.create(request);
+    const local = new TcpProxySocket({ spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff });
+    return new SharedProxySocket(local, this, this.#nextId++);
+  }
+
+  async refreshStats(): Promise<void> {
+    await Promise.all(
+      this.#ready().map(async (w) => {
+        const seq = this.#seq++;
+        const reply = await this.#request(w, `s:${seq}`, { t: 'stats', seq });
+        if (reply?.t === 'stats') w.snapshots = new Map(reply.sockets.map(([id, s]) => [id, s]));
+      }),
+    );
+  }
+
+  async share(id: number, spn: ServicePortName, addresses: readonly ListenAddress[], handles: readonly object[]): Promise<void> {
+    if (this.#closed) return;
+    const shared = { spn, addresses, handles };
+    this.#shared.set(id, shared);
+    await Promise.all(this.#ready().map((w) => this.#shareWith(w, id, shared)));
+  }
+
+  async unshare(id: number): Promise<void> {
+    if (!this.#shared.delete(id)) return;
+    this.#gone.delete(id);
+    await Promise.all(
+      this.#ready().map((w) => {
+        const seq = this.#seq++;
+        return this.#request(w, `s:${seq}`, { t: 'close', id, seq });
+      }),
+    );
+  }
+
+  destroyShared(id: number): void {
+    this.#shared.delete(id);
+    this.#gone.delete(id);
+    for (const w of this.#ready()) {
+      this.#send(w, { t: 'destroy', id });
+      w.snapshots.delete(id);
+    }
+  }
+
+  statsOf(id: number): { live: StatsSnapshot[]; gone: StatsSnapshot[] } {
+    const live: StatsSnapshot[] = [];
+    for (const w of this.#workers) {
+      const s = w?.snapshots.get(id);
+      if (s !== undefined) live.push(s);
+    }
+    return { live, gone: this.#gone.get(id) ?? [] };
+  }
+
+  /** Lets the workers go: each resets what it still proxies and exits. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#restarts) clearTimeout(t);
+    this.#restarts.clear();
+    await Promise.all(
+      this.#workers.map(async (w) => {
+        if (w === undefined || w.child.exitCode !== null || w.child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
+        if (w.child.connected) w.child.disconnect();
+        const timer = setTimeout(() => w.child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  /** Kills the workers now. Idempotent. */
+  destroy(): void {
+    this.#closed = true;
+    for (const t of this.#restarts) clearTimeout(t);
+    this.#restarts.clear();
+    for (const w of this.#workers) if (w !== undefined && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  }
+
+  /** Process ids of the running workers. */
+  pids(): number[] {
+    return this.#ready().map((w) => w.child.pid as number);
+  }
+
+  #ready(): Worker[] {
+    return this.#workers.filter((w): w is Worker => w !== undefined && w.ready);
+  }
+
+  async #spawn(index: number): Promise<void> {
+    const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    const w: Worker = { index, child, ready: false, snapshots: new Map(), waiting: new Map() };
+    this.#workers[index] = w;
+    child.on('message', (m: FromWorker) => this.#onMessage(w, m));
+    // A send to a worker that just died: its 'exit' handles the rest.
+    child.on('error', (err) => log.warn('worker channel error', { worker: index + 1, error: err.message }));
+    child.once('exit', (code, signal) => this.#onExit(w, code, signal));
+    const ready = await this.#request(w, 'ready', { t: 'init', logLevel: this.#options.logLevel, logFormat: this.#options.logFormat, worker: index + 1 }, READY_TIMEOUT_MS);
+    if (ready?.t !== 'ready') {
+      child.kill('SIGKILL');
+      throw new Error(`data-path worker ${index + 1} did not start`);
+    }
+    if (this.#closed) return;
+    this.#flush();
+    w.ready = true;
+    this.#send(w, { t: 'balancer', ops: this.balancer.snapshot() });
+    await Promise.all([...this.#shared].map(([id, shared]) => this.#shareWith(w, id, shared)));
+  }
+
+  async #shareWith(w: Worker, id: number, shared: Shared): Promise<void> {
+    const replied = this.#request(w, `l:${id}`, undefined);
+    shared.handles.forEach((handle, index) => {
+      this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses }, handle);
+    });
+    const reply = await replied;
+    if (reply?.t === 'listening' && reply.error !== undefined) {
+      log.error('worker cannot accept on a listener', { worker: w.index + 1, service: shared.spn, error: reply.error });
+    }
+  }
+
+  #onMessage(w: Worker, m: FromWorker): void {
+    const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : `s:${m.seq}`;
+    const resolve = w.waiting.get(key);
+    if (resolve === undefined) return;
+    w.waiting.delete(key);
+    resolve(m);
+  }
+
+  #onExit(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const resolve of w.waiting.values()) resolve(undefined);
+    w.waiting.clear();
+    if (this.#workers[w.index] === w) this.#workers[w.index] = undefined;
+    if (this.#closed || !w.ready) return;
+    for (const [id, s] of w.snapshots) {
+      if (!this.#shared.has(id)) continue;
+      const list = this.#gone.get(id) ?? [];
+      list.push(s);
+      this.#gone.set(id, list);
+    }
+    const delayMs = this.#options.restartDelayMs ?? 1000;
+    log.error('data-path worker exited; starting it again', { worker: w.index + 1, pid: w.child.pid, code, signal, restartInMs: delayMs });
+    const timer = setTimeout(() => {
+      this.#restarts.delete(timer);
+      this.#spawn(w.index).catch((err: unknown) => log.error('cannot start data-path worker', { worker: w.index + 1, error: (err as Error).message }));
+    }, delayMs);
+    this.#restarts.add(timer);
+  }
+
+  /** Sends `message` (if any) and resolves with the reply under `key`, or undefined on timeout or exit. */
+  #request(w: Worker, key: string, message: ToWorker | undefined, timeoutMs = REPLY_TIMEOUT_MS): Promise<FromWorker | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        w.waiting.delete(key);
+        resolve(undefined);
+      }, timeoutMs);
+      w.waiting.set(key, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      if (message !== undefined) this.#send(w, message);
+    });
+  }
+
+  #send(w: Worker, message: ToWorker, handle?: object): void {
+    // Balancer changes made before this message must reach the worker before it.
+    if (message.t !== 'balancer') this.#flush();
+    if (!w.child.connected) return;
+    w.child.send(message, handle as never, (err) => {
+      if (err) log.debug('cannot reach worker', { worker: w.index + 1, error: err.message });
+    });
+  }
+
+  #queue(op: BalancerOp): void {
+    this.#ops.push(op);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    process.nextTick(() => this.#flush());
+  }
+
+  /** Balancer changes go out in one message per turn rather than one per change. */
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#ops.length === 0) return;
+    const ops = this.#ops;
+    this.#ops = [];
+    for (const w of this.#ready()) this.#send(w, { t: 'balancer', ops });
+  }
+}

@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { WorkerPool } from '../../lib/workers/worker-pool.js';
+import { loopbackBlock } from '../helpers/addresses.js';
+import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
+import { tcpEcho, tcpRefused, tcpRequest, udpEcho, udpRequest } from '../helpers/backends.js';
+import type { Backend } from '../helpers/backends.js';
+import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
+import { socketOwners } from '../helpers/socket-owners.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+// Addresses 127.77.90-99.x belong to this file.
+const blocks = { next: 90 };
+
+async function backend<T extends Backend>(t: ExecutionContext, b: Promise<T>): Promise<T> {
+  const started = await b;
+  t.teardown(() => started.close());
+  return started;
+}
+
+async function pool(t: ExecutionContext, workers = 1): Promise<WorkerPool> {
+  const p = new WorkerPool({ workers, logLevel: 'warn', logFormat: 'json', restartDelayMs: 50 });
+  t.teardown(() => p.destroy());
+  return p;
+}
+
+/** A connection that has proxied one echo round trip, so it is established end to end. */
+async function echoConnection(t: ExecutionContext, host: string, port: number): Promise<net.Socket> {
+  const s = net.connect({ host, port });
+  t.teardown(() => void s.destroy());
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.once('data', () => resolve());
+    s.write('x');
+  });
+  return s;
+}
+
+/** Opens echo connections until one is owned by `pid` (at most `max`); returns them all. */
+async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: number, pid: number, max = 300): Promise<net.Socket[]> {
+  const conns: net.Socket[] = [];
+  while (conns.length < max) {
+    conns.push(await echoConnection(t, host, port));
+    if (socketOwners('tcp', host, port).includes(pid)) return conns;
+  }
+  throw new Error(`none of ${max} connections was accepted by process ${pid}`);
+}
+
+async function closeAll(conns: net.Socket[]): Promise<void> {
+  await Promise.all(conns.map((s) => new Promise<void>((resolve) => {
+    s.once('close', () => resolve());
+    s.end();
+  })));
+}
+
+test('TCP connections are accepted by this process and its worker; the counters are the exact sum of both', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const echo = await backend(t, tcpEcho(ip(101)));
+  const workers = await pool(t);
+  const { agent } = await startAgent(
+    t,
+    { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
+    {},
+    workers.balancer,
+    workers,
+  );
+  const [workerPid] = workers.pids();
+  t.truthy(workerPid);
+  const conns = await connectUntilOwnedBy(t, ip(1), 8080, workerPid!);
+  conns.push(...(await connectUntilOwnedBy(t, ip(1), 8080, process.pid)));
+  const owners = new Set(socketOwners('tcp', ip(1), 8080));
+  t.deepEqual([...owners].sort(), [process.pid, workerPid!].sort(), 'both processes hold accepted connections');
+
+  await agent.refreshStats();
+  const [open] = agent.status();
+  t.is(open!.stats!.active, conns.length);
+  await closeAll(conns);
+  const stats = await waitFor('connections counted closed', async () => {
+    await agent.refreshStats();
+    const s = agent.status()[0]!.stats!;
+    return s.active === 0 && s.bytesOut === conns.length ? s : undefined;
+  });
+  t.is(stats.total, conns.length);
+  t.is(stats.bytesIn, conns.length);
+  t.is(stats.endpoints.get(`${ip(101)}:${echo.port}`)?.total, conns.length);
+});
+
+test('ClientIP-affinity and UDP ports stay in this process; turning affinity on moves a port back to it', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const a = await backend(t, tcpEcho(ip(101)));
+  const b = await backend(t, tcpEcho(ip(102)));
+  const echo = await backend(t, tcpEcho(ip(103)));
+  const udp = await backend(t, udpEcho(ip(104)));
+  const workers = await pool(t);
+  const slices = [
+    sliceYaml('sticky', 'sticky-a', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]),
+    sliceYaml('sticky', 'sticky-b', [{ name: 'p', port: b.port }], [{ ip: ip(102) }]),
+    sliceYaml('plain', 'plain-0', [{ name: 'p', port: echo.port }], [{ ip: ip(103) }]),
+    sliceYaml('dns', 'dns-0', [{ name: 'q', port: udp.port, protocol: 'UDP' }], [{ ip: ip(104) }]),
+  ].join('---\n');
+  const fx = await startAgent(
+    t,
+    {
+      'sticky.yaml': serviceYaml('sticky', ip(1), [{ name: 'p', port: 8080 }], { affinityTimeout: 60 }),
+      'plain.yaml': serviceYaml('plain', ip(2), [{ name: 'p', port: 8080 }]),
+      'dns.yaml': serviceYaml('dns', ip(3), [{ name: 'q', port: 53, protocol: 'UDP' }]),
+      'eps.yaml': slices,
+    },
+    {},
+    workers.balancer,
+    workers,
+  );
+  // Affinity: every connection from this client reaches one endpoint, and this process accepted all.
+  const sticky: net.Socket[] = [];
+  for (let i = 0; i < 30; i++) sticky.push(await echoConnection(t, ip(1), 8080));
+  t.deepEqual([a.count(), b.count()].sort(), [0, 30]);
+  const owners = socketOwners('tcp', ip(1), 8080);
+  t.is(owners.length, 30);
+  t.deepEqual([...new Set(owners)], [process.pid]);
+  await closeAll(sticky);
+  t.is((await udpRequest(ip(3), 53, 'q')).toString(), 'q');
+  t.deepEqual([...new Set(socketOwners('udp', ip(3), 53))], [process.pid]);
+
+  // The plain port is shared; with affinity turned on it is reopened in this process alone.
+  const [workerPid] = workers.pids();
+  await closeAll(await connectUntilOwnedBy(t, ip(2), 8080, workerPid!));
+  await fx.write('plain.yaml', serviceYaml('plain', ip(2), [{ name: 'p', port: 8080 }], { affinityTimeout: 60 }));
+  await waitFor('affinity applied', () => fx.agent.status().find((s) => s.spn === 'default/plain:p')?.affinity.type === 'ClientIP');
+  await fx.agent.settled();
+  const conns: net.Socket[] = [];
+  for (let i = 0; i < 30; i++) conns.push(await echoConnection(t, ip(2), 8080));
+  const plainOwners = socketOwners('tcp', ip(2), 8080);
+  t.is(plainOwners.length, 30);
+  t.deepEqual([...new Set(plainOwners)], [process.pid]);
+  await closeAll(conns);
+});
+
+test('a worker that dies is started again and serves; counters it reported are kept', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const echo = await backend(t, tcpEcho(ip(101)));
+  const workers = await pool(t);
+  const { agent } = await startAgent(
+    t,
+    { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
+    {},
+    workers.balancer,
+    workers,
+  );
+  const [first] = workers.pids();
+  const before = await connectUntilOwnedBy(t, ip(1), 8080, first!);
+  await closeAll(before);
+  await waitFor('first round counted', async () => {
+    await agent.refreshStats();
+    const s = agent.status()[0]!.stats!;
+    return s.active === 0 && s.total === before.length;
+  });
+
+  process.kill(first!, 'SIGKILL');
+  const second = await waitFor('worker started again', () => {
+    const [pid] = workers.pids();
+    return pid !== undefined && pid !== first ? pid : undefined;
+  }, 10_000);
+  // The new worker has the listener and the endpoints: it proxies.
+  const after = await connectUntilOwnedBy(t, ip(1), 8080, second);
+  await closeAll(after);
+  const stats = await waitFor('second round counted', async () => {
+    await agent.refreshStats();
+    const s = agent.status()[0]!.stats!;
+    return s.active === 0 && s.total === before.length + after.length ? s : undefined;
+  });
+  t.is(stats.bytesIn, before.length + after.length);
+});
+
+test('removing a service closes its port in every process: it can be bound again at once', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const echo = await backend(t, tcpEcho(ip(101)));
+  const workers = await pool(t, 2);
+  const fx = await startAgent(
+    t,
+    { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
+    {},
+    workers.balancer,
+    workers,
+  );
+  t.is((await tcpRequest(ip(1), 8080, 'hi')).toString(), 'hi');
+  await fx.remove('svc.yaml');
+  await waitFor('service removed', () => fx.agent.status().length === 0);
+  await fx.agent.settled();
+  t.true(await tcpRefused(ip(1), 8080));
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: ip(1), port: 8080, exclusive: true }, () => resolve());
+  });
+  server.close();
+  t.pass();
+});
+
+test('the CLI with --workers: a transfer held by a worker finishes through SIGTERM; kill -9 of the agent leaves no worker behind', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-workers-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const echo = await backend(t, tcpEcho(ip(101)));
+  await writeFile(path.join(dir, 'svc.yaml'), serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]));
+  await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]));
+  const args = [CLI, '--manifests', dir, '--workers', '2', '--healthz-bind-address=', '--metrics-bind-address=', '--shutdown-grace-period', '20s'];
+
+  // Graceful: the worker's connection keeps working after SIGTERM until the client ends it.
+  const proxy = spawnNode(args);
+  t.teardown(() => void proxy.child.kill('SIGKILL'));
+  const worker = await waitFor('worker process', () => childPids(proxy.child.pid!)[0], START_TIMEOUT_MS);
+  await waitFor('proxy listening', () => tcpRequest(ip(1), 8080, 'x').then((r) => r.toString() === 'x'), START_TIMEOUT_MS);
+  const conns = await connectUntilOwnedBy(t, ip(1), 8080, worker);
+  const held = conns.pop()!;
+  await closeAll(conns);
+  proxy.child.kill('SIGTERM');
+  await waitFor('new connections refused while draining', () => tcpRefused(ip(1), 8080));
+  const reply = new Promise<string>((resolve) => {
+    let data = '';
+    held.on('data', (d: Buffer) => (data += d.toString()));
+    held.on('end', () => resolve(data));
+  });
+  held.end('after SIGTERM');
+  t.is(await reply, 'after SIGTERM');
+  t.is(await proxy.exited, 0);
+  await waitFor('worker gone', () => !alive(worker));
+
+  // Abrupt: the workers notice the agent is gone and exit.
+  const again = spawnNode(args);
+  t.teardown(() => void again.child.kill('SIGKILL'));
+  const w2 = await waitFor('worker process', () => childPids(again.child.pid!)[0], START_TIMEOUT_MS);
+  again.child.kill('SIGKILL');
+  await again.exited;
+  await waitFor('worker gone after kill -9 of the agent', () => !alive(w2), 10_000);
+  t.pass();
+});
+
+function childPids(pid: number): number[] {
+  try {
+    return readChildren(pid);
+  } catch {
+    return [];
+  }
+}
+
+function readChildren(pid: number): number[] {
+  // /proc/PID/task/PID/children lists direct children (Linux 3.5+).
+  const text = readFileSyncSafe(`/proc/${pid}/task/${pid}/children`);
+  return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
+}
+
+function readFileSyncSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSyncSafe(`/proc/${pid}/stat`);
+    return stat !== '' && !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
