@@ -26,6 +26,7 @@ const SCENARIO_ALIASES = { bulk: ['bulk1', 'bulk4'], http: ['keepalive', 'newcon
 const SUPPORTS = {
   direct: ['bulk1', 'bulk4', 'keepalive', 'newconn', 'download', 'udp', 'memory'],
   proxy: ALL_SCENARIOS,
+  'proxy-workers': ALL_SCENARIOS,
   haproxy: ['bulk1', 'bulk4', 'keepalive', 'newconn', 'download', 'memory', 'startup'],
   'haproxy-big': ['bulk1', 'bulk4', 'download'],
   nginx: ALL_SCENARIOS,
@@ -164,7 +165,7 @@ async function main() {
     scenarios = scenarios.filter((s) => !m.scenarios.includes(s));
   }
   const proxyCli = path.join(o.proxyRoot, 'dist', 'bin', 'kube-userspace-proxy.js');
-  if (targets.includes('proxy') && !fs.existsSync(proxyCli)) {
+  if (targets.some((t) => t.startsWith('proxy')) && !fs.existsSync(proxyCli)) {
     process.stderr.write(`bench: ${proxyCli} does not exist: run \`npm run build\` first (or pass --proxy-root)\n`);
     return 2;
   }
@@ -193,6 +194,7 @@ async function main() {
     fdHard,
     proxyCli,
     proxyNodeArgs: o.nodeArgs,
+    maxConns: o.maxConns,
     cpuProfDir: o.cpuProf ? path.join(out, 'profiles') : null,
     bin: {},
     legacyBin: null,
@@ -303,7 +305,7 @@ async function main() {
     }
     for (const t of Object.keys(main)) {
       // The proxy writes its CPU profile on a clean exit: give it time.
-      await stop(main[t].proc, t === 'proxy' ? 15_000 : 5000);
+      await stop(main[t].proc, t.startsWith('proxy') ? 15_000 : 5000);
     }
 
     // ---------------------------------------------------------------- memory

@@ -22,7 +22,7 @@ export const METRICS = [
   { scenario: 'startup', key: 'add_one_ms', name: 'one more service → listening', unit: 'ms', better: 'lower', digits: 0 },
 ];
 
-const TARGET_ORDER = ['direct', 'proxy', 'haproxy', 'haproxy-big', 'nginx', 'legacy'];
+const TARGET_ORDER = ['direct', 'proxy', 'proxy-workers', 'haproxy', 'haproxy-big', 'nginx', 'legacy'];
 
 export function median(values) {
   const s = values.filter(Number.isFinite).sort((a, b) => a - b);
@@ -156,10 +156,16 @@ export function costTable(runs) {
 }
 
 /** The issue's targets for the proxy, each checked against what was measured. */
-export function goals(rows, { fdHard, checkpoint, services }) {
-  const row = (scenario, metric, target = 'proxy') => rows.find((r) => r.scenario === scenario && r.metric === metric && r.target === target);
+export function goals(rows, opts) {
+  // One set per configuration of the proxy that was measured (one process, and --workers).
+  const measured = ['proxy', 'proxy-workers'].filter((t) => rows.some((r) => r.target === t));
+  return measured.flatMap((t) => goalsFor(rows, t, measured.length > 1 ? `${TARGET_LABEL[t].replace('kube-userspace-proxy', '').trim() || 'one process'}: ` : '', opts));
+}
+
+function goalsFor(rows, target, prefix, { fdHard, checkpoint, services }) {
+  const row = (scenario, metric) => rows.find((r) => r.scenario === scenario && r.metric === metric && r.target === target);
   const out = [];
-  const add = (goal, measured, want, pass, note = '') => out.push({ goal, measured, want, status: pass === null ? 'n/a' : pass ? 'pass' : 'FAIL', note });
+  const add = (goal, measured, want, pass, note = '') => out.push({ goal: `${prefix}${goal}`, measured, want, status: pass === null ? 'n/a' : pass ? 'pass' : 'FAIL', note });
   const cmpRatio = (r, key, op, limit) => {
     const x = r?.[key];
     if (!x) return [null, 'not measured'];
@@ -167,7 +173,7 @@ export function goals(rows, { fdHard, checkpoint, services }) {
     return [ok, `${x.median.toFixed(2)}× (${x.min.toFixed(2)}–${x.max.toFixed(2)})`];
   };
   // Never below the legacy data path, in any figure it was measured on.
-  for (const r of rows.filter((r) => r.target === 'proxy' && r.vsLegacy)) {
+  for (const r of rows.filter((r) => r.target === target && r.vsLegacy)) {
     const op = r.better === 'higher' ? '>=' : '<=';
     const [ok, m] = cmpRatio(r, 'vsLegacy', op, 1);
     add(`not worse than legacy: ${r.name}`, `${m} legacy`, `${op} 1.00×`, ok);
@@ -201,7 +207,7 @@ export function goals(rows, { fdHard, checkpoint, services }) {
     );
     const h = row('memory', 'max_held');
     const note =
-      fdHard < 2 * 50_000 + 100
+      target === 'proxy' && fdHard < 2 * 50_000 + 100
         ? `this machine's hard descriptor limit is ${fdHard} per process (it cannot be raised here), so one process can proxy at most about ${Math.floor((fdHard - 50) / 2).toLocaleString('en-US')} connections`
         : '';
     add('concurrent connections held', h ? Math.round(h.median).toLocaleString('en-US') : 'not measured', '>= 50,000', h ? h.median >= 50_000 : null, note);

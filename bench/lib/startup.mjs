@@ -67,8 +67,8 @@ export async function startupOnce(ctx, target, { services, prepared }) {
   );
   let addOneMs = NaN;
   let extraFile;
-  if (target === 'proxy') {
-    extraFile = path.join(prepared.proxy.manifests, 'extra.yaml');
+  if (target.startsWith('proxy')) {
+    extraFile = path.join(prepared[target].manifests, 'extra.yaml');
     const extra = { name: 'svc-extra', proto: 'TCP', ip: L.extraIp, port: L.startupPort, endpoints: [{ ip: '127.0.0.1', port: L.holdBackends[0] }] };
     const t1 = performance.now();
     fs.writeFileSync(extraFile, `${serviceManifest(extra)}\n`);
@@ -89,7 +89,7 @@ export async function startupOnce(ctx, target, { services, prepared }) {
     cpu_ms: cpu ? (cpu.usr + cpu.sys) * 1000 : NaN,
     rss_mib: rss / 2 ** 20,
   };
-  if (target === 'proxy') metrics.add_one_ms = addOneMs;
+  if (target.startsWith('proxy')) metrics.add_one_ms = addOneMs;
   const detail = { accepted: check.accepted, echoed: check.echoed, failed: check.failed, sampleErrors: check.sampleErrors, stopMs };
   if (check.echoed < count) log(`startup ${target}: only ${check.echoed} of ${count} ports proxied a byte (${check.sampleErrors.join('; ')})`);
   return { ok: true, metrics, detail };

@@ -7,23 +7,25 @@
 // range so outgoing connections never take them.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { NGINX_STREAM_MODULE } from './prereqs.mjs';
 import { log, spawnManaged } from './procs.mjs';
 import { waitTcp, waitUdp } from './net-util.mjs';
 
-export const ALL_TARGETS = ['direct', 'proxy', 'haproxy', 'haproxy-big', 'nginx', 'legacy'];
+export const ALL_TARGETS = ['direct', 'proxy', 'proxy-workers', 'haproxy', 'haproxy-big', 'nginx', 'legacy'];
 
 export const TARGET_LABEL = {
   direct: 'direct (no proxy)',
   proxy: 'kube-userspace-proxy',
+  'proxy-workers': 'kube-userspace-proxy --workers',
   haproxy: 'HAProxy (16 KiB buffers)',
   'haproxy-big': 'HAProxy tune.bufsize 262144',
   nginx: 'nginx stream',
   legacy: 'legacy userspace (Go)',
 };
 
-const SLOT = { haproxy: 1, 'haproxy-big': 2, nginx: 3, legacy: 4, proxy: 5 };
+const SLOT = { haproxy: 1, 'haproxy-big': 2, nginx: 3, legacy: 4, proxy: 5, 'proxy-workers': 6 };
 const SERVICE_INDEX = { http: 0, iperf: 1, udp: 2 };
 
 export function layout(base) {
@@ -80,6 +82,18 @@ export function startupServices(L, count) {
     });
   }
   return services;
+}
+
+/**
+ * Processes of the proxy-workers target: one per CPU (--workers auto), except in the memory
+ * scenario, where it takes as many as hold --max-conns within the per-process descriptor limit
+ * (two per connection; the kernel spreads connections unevenly, hence the 25% headroom).
+ */
+export function proxyWorkers(ctx, kind) {
+  const cpus = os.availableParallelism();
+  if (kind !== 'mem') return cpus;
+  const perProcess = Math.floor((ctx.fdHard - 512) / 2);
+  return Math.min(64, Math.max(cpus, Math.ceil((ctx.maxConns * 1.25) / perProcess)));
 }
 
 // --------------------------------------------------------------------------------------------
@@ -186,16 +200,18 @@ export function prepareTarget(ctx, target, kind, services) {
   const fdCap = ctx.fdHard;
   const tcpCount = services.filter((s) => s.proto === 'TCP').length;
   switch (target) {
-    case 'proxy': {
+    case 'proxy':
+    case 'proxy-workers': {
       const manifests = path.join(dir, 'manifests');
       writeManifests(manifests, services);
       const nodeArgs = [...ctx.proxyNodeArgs];
       if (ctx.cpuProfDir && kind === 'main') nodeArgs.push('--cpu-prof', '--cpu-prof-dir', ctx.cpuProfDir);
+      const workers = target === 'proxy' ? [] : ['--workers', String(proxyWorkers(ctx, kind))];
       return {
         dir,
         manifests,
         cmd: process.execPath,
-        args: [...nodeArgs, ctx.proxyCli, '--manifests', manifests, '--log-level', 'warn', '--bind-address', '127.0.0.1'],
+        args: [...nodeArgs, ctx.proxyCli, '--manifests', manifests, '--log-level', 'warn', '--bind-address', '127.0.0.1', ...workers],
       };
     }
     case 'haproxy':
