@@ -48,6 +48,13 @@ class UdpSession {
   /** Datagrams waiting for connect(); undefined once connected. */
   pending: Buffer[] | undefined = [];
   closed = false;
+  /**
+   * A socket on the listening socket's address and port, connect()ed to the client, once it is
+   * ready: the kernel then delivers this client's datagrams to it rather than to the listening
+   * socket (a connected socket is the closer match), and replies go out through it without an
+   * address per send. Undefined until then, or if it could not be opened.
+   */
+  reply: dgram.Socket | undefined;
 
   constructor(
     readonly key: string,
@@ -150,6 +157,8 @@ export class UdpProxySocket implements ProxySocket {
     const sockets = this.#listen.map((a) =>
       dgram.createSocket({
         type: socketType(a.host),
+        // Sessions' reply sockets bind the same address and port (see UdpSession.reply).
+        reuseAddr: true,
         recvBufferSize: LISTEN_BUFFER_BYTES,
         sendBufferSize: LISTEN_BUFFER_BYTES,
         lookup: lookupLiteral as unknown as dgram.SocketOptions['lookup'],
@@ -257,10 +266,51 @@ export class UdpProxySocket implements ProxySocket {
     endpointStats.total++;
     endpointStats.active++;
     this.#table.add(session);
+    this.#openReplySocket(session);
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('new UDP session', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port), endpoint: ep.key, reset });
     }
     return session;
+  }
+
+  #openReplySocket(session: UdpSession): void {
+    let local: ReturnType<dgram.Socket["address"]>;
+    try {
+      local = session.listenSocket.address();
+    } catch {
+      return;
+    }
+    const socket = dgram.createSocket({ type: local.family === 'IPv6' ? 'udp6' : 'udp4', reuseAddr: true });
+    // Any failure (out of descriptors, say) leaves the session on the listening socket.
+    socket.on('error', () => {
+      if (session.reply === socket) session.reply = undefined;
+      closeQuietly(socket);
+    });
+    socket.bind({ address: local.address, port: local.port }, () => {
+      if (session.closed) {
+        closeQuietly(socket);
+        return;
+      }
+      socket.connect(session.clientPort, session.clientAddress, (err?: Error) => {
+        if ((err !== undefined && err !== null) || session.closed) {
+          closeQuietly(socket);
+          return;
+        }
+        session.reply = socket;
+        socket.on('message', (msg: Buffer) => this.#onSessionDatagram(session, msg));
+      });
+    });
+  }
+
+  /** A datagram from the client that reached its reply socket. */
+  #onSessionDatagram(session: UdpSession, msg: Buffer): void {
+    if (session.closed) return;
+    this.#table.touch(session);
+    const pending = session.pending;
+    if (pending === undefined) session.upstream.send(msg);
+    else if (pending.length < MAX_PENDING) pending.push(msg);
+    else return;
+    this.stats.bytesIn += msg.length;
   }
 
   #onConnected(session: UdpSession): void {
@@ -274,9 +324,11 @@ export class UdpProxySocket implements ProxySocket {
     if (session.closed) return;
     this.stats.bytesOut += reply.length;
     this.#table.touch(session);
-    // From the listening socket, so the reply's source is the address the client sent to (a
-    // connect()ed client, or the conntrack un-NAT of a portal, accepts nothing else).
-    session.listenSocket.send(reply, session.clientPort, session.clientAddress);
+    // From the listening socket's address, so the reply's source is the address the client sent
+    // to (a connect()ed client, or the conntrack un-NAT of a portal, accepts nothing else).
+    const socket = session.reply;
+    if (socket !== undefined) socket.send(reply);
+    else session.listenSocket.send(reply, session.clientPort, session.clientAddress);
   }
 
   #onUpstreamError(session: UdpSession, err: NodeJS.ErrnoException): void {
@@ -314,6 +366,8 @@ export class UdpProxySocket implements ProxySocket {
     this.stats.active--;
     session.endpointStats.active--;
     closeQuietly(session.upstream);
+    if (session.reply !== undefined) closeQuietly(session.reply);
+    session.reply = undefined;
   }
 
   readonly #onListenError = (err: NodeJS.ErrnoException): void => {
