@@ -59,6 +59,7 @@ class UdpSession {
   constructor(
     readonly key: string,
     readonly listenSocket: dgram.Socket,
+    readonly listenIndex: number,
     readonly clientAddress: string,
     readonly clientPort: number,
     readonly endpoint: Endpoint,
@@ -228,7 +229,7 @@ export class UdpProxySocket implements ProxySocket {
     const key = `${index} ${rinfo.address} ${rinfo.port}`;
     let session = this.#table.get(key);
     if (session === undefined) {
-      session = this.#newSession(key, listenSocket, rinfo);
+      session = this.#newSession(key, listenSocket, index, rinfo);
       if (session === undefined) return;
     } else {
       this.#table.touch(session);
@@ -240,7 +241,7 @@ export class UdpProxySocket implements ProxySocket {
     this.stats.bytesIn += msg.length;
   }
 
-  #newSession(key: string, listenSocket: dgram.Socket, rinfo: dgram.RemoteInfo): UdpSession | undefined {
+  #newSession(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo): UdpSession | undefined {
     const stats = this.stats;
     const ip = clientIP(rinfo.address);
     const reset = this.#resetNext.delete(key);
@@ -254,7 +255,7 @@ export class UdpProxySocket implements ProxySocket {
 
     const upstream = dgram.createSocket(socketType(ep.ip));
     const endpointStats = stats.endpoint(ep.key);
-    const session = new UdpSession(key, listenSocket, rinfo.address, rinfo.port, ep, endpointStats, upstream);
+    const session = new UdpSession(key, listenSocket, index, rinfo.address, rinfo.port, ep, endpointStats, upstream);
     upstream.on('message', (reply: Buffer) => this.#onReply(session, reply));
     upstream.on('error', (err: NodeJS.ErrnoException) => this.#onUpstreamError(session, err));
     upstream.connect(ep.port, ep.ip, (err?: Error) => {
@@ -281,6 +282,13 @@ export class UdpProxySocket implements ProxySocket {
       return;
     }
     const socket = dgram.createSocket({ type: local.family === 'IPv6' ? 'udp6' : 'udp4', reuseAddr: true });
+    // Until connect() completes, the kernel may deliver any client's datagram to this socket (it
+    // is bound to the listening socket's address and port, and is newer): those take the
+    // listening socket's path, so none is lost.
+    socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      if (session.reply === socket && rinfo.port === session.clientPort && rinfo.address === session.clientAddress) this.#onSessionDatagram(session, msg);
+      else this.#onClientDatagram(session.listenSocket, session.listenIndex, msg, rinfo);
+    });
     // Any failure (out of descriptors, say) leaves the session on the listening socket.
     socket.on('error', () => {
       if (session.reply === socket) session.reply = undefined;
@@ -297,7 +305,6 @@ export class UdpProxySocket implements ProxySocket {
           return;
         }
         session.reply = socket;
-        socket.on('message', (msg: Buffer) => this.#onSessionDatagram(session, msg));
       });
     });
   }

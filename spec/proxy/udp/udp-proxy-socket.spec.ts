@@ -273,3 +273,22 @@ test('per endpoint: sessions count as active and total on their endpoint; an ups
   await waitFor('the idle session to close', () => proxy.sessionCount() === 0);
   t.deepEqual(proxy.stats.endpoints.get(ep(good).key), { active: 0, total: 1, dialFailures: 0 });
 });
+
+test('200 clients starting one turn apart: every session opens and no datagram of any client is lost', async (t) => {
+  const be = await echo(t);
+  const { proxy, port } = await setup(t, [ep(be)]);
+  const clients = await Promise.all(Array.from({ length: 200 }, () => client(t)));
+  // Clients start one event-loop turn apart, each sending two datagrams: new sessions' sockets
+  // are being bound and connected while the next clients' datagrams arrive.
+  const pending: Array<Promise<Buffer>> = [];
+  for (const [i, c] of clients.entries()) {
+    pending.push(c.request(`a${i}`, port, 3000));
+    c.sock.send(`b${i}`, port, '127.0.0.1');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const replies = (await Promise.all(pending)).map((r) => r.toString());
+  t.deepEqual(replies, clients.map((_, i) => `a${i}`));
+  await waitFor('both datagrams of every client counted', () => proxy.stats.bytesIn === clients.reduce((n, _, i) => n + `a${i}`.length + `b${i}`.length, 0));
+  t.is(proxy.stats.total, 200);
+  t.is(proxy.sessionCount(), 200);
+});
