@@ -1,5 +1,7 @@
 import type net from 'node:net';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
+import { adoptOnRead } from './accepted-onread.js';
+import { ReadBuffer } from './read-buffer.js';
 
 /**
  * highWaterMark of accepted client sockets (readable and writable: net.Server sets both). Node's
@@ -14,27 +16,8 @@ export const STREAM_HIGH_WATER_MARK = 256 << 10;
  */
 export const UPSTREAM_WRITE_HIGH_WATER_MARK = 1 << 20;
 
-/** Node's read size for accepted sockets (64 KiB): a read this large suggests more is queued. */
+/** Node's read size for accepted sockets read with 'data' (64 KiB): a read this large suggests more is queued. */
 const CORK_READ_BYTES = 64 << 10;
-
-/**
- * Upstream read buffer: a new connection starts with a small one (an idle connection holds it for
- * its whole life), a read that fills it moves to READ_BUFFER_BASE and then ×4 per full read up to
- * READ_BUFFER_MAX (bulk); a small read moves a grown buffer back to READ_BUFFER_BASE.
- */
-const READ_BUFFER_INITIAL = 1 << 10;
-const READ_BUFFER_BASE = 16 << 10;
-const READ_BUFFER_MAX = 1 << 20;
-/** A read below this moves a grown read buffer back to the base size. */
-const READ_SMALL = READ_BUFFER_BASE >> 2;
-
-/**
- * Base-size read buffers of finished connections, reused by new ones: a connection then costs no
- * buffer allocation. Bounded (4 MiB in all); a buffer goes back only once both sockets are closed,
- * when neither a read nor a write can still reference it.
- */
-const FREE_BUFFERS: Buffer[] = [];
-const MAX_FREE_BUFFERS = 256;
 
 /** The forwarder of a socket (set on both sockets once forwarding starts). */
 const kForwarder = Symbol('forwarder');
@@ -44,13 +27,12 @@ type ForwardedSocket = net.Socket & { [kForwarder]: TcpForwarder };
  * Copies bytes both ways between a client connection and its upstream (endpoint) connection until
  * both are closed.
  *
- * - Client to upstream: 'data' events (an accepted socket has no public onread in Node 20).
- *   Upstream to client: the upstream socket reads straight into a buffer of this forwarder
- *   (net.connect's onread: pass the forwarder itself as the onread option, see buffer/callback),
- *   which is reused for the next read whenever the write of the last one completed synchronously.
- *   The buffer starts at 1 KiB (what an idle connection keeps), grows on every read that fills it
- *   (16 KiB, then ×4 up to 1 MiB: bulk) and goes back to 16 KiB after a small read. A buffer still referenced by a pending write is never
- *   reused: the next read gets a fresh one.
+ * - Both directions read straight into a buffer of this forwarder, which is reused for the next
+ *   read whenever the write of the last one completed synchronously (ReadBuffer: 1 KiB for an
+ *   idle connection, growing to 1 MiB for bulk). Upstream: net.connect's onread (the forwarder
+ *   itself is the onread option, see buffer/callback). Client: the same installed on the accepted
+ *   socket (adoptOnRead, see clientBuffer/clientCallback); where this Node does not allow that,
+ *   'data' events with the corking of onClientData.
  * - Backpressure: a source is paused when its destination's write() returns false and resumed on
  *   'drain', so a slow reader holds at most about one highWaterMark plus one read in this process.
  *   No pipe(): its per-chunk bookkeeping and unpipe-on-end semantics buy nothing here.
@@ -66,7 +48,8 @@ type ForwardedSocket = net.Socket & { [kForwarder]: TcpForwarder };
  * Lifecycle: constructed when the client is accepted (before dialing, since the upstream socket
  * needs its onread at connect time), start()ed once the upstream connected. The socket listeners
  * are shared module functions that find the forwarder on the socket, so per connection this
- * allocates this object and its two onread closures, and per chunk only the subarray of a read.
+ * allocates this object, its two ReadBuffers and four onread closures, and per read only the
+ * subarray written.
  */
 export class TcpForwarder implements net.OnReadOpts {
   readonly client: net.Socket;
@@ -78,8 +61,8 @@ export class TcpForwarder implements net.OnReadOpts {
   open = 2;
   /** The upstream is corked until the check phase of this event-loop turn (see onClientData). */
   corked = false;
-  #buf: Buffer | undefined;
-  #last = 0;
+  readonly #toClient = new ReadBuffer();
+  readonly #toUpstream = new ReadBuffer();
 
   constructor(client: net.Socket, stats: ProxyStats, onClosed: (forwarder: TcpForwarder) => void) {
     this.client = client;
@@ -96,7 +79,8 @@ export class TcpForwarder implements net.OnReadOpts {
     endpointStats.active++;
     (client as ForwardedSocket)[kForwarder] = this;
     (upstream as ForwardedSocket)[kForwarder] = this;
-    client.on('data', onClientData);
+    // Client reads into our buffers too where this Node allows it, else as 'data' chunks.
+    if (!adoptOnRead(client, this.clientBuffer, this.clientCallback)) client.on('data', onClientData);
     upstream.on('drain', onUpstreamDrain);
     client.on('drain', onClientDrain);
     client.on('end', onEnd);
@@ -111,43 +95,29 @@ export class TcpForwarder implements net.OnReadOpts {
   }
 
   /** onread: the buffer for the upstream's next read (called after every read). */
-  readonly buffer = (): Buffer => {
-    let buf = this.#buf;
-    if (buf === undefined) {
-      // A slice of Node's shared allocation pool: no allocation of its own per connection.
-      buf = Buffer.allocUnsafe(READ_BUFFER_INITIAL);
-      this.#buf = buf;
-      return buf;
-    }
-    const len = buf.length;
-    const last = this.#last;
-    let want = len;
-    if (last === len) {
-      if (len < READ_BUFFER_BASE) want = READ_BUFFER_BASE;
-      else if (len < READ_BUFFER_MAX) want = Math.min(len * 4, READ_BUFFER_MAX);
-    } else if (last < READ_SMALL && len > READ_BUFFER_BASE) {
-      want = READ_BUFFER_BASE;
-    }
-    // A write that did not complete synchronously still references the buffer.
-    if (want !== len || this.client.writableLength !== 0) {
-      buf = want === READ_BUFFER_BASE ? (FREE_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(want)) : Buffer.allocUnsafe(want);
-      this.#buf = buf;
-    }
-    return buf;
-  };
+  readonly buffer = (): Buffer => this.#toClient.next(this.client.writableLength !== 0);
 
   /** onread: n bytes were read from upstream into buf; false pauses the upstream. */
   readonly callback = (n: number, buf: Uint8Array): boolean => {
-    this.#last = n;
+    this.#toClient.read(n);
     this.stats.bytesOut += n;
     return this.client.write((buf as Buffer).subarray(0, n));
   };
 
-  /** Both sockets are closed: the read buffer may serve another connection. */
+  /** The client's onread (see adoptOnRead): the buffer for its next read. */
+  readonly clientBuffer = (): Buffer => this.#toUpstream.next((this.upstream as net.Socket).writableLength !== 0);
+
+  /** The client's onread: n bytes were read from the client into buf; false pauses the client. */
+  readonly clientCallback = (n: number, buf: Buffer): boolean => {
+    this.#toUpstream.read(n);
+    this.stats.bytesIn += n;
+    return (this.upstream as net.Socket).write(buf.subarray(0, n));
+  };
+
+  /** Both sockets are closed: the read buffers may serve another connection. */
   release(): void {
-    const buf = this.#buf;
-    this.#buf = undefined;
-    if (buf !== undefined && buf.length === READ_BUFFER_BASE && FREE_BUFFERS.length < MAX_FREE_BUFFERS) FREE_BUFFERS.push(buf);
+    this.#toClient.release();
+    this.#toUpstream.release();
   }
 
   /** Aborts the connection: both peers get a RST. */

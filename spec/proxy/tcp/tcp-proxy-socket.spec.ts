@@ -15,6 +15,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { ACCEPTED_ONREAD_SUPPORTED } from '../../../lib/proxy/tcp/accepted-onread.js';
 import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRequest } from '../../helpers/backends.js';
 import { stalledEndpoint } from '../../helpers/stalled-endpoint.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -559,4 +560,77 @@ test('per endpoint: entries of endpoints that left the rotation are dropped once
   t.deepEqual(await tcpRequest('127.0.0.1', port, 'x', 5000), Buffer.from('x'));
   t.true(proxy.stats.endpoints.size <= 16, `${proxy.stats.endpoints.size} entries`);
   t.is(proxy.stats.endpoints.get(ep(be).key)?.total, 1);
+});
+
+test('this Node lets accepted sockets read into the proxy\'s own buffers (else they fall back to data events)', (t) => {
+  t.true(ACCEPTED_ONREAD_SUPPORTED);
+});
+
+test.serial('backpressure the other way: a backend that does not read holds the client back; then it reads 64 MiB byte-exact', async (t) => {
+  const size = 64 * 2 ** 20;
+  const chunk = 2 ** 20;
+  const pattern = (offset: number, length: number): Buffer => {
+    const b = Buffer.allocUnsafe(length);
+    for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
+    return b;
+  };
+  let backendSocket: net.Socket | undefined;
+  const be = await server(t, (s) => {
+    s.pause();
+    backendSocket = s;
+  });
+  const { port, proxy } = await setup(t, [ep(be)]);
+  const client = await connect(port);
+  t.teardown(() => client.destroy());
+  let clientSent = 0;
+  const pump = (): void => {
+    while (clientSent < size) {
+      const ok = client.write(pattern(clientSent, chunk));
+      clientSent += chunk;
+      if (!ok) {
+        client.once('drain', pump);
+        return;
+      }
+    }
+    client.end();
+  };
+  pump();
+
+  let last = -1;
+  let stableSince = Date.now();
+  await waitFor(
+    'bytesIn to stop growing',
+    () => {
+      const now = proxy.stats.bytesIn;
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+        return false;
+      }
+      return now > 0 && Date.now() - stableSince >= 500;
+    },
+    20_000,
+    25,
+  );
+  const heldBack = proxy.stats.bytesIn;
+  t.log(`while the backend was not reading the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${size / 2 ** 20} MiB from the client`);
+  t.true(heldBack < 16 * 2 ** 20, `proxy read ${heldBack} bytes while the backend was not reading`);
+  t.true(clientSent < size);
+
+  const s = await waitFor('backend connection', () => backendSocket);
+  let got = 0;
+  let mismatches = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('data', (c: Buffer) => {
+      if (!c.equals(pattern(got, c.length))) mismatches++;
+      got += c.length;
+    });
+    s.on('end', () => resolve());
+    s.on('error', reject);
+  });
+  s.resume();
+  await done;
+  t.is(got, size);
+  t.is(mismatches, 0);
+  t.is(proxy.stats.bytesIn, size);
 });
