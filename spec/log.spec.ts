@@ -73,3 +73,8 @@ test.serial('a transport with a lower level than the logger still gets its messa
     t.like(out.lines[0], { message: 'for the debug transport', component: 'spec', level: 'debug', n: 3 });
   });
 });
+
+test('one logger per component, shared by everything that asks', (t) => {
+  t.is(logger('spec'), logger('spec'));
+  t.not(logger('spec'), logger('other'));
+});
