@@ -68,26 +68,29 @@ const DOCUMENT_START = /^---(?=[ \t\r\n]|$)/gm;
  * match harmless text (`a : b`, a quoted `" *"`): that only costs speed.
  */
 const NOT_QUICK = [
+  // Characters JavaScript takes for line ends or blanks (so `^` or `\\s` would see a line or a
+  // blank that YAML does not), and byte order marks between documents.
+  /[\u2028\u2029\uFEFF]/,
   // Directives (`%YAML`).
   /^%/m,
   // Explicit document ends, and `---` glued to text (js-yaml takes `---a: 1` as a document start).
   /^(?:\.\.\.|---[^ \t\r\n])/m,
   // A tag (`!`) or alias (`*`) where a node can start: `yaml` resolves tags and caps alias expansion.
-  /(?:^|[\s[{,])[!*][^\s[\]{},]/m,
+  /(?:^|[\s[{,])[!*][^ \t\r\n[\]{},]/m,
   // Keys that are not plain strings once read: explicit (`? `), flow collections (`[a, b]: c`),
   // null (`~: a`). Each reader turns them into a different string.
   /(?:^|[\s[{,])\?(?:[ \t\r\n]|$)/m,
   /[\]}][ \t]*:(?:[ \t\r\n]|$)/m,
   /(?:^|[\s[{,])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t\r\n]|$)/m,
 ];
-/** A line with more than blanks or a comment. */
-const CONTENT = /^[ \t]*[^\s#]/m;
+/** A line with more than blanks or a comment (YAML's blanks: a no-break space is content). */
+const CONTENT = /^[ \t]*[^ \t\r\n#]/m;
 
 /** The documents as js-yaml reads them; undefined when the text needs `yaml` (see NOT_QUICK). */
 export function quickDocuments(text: string): YamlDocument[] | undefined {
-  if (NOT_QUICK.some((pattern) => pattern.test(text))) return undefined;
-  // Both readers skip a byte order mark; here it would hide the first line's content.
+  // Both readers skip a byte order mark at the start.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (NOT_QUICK.some((pattern) => pattern.test(text))) return undefined;
   const starts: number[] = [];
   for (const m of text.matchAll(DOCUMENT_START)) starts.push(m.index);
   if (starts[0] !== 0 && CONTENT.test(text.slice(0, starts[0] ?? text.length))) starts.unshift(0);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { fullDocuments, parseYamlDocuments, quickDocuments } from '../../lib/source/yaml-documents.js';
@@ -37,6 +38,7 @@ const STREAMS = [
   'a: |\n  line1\n  line2\nb: >\n  folded\n  text\n\n  para\nc: |-\n  strip\nd: |+\n  keep\n\ne: 1\n', 'k: |2\n   indented\n',
   'plain: multi\n  line\n  plain\n', 'q: "multi\n  line"\n', "s: 'multi\n\n  line'\n", '- - a\n  - b\n- c: d\n  e: f\n',
   '{a: [1, 2, {b: c}], d: e}\n', 'a:\n- 1\n-\n- ~\n', 'empty:\n', 'x: {}\ny: []\n', 'x: 日本語\n', 'a: b\r\nc: |\r\n  d\r\n  e\r\n',
+  '\u00a0a: 1\n---\nb: 2\n', '\u00a0\n---\nb: 2\n', 'a: x\u2028---\nb: 1\n', 'a: 1\n\uFEFF---\nb: 2\n', 'a: &\u00a0x 1\nb: *\u00a0x\n',
   'true: x\n1: y\n1.0: z\n0x1F: w\n', '__proto__: {a: 1}\nb: 2\n', 'a: &x 1\nb: 2\n', 'a: b#c\n', 'a:b\n', 'plain\n', '|\n  top block\n',
   // What only `yaml` reads as before: tags, aliases, directives, odd keys.
   'a: !!str 1\n', 'a: !!float 1\n', 'a: !foo x\n', 'a: &x [1]\nb: *x\n', '%YAML 1.2\n---\na: 1\n', 'a: 1\n...\nb: 2\n',
@@ -59,6 +61,38 @@ test('scalars of the core schema are read by js-yaml, not handed over', (t) => {
 
 test('every stream shape gives the documents `yaml` gives, numbered alike', (t) => {
   for (const text of STREAMS) t.deepEqual(parseYamlDocuments(text), fullDocuments(text), JSON.stringify(text));
+});
+
+test('random streams of YAML fragments give the documents `yaml` gives', (t) => {
+  // A fixed seed: the same few thousand streams every run, about 40% of them read by js-yaml.
+  let seed = 1;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pick = <T>(a: readonly T[]): T => a[random(a.length)]!;
+  const atoms = ['a', 'key', '1', '-1', '0x1F', '.5', 'true', 'null', '~', '', '"q"', "'s'", '"a\\nb"', 'x y', 'x #c', '-', '---', '...', ':', '?', ',', '[', ']', '{', '}', '|', '>', '&a', '*a', '!t', '%', '#', '"', "'", '\t', '\u00a0', 'é', '\r'];
+  const line = (): string => {
+    const indent = ' '.repeat(pick([0, 0, 0, 1, 2, 2, 4]));
+    switch (random(10)) {
+      case 0: return `${indent}- ${pick(atoms)}`;
+      case 1: return `${indent}${pick(atoms)}:`;
+      case 2: return pick(['---', '--- ', '---\t#c', '...', '# c', '', '--- |', '--- {a: 1}', '---a']);
+      case 3: return `${indent}${pick(atoms)}: [${pick(atoms)}, ${pick(atoms)}]`;
+      case 4: return `${indent}${pick(atoms)}: {${pick(atoms)}: ${pick(atoms)}}`;
+      case 5: return `${indent}${pick(atoms)}: ${pick(['|', '|-', '>', '"multi', "'multi", '[1,', '{a: 1,'])}`;
+      case 6: return `${indent}  ${pick(atoms)} ${pick(atoms)}`;
+      default: return `${indent}${pick(atoms)}: ${pick(atoms)}${pick(['', '', pick(atoms)])}`;
+    }
+  };
+  let quick = 0;
+  for (let i = 0; i < 3000; i++) {
+    const text = Array.from({ length: 1 + random(8) }, line).join(pick(['\n', '\n', '\r\n'])) + pick(['\n', '']);
+    if (quickDocuments(text)) quick++;
+    const same = isDeepStrictEqual(parseYamlDocuments(text), fullDocuments(text));
+    if (!same) t.deepEqual(parseYamlDocuments(text), fullDocuments(text), JSON.stringify(text));
+  }
+  t.true(quick > 600, `only ${quick} of 3000 streams were read by js-yaml`);
 });
 
 test('plain manifest streams and the examples are read by js-yaml', (t) => {
