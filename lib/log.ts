@@ -17,9 +17,28 @@ export const rootLogger = winston.createLogger({
 
 export type Logger = winston.Logger;
 
-/** A logger for one part of the program: every line carries `component`. */
+const loggers = new Map<string, Logger>();
+
+/** A logger for one part of the program: every line carries `component`. One per component, shared. */
 export function logger(component: string): Logger {
-  return rootLogger.child({ component });
+  // Every proxy socket asks for one: 10,000 service ports need not make 10,000 loggers.
+  let log = loggers.get(component);
+  if (!log) loggers.set(component, (log = componentLogger(component)));
+  return log;
+}
+
+function componentLogger(component: string): Logger {
+  const child = rootLogger.child({ component });
+  // winston formats every message (timestamp, text or JSON) before its transports drop those
+  // below their level; a start-up with 10,000 service ports spent about 7% of its CPU on info
+  // lines nobody would see. Asking first keeps a message that is not logged almost free.
+  return Object.create(child, {
+    write: {
+      value(info: winston.Logform.TransformableInfo): boolean {
+        return rootLogger.isLevelEnabled(info.level) ? child.write(info) : true;
+      },
+    },
+  }) as Logger;
 }
 
 export function configureLogging(level: LogLevel, format: LogFormat): void {

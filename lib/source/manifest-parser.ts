@@ -1,10 +1,10 @@
-import { parseAllDocuments } from 'yaml';
 import { InvalidObjectError } from '../errors.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../model/endpoint-slice-from-object.js';
 import { isMapping } from '../model/object-fields.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import type { ServiceSpec } from '../model/service.js';
+import { parseYamlDocuments } from './yaml-documents.js';
 
 /** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
 export interface ManifestLocation {
@@ -51,20 +51,9 @@ export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
     pushObject(out, 1, value);
     return out;
   }
-  parseAllDocuments(text).forEach((doc, i) => {
-    const document = i + 1;
-    if (doc.errors.length > 0) {
-      out.push({ document, error: `invalid YAML: ${firstLine(doc.errors[0]!.message)}` });
-      return;
-    }
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: 100 });
-    } catch (err) {
-      out.push({ document, error: `invalid YAML: ${firstLine((err as Error).message)}` });
-      return;
-    }
-    pushObject(out, document, value);
+  parseYamlDocuments(text).forEach((doc, i) => {
+    if ('error' in doc) out.push({ document: i + 1, error: `invalid YAML: ${doc.error}` });
+    else pushObject(out, i + 1, doc.value);
   });
   return out;
 }
@@ -81,10 +70,6 @@ function pushObject(out: ManifestDocument[], document: number, value: unknown): 
     return;
   }
   out.push({ document, object: value });
-}
-
-function firstLine(message: string): string {
-  return message.split('\n', 1)[0]!.replace(/:$/, '');
 }
 
 /** Converts one object by apiVersion and kind; other kinds are `ignored`, bad objects `rejected`. */

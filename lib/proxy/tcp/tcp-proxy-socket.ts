@@ -122,7 +122,10 @@ export class TcpProxySocket implements ProxySocket {
       throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
     }
     for (const server of servers) server.on('error', this.#onAcceptError);
-    this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+    // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
+    if (this.#log.isInfoEnabled()) {
+      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+    }
   }
 
   addresses(): ListenAddress[] {

@@ -181,7 +181,10 @@ export class UdpProxySocket implements ProxySocket {
       s.on('error', this.#onListenError);
       s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.#onClientDatagram(s, i, msg, rinfo));
     });
-    this.#log.info('opened proxy socket', { service: this.spn, protocol: 'UDP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+    // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
+    if (this.#log.isInfoEnabled()) {
+      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'UDP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+    }
   }
 
   addresses(): ListenAddress[] {
