@@ -1,14 +1,19 @@
+import type { Protocol } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import type { ProxyStats } from '../proxy/proxy-stats.js';
-import type { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { sumStats } from './stats-snapshot.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 
-/** What a SharedProxySocket needs of the processes it shares its listeners with. */
+/** What the workers get of a shared socket: TCP listening handles, or a UDP port's session settings. */
+export type ShareSpec =
+  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[] }
+  | { readonly kind: 'udp'; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number };
+
+/** What a SharedProxySocket needs of the processes it shares its port with. */
 export interface ListenerSharing {
-  /** Gives the listening handles to every worker; resolves once they accept on them too. */
-  share(id: number, spn: ServicePortName, addresses: readonly ListenAddress[], handles: readonly object[]): Promise<void>;
+  /** Gives the port to every worker; resolves once they serve it too. */
+  share(id: number, spec: ShareSpec): Promise<void>;
   /** Makes every worker stop accepting on them; resolves once none does (the port is free). */
   unshare(id: number): Promise<void>;
   /** Makes every worker reset the connections it accepted on them. */
@@ -18,23 +23,28 @@ export interface ListenerSharing {
 }
 
 /**
- * A TCP service port served by several processes: this one opens the listeners and accepts on
+ * A service port served by several processes. TCP: this one opens the listeners and accepts on
  * them, and so does every worker it shares them with; the kernel hands each connection to one of
- * them. Stats are the sum over all of them (as of the last refresh for the workers).
+ * them. UDP: this one receives every new client and places some sessions in workers (see
+ * UdpSessionPlacement). Stats are the sum over all of them (as of the last refresh for the workers).
  */
 export class SharedProxySocket implements ProxySocket {
   readonly spn: ServicePortName;
-  readonly protocol = 'TCP' as const;
-  readonly #local: TcpProxySocket;
+  readonly protocol: Protocol;
+  readonly #local: ProxySocket;
   readonly #sharing: ListenerSharing;
   readonly #id: number;
+  readonly #spec: () => ShareSpec;
   #shared = false;
 
-  constructor(local: TcpProxySocket, sharing: ListenerSharing, id: number) {
+  /** spec: what to give the workers once `local` is open. */
+  constructor(local: ProxySocket, sharing: ListenerSharing, id: number, spec: () => ShareSpec) {
     this.spn = local.spn;
+    this.protocol = local.protocol;
     this.#local = local;
     this.#sharing = sharing;
     this.#id = id;
+    this.#spec = spec;
   }
 
   get stats(): ProxyStats {
@@ -46,7 +56,7 @@ export class SharedProxySocket implements ProxySocket {
   async start(): Promise<void> {
     await this.#local.start();
     this.#shared = true;
-    await this.#sharing.share(this.#id, this.spn, this.#local.addresses(), this.#local.listeningHandles());
+    await this.#sharing.share(this.#id, this.#spec());
   }
 
   addresses(): ListenAddress[] {

@@ -11,6 +11,7 @@ import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { snapshotOf } from './stats-snapshot.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import { applyBalancerOps } from './replicated-balancer.js';
+import { UdpSessionHost } from './udp-session-host.js';
 
 const log = logger('worker');
 const balancer = new RoundRobinBalancer();
@@ -21,6 +22,8 @@ const open = new Map<number, TcpProxySocket>();
 const closed = new Map<number, TcpProxySocket>();
 /** Handles of a socket arriving one message each. */
 const arriving = new Map<number, object[]>();
+/** UDP sessions the agent placed here, per UDP socket. */
+const udp = new Map<number, UdpSessionHost>();
 
 function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
@@ -46,7 +49,29 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   }
 }
 
+function onUdpSocket(m: Extract<ToWorker, { t: 'udp-socket' }>): void {
+  if (!udp.has(m.id)) {
+    udp.set(
+      m.id,
+      new UdpSessionHost({
+        spn: m.spn,
+        idleTimeoutMs: m.idleTimeoutMs,
+        maxSessions: m.maxSessions,
+        onClosed: (key, failedEndpoint) => send({ t: 'udp-closed', id: m.id, key, ...(failedEndpoint !== undefined ? { failedEndpoint } : {}) }),
+        onStray: (listenIndex, msg, address, port) => send({ t: 'udp-stray', id: m.id, listenIndex, address, port, data: msg.toString('base64') }),
+      }),
+    );
+  }
+  send({ t: 'listening', id: m.id });
+}
+
 async function onClose(id: number): Promise<void> {
+  const host = udp.get(id);
+  if (host !== undefined) {
+    udp.delete(id);
+    host.close();
+    return;
+  }
   const socket = open.get(id);
   if (socket === undefined) return;
   open.delete(id);
@@ -69,17 +94,28 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'listen':
       void onListen(m, handle);
       return;
+    case 'udp-socket':
+      onUdpSocket(m);
+      return;
+    case 'udp-open':
+      udp.get(m.id)?.open(m.request, Buffer.from(m.data, 'base64'));
+      return;
+    case 'udp-forward':
+      udp.get(m.id)?.forward(m.key, Buffer.from(m.data, 'base64'));
+      return;
     case 'close':
       void onClose(m.id).finally(() => send({ t: 'done', seq: m.seq }));
       return;
     case 'destroy':
+      udp.get(m.id)?.close();
+      udp.delete(m.id);
       (open.get(m.id) ?? closed.get(m.id))?.destroy();
       open.delete(m.id);
       closed.delete(m.id);
       return;
     case 'stats': {
       for (const [id, socket] of closed) if (socket.stats.active === 0) closed.delete(id);
-      const sockets = [...open, ...closed].map(([id, socket]) => [id, snapshotOf(socket.stats)] as const);
+      const sockets = [...open, ...closed, ...udp].map(([id, socket]) => [id, snapshotOf(socket.stats)] as const);
       send({ t: 'stats', seq: m.seq, sockets });
       return;
     }
@@ -94,5 +130,6 @@ process.on('SIGTERM', () => {});
 // The agent process is gone (or let go of this worker): nothing here may outlive it.
 process.on('disconnect', () => {
   for (const socket of [...open.values(), ...closed.values()]) socket.destroy();
+  for (const host of udp.values()) host.close();
   process.exit(0);
 });

@@ -7,12 +7,13 @@ import { LocalProxySockets } from '../agent/proxy-socket-factory.js';
 import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-socket-factory.js';
 import { logger } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
-import type { ServicePortName } from '../model/service-port-name.js';
-import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import type { ProxySocket } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
+import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
+import type { RemoteSessionRequest, UdpSessionPlacement } from '../proxy/udp/udp-session-placement.js';
 import { ReplicatedBalancer } from './replicated-balancer.js';
 import { SharedProxySocket } from './shared-proxy-socket.js';
-import type { ListenerSharing } from './shared-proxy-socket.js';
+import type { ListenerSharing, ShareSpec } from './shared-proxy-socket.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 import type { BalancerOp, FromWorker, ToWorker } from './worker-protocol.js';
 
@@ -41,12 +42,6 @@ interface Worker {
   readonly waiting: Map<string, (reply: FromWorker | undefined) => void>;
 }
 
-interface Shared {
-  readonly spn: ServicePortName;
-  readonly addresses: readonly ListenAddress[];
-  readonly handles: readonly object[];
-}
-
 const log = logger('workers');
 
 /**
@@ -54,9 +49,11 @@ const log = logger('workers');
  * this one (shared handles, so the kernel spreads connections over the processes) and proxy with
  * replicas of this process's balancer.
  *
- * What needs one process stays in this one: UDP ports (a client's datagrams must keep reaching
- * the same session) and TCP ports with ClientIP affinity (the affinity table is per process).
- * Counters are summed over the processes when read (refreshStats() fetches the workers'). A worker
+ * UDP: this process receives every new client on the listening socket and picks its endpoint,
+ * then places the session here or, in turn, in a worker, which opens a socket connected to the
+ * client on the service's address: the kernel then delivers that client's datagrams to it. So a
+ * client keeps one session and affinity is exact. TCP ports with ClientIP affinity stay in this
+ * process (the affinity table is per process). Counters are summed over the processes when read (refreshStats() fetches the workers'). A worker
  * that exits is started again after restartDelayMs and given the current state; its counters up to
  * its last report are kept.
  */
@@ -66,7 +63,11 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   readonly #options: WorkerPoolOptions;
   readonly #local = new LocalProxySockets();
   readonly #workers: Array<Worker | undefined>;
-  readonly #shared = new Map<number, Shared>();
+  readonly #shared = new Map<number, ShareSpec>();
+  /** UDP sockets that place sessions in workers, by shared id. */
+  readonly #udp = new Map<number, UdpProxySocket>();
+  /** Round robin over this process and the ready workers for new UDP sessions. */
+  #nextPlace = 0;
   /** Counters of workers that exited, per shared socket. */
   readonly #gone = new Map<number, StatsSnapshot[]>();
   readonly #restarts = new Set<NodeJS.Timeout>();
@@ -89,9 +90,42 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   }
 
   create(request: ProxySocketRequest): ProxySocket {
-    if (request.protocol !== 'TCP' || request.affinity !== 'None' || this.#workers.length === 0) return this.#local.create(request);
-    const local = new TcpProxySocket({ spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff });
-    return new SharedProxySocket(local, this, this.#nextId++);
+    if (this.#workers.length === 0) return this.#local.create(request);
+    const id = this.#nextId++;
+    const { spn } = request;
+    if (request.protocol === 'UDP') {
+      const idleTimeoutMs = request.udpTimeoutMs;
+      const maxSessions = request.udpMaxSessions;
+      const local = new UdpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, idleTimeoutMs, maxSessions, placement: this.#placement(id) });
+      this.#udp.set(id, local);
+      return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
+    }
+    if (request.affinity !== 'None') return this.#local.create(request);
+    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff });
+    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles() }));
+  }
+
+  #placement(id: number): UdpSessionPlacement {
+    return {
+      place: (): number | undefined => {
+        const ready = this.#ready();
+        const n = this.#nextPlace++ % (ready.length + 1);
+        return n === 0 ? undefined : (ready[n - 1] as Worker).index;
+      },
+      open: (host: number, request: RemoteSessionRequest, first: Buffer): void => {
+        const w = this.#workers[host];
+        if (w === undefined || !w.ready) {
+          // Gone meanwhile: the client's next datagram starts a new session.
+          this.#udp.get(id)?.remoteClosed(request.key);
+          return;
+        }
+        this.#send(w, { t: 'udp-open', id, request, data: first.toString('base64') });
+      },
+      forward: (host: number, key: string, msg: Buffer): void => {
+        const w = this.#workers[host];
+        if (w !== undefined && w.ready) this.#send(w, { t: 'udp-forward', id, key, data: msg.toString('base64') });
+      },
+    };
   }
 
   async refreshStats(): Promise<void> {
@@ -104,14 +138,14 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     );
   }
 
-  async share(id: number, spn: ServicePortName, addresses: readonly ListenAddress[], handles: readonly object[]): Promise<void> {
+  async share(id: number, shared: ShareSpec): Promise<void> {
     if (this.#closed) return;
-    const shared = { spn, addresses, handles };
     this.#shared.set(id, shared);
     await Promise.all(this.#ready().map((w) => this.#shareWith(w, id, shared)));
   }
 
   async unshare(id: number): Promise<void> {
+    this.#udp.delete(id);
     if (!this.#shared.delete(id)) return;
     this.#gone.delete(id);
     await Promise.all(
@@ -123,6 +157,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   }
 
   destroyShared(id: number): void {
+    this.#udp.delete(id);
     this.#shared.delete(id);
     this.#gone.delete(id);
     for (const w of this.#ready()) {
@@ -195,18 +230,31 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     await Promise.all([...this.#shared].map(([id, shared]) => this.#shareWith(w, id, shared)));
   }
 
-  async #shareWith(w: Worker, id: number, shared: Shared): Promise<void> {
-    const replied = this.#request(w, `l:${id}`, undefined);
-    shared.handles.forEach((handle, index) => {
-      this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses }, handle);
-    });
-    const reply = await replied;
+  async #shareWith(w: Worker, id: number, shared: ShareSpec): Promise<void> {
+    let reply: FromWorker | undefined;
+    if (shared.kind === 'udp') {
+      reply = await this.#request(w, `l:${id}`, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
+    } else {
+      const replied = this.#request(w, `l:${id}`, undefined);
+      shared.handles.forEach((handle, index) => {
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses }, handle);
+      });
+      reply = await replied;
+    }
     if (reply?.t === 'listening' && reply.error !== undefined) {
       log.error('worker cannot accept on a listener', { worker: w.index + 1, service: shared.spn, error: reply.error });
     }
   }
 
   #onMessage(w: Worker, m: FromWorker): void {
+    if (m.t === 'udp-closed') {
+      this.#udp.get(m.id)?.remoteClosed(m.key, m.failedEndpoint);
+      return;
+    }
+    if (m.t === 'udp-stray') {
+      this.#udp.get(m.id)?.strayDatagram(m.listenIndex, Buffer.from(m.data, 'base64'), m.address, m.port);
+      return;
+    }
     const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : `s:${m.seq}`;
     const resolve = w.waiting.get(key);
     if (resolve === undefined) return;
@@ -219,6 +267,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     w.waiting.clear();
     if (this.#workers[w.index] === w) this.#workers[w.index] = undefined;
     if (this.#closed || !w.ready) return;
+    for (const socket of this.#udp.values()) socket.dropRemote(w.index);
     for (const [id, s] of w.snapshots) {
       if (!this.#shared.has(id)) continue;
       const list = this.#gone.get(id) ?? [];

@@ -3,6 +3,7 @@ import type { LogFormat, LogLevel } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
+import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 
 /**
@@ -25,7 +26,13 @@ export type ToWorker =
    * starts accepting once it has all of them.
    */
   | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[] }
-  /** Stop accepting on socket `id`; its connections finish by themselves. Answered with 'done'. */
+  /** UDP socket `id` may place sessions here; answered with 'listening'. */
+  | { readonly t: 'udp-socket'; readonly id: number; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number }
+  /** A new session of UDP socket `id`, with its first datagram (base64). */
+  | { readonly t: 'udp-open'; readonly id: number; readonly request: RemoteSessionRequest; readonly data: string }
+  /** A datagram of a session here that reached the agent's listening socket (base64). */
+  | { readonly t: 'udp-forward'; readonly id: number; readonly key: string; readonly data: string }
+  /** Stop accepting on socket `id` (TCP: its connections finish by themselves; UDP: its sessions close). Answered with 'done'. */
   | { readonly t: 'close'; readonly id: number; readonly seq: number }
   /** Reset every connection of socket `id` and forget it. */
   | { readonly t: 'destroy'; readonly id: number }
@@ -37,5 +44,9 @@ export type FromWorker =
   /** The listeners of socket `id` are accepting (or could not be: error). */
   | { readonly t: 'listening'; readonly id: number; readonly error?: string }
   | { readonly t: 'done'; readonly seq: number }
+  /** A UDP session placed here ended (failedEndpoint: on an upstream error). */
+  | { readonly t: 'udp-closed'; readonly id: number; readonly key: string; readonly failedEndpoint?: string }
+  /** Another client's datagram reached a session's reply socket before it was connected (base64). */
+  | { readonly t: 'udp-stray'; readonly id: number; readonly listenIndex: number; readonly address: string; readonly port: number; readonly data: string }
   /** Counters of every socket the worker still has, open or closed with connections left. */
   | { readonly t: 'stats'; readonly seq: number; readonly sockets: ReadonlyArray<readonly [number, StatsSnapshot]> };

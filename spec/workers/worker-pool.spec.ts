@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
-import { tcpEcho, tcpRefused, tcpRequest, udpEcho, udpRequest } from '../helpers/backends.js';
+import { tcpEcho, tcpRefused, tcpRequest, udpEcho } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
 import { socketOwners } from '../helpers/socket-owners.js';
@@ -90,25 +91,22 @@ test('TCP connections are accepted by this process and its worker; the counters 
   t.is(stats.endpoints.get(`${ip(101)}:${echo.port}`)?.total, conns.length);
 });
 
-test('ClientIP-affinity and UDP ports stay in this process; turning affinity on moves a port back to it', async (t) => {
+test('ClientIP-affinity TCP ports stay in this process; turning affinity on moves a port back to it', async (t) => {
   const ip = loopbackBlock(blocks.next++);
   const a = await backend(t, tcpEcho(ip(101)));
   const b = await backend(t, tcpEcho(ip(102)));
   const echo = await backend(t, tcpEcho(ip(103)));
-  const udp = await backend(t, udpEcho(ip(104)));
   const workers = await pool(t);
   const slices = [
     sliceYaml('sticky', 'sticky-a', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]),
     sliceYaml('sticky', 'sticky-b', [{ name: 'p', port: b.port }], [{ ip: ip(102) }]),
     sliceYaml('plain', 'plain-0', [{ name: 'p', port: echo.port }], [{ ip: ip(103) }]),
-    sliceYaml('dns', 'dns-0', [{ name: 'q', port: udp.port, protocol: 'UDP' }], [{ ip: ip(104) }]),
   ].join('---\n');
   const fx = await startAgent(
     t,
     {
       'sticky.yaml': serviceYaml('sticky', ip(1), [{ name: 'p', port: 8080 }], { affinityTimeout: 60 }),
       'plain.yaml': serviceYaml('plain', ip(2), [{ name: 'p', port: 8080 }]),
-      'dns.yaml': serviceYaml('dns', ip(3), [{ name: 'q', port: 53, protocol: 'UDP' }]),
       'eps.yaml': slices,
     },
     {},
@@ -123,8 +121,6 @@ test('ClientIP-affinity and UDP ports stay in this process; turning affinity on 
   t.is(owners.length, 30);
   t.deepEqual([...new Set(owners)], [process.pid]);
   await closeAll(sticky);
-  t.is((await udpRequest(ip(3), 53, 'q')).toString(), 'q');
-  t.deepEqual([...new Set(socketOwners('udp', ip(3), 53))], [process.pid]);
 
   // The plain port is shared; with affinity turned on it is reopened in this process alone.
   const [workerPid] = workers.pids();
@@ -138,6 +134,78 @@ test('ClientIP-affinity and UDP ports stay in this process; turning affinity on 
   t.is(plainOwners.length, 30);
   t.deepEqual([...new Set(plainOwners)], [process.pid]);
   await closeAll(conns);
+});
+
+/** A UDP client socket of its own (its own session), closed in teardown. */
+async function udpClient(t: ExecutionContext, host: string): Promise<{ request(msg: string, port: number, to: string): Promise<string> }> {
+  const sock = dgram.createSocket('udp4');
+  t.teardown(() => new Promise<void>((resolve) => sock.close(() => resolve())));
+  await new Promise<void>((resolve) => sock.bind(0, host, () => resolve()));
+  return {
+    request: (msg, port, to) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no reply to ${msg}`)), 3000);
+        sock.once('message', (reply: Buffer) => {
+          clearTimeout(timer);
+          resolve(reply.toString());
+        });
+        sock.send(msg, port, to);
+      }),
+  };
+}
+
+test('UDP sessions are placed in this process and the worker in turn; each client keeps its endpoint; affinity and counters are exact', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const pods = [await backend(t, udpEcho(ip(101), 0, 'a')), await backend(t, udpEcho(ip(102), 0, 'b'))];
+  const workers = await pool(t);
+  const slices = pods.flatMap((p, i) => [
+    sliceYaml('dns', `dns-${i}`, [{ name: 'q', port: p.port, protocol: 'UDP' }], [{ ip: p.host }]),
+    sliceYaml('sticky', `sticky-${i}`, [{ name: 'q', port: p.port, protocol: 'UDP' }], [{ ip: p.host }]),
+  ]);
+  const { agent } = await startAgent(
+    t,
+    {
+      'dns.yaml': serviceYaml('dns', ip(1), [{ name: 'q', port: 53, protocol: 'UDP' }]),
+      'sticky.yaml': serviceYaml('sticky', ip(2), [{ name: 'q', port: 53, protocol: 'UDP' }], { affinityTimeout: 60 }),
+      'eps.yaml': slices.join('---\n'),
+    },
+    {},
+    workers.balancer,
+    workers,
+  );
+  const [workerPid] = workers.pids();
+  const clients = await Promise.all(Array.from({ length: 10 }, () => udpClient(t, '127.0.0.1')));
+  // Round robin over two endpoints: a client that got a new session per datagram would alternate.
+  const seen: string[] = [];
+  for (const c of clients) {
+    const replies = [await c.request('1', 53, ip(1)), await c.request('2', 53, ip(1)), await c.request('3', 53, ip(1))];
+    t.is(new Set(replies).size, 1, 'one endpoint per client');
+    seen.push(replies[0]!);
+  }
+  t.deepEqual([...new Set(seen)].sort(), ['a', 'b']);
+  const owners = new Set(socketOwners('udp', ip(1), 53));
+  t.deepEqual([...owners].sort(), [process.pid, workerPid!].sort(), 'sessions in both processes');
+
+  await agent.refreshStats();
+  const dns = agent.status().find((s) => s.spn === 'default/dns:q')!.stats!;
+  t.is(dns.total, 10);
+  t.is(dns.active, 10);
+  t.is(dns.bytesIn, 30);
+  t.is(dns.bytesOut, 30);
+
+  // ClientIP: every client (all from 127.0.0.1) reaches the same endpoint, wherever its session is.
+  const sticky = new Set<string>();
+  for (const c of clients) sticky.add(await c.request('x', 53, ip(2)));
+  t.is(sticky.size, 1);
+  t.deepEqual([...new Set(socketOwners('udp', ip(2), 53))].sort(), [process.pid, workerPid!].sort());
+
+  // The worker dies: its clients' next datagrams start new sessions and are answered.
+  process.kill(workerPid!, 'SIGKILL');
+  await waitFor('worker started again', () => {
+    const [pid] = workers.pids();
+    return pid !== undefined && pid !== workerPid;
+  }, 10_000);
+  for (const c of clients) t.true(['a', 'b'].includes(await c.request('again', 53, ip(1))));
 });
 
 test('a worker that dies is started again and serves; counters it reported are kept', async (t) => {

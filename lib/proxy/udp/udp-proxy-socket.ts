@@ -16,6 +16,7 @@ import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import type { EndpointStats } from '../proxy-stats.js';
+import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
 import type { RemovalReason } from './udp-session-table.js';
 
@@ -31,6 +32,8 @@ export interface UdpProxySocketOptions {
   /** Most sessions at once; past it the least recently active is evicted. Default 65536. */
   readonly maxSessions?: number;
   readonly log?: Logger;
+  /** Other processes that may hold some of the sessions; without it, all are held here. */
+  readonly placement?: UdpSessionPlacement;
 }
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
@@ -126,6 +129,9 @@ export class UdpProxySocket implements ProxySocket {
   #opening = false;
   #closing: Promise<void> | undefined;
   readonly #errorLog = new LogThrottle(1000);
+  readonly #placement: UdpSessionPlacement | undefined;
+  /** Sessions held by other processes: key to host. */
+  readonly #remote = new Map<string, number>();
 
   constructor(options: UdpProxySocketOptions) {
     const { idleTimeoutMs = DEFAULT_UDP_IDLE_TIMEOUT_MS, maxSessions = DEFAULT_UDP_MAX_SESSIONS } = options;
@@ -140,6 +146,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#backoff = options.backoff;
     this.#log = options.log ?? logger('udp');
     this.#maxSessions = maxSessions;
+    this.#placement = options.placement;
     this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved);
   }
 
@@ -217,6 +224,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#sockets = [];
     const sessions = this.#table.clear();
     for (const session of sessions) this.#closeSession(session);
+    this.#remote.clear();
     // dgram's close() releases the descriptor synchronously; the promise waits for the 'close' events.
     const closed = sockets.map((s) => new Promise<void>((resolve) => closeQuietly(s, resolve)));
     if (bound) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'UDP', sessions: sessions.length });
@@ -228,10 +236,44 @@ export class UdpProxySocket implements ProxySocket {
     void this.close();
   }
 
+  /** A session held by another process ended; `failedEndpoint` if it ended on an upstream error. */
+  remoteClosed(key: string, failedEndpoint?: string): void {
+    this.#remote.delete(key);
+    if (failedEndpoint !== undefined) {
+      this.#backoff.fail(failedEndpoint);
+      this.#markReset(key);
+    }
+  }
+
+  /** Every session held by `host` is gone (the process exited): their clients start anew. */
+  dropRemote(host: number): void {
+    for (const [key, h] of this.#remote) if (h === host) this.#remote.delete(key);
+  }
+
+  /** A datagram another process received on a socket bound to this port's address before it was connected. */
+  strayDatagram(listenIndex: number, msg: Buffer, address: string, port: number): void {
+    const socket = this.#sockets[listenIndex];
+    if (socket === undefined) return;
+    this.#onClientDatagram(socket, listenIndex, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
+  }
+
   #onClientDatagram(listenSocket: dgram.Socket, index: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const key = `${index} ${rinfo.address} ${rinfo.port}`;
     let session = this.#table.get(key);
     if (session === undefined) {
+      const placement = this.#placement;
+      if (placement !== undefined) {
+        const host = this.#remote.get(key);
+        if (host !== undefined) {
+          placement.forward(host, key, msg);
+          return;
+        }
+        const where = placement.place();
+        if (where !== undefined) {
+          this.#placeRemote(placement, where, key, listenSocket, index, rinfo, msg);
+          return;
+        }
+      }
       session = this.#newSession(key, listenSocket, index, rinfo);
       if (session === undefined) return;
     } else {
@@ -244,16 +286,40 @@ export class UdpProxySocket implements ProxySocket {
     this.stats.bytesIn += msg.length;
   }
 
+  /** The endpoint for a new session, or undefined (counted) when the port has none. */
+  #pick(key: string, rinfo: dgram.RemoteInfo): Endpoint | undefined {
+    const reset = this.#resetNext.delete(key);
+    const ep = pickEndpoint(this.#balancer, this.#backoff, this.spn, clientIP(rinfo.address), reset);
+    if (ep === undefined) {
+      this.stats.noEndpointRejections++;
+      if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, dropping datagram', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port) });
+    } else if (this.#log.isDebugEnabled()) {
+      this.#log.debug('new UDP session', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port), endpoint: ep.key, reset });
+    }
+    return ep;
+  }
+
+  #placeRemote(placement: UdpSessionPlacement, host: number, key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo, first: Buffer): void {
+    const ep = this.#pick(key, rinfo);
+    if (ep === undefined) return;
+    let local: ReturnType<dgram.Socket['address']>;
+    try {
+      local = listenSocket.address();
+    } catch {
+      return;
+    }
+    this.#remote.set(key, host);
+    placement.open(
+      host,
+      { key, listenIndex: index, local: { address: local.address, port: local.port, family: local.family === 'IPv6' ? 'udp6' : 'udp4' }, client: { address: rinfo.address, port: rinfo.port }, endpoint: ep },
+      first,
+    );
+  }
+
   #newSession(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo): UdpSession | undefined {
     const stats = this.stats;
-    const ip = clientIP(rinfo.address);
-    const reset = this.#resetNext.delete(key);
-    const ep = pickEndpoint(this.#balancer, this.#backoff, this.spn, ip, reset);
-    if (ep === undefined) {
-      stats.noEndpointRejections++;
-      if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, dropping datagram', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port) });
-      return undefined;
-    }
+    const ep = this.#pick(key, rinfo);
+    if (ep === undefined) return undefined;
     if (this.#table.full) this.#table.evictOldest();
 
     const upstream = dgram.createSocket(socketType(ep.ip));
@@ -271,9 +337,6 @@ export class UdpProxySocket implements ProxySocket {
     endpointStats.active++;
     this.#table.add(session);
     this.#openReplySocket(session);
-    if (this.#log.isDebugEnabled()) {
-      this.#log.debug('new UDP session', { service: this.spn, client: formatHostPort(rinfo.address, rinfo.port), endpoint: ep.key, reset });
-    }
     return session;
   }
 
@@ -351,13 +414,18 @@ export class UdpProxySocket implements ProxySocket {
     const backoffMs = this.#backoff.fail(ep.key);
     this.#table.delete(session);
     this.#closeSession(session);
-    this.#resetNext.set(session.key, true);
+    this.#markReset(session.key);
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('UDP session failed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: ep.key, code: err.code, backoffMs });
+    }
+  }
+
+  /** The client's next session is picked with reset=true (its last one failed). */
+  #markReset(key: string): void {
+    this.#resetNext.set(key, true);
     if (this.#resetNext.size > this.#maxSessions) {
       const oldest = this.#resetNext.keys().next();
       if (oldest.done !== true) this.#resetNext.delete(oldest.value);
-    }
-    if (this.#log.isDebugEnabled()) {
-      this.#log.debug('UDP session failed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: ep.key, code: err.code, backoffMs });
     }
   }
 

@@ -1,0 +1,173 @@
+import dgram from 'node:dgram';
+import type { ServicePortName } from '../model/service-port-name.js';
+import type { EndpointStats } from '../proxy/proxy-stats.js';
+import { ProxyStats } from '../proxy/proxy-stats.js';
+import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
+import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
+import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
+
+/** Datagrams a session queues until both its sockets are connected (as UdpProxySocket). */
+const MAX_PENDING = 64;
+
+class HostedSession {
+  lastActiveMs = 0;
+  /** Datagrams for the endpoint, until both sockets are connected; then undefined. */
+  pending: Buffer[] | undefined = [];
+  upstreamReady = false;
+  replyReady = false;
+  closed = false;
+
+  constructor(
+    readonly key: string,
+    readonly request: RemoteSessionRequest,
+    readonly endpointStats: EndpointStats,
+    readonly upstream: dgram.Socket,
+    readonly reply: dgram.Socket,
+  ) {}
+}
+
+export interface UdpSessionHostOptions {
+  readonly spn: ServicePortName;
+  readonly idleTimeoutMs: number;
+  readonly maxSessions: number;
+  /** A session ended; `failedEndpoint` when it ended on an upstream error. */
+  readonly onClosed: (key: string, failedEndpoint: string | undefined) => void;
+  /** A datagram of another client reached a reply socket before it was connected. */
+  readonly onStray: (listenIndex: number, msg: Buffer, address: string, port: number) => void;
+}
+
+/**
+ * The UDP sessions of one service port that the agent process placed in this worker (see
+ * UdpSessionPlacement). Each has an upstream socket connected to its endpoint and a reply socket
+ * bound to the service's address and port and connected to the client, so the kernel delivers the
+ * client's datagrams here and replies leave from the address the client sent to. Idle expiry and
+ * the session cap work as in UdpProxySocket, counted per process.
+ */
+export class UdpSessionHost {
+  readonly stats = new ProxyStats();
+  readonly #options: UdpSessionHostOptions;
+  readonly #table: UdpSessionTable<HostedSession>;
+
+  constructor(options: UdpSessionHostOptions) {
+    this.#options = options;
+    this.#table = new UdpSessionTable<HostedSession>(options.idleTimeoutMs, options.maxSessions, this.#onRemoved);
+  }
+
+  get sessionCount(): number {
+    return this.#table.size;
+  }
+
+  open(request: RemoteSessionRequest, first: Buffer): void {
+    const existing = this.#table.get(request.key);
+    if (existing !== undefined) {
+      this.#toEndpoint(existing, first);
+      return;
+    }
+    if (this.#table.full) this.#table.evictOldest();
+    const ep = request.endpoint;
+    const endpointStats = this.stats.endpoint(ep.key);
+    const upstream = dgram.createSocket(ep.ip.includes(':') ? 'udp6' : 'udp4');
+    const reply = dgram.createSocket({ type: request.local.family, reuseAddr: true });
+    const session = new HostedSession(request.key, request, endpointStats, upstream, reply);
+    this.stats.total++;
+    this.stats.active++;
+    endpointStats.total++;
+    endpointStats.active++;
+    this.#table.add(session);
+
+    upstream.on('message', (msg: Buffer) => this.#toClient(session, msg));
+    upstream.on('error', () => this.#fail(session, true));
+    upstream.connect(ep.port, ep.ip, (err?: Error) => {
+      if (err !== undefined && err !== null) return this.#fail(session, true);
+      session.upstreamReady = true;
+      this.#flush(session);
+    });
+
+    reply.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      // Before connect() completes this socket may receive any client's datagram (it is the
+      // newest one bound to the address): those belong to the listening socket.
+      if (session.replyReady && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
+      else this.#options.onStray(request.listenIndex, msg, rinfo.address, rinfo.port);
+    });
+    reply.on('error', () => this.#fail(session, false));
+    reply.bind({ address: request.local.address, port: request.local.port }, () => {
+      if (session.closed) return;
+      reply.connect(request.client.port, request.client.address, (err?: Error) => {
+        if (err !== undefined && err !== null) return this.#fail(session, false);
+        session.replyReady = true;
+        this.#flush(session);
+      });
+    });
+    this.#toEndpoint(session, first);
+  }
+
+  /** A datagram of a session here that reached the agent's listening socket. */
+  forward(key: string, msg: Buffer): void {
+    const session = this.#table.get(key);
+    if (session !== undefined) this.#toEndpoint(session, msg);
+  }
+
+  /** Closes every session (a UDP port's close() ends its sessions). */
+  close(): void {
+    for (const session of this.#table.clear()) this.#close(session, undefined);
+  }
+
+  #toEndpoint(session: HostedSession, msg: Buffer): void {
+    if (session.closed) return;
+    this.#table.touch(session);
+    const pending = session.pending;
+    if (pending === undefined) session.upstream.send(msg);
+    else if (pending.length < MAX_PENDING) pending.push(msg);
+    else return;
+    this.stats.bytesIn += msg.length;
+  }
+
+  #toClient(session: HostedSession, msg: Buffer): void {
+    if (session.closed) return;
+    this.stats.bytesOut += msg.length;
+    this.#table.touch(session);
+    session.reply.send(msg);
+  }
+
+  /** Sends what waited, once the endpoint and the client are both connected. */
+  #flush(session: HostedSession): void {
+    if (session.closed || !session.upstreamReady || !session.replyReady) return;
+    const pending = session.pending;
+    session.pending = undefined;
+    for (const msg of pending ?? []) session.upstream.send(msg);
+  }
+
+  #fail(session: HostedSession, endpointFailed: boolean): void {
+    if (session.closed) return;
+    if (endpointFailed) {
+      this.stats.dialFailures++;
+      session.endpointStats.dialFailures++;
+    }
+    this.#table.delete(session);
+    this.#close(session, endpointFailed ? session.request.endpoint.key : undefined);
+  }
+
+  readonly #onRemoved = (session: HostedSession, reason: RemovalReason): void => {
+    if (reason === 'evicted') this.stats.udpEvictions++;
+    this.#close(session, undefined);
+  };
+
+  #close(session: HostedSession, failedEndpoint: string | undefined): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.pending = undefined;
+    this.stats.active--;
+    session.endpointStats.active--;
+    closeQuietly(session.upstream);
+    closeQuietly(session.reply);
+    this.#options.onClosed(session.key, failedEndpoint);
+  }
+}
+
+function closeQuietly(socket: dgram.Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // already closed
+  }
+}
