@@ -397,6 +397,7 @@ export class Agent implements ServiceSourceHandler {
       names.delete(key);
       if (!want) this.#balancer.deleteService(key);
     }
+    const opening: PortState[] = [];
     for (const [key, want] of wanted) {
       let st = this.#ports.get(key);
       this.#balancer.newService(key, { type: current!.sessionAffinity, timeoutSeconds: current!.affinityTimeoutSeconds });
@@ -408,11 +409,14 @@ export class Agent implements ServiceSourceHandler {
       st = { key, spn: want.spn, scope: want.scope, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
       this.#ports.set(key, st);
       names.add(key);
-      await this.#openPort(st);
+      opening.push(st);
     }
     if (names.size > 0) this.#portsByService.set(key, names);
     else this.#portsByService.delete(key);
+    // Endpoints before listeners: a connection accepted as soon as a port opens (here or in a
+    // worker, which learns them in this order) must find them.
     this.#pushEndpoints(key);
+    for (const st of opening) await this.#openPort(st);
   }
 
   async #openPort(st: PortState): Promise<void> {

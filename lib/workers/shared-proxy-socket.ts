@@ -53,10 +53,15 @@ export class SharedProxySocket implements ProxySocket {
     return sumStats(this.#local.stats, live, gone);
   }
 
+  /**
+   * Opens the port here and hands it to the workers without waiting for them: this process serves
+   * it meanwhile, and the workers join in the order the ports were opened (a sync of thousands of
+   * ports does not wait for a round trip per port).
+   */
   async start(): Promise<void> {
     await this.#local.start();
     this.#shared = true;
-    await this.#sharing.share(this.#id, this.#spec());
+    void this.#sharing.share(this.#id, this.#spec());
   }
 
   addresses(): ListenAddress[] {

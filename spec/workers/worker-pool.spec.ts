@@ -339,3 +339,39 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test('a port is never served before its endpoints are known, in the agent process or a worker', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const echo = await backend(t, tcpEcho(ip(101)));
+  const workers = await pool(t);
+  const fx = await startAgent(t, {}, {}, workers.balancer, workers);
+  const n = 40;
+  const services = Array.from({ length: n }, (_, i) => serviceYaml(`s${i}`, ip(1 + i), [{ name: 'p', port: 8080 }]));
+  const slices = Array.from({ length: n }, (_, i) => sliceYaml(`s${i}`, `s${i}-0`, [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]));
+  await fx.write('all.yaml', [...services, ...slices].join('---\n'));
+  // Hammer every port from the moment it opens: each connection must be proxied.
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      for (let attempt = 0; attempt < 20; ) {
+        const s = await new Promise<net.Socket | undefined>((resolve) => {
+          const c = net.connect({ host: ip(1 + i), port: 8080 }, () => resolve(c));
+          c.on('error', () => resolve(undefined));
+        });
+        if (s === undefined) {
+          await new Promise((r) => setTimeout(r, 2));
+          continue;
+        }
+        attempt++;
+        const reply = await new Promise<string>((resolve) => {
+          let data = '';
+          s.on('data', (d: Buffer) => (data += d.toString()));
+          s.on('close', () => resolve(data));
+          s.end('x');
+        });
+        t.is(reply, 'x', `service s${i}`);
+      }
+    }),
+  );
+  await fx.agent.refreshStats();
+  t.is(fx.agent.status().reduce((sum, st) => sum + (st.stats?.noEndpointRejections ?? 0), 0), 0);
+});
