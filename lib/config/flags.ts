@@ -38,7 +38,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'proxy-port-range', kind: 'string', value: 'RANGE', def: '""', help: 'proxy ports for the redirect modes: "" (kernel chooses), B-E, B+N, or a single port' },
   { name: 'udp-timeout', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.udpTimeoutMs), help: 'idle time after which a UDP session closes (the legacy proxy used 250ms, too short for slow DNS replies)' },
   { name: 'udp-max-sessions', kind: 'int', value: 'N', def: String(DEFAULT_CONFIG.udpMaxSessions), help: 'most UDP sessions per service port; the least recently active is evicted first' },
-  { name: 'workers', kind: 'string', value: 'N|auto', def: String(DEFAULT_CONFIG.workers), help: 'processes serving TCP connections, this one included; auto = one per CPU. UDP and ClientIP-affinity ports stay in this one' },
+  { name: 'workers', kind: 'string', value: 'N|auto', def: String(DEFAULT_CONFIG.workers), help: 'processes serving connections and UDP sessions, this one included; auto = one per CPU (TCP ports with ClientIP affinity stay in this one)' },
   { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on portal addresses directly), iptables, nftables, or auto (iptables, else nftables, else none --assign-service-ips)' },
   { name: 'assign-service-ips', kind: 'optional', value: '[=IFACE]', implicit: 'lo', help: 'with --redirect none: add each service IP to IFACE (default lo) and listen on it directly; removed again on exit' },
   { name: 'nodeport-addresses', kind: 'strings', value: 'CIDRS', def: 'all local addresses', help: 'CIDRs (comma-separated, repeatable) whose local addresses serve NodePorts' },
