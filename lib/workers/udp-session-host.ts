@@ -2,12 +2,10 @@ import dgram from 'node:dgram';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { EndpointStats } from '../proxy/proxy-stats.js';
 import { ProxyStats } from '../proxy/proxy-stats.js';
+import { closeQuietly, sendOrQueue } from '../proxy/udp/session-send.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
 import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
-
-/** Datagrams a session queues until both its sockets are connected (as UdpProxySocket). */
-const MAX_PENDING = 64;
 
 class HostedSession {
   lastActiveMs = 0;
@@ -115,11 +113,7 @@ export class UdpSessionHost {
   #toEndpoint(session: HostedSession, msg: Buffer): void {
     if (session.closed) return;
     this.#table.touch(session);
-    const pending = session.pending;
-    if (pending === undefined) session.upstream.send(msg);
-    else if (pending.length < MAX_PENDING) pending.push(msg);
-    else return;
-    this.stats.bytesIn += msg.length;
+    if (sendOrQueue(session, msg)) this.stats.bytesIn += msg.length;
   }
 
   #toClient(session: HostedSession, msg: Buffer): void {
@@ -161,13 +155,5 @@ export class UdpSessionHost {
     closeQuietly(session.upstream);
     closeQuietly(session.reply);
     this.#options.onClosed(session.key, failedEndpoint);
-  }
-}
-
-function closeQuietly(socket: dgram.Socket): void {
-  try {
-    socket.close();
-  } catch {
-    // already closed
   }
 }

@@ -9,6 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
+import type { AgentFixture } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRefused, tcpRequest, udpEcho } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
@@ -59,17 +60,23 @@ async function closeAll(conns: net.Socket[]): Promise<void> {
   })));
 }
 
-test('TCP connections are accepted by this process and its worker; the counters are the exact sum of both', async (t) => {
-  const ip = loopbackBlock(blocks.next++);
+/** An agent with `workers` workers and one service, ip(1):8080, in front of a TCP echo server on ip(101). */
+async function echoService(t: ExecutionContext, ip: (host: number) => string, workerCount = 1): Promise<AgentFixture & { echo: Backend; workers: WorkerPool }> {
   const echo = await backend(t, tcpEcho(ip(101)));
-  const workers = await pool(t);
-  const { agent } = await startAgent(
+  const workers = await pool(t, workerCount);
+  const fx = await startAgent(
     t,
     { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
     {},
     workers.balancer,
     workers,
   );
+  return { ...fx, echo, workers };
+}
+
+test('TCP connections are accepted by this process and its worker; the counters are the exact sum of both', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const { echo, workers, agent } = await echoService(t, ip);
   const [workerPid] = workers.pids();
   t.truthy(workerPid);
   const conns = await connectUntilOwnedBy(t, ip(1), 8080, workerPid!);
@@ -210,15 +217,7 @@ test('UDP sessions are placed in this process and the worker in turn; each clien
 
 test('a worker that dies is started again and serves; counters it reported are kept', async (t) => {
   const ip = loopbackBlock(blocks.next++);
-  const echo = await backend(t, tcpEcho(ip(101)));
-  const workers = await pool(t);
-  const { agent } = await startAgent(
-    t,
-    { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
-    {},
-    workers.balancer,
-    workers,
-  );
+  const { echo, workers, agent } = await echoService(t, ip);
   const [first] = workers.pids();
   const before = await connectUntilOwnedBy(t, ip(1), 8080, first!);
   await closeAll(before);
@@ -246,15 +245,7 @@ test('a worker that dies is started again and serves; counters it reported are k
 
 test('removing a service closes its port in every process: it can be bound again at once', async (t) => {
   const ip = loopbackBlock(blocks.next++);
-  const echo = await backend(t, tcpEcho(ip(101)));
-  const workers = await pool(t, 2);
-  const fx = await startAgent(
-    t,
-    { 'svc.yaml': serviceYaml('echo', ip(1), [{ name: 'p', port: 8080 }]), 'eps.yaml': sliceYaml('echo', 'echo-0', [{ name: 'p', port: echo.port }], [{ ip: ip(101) }]) },
-    {},
-    workers.balancer,
-    workers,
-  );
+  const fx = await echoService(t, ip, 2);
   t.is((await tcpRequest(ip(1), 8080, 'hi')).toString(), 'hi');
   await fx.remove('svc.yaml');
   await waitFor('service removed', () => fx.agent.status().length === 0);

@@ -16,6 +16,7 @@ import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import type { EndpointStats } from '../proxy-stats.js';
+import { closeQuietly, sendOrQueue } from './session-send.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
 import type { RemovalReason } from './udp-session-table.js';
@@ -38,12 +39,6 @@ export interface UdpProxySocketOptions {
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
-
-/**
- * Datagrams a session queues while its upstream socket is still connecting (a few ticks): enough
- * for a burst of DNS retries, small enough that a flood cannot grow memory.
- */
-const MAX_PENDING = 64;
 
 /** One client (address and port, on one listening socket) and its upstream socket. */
 class UdpSession {
@@ -279,11 +274,7 @@ export class UdpProxySocket implements ProxySocket {
     } else {
       this.#table.touch(session);
     }
-    const pending = session.pending;
-    if (pending === undefined) session.upstream.send(msg);
-    else if (pending.length < MAX_PENDING) pending.push(msg);
-    else return;
-    this.stats.bytesIn += msg.length;
+    if (sendOrQueue(session, msg)) this.stats.bytesIn += msg.length;
   }
 
   /** The endpoint for a new session, or undefined (counted) when the port has none. */
@@ -379,11 +370,7 @@ export class UdpProxySocket implements ProxySocket {
   #onSessionDatagram(session: UdpSession, msg: Buffer): void {
     if (session.closed) return;
     this.#table.touch(session);
-    const pending = session.pending;
-    if (pending === undefined) session.upstream.send(msg);
-    else if (pending.length < MAX_PENDING) pending.push(msg);
-    else return;
-    this.stats.bytesIn += msg.length;
+    if (sendOrQueue(session, msg)) this.stats.bytesIn += msg.length;
   }
 
   #onConnected(session: UdpSession): void {
@@ -458,11 +445,3 @@ function bind(socket: dgram.Socket, address: ListenAddress): Promise<void> {
   return whenBound(socket, (bound) => socket.bind({ address: address.host, port: address.port, exclusive: true }, bound));
 }
 
-/** Closes a dgram socket that may already be closed (dgram throws on a second close). */
-function closeQuietly(socket: dgram.Socket, done?: () => void): void {
-  try {
-    socket.close(done);
-  } catch {
-    done?.();
-  }
-}

@@ -403,15 +403,36 @@ test.serial('1,000 concurrent connections each echo a distinct random 10–64 Ki
   await waitFor('every connection to finish', () => proxy.stats.active === 0 && proxy.connectionCount() === 0, 10_000);
 });
 
+/** Byte i of a test stream is i mod 251: a prime, so chunk boundaries never line up with the pattern. */
+function pattern(offset: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
+  return b;
+}
+
+/** Polls a growing counter until it is above 0 and has not moved for 500 ms. */
+async function untilSteady(what: string, read: () => number): Promise<void> {
+  let last = -1;
+  let stableSince = Date.now();
+  await waitFor(
+    `${what} to stop growing`,
+    () => {
+      const now = read();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+        return false;
+      }
+      return now > 0 && Date.now() - stableSince >= 500;
+    },
+    20_000,
+    25,
+  );
+}
+
 test.serial('backpressure: a client that does not read holds the backend back; then it reads 64 MiB byte-exact', async (t) => {
   const size = 64 * 2 ** 20;
   const chunk = 2 ** 20;
-  // Byte i of the stream is i mod 251: a prime, so chunk boundaries never line up with the pattern.
-  const pattern = (offset: number, length: number): Buffer => {
-    const b = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
-    return b;
-  };
   let backendSent = 0;
   const be = await server(t, (s) => {
     const pump = (): void => {
@@ -433,22 +454,7 @@ test.serial('backpressure: a client that does not read holds the backend back; t
   client.pause();
 
   // Poll until bytesOut (read by the proxy from the backend) stops growing.
-  let last = -1;
-  let stableSince = Date.now();
-  await waitFor(
-    'bytesOut to stop growing',
-    () => {
-      const now = proxy.stats.bytesOut;
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-        return false;
-      }
-      return now > 0 && Date.now() - stableSince >= 500;
-    },
-    20_000,
-    25,
-  );
+  await untilSteady('bytesOut', () => proxy.stats.bytesOut);
   const heldBack = proxy.stats.bytesOut;
   t.log(`while the client was paused the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${size / 2 ** 20} MiB from the backend`);
   t.true(heldBack < 16 * 2 ** 20, `proxy read ${heldBack} bytes while the client was not reading`);
@@ -569,11 +575,6 @@ test('this Node lets accepted sockets read into the proxy\'s own buffers (else t
 test.serial('backpressure the other way: a backend that does not read holds the client back; then it reads 64 MiB byte-exact', async (t) => {
   const size = 64 * 2 ** 20;
   const chunk = 2 ** 20;
-  const pattern = (offset: number, length: number): Buffer => {
-    const b = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
-    return b;
-  };
   let backendSocket: net.Socket | undefined;
   const be = await server(t, (s) => {
     s.pause();
@@ -596,22 +597,7 @@ test.serial('backpressure the other way: a backend that does not read holds the 
   };
   pump();
 
-  let last = -1;
-  let stableSince = Date.now();
-  await waitFor(
-    'bytesIn to stop growing',
-    () => {
-      const now = proxy.stats.bytesIn;
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-        return false;
-      }
-      return now > 0 && Date.now() - stableSince >= 500;
-    },
-    20_000,
-    25,
-  );
+  await untilSteady('bytesIn', () => proxy.stats.bytesIn);
   const heldBack = proxy.stats.bytesIn;
   t.log(`while the backend was not reading the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${size / 2 ** 20} MiB from the client`);
   t.true(heldBack < 16 * 2 ** 20, `proxy read ${heldBack} bytes while the backend was not reading`);

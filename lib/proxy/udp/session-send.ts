@@ -1,0 +1,32 @@
+import type dgram from 'node:dgram';
+
+/**
+ * Datagrams a session queues while its sockets are still connecting (a few ticks): enough for a
+ * burst of DNS retries, small enough that a flood cannot grow memory.
+ */
+const MAX_PENDING = 64;
+
+/** What sendOrQueue needs of a UDP session. */
+export interface SendingSession {
+  /** Datagrams waiting for the session's sockets to connect; undefined once they are. */
+  pending: Buffer[] | undefined;
+  readonly upstream: dgram.Socket;
+}
+
+/** Sends a client's datagram to the endpoint, or queues it until the session is connected; false when dropped. */
+export function sendOrQueue(session: SendingSession, msg: Buffer): boolean {
+  const pending = session.pending;
+  if (pending === undefined) session.upstream.send(msg);
+  else if (pending.length < MAX_PENDING) pending.push(msg);
+  else return false;
+  return true;
+}
+
+/** Closes a dgram socket that may already be closed (dgram throws on a second close). */
+export function closeQuietly(socket: dgram.Socket, done?: () => void): void {
+  try {
+    socket.close(done);
+  } catch {
+    done?.();
+  }
+}
