@@ -42,6 +42,8 @@ const MODES: readonly Mode[] = [
   { title: 'iptables', flags: ['--redirect', 'iptables'], logged: 'iptables', capture: 'rules' },
   { title: 'nftables', flags: ['--redirect', 'nftables'], logged: 'nftables', capture: 'rules' },
   { title: 'none --assign-service-ips', flags: ['--redirect', 'none', '--assign-service-ips'], logged: 'none --assign-service-ips=lo', capture: 'addresses' },
+  // The same paths with a worker process accepting on the proxy ports and holding UDP sessions.
+  { title: 'iptables --workers 2', flags: ['--redirect', 'iptables', '--workers', '2'], logged: 'iptables', capture: 'rules' },
 ];
 
 /**
