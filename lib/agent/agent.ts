@@ -443,19 +443,21 @@ export class Agent implements ServiceSourceHandler {
         udpTimeoutMs: this.#config.udpTimeoutMs,
         udpMaxSessions: this.#config.udpMaxSessions,
       });
-      const addresses = listen.map((a) => formatHostPort(a.host, a.port)).join(',');
       try {
         await socket.start();
       } catch (err) {
         if (allocated !== 0 && err instanceof PortConflictError && attempt < 8) continue; // keep that port marked used
         this.#allocator.release(allocated);
-        this.#failedToOpen(st, err as Error, addresses);
+        this.#failedToOpen(st, err as Error, listen.map((a) => formatHostPort(a.host, a.port)).join(','));
         return;
       }
       st.socket = socket;
       st.proxyPort = this.#rules ? (socket.addresses()[0]?.port ?? 0) : 0;
-      const fields = { service: st.spn, protocol: st.port.protocol, addresses: socket.addresses().map((a) => formatHostPort(a.host, a.port)).join(',') };
-      log.info(st.error ? 'listener recovered' : 'opened listener', fields);
+      // Asking the kernel for the bound addresses costs a system call per listener: only when logged.
+      if (log.isInfoEnabled()) {
+        const fields = { service: st.spn, protocol: st.port.protocol, addresses: socket.addresses().map((a) => formatHostPort(a.host, a.port)).join(',') };
+        log.info(st.error ? 'listener recovered' : 'opened listener', fields);
+      }
       st.error = undefined;
       break;
     }
