@@ -4,6 +4,11 @@
  * up to READ_BUFFER_MAX (bulk); a small read moves a grown buffer back to READ_BUFFER_BASE.
  */
 const READ_BUFFER_INITIAL = 1 << 10;
+/**
+ * The client side's first buffer: what an idle client connection holds for its whole life. Client
+ * requests are mostly small; one that fills it moves to READ_BUFFER_BASE at once.
+ */
+export const CLIENT_READ_BUFFER_INITIAL = 256;
 const READ_BUFFER_BASE = 16 << 10;
 const READ_BUFFER_MAX = 1 << 20;
 /** A read below this moves a grown read buffer back to the base size. */
@@ -18,8 +23,13 @@ const FREE_BUFFERS: Buffer[] = [];
 const MAX_FREE_BUFFERS = 256;
 
 export class ReadBuffer {
+  readonly #initial: number;
   #buf: Buffer | undefined;
   #last = 0;
+
+  constructor(initial = READ_BUFFER_INITIAL) {
+    this.#initial = initial;
+  }
 
   /**
    * The buffer for the next read. `busy`: a write of the last read did not complete synchronously
@@ -29,7 +39,7 @@ export class ReadBuffer {
     let buf = this.#buf;
     if (buf === undefined) {
       // A slice of Node's shared allocation pool: no allocation of its own per connection.
-      buf = Buffer.allocUnsafe(READ_BUFFER_INITIAL);
+      buf = Buffer.allocUnsafe(this.#initial);
       this.#buf = buf;
       return buf;
     }

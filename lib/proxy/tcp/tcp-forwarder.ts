@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import { adoptOnRead } from './accepted-onread.js';
-import { ReadBuffer } from './read-buffer.js';
+import { CLIENT_READ_BUFFER_INITIAL, ReadBuffer } from './read-buffer.js';
 
 /**
  * highWaterMark of accepted client sockets (readable and writable: net.Server sets both). Node's
@@ -62,7 +62,7 @@ export class TcpForwarder implements net.OnReadOpts {
   /** The upstream is corked until the check phase of this event-loop turn (see onClientData). */
   corked = false;
   readonly #toClient = new ReadBuffer();
-  readonly #toUpstream = new ReadBuffer();
+  readonly #toUpstream = new ReadBuffer(CLIENT_READ_BUFFER_INITIAL);
 
   constructor(client: net.Socket, stats: ProxyStats, onClosed: (forwarder: TcpForwarder) => void) {
     this.client = client;
