@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { EndpointStats } from '../proxy/proxy-stats.js';
 import { ProxyStats } from '../proxy/proxy-stats.js';
-import { closeQuietly, sendOrQueue } from '../proxy/udp/session-send.js';
+import { endSession, sendOrQueue } from '../proxy/udp/session-sockets.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
 import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
@@ -147,13 +147,6 @@ export class UdpSessionHost {
   };
 
   #close(session: HostedSession, failedEndpoint: string | undefined): void {
-    if (session.closed) return;
-    session.closed = true;
-    session.pending = undefined;
-    this.stats.active--;
-    session.endpointStats.active--;
-    closeQuietly(session.upstream);
-    closeQuietly(session.reply);
-    this.#options.onClosed(session.key, failedEndpoint);
+    if (endSession(this.stats, session)) this.#options.onClosed(session.key, failedEndpoint);
   }
 }

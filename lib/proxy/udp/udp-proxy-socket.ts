@@ -16,7 +16,7 @@ import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import type { EndpointStats } from '../proxy-stats.js';
-import { closeQuietly, sendOrQueue } from './session-send.js';
+import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
 import type { RemovalReason } from './udp-session-table.js';
@@ -425,14 +425,7 @@ export class UdpProxySocket implements ProxySocket {
   };
 
   #closeSession(session: UdpSession): void {
-    if (session.closed) return;
-    session.closed = true;
-    session.pending = undefined;
-    this.stats.active--;
-    session.endpointStats.active--;
-    closeQuietly(session.upstream);
-    if (session.reply !== undefined) closeQuietly(session.reply);
-    session.reply = undefined;
+    if (endSession(this.stats, session)) session.reply = undefined;
   }
 
   readonly #onListenError = (err: NodeJS.ErrnoException): void => {

@@ -1,4 +1,5 @@
 import type dgram from 'node:dgram';
+import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /**
  * Datagrams a session queues while its sockets are still connecting (a few ticks): enough for a
@@ -19,6 +20,26 @@ export function sendOrQueue(session: SendingSession, msg: Buffer): boolean {
   if (pending === undefined) session.upstream.send(msg);
   else if (pending.length < MAX_PENDING) pending.push(msg);
   else return false;
+  return true;
+}
+
+/** What endSession needs of a UDP session. */
+export interface EndingSession extends SendingSession {
+  closed: boolean;
+  readonly endpointStats: EndpointStats;
+  /** The socket connected to the client, if the session has one. */
+  readonly reply?: dgram.Socket | undefined;
+}
+
+/** Closes a session's sockets and takes it off the active counts; false if it was closed already. */
+export function endSession(stats: ProxyStats, session: EndingSession): boolean {
+  if (session.closed) return false;
+  session.closed = true;
+  session.pending = undefined;
+  stats.active--;
+  session.endpointStats.active--;
+  closeQuietly(session.upstream);
+  if (session.reply !== undefined) closeQuietly(session.reply);
   return true;
 }
 
