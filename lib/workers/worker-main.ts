@@ -40,12 +40,16 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   if (handles.filter(Boolean).length < m.count) return;
   arriving.delete(m.id);
   const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff });
+  // In `open` while it starts: a 'close' arriving meanwhile must reach it, or this process would
+  // keep the port bound after the agent let it go.
+  open.set(m.id, socket);
   try {
     await socket.start();
-    open.set(m.id, socket);
     send({ t: 'listening', id: m.id });
   } catch (err) {
-    send({ t: 'listening', id: m.id, error: (err as Error).message });
+    const closedMeanwhile = open.get(m.id) !== socket;
+    if (!closedMeanwhile) open.delete(m.id);
+    send({ t: 'listening', id: m.id, ...(closedMeanwhile ? {} : { error: (err as Error).message }) });
   }
 }
 

@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import { servicePortName } from '../../lib/model/service-port-name.js';
+import { EndpointBackoff } from '../../lib/proxy/endpoint-backoff.js';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
@@ -365,4 +367,35 @@ test('a port is never served before its endpoints are known, in the agent proces
   );
   await fx.agent.refreshStats();
   t.is(fx.agent.status().reduce((sum, st) => sum + (st.stats?.noEndpointRejections ?? 0), 0), 0);
+});
+
+test('ports opened and closed back to back are released in every process', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const workers = await pool(t);
+  const { agent } = await startAgent(t, {}, {}, workers.balancer, workers);
+  // Opened and closed back to back, as a service added and removed within two syncs.
+  for (let i = 0; i < 20; i++) {
+    const socket = workers.create({
+      spn: servicePortName('default', `flap${i}`, 'p'),
+      protocol: 'TCP',
+      listen: [{ host: ip(1 + i), port: 8080 }],
+      affinity: 'None',
+      balancer: workers.balancer,
+      backoff: new EndpointBackoff(),
+      udpTimeoutMs: 1000,
+      udpMaxSessions: 10,
+    });
+    await socket.start();
+    await socket.close();
+  }
+  t.truthy(agent);
+  for (let i = 0; i < 20; i++) {
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: ip(1 + i), port: 8080, exclusive: true }, () => resolve());
+    });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  t.pass();
 });
