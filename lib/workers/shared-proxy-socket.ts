@@ -16,6 +16,8 @@ export interface ListenerSharing {
   share(id: number, spec: ShareSpec): Promise<void>;
   /** Makes every worker stop accepting on them; resolves once none does (the port is free). */
   unshare(id: number): Promise<void>;
+  /** A socket that failed to open and was never shared: drop what is kept for it. */
+  forget(id: number): void;
   /** Makes every worker reset the connections it accepted on them. */
   destroyShared(id: number): void;
   /** The workers' last counters of socket `id`, and those of workers that are gone. */
@@ -59,7 +61,13 @@ export class SharedProxySocket implements ProxySocket {
    * ports does not wait for a round trip per port).
    */
   async start(): Promise<void> {
-    await this.#local.start();
+    try {
+      await this.#local.start();
+    } catch (err) {
+      // The agent drops a socket that failed to open (it retries with a new one).
+      this.#sharing.forget(this.#id);
+      throw err;
+    }
     this.#shared = true;
     void this.#sharing.share(this.#id, this.#spec());
   }

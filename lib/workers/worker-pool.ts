@@ -156,6 +156,10 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     );
   }
 
+  forget(id: number): void {
+    this.#udp.delete(id);
+  }
+
   destroyShared(id: number): void {
     this.#udp.delete(id);
     this.#shared.delete(id);
