@@ -180,7 +180,7 @@ test('health, metrics and the status view of a running agent, as a user reaches 
   t.truthy(((await health.body.json()) as { lastUpdated: string }).lastUpdated);
   t.is(await (await request(`${metricsUrl}/proxyMode`)).body.text(), 'userspace');
   const metrics = await (await request(`${metricsUrl}/metrics`)).body.text();
-  t.regex(metrics, /kube_userspace_proxy_connections_total\{service_port="default\/web:http",protocol="TCP"\} 3/);
+  t.regex(metrics, /kube_userspace_proxy_connections_total\{namespace="default",service="web",port="http",protocol="TCP"\} 3/);
 
   const status = spawnNode([CLI, 'status', '--metrics-address', new URL(metricsUrl).host]);
   t.is(await status.exited, 0, status.stderr());
