@@ -2,7 +2,9 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { IPFamily } from '../model/ip-address.js';
 import type { AgentView } from './agent-view.js';
-import { SYNC_BUCKETS } from './userspace-proxy-metrics.js';
+
+/** kube-proxy's sync_proxy_rules_duration_seconds buckets: 1 ms doubling to 16.384 s. */
+export const SYNC_BUCKETS: readonly number[] = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
 
 /**
  * kube-proxy's network_programming_duration_seconds buckets: 0, 0.25 s, 0.5 s, every second from

@@ -2,15 +2,13 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { PortStatus } from '../agent/agent.js';
 import type { AgentView } from './agent-view.js';
+import { SYNC_BUCKETS } from './kube-proxy-metrics.js';
 
 /** Every metric name of this project's own metrics starts with this. */
 export const METRIC_PREFIX = 'kube_userspace_proxy_';
 
 /** The labels of a service port: its Service, the port's name ('' when unnamed) and protocol. */
 type PortLabels = 'namespace' | 'service' | 'port' | 'protocol';
-
-/** kube-proxy's sync_proxy_rules_duration_seconds buckets: 1 ms doubling to about 16 s. */
-export const SYNC_BUCKETS: readonly number[] = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
 
 /** `namespace/name:port`, with ` (internal)` or ` (external)` after it when the port is split. */
 const PORT_KEY = /^([^/]*)\/([^:]*):([^ ]*)/;

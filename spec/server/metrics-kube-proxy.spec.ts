@@ -291,13 +291,13 @@ function kubeSlice(name: string, svc: string, backends: Backend[], triggerTime?:
   };
 }
 
-async function startWithApi(t: ExecutionContext, seed: (server: TestApiServer) => void): Promise<{ server: TestApiServer; agent: Agent; metrics: Metrics }> {
+async function startWithApi(t: ExecutionContext, seed: (server: TestApiServer) => void, useEndpoints = false): Promise<{ server: TestApiServer; agent: Agent; metrics: Metrics }> {
   const server = await TestApiServer.start();
   t.teardown(() => server.close());
   seed(server);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(server.kubeconfig());
-  const source = new KubeSource({ kubeConfig, backoff: { initialMs: 50, maxMs: 400 }, allowLoopbackEndpoints: true });
+  const source = new KubeSource({ kubeConfig, backoff: { initialMs: 50, maxMs: 400 }, allowLoopbackEndpoints: true, useEndpoints });
   const agent = new Agent({ config: { bindAddress: '127.0.0.1', udpTimeoutMs: 30_000, udpMaxSessions: 1000, syncPeriodMs: 500, minSyncPeriodMs: 0 }, source });
   t.teardown(() => agent.destroy());
   const metrics = metricsFor(t, agent);
@@ -349,5 +349,31 @@ test('network programming latency: a slice of a service not yet applied is timed
   const bound = (Date.now() - triggered) / 1000;
   await waitFor('one observation', async () => (await count(metrics)) === 1);
   const seconds = sample(await metrics.render(), 'kubeproxy_network_programming_duration_seconds_sum', { ip_family: 'IPv4' }) ?? -1;
+  t.true(seconds >= 0 && seconds <= bound, `observed ${seconds}s, bound ${bound}s`);
+});
+
+test('network programming latency: v1 Endpoints carry the trigger time too', async (t) => {
+  const a = await backend(t, tcpName('a', api(30)));
+  const b = await backend(t, tcpName('b', api(31), a.port));
+  const endpoints = (target: Backend, triggerTime: string): KubeObject => ({
+    metadata: { namespace: 'default', name: 'old', annotations: { [TRIGGER]: triggerTime } },
+    subsets: [{ addresses: [{ ip: target.host }], ports: [{ name: 'p', port: target.port, protocol: 'TCP' }] }],
+  });
+  const { server, metrics } = await startWithApi(
+    t,
+    (s) => {
+      s.create('services', kubeService('old', api(3), 7002));
+      s.create('endpoints', endpoints(a, '2020-01-01T00:00:00Z'));
+    },
+    true,
+  );
+  await waitFor('a to serve', async () => (await tcpRequest(api(3), 7002).catch(() => Buffer.alloc(0))).toString() === 'a');
+  const triggered = Date.now();
+  server.update('endpoints', endpoints(b, new Date(triggered).toISOString()));
+  await waitFor('b to serve', async () => (await tcpRequest(api(3), 7002).catch(() => Buffer.alloc(0))).toString() === 'b');
+  const bound = (Date.now() - triggered) / 1000;
+  const text = await metrics.render();
+  t.is(sample(text, 'kubeproxy_network_programming_duration_seconds_count', { ip_family: 'IPv4' }), 1);
+  const seconds = sample(text, 'kubeproxy_network_programming_duration_seconds_sum', { ip_family: 'IPv4' }) ?? -1;
   t.true(seconds >= 0 && seconds <= bound, `observed ${seconds}s, bound ${bound}s`);
 });
