@@ -4,6 +4,7 @@ import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
 import type { Config } from '../config/config.js';
 import { formatHostPort, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
+import { serviceKeyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
 import { isProxied } from '../model/service.js';
@@ -28,6 +29,9 @@ import type { PlanContext, PortalScope } from './portal-plan.js';
 import { LocalProxySockets } from './proxy-socket-factory.js';
 import type { ProxySocketFactory } from './proxy-socket-factory.js';
 import { SyncRunner } from './sync-runner.js';
+import { ChangeAccounting } from './change-accounting.js';
+import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
+import type { SyncStatus } from './sync-status.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
   readonly nodePortAddresses?: readonly string[];
@@ -90,7 +94,7 @@ interface PortState {
 
 const log = logger('agent');
 
-/** Published after every sync: `{ agent, durationMs, ok }`. */
+/** Published after every sync: `{ agent, durationMs, ok, families }`. */
 export const SYNC_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:sync');
 /** Published after every rules apply: `{ agent, ok, mode, error? }`. */
 export const RULES_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:rules');
@@ -124,6 +128,7 @@ export class Agent implements ServiceSourceHandler {
   readonly #endpoints = new EndpointsCache();
   readonly #local = new LocalAddresses();
   readonly #runner: SyncRunner;
+  readonly #accounting = new ChangeAccounting(this);
   /** Services as last applied. */
   readonly #services = new Map<ServiceKey, ServiceSpec>();
   readonly #ports = new Map<ServicePortName, PortState>();
@@ -168,11 +173,15 @@ export class Agent implements ServiceSourceHandler {
   }
 
   onServiceChange(key: ServiceKey, previous: ServiceSpec | undefined, current: ServiceSpec | undefined): void {
+    this.#accounting.serviceChange();
     if (this.#tracker.update(key, previous, current) && this.#synced) this.#runner.run();
   }
 
-  onEndpointSliceChange(key: string, _previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined): void {
+  onEndpointSliceChange(key: string, previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined): void {
     for (const svc of this.#endpoints.update(key, current)) this.#pushEndpoints(svc);
+    // In force now unless its Service is not applied yet (held then until the sync that applies it).
+    const owner = current ?? previous ? serviceKeyOfSlice((current ?? previous)!) : '';
+    this.#accounting.endpointSliceChange(previous, current, this.#synced && this.#services.has(owner) && this.#tracker.get(owner) === undefined);
   }
 
   onSynced(): void {
@@ -206,6 +215,23 @@ export class Agent implements ServiceSourceHandler {
     const endpoints = new Set<string>();
     for (const st of this.#ports.values()) for (const e of this.#balancer.endpoints(st.key)) endpoints.add(e.key);
     return { services: this.#services.size, servicePorts: this.#ports.size, endpoints: endpoints.size };
+  }
+
+  /** What kube-proxy's sync metrics read: change counts, the last sync request, families, Local policies without local endpoints. */
+  syncStatus(): SyncStatus {
+    const ports = [...this.#ports.values()].map((st) => ({
+      service: st.service,
+      port: st.port,
+      scope: st.scope,
+      endpoints: this.#balancer.endpoints(st.key).length,
+      clusterEndpoints: this.#endpoints.endpointsFor(st.service, st.port).length,
+    }));
+    return {
+      ...this.#accounting.counts(this.#tracker.size),
+      lastQueuedMs: this.#runner.lastQueuedMs,
+      families: servedFamilies(this.#services.values()),
+      noLocalEndpoints: countNoLocalEndpoints(ports),
+    };
   }
 
   /** Brings the stats in status() up to date where other processes count them. */
@@ -299,8 +325,9 @@ export class Agent implements ServiceSourceHandler {
       await this.#syncOnce();
       ok = this.#rulesError === undefined;
       if (ok) this.#lastSyncOkMs = Date.now();
+      this.#accounting.synced();
     } finally {
-      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ agent: this, durationMs: performance.now() - started, ok });
+      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ agent: this, durationMs: performance.now() - started, ok, families: servedFamilies(this.#services.values()) });
     }
   }
 
@@ -362,7 +389,7 @@ export class Agent implements ServiceSourceHandler {
       this.#appliedRules = undefined;
       this.#rulesError = (err as Error).message;
       log.error('cannot apply rules', { mode: this.#rules!.mode, error: (err as Error).message });
-      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ agent: this, ok: false, mode: this.#rules!.mode, error: this.#rulesError });
+      if (RULES_CHANNEL.hasSubscribers) RULES_CHANNEL.publish({ agent: this, ok: false, mode: this.#rules!.mode, error: this.#rulesError, families: servedFamilies(this.#services.values()) });
     }
   }
 

@@ -10,6 +10,8 @@ export interface SyncRunnerOptions {
   readonly maxIntervalMs: number;
   /** Runs allowed back to back before minIntervalMs applies (kube-proxy uses 2). */
   readonly burst?: number;
+  /** The clock of lastQueuedMs; Date.now by default. */
+  readonly now?: () => number;
 }
 
 const log = logger('sync');
@@ -28,10 +30,13 @@ export class SyncRunner {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #runs = 0;
+  readonly #now: () => number;
+  #lastQueuedMs: number | undefined;
 
   constructor(options: SyncRunnerOptions) {
     this.#fn = options.fn;
     this.#maxIntervalMs = options.maxIntervalMs;
+    this.#now = options.now ?? Date.now;
     this.#queue =
       options.minIntervalMs > 0
         ? new PQueue({ concurrency: 1, interval: options.minIntervalMs, intervalCap: options.burst ?? 2 })
@@ -41,12 +46,30 @@ export class SyncRunner {
   /** Starts the periodic runs. */
   start(): void {
     if (this.#closed || this.#timer) return;
-    this.#timer = setInterval(() => this.run(), this.#maxIntervalMs);
+    this.#timer = setInterval(() => this.#enqueue(), this.#maxIntervalMs);
     this.#timer.unref();
   }
 
-  /** Asks for a run as soon as the rate limit allows. */
+  /**
+   * Asks for a run as soon as the rate limit allows, and notes the time of the request (also when
+   * it joins a run already waiting), as kube-proxy's Sync() does.
+   */
   run(): void {
+    if (this.#closed) return;
+    this.#lastQueuedMs = this.#now();
+    this.#enqueue();
+  }
+
+  /**
+   * When run() was last called (ms since the epoch); undefined before. The periodic runs are not
+   * requests and leave it alone, so that a gap between it and the end of the last run shows a
+   * change waiting for a sync that does not come.
+   */
+  get lastQueuedMs(): number | undefined {
+    return this.#lastQueuedMs;
+  }
+
+  #enqueue(): void {
     if (this.#closed || this.#waiting) return;
     this.#waiting = true;
     void this.#queue.add(async () => {

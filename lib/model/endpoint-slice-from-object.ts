@@ -23,6 +23,7 @@ import {
   requireMapping,
 } from './object-fields.js';
 import type { Protocol } from './service.js';
+import { triggerTimeOf } from './trigger-time.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -43,7 +44,8 @@ export function endpointSliceFromObject(obj: unknown): EndpointSliceSpec {
   const addressType = oneOf(root['addressType'], 'addressType', ADDRESS_TYPES, 'IPv4');
   const endpoints = optionalArray(root['endpoints'], 'endpoints').map((entry, i) => readEndpoint(entry, indexPath('endpoints', i), addressType));
   const ports = readPorts(root['ports'], 'ports');
-  return { namespace, name, serviceName, addressType, ports, endpoints };
+  const triggerTimeMs = triggerTimeOf(meta);
+  return { namespace, name, serviceName, addressType, ports, endpoints, ...(triggerTimeMs !== undefined ? { triggerTimeMs } : {}) };
 }
 
 function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSpec['addressType']): EndpointSpec {
@@ -92,7 +94,8 @@ function readPorts(v: unknown, path: string): EndpointPortSpec[] | undefined {
  */
 export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
   const root = objectRoot(obj, 'Endpoints');
-  const { name, namespace } = objectMeta(root, isDnsSubdomain, DNS_SUBDOMAIN_RULE);
+  const { name, namespace, meta } = objectMeta(root, isDnsSubdomain, DNS_SUBDOMAIN_RULE);
+  const triggerTimeMs = triggerTimeOf(meta);
   const slices: EndpointSliceSpec[] = [];
   optionalArray(root['subsets'], 'subsets').forEach((entry, i) => {
     const path = indexPath('subsets', i);
@@ -116,6 +119,7 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
       addressType,
       ports,
       endpoints: byFamily[addressType],
+      ...(triggerTimeMs !== undefined ? { triggerTimeMs } : {}),
     });
     if (byFamily.IPv4.length === 0 && byFamily.IPv6.length > 0) {
       slices.push(make(base, 'IPv6'));

@@ -33,6 +33,11 @@ export interface EndpointSliceSpec {
   /** undefined when the slice declares no ports at all (then the service's numeric targetPort is used). */
   readonly ports: readonly EndpointPortSpec[] | undefined;
   readonly endpoints: readonly EndpointSpec[];
+  /**
+   * The `endpoints.kubernetes.io/last-change-trigger-time` annotation (ms since the epoch), for
+   * kube-proxy's network programming latency; absent or undefined when not set.
+   */
+  readonly triggerTimeMs?: number | undefined;
 }
 
 export function serviceKeyOfSlice(slice: EndpointSliceSpec): ServiceKey {

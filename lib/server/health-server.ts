@@ -1,3 +1,4 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidConfigError } from '../errors.js';
 import { logger } from '../log.js';
 import type { AgentView } from './agent-view.js';
@@ -17,6 +18,18 @@ export interface HealthServerOptions {
 
 const log = logger('healthz');
 
+/** Published after every answer to /healthz and /livez: `{ agent, path, status }` (kube-proxy counts them by code). */
+export const PROBE_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:health-probe');
+
+/** Publishes each answer of a route on PROBE_CHANNEL. */
+function counted(agent: AgentView, path: string, route: Route): Route {
+  return async () => {
+    const reply = await route();
+    if (PROBE_CHANNEL.hasSubscribers) PROBE_CHANNEL.publish({ agent, path, status: reply.status });
+    return reply;
+  };
+}
+
 /**
  * The health endpoint load balancers and kubelet probes use, on --healthz-bind-address:
  *
@@ -34,6 +47,7 @@ export class HealthServer extends HttpListener {
       ['/healthz', () => healthzReply(agent)],
       ['/livez', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok' })],
     ]);
+    for (const [path, route] of routes) routes.set(path, counted(agent, path, route));
     super('healthz', parseAddress(options.address, 'healthz bind address'), routes, log);
   }
 }

@@ -1,28 +1,46 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { PortStatus } from '../agent/agent.js';
 import { InvalidConfigError } from '../errors.js';
+import type { IPFamily } from '../model/ip-address.js';
 import type { AgentView } from './agent-view.js';
+import { KubeProxyMetrics } from './kube-proxy-metrics.js';
+import { UserspaceProxyMetrics } from './userspace-proxy-metrics.js';
 
-/** Every metric name starts with this. */
-export const METRIC_PREFIX = 'kube_userspace_proxy_';
+export { METRIC_PREFIX } from './userspace-proxy-metrics.js';
 
-/** The diagnostics channels the agent publishes on (see lib/agent/agent.ts). */
+/** The diagnostics channels the agent and the health server publish on. */
 export const SYNC_CHANNEL_NAME = 'kube-userspace-proxy:sync';
 export const RULES_CHANNEL_NAME = 'kube-userspace-proxy:rules';
+export const PROGRAMMED_CHANNEL_NAME = 'kube-userspace-proxy:network-programmed';
+export const PROBE_CHANNEL_NAME = 'kube-userspace-proxy:health-probe';
 
-interface SyncMessage {
-  readonly durationMs: number;
-  readonly ok: boolean;
-  /** When the agent names itself, messages of other agents in the process are ignored. */
+/** Every message names its agent; messages of other agents in the process are ignored. */
+interface Message {
   readonly agent?: unknown;
 }
 
-interface RulesMessage {
+interface SyncMessage extends Message {
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly families?: readonly IPFamily[];
+}
+
+interface RulesMessage extends Message {
   readonly ok: boolean;
   readonly mode: string;
   readonly error?: string;
-  readonly agent?: unknown;
+  readonly families?: readonly IPFamily[];
+}
+
+interface ProgrammedMessage extends Message {
+  readonly family: IPFamily;
+  readonly seconds: number;
+}
+
+interface ProbeMessage extends Message {
+  readonly path: string;
+  readonly status: number;
 }
 
 export interface MetricsOptions {
@@ -31,113 +49,42 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
 }
 
-type PortLabels = 'service_port' | 'protocol';
-
-/** kube-proxy's sync_proxy_rules_duration_seconds buckets: 1 ms doubling to about 16 s. */
-const SYNC_BUCKETS: readonly number[] = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
+/** A sync message without families comes from an agent that serves IPv4 only. */
+const DEFAULT_FAMILIES: readonly IPFamily[] = ['IPv4'];
 
 /**
- * The agent's Prometheus metrics, in their own Registry.
+ * The agent's Prometheus metrics, in their own Registry: this project's own
+ * (UserspaceProxyMetrics), kube-proxy's (KubeProxyMetrics), and prom-client's process metrics.
  *
  * Nothing is counted on the data path for metrics: the proxy sockets keep plain counters
- * (ProxyStats) and every service-port metric is read from agent.status() at scrape time, through
- * prom-client collect() callbacks, one status snapshot per scrape. Labels are the service port
- * (`ns/name:port`) and the protocol only, never a client or an endpoint, so the series count is
- * bounded by the number of service ports. Syncs and rule failures arrive on the agent's
- * diagnostics channels.
+ * (ProxyStats), and every per-port metric and count is read from the agent at scrape time, one
+ * status snapshot per scrape. Events (syncs, rule failures, endpoint changes in force, health
+ * probes) arrive on diagnostics channels.
  */
 export class Metrics {
   readonly registry = new Registry();
   readonly #agent: AgentView;
   /** The status of the scrape under way, so that every collect() sees the same one. */
   #scrape: PortStatus[] | undefined;
-  readonly #syncDuration: Histogram;
-  readonly #ruleErrors: Counter;
+  readonly #own: UserspaceProxyMetrics;
+  readonly #kubeProxy: KubeProxyMetrics;
+  readonly #subscriptions: [string, (message: unknown) => void][];
   #closed = false;
 
   constructor(options: MetricsOptions) {
     const agent = options.agent;
     if (typeof agent?.status !== 'function') throw new InvalidConfigError(['metrics: agent must be an Agent']);
     this.#agent = agent;
-    const registers = [this.registry];
-    const P = METRIC_PREFIX;
-
-    this.#syncDuration = new Histogram({
-      name: `${P}sync_duration_seconds`,
-      help: 'How long each sync of listeners and rules with the services took.',
-      buckets: [...SYNC_BUCKETS],
-      registers,
-    });
-    new Gauge({
-      name: `${P}last_sync_timestamp_seconds`,
-      help: 'When the last successful sync finished (seconds since the epoch; 0 before the first).',
-      registers,
-      collect() {
-        this.set((agent.health().lastUpdatedMs ?? 0) / 1000);
-      },
-    });
-    this.#ruleErrors = new Counter({
-      name: `${P}rule_apply_errors_total`,
-      help: 'Syncs whose iptables or nftables rules failed to apply.',
-      registers,
-    });
-    new Counter({
-      name: `${P}informer_restarts_total`,
-      help: 'Kubernetes API informer restarts after errors and watchdog relists (0 with manifests).',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(agent.sourceHealth()?.informerRestarts ?? 0);
-      },
-    });
-    const counts = (name: string, help: string, key: 'services' | 'servicePorts' | 'endpoints'): void => {
-      new Gauge({ name: `${P}${name}`, help, registers, collect() { this.set(agent.counts()[key]); } });
-    };
-    counts('services', 'Services proxied.', 'services');
-    counts('service_ports', 'Service ports proxied (listeners, one per port and traffic-policy scope).', 'servicePorts');
-    counts('endpoints', 'Distinct endpoints (ip:port) of all proxied service ports.', 'endpoints');
-
-    // Per service port, read from ProxyStats at scrape time.
-    const labelNames: PortLabels[] = ['service_port', 'protocol'];
-    const ports = (): PortStatus[] => this.#ports();
-    const perPort = (kind: 'gauge' | 'counter', name: string, help: string, value: (st: PortStatus, stats: NonNullable<PortStatus['stats']>) => number | undefined): void => {
-      const collect = function (this: Gauge<PortLabels> | Counter<PortLabels>): void {
-        this.reset();
-        for (const st of ports()) {
-          if (st.stats === undefined) continue;
-          const v = value(st, st.stats);
-          if (v !== undefined) this.inc({ service_port: st.spn, protocol: st.protocol }, v);
-        }
-      };
-      if (kind === 'gauge') new Gauge<PortLabels>({ name: `${P}${name}`, help, labelNames, registers, collect });
-      else new Counter<PortLabels>({ name: `${P}${name}`, help, labelNames, registers, collect });
-    };
-    perPort('gauge', 'service_port_connections_active', 'TCP connections being proxied now (UDP: live sessions).', (_, s) => s.active);
-    perPort('counter', 'connections_total', 'TCP connections accepted (UDP: sessions created).', (_, s) => s.total);
-    perPort('counter', 'dial_failures_total', 'Connection attempts to an endpoint that failed (UDP: upstream errors).', (_, s) => s.dialFailures);
-    perPort('counter', 'dial_retries_total', 'Connection attempts after the first for one client connection.', (_, s) => s.dialRetries);
-    perPort('counter', 'dial_give_ups_total', 'Client connections reset after every connection attempt failed.', (_, s) => s.dialGiveUps);
-    perPort('counter', 'no_endpoint_rejections_total', 'Connections (UDP: datagrams) turned away because the service port had no endpoint.', (_, s) => s.noEndpointRejections);
-    perPort('gauge', 'udp_sessions', 'Live UDP sessions (client address to upstream socket).', (st, s) => (st.protocol === 'UDP' ? s.active : undefined));
-    perPort('counter', 'udp_evictions_total', 'UDP sessions closed to stay within --udp-max-sessions.', (st, s) => (st.protocol === 'UDP' ? s.udpEvictions : undefined));
-    new Counter<PortLabels | 'direction'>({
-      name: `${P}bytes_total`,
-      help: 'Bytes proxied: direction="in" from clients to endpoints, "out" from endpoints to clients.',
-      labelNames: [...labelNames, 'direction'],
-      registers,
-      collect() {
-        this.reset();
-        for (const st of ports()) {
-          if (st.stats === undefined) continue;
-          this.inc({ service_port: st.spn, protocol: st.protocol, direction: 'in' }, st.stats.bytesIn);
-          this.inc({ service_port: st.spn, protocol: st.protocol, direction: 'out' }, st.stats.bytesOut);
-        }
-      },
-    });
-
+    this.#own = new UserspaceProxyMetrics(this.registry, agent, () => this.#scrape ?? agent.status());
+    this.#kubeProxy = new KubeProxyMetrics(this.registry, agent);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    diagnosticsChannel.subscribe(SYNC_CHANNEL_NAME, this.#onSync);
-    diagnosticsChannel.subscribe(RULES_CHANNEL_NAME, this.#onRules);
+    this.#subscriptions = [
+      [SYNC_CHANNEL_NAME, this.#onSync],
+      [RULES_CHANNEL_NAME, this.#onRules],
+      [PROGRAMMED_CHANNEL_NAME, this.#onProgrammed],
+      [PROBE_CHANNEL_NAME, this.#onProbe],
+    ];
+    for (const [name, fn] of this.#subscriptions) diagnosticsChannel.subscribe(name, fn);
   }
 
   /** The Content-Type of render()'s text (Prometheus text format 0.0.4). */
@@ -156,31 +103,40 @@ export class Metrics {
     }
   }
 
-  /** Stops listening to the agent's channels. Idempotent. */
+  /** Stops listening to the channels. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    diagnosticsChannel.unsubscribe(SYNC_CHANNEL_NAME, this.#onSync);
-    diagnosticsChannel.unsubscribe(RULES_CHANNEL_NAME, this.#onRules);
+    for (const [name, fn] of this.#subscriptions) diagnosticsChannel.unsubscribe(name, fn);
   }
 
-  #ports(): PortStatus[] {
-    return this.#scrape ?? this.#agent.status();
-  }
-
-  #mine(message: { readonly agent?: unknown }): boolean {
-    return message.agent === undefined || message.agent === this.#agent;
+  #mine(message: Message | undefined): boolean {
+    return message !== undefined && message !== null && (message.agent === undefined || message.agent === this.#agent);
   }
 
   readonly #onSync = (message: unknown): void => {
-    const m = message as SyncMessage;
-    if (typeof m?.durationMs !== 'number' || !this.#mine(m)) return;
-    this.#syncDuration.observe(m.durationMs / 1000);
+    const m = message as SyncMessage | undefined;
+    if (!this.#mine(m) || typeof m!.durationMs !== 'number') return;
+    this.#own.onSync(m!.durationMs);
+    this.#kubeProxy.onSync(m!.durationMs, m!.ok === true, m!.families ?? DEFAULT_FAMILIES);
   };
 
   readonly #onRules = (message: unknown): void => {
-    const m = message as RulesMessage;
-    if (m?.ok !== false || !this.#mine(m)) return;
-    this.#ruleErrors.inc();
+    const m = message as RulesMessage | undefined;
+    if (!this.#mine(m) || m!.ok !== false) return;
+    this.#own.onRulesFailed();
+    this.#kubeProxy.onRulesFailed(m!.families ?? DEFAULT_FAMILIES);
+  };
+
+  readonly #onProgrammed = (message: unknown): void => {
+    const m = message as ProgrammedMessage | undefined;
+    if (!this.#mine(m) || typeof m!.seconds !== 'number' || (m!.family !== 'IPv4' && m!.family !== 'IPv6')) return;
+    this.#kubeProxy.onProgrammed(m!.family, m!.seconds);
+  };
+
+  readonly #onProbe = (message: unknown): void => {
+    const m = message as ProbeMessage | undefined;
+    if (!this.#mine(m) || typeof m!.status !== 'number') return;
+    this.#kubeProxy.onProbe(m!.path, m!.status);
   };
 }

@@ -78,3 +78,25 @@ test('runs periodically without requests, and a failing run does not stop it', a
   await runner.idle();
   t.is(runs, after, 'no run after close');
 });
+
+test('lastQueuedMs is the time of the last run() request, and periodic runs leave it alone', async (t) => {
+  let clock = 1000;
+  let runs = 0;
+  const runner = new SyncRunner({ fn: async () => void runs++, minIntervalMs: 0, maxIntervalMs: 30, now: () => clock });
+  t.teardown(() => runner.destroy());
+  t.is(runner.lastQueuedMs, undefined);
+  runner.run();
+  t.is(runner.lastQueuedMs, 1000);
+  clock = 2000;
+  runner.run(); // joins the waiting run: still a request
+  t.is(runner.lastQueuedMs, 2000);
+  await runner.idle();
+  clock = 3000;
+  runner.start();
+  await waitFor('two periodic runs', () => runs >= 3);
+  t.is(runner.lastQueuedMs, 2000);
+  runner.destroy();
+  clock = 4000;
+  runner.run();
+  t.is(runner.lastQueuedMs, 2000, 'no request after destroy');
+});

@@ -180,7 +180,11 @@ test('health, metrics and the status view of a running agent, as a user reaches 
   t.truthy(((await health.body.json()) as { lastUpdated: string }).lastUpdated);
   t.is(await (await request(`${metricsUrl}/proxyMode`)).body.text(), 'userspace');
   const metrics = await (await request(`${metricsUrl}/metrics`)).body.text();
-  t.regex(metrics, /kube_userspace_proxy_connections_total\{service_port="default\/web:http",protocol="TCP"\} 3/);
+  t.regex(metrics, /kube_userspace_proxy_connections_total\{namespace="default",service="web",port="http",protocol="TCP"\} 3/);
+  // kube-proxy's metrics beside them; the /healthz requests above went to the health server and are counted.
+  t.regex(metrics, /^kubeproxy_sync_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/m);
+  t.regex(metrics, /^kubeproxy_sync_proxy_rules_service_changes_total [1-9]/m);
+  t.regex(metrics, /^kubeproxy_proxy_healthz_total\{code="200"\} [1-9]/m);
 
   const status = spawnNode([CLI, 'status', '--metrics-address', new URL(metricsUrl).host]);
   t.is(await status.exited, 0, status.stderr());

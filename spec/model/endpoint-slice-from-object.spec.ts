@@ -167,3 +167,14 @@ for (const [title, obj, field, reason] of invalidEndpoints) {
     t.true(err.reason.includes(reason), `reason "${err.reason}" should include "${reason}"`);
   });
 }
+
+test('the last-change-trigger-time annotation is read from slices and Endpoints; a malformed one is ignored', (t) => {
+  const at = (value: unknown): Obj => ({ name: 'web-abc12', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': value } });
+  t.is(endpointSliceFromObject({ ...slice(), metadata: at('2024-05-01T10:00:00.123456789Z') }).triggerTimeMs, Date.UTC(2024, 4, 1, 10, 0, 0, 123));
+  t.is(endpointSliceFromObject({ ...slice(), metadata: at('2024-05-01T12:00:00+02:00') }).triggerTimeMs, Date.UTC(2024, 4, 1, 10));
+  t.is(endpointSliceFromObject(slice()).triggerTimeMs, undefined);
+  for (const bad of ['yesterday', '2024-05-01', '', 17, null]) t.is(endpointSliceFromObject({ ...slice(), metadata: at(bad) }).triggerTimeMs, undefined, String(bad));
+  const eps = endpoints([{ addresses: [{ ip: '10.1.0.1' }, { ip: 'fd00::1' }] }]);
+  eps['metadata'] = { name: 'web', annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': '2024-05-01T10:00:00Z' } };
+  t.deepEqual(endpointSlicesFromEndpoints(eps).map((s) => s.triggerTimeMs), [Date.UTC(2024, 4, 1, 10), Date.UTC(2024, 4, 1, 10)]);
+});

@@ -39,7 +39,7 @@ test('3 TCP connections of N bytes each: exact connection and byte counts, and n
     const payload = randomBytes(N);
     t.deepEqual(await tcpRequest(ip(1), 8080, payload), payload);
   }
-  const labels = { service_port: 'default/web:http', protocol: 'TCP' };
+  const labels = { namespace: 'default', service: 'web', port: 'http', protocol: 'TCP' };
   const text = await waitFor('the connections to close', async () => {
     const m = await scrape(url);
     return sample(m, `${P}service_port_connections_active`, labels) === 0 ? m : undefined;
@@ -67,7 +67,7 @@ test('an open connection is active in the gauge and in its endpoint until it clo
     'hold-slice.yaml': sliceYaml('hold', 'hold-1', [{ name: 'tcp', port: echo.port }], [{ ip: ip(14) }]),
   });
   const { url } = await startMetricsServer(t, agent);
-  const labels = { service_port: 'default/hold:tcp', protocol: 'TCP' };
+  const labels = { namespace: 'default', service: 'hold', port: 'tcp', protocol: 'TCP' };
   const client = net.connect({ host: ip(5), port: 8080 });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
@@ -95,7 +95,7 @@ test('UDP: two clients make two sessions; exact bytes both ways', async (t) => {
     sock.send(payload, 5353, ip(2));
     t.deepEqual(await reply, payload);
   }
-  const labels = { service_port: 'default/dns:dns', protocol: 'UDP' };
+  const labels = { namespace: 'default', service: 'dns', port: 'dns', protocol: 'UDP' };
   const text = await scrape(url);
   t.is(sample(text, `${P}connections_total`, labels), 2);
   t.is(sample(text, `${P}udp_sessions`, labels), 2);
@@ -112,7 +112,7 @@ test('a service port without endpoints counts its rejections', async (t) => {
   await tcpRequest(ip(3), 8080).catch(() => Buffer.alloc(0));
   await tcpRequest(ip(3), 8080).catch(() => Buffer.alloc(0));
   const text = await scrape(url);
-  const labels = { service_port: 'default/empty:http', protocol: 'TCP' };
+  const labels = { namespace: 'default', service: 'empty', port: 'http', protocol: 'TCP' };
   t.is(sample(text, `${P}no_endpoint_rejections_total`, labels), 2);
   t.is(sample(text, `${P}connections_total`, labels), 2);
   t.is(sample(text, `${P}endpoints`), 0);
@@ -132,7 +132,7 @@ test('a refused endpoint: one dial failure and one retry, counted on the service
   );
   const { url } = await startMetricsServer(t, agent);
   t.deepEqual(await tcpRequest(ip(4), 8080, 'hello'), Buffer.from('hello'));
-  const labels = { service_port: 'default/flaky:http', protocol: 'TCP' };
+  const labels = { namespace: 'default', service: 'flaky', port: 'http', protocol: 'TCP' };
   const text = await scrape(url);
   t.is(sample(text, `${P}dial_failures_total`, labels), 1);
   t.is(sample(text, `${P}dial_retries_total`, labels), 1);
@@ -187,7 +187,7 @@ test.serial('rules that fail to apply are counted, once per failed sync', async 
   t.is(sample(await metrics.render(), `${P}rule_apply_errors_total`), frozen);
 });
 
-test('labels are the service port and protocol only: series do not grow with clients or endpoints', async (t) => {
+test('labels are the service port (namespace, service, port name) and protocol only: series do not grow with clients or endpoints', async (t) => {
   const echo = await backend(t, tcpEcho(ip(15)));
   const { agent } = await startProxy(t, {
     'many.yaml': serviceYaml('many', ip(8), [{ name: 'http', port: 8080 }]),
@@ -201,7 +201,7 @@ test('labels are the service port and protocol only: series do not grow with cli
   for (const line of ours) {
     const labels = /\{(.*)\}/.exec(line)?.[1] ?? '';
     const names = labels === '' ? [] : labels.split(/,(?=[a-z_]+=")/).map((l) => l.slice(0, l.indexOf('=')));
-    t.true(names.every((n) => n === 'service_port' || n === 'protocol' || n === 'direction'), line);
+    t.true(names.every((n) => ['namespace', 'service', 'port', 'protocol', 'direction'].includes(n)), line);
   }
   t.is(ours.filter((l) => l.startsWith(`${P}connections_total{`)).length, 1);
 });
