@@ -1,3 +1,4 @@
+import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
@@ -24,10 +25,23 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     ...(config.master !== undefined ? { master: config.master } : {}),
   });
   log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices' });
+  warnClientSettings(config);
   return new KubeSource({
     kubeConfig: kc,
     useEndpoints: config.useEndpoints,
     serviceProxyName: config.serviceProxyName,
     configSyncPeriodMs: config.configSyncPeriodMs,
   });
+}
+
+/**
+ * kube-proxy's client settings that @kubernetes/client-node (2.0.1) cannot take: it has no
+ * request rate limiter, and it encodes and decodes JSON only. Accepted, so a kube-proxy command
+ * line or file keeps working, with one warning each when set to something else than what the
+ * client does anyway.
+ */
+function warnClientSettings(config: Config): void {
+  if (config.kubeApiQps !== DEFAULT_CONFIG.kubeApiQps) log.warn('setting not applied', { setting: 'kube-api-qps', value: config.kubeApiQps, reason: 'the Kubernetes client has no request rate limiter' });
+  if (config.kubeApiBurst !== DEFAULT_CONFIG.kubeApiBurst) log.warn('setting not applied', { setting: 'kube-api-burst', value: config.kubeApiBurst, reason: 'the Kubernetes client has no request rate limiter' });
+  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType) log.warn('setting not applied', { setting: 'kube-api-content-type', value: config.kubeApiContentType, reason: 'the Kubernetes client speaks application/json only' });
 }
