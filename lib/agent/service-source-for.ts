@@ -2,6 +2,7 @@ import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
+import { RequestRateLimiter } from '../source/request-rate-limiter.js';
 import type { ServiceSource } from '../source/service-source.js';
 
 const log = logger('main');
@@ -24,8 +25,12 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),
   });
-  log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices' });
-  warnClientSettings(config);
+  log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices', qps: config.kubeApiQps, burst: config.kubeApiBurst });
+  new RequestRateLimiter({ qps: config.kubeApiQps, burst: config.kubeApiBurst }).limit(kc);
+  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType) {
+    // Accepted, so a kube-proxy command line or file keeps working, but said once.
+    log.warn('setting not applied', { setting: 'kube-api-content-type', value: config.kubeApiContentType, reason: 'the Kubernetes client speaks application/json only' });
+  }
   return new KubeSource({
     kubeConfig: kc,
     useEndpoints: config.useEndpoints,
@@ -34,14 +39,3 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
   });
 }
 
-/**
- * kube-proxy's client settings that @kubernetes/client-node (2.0.1) cannot take: it has no
- * request rate limiter, and it encodes and decodes JSON only. Accepted, so a kube-proxy command
- * line or file keeps working, with one warning each when set to something else than what the
- * client does anyway.
- */
-function warnClientSettings(config: Config): void {
-  if (config.kubeApiQps !== DEFAULT_CONFIG.kubeApiQps) log.warn('setting not applied', { setting: 'kube-api-qps', value: config.kubeApiQps, reason: 'the Kubernetes client has no request rate limiter' });
-  if (config.kubeApiBurst !== DEFAULT_CONFIG.kubeApiBurst) log.warn('setting not applied', { setting: 'kube-api-burst', value: config.kubeApiBurst, reason: 'the Kubernetes client has no request rate limiter' });
-  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType) log.warn('setting not applied', { setting: 'kube-api-content-type', value: config.kubeApiContentType, reason: 'the Kubernetes client speaks application/json only' });
-}
