@@ -11,6 +11,12 @@ import { MAX_WORKERS } from './flag-table.js';
 import type { FlagValues } from './flag-values.js';
 import { parsePortRange } from './port-range.js';
 
+/** kube-proxy's --nodeport-addresses keywords this proxy takes, and the CIDRs they stand for. */
+const NODE_PORT_KEYWORDS: Readonly<Record<string, readonly string[]>> = {
+  all: ['0.0.0.0/0', '::/0'],
+  localhost: ['127.0.0.0/8', '::1/128'],
+};
+
 /** The only proxy mode of kube-proxy this is. */
 const PROXY_MODE = 'userspace';
 
@@ -112,7 +118,10 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   const nodePortAddresses: string[] = [];
   for (const text of all('nodeport-addresses')) {
     for (const cidr of text.split(',').map((c) => c.trim()).filter((c) => c !== '')) {
-      if (!isCidr(cidr)) problems.push(`${src('nodeport-addresses')}: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
+      const keyword = NODE_PORT_KEYWORDS[cidr];
+      if (keyword) nodePortAddresses.push(...keyword);
+      else if (cidr === 'primary') problems.push(`${src('nodeport-addresses')}: "primary" (the Node object's addresses) is not supported: list the CIDRs`);
+      else if (!isCidr(cidr)) problems.push(`${src('nodeport-addresses')}: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
       else nodePortAddresses.push(cidr);
     }
   }

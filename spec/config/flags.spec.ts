@@ -147,3 +147,10 @@ test('--kube-api-qps, --kube-api-burst, --kube-api-content-type: 0 or "" is the 
   const err = t.throws(() => parseFlags(['--kube-api-qps', '-1', '--kube-api-burst', 'many']), { instanceOf: InvalidConfigError })!;
   t.deepEqual(err.problems, ['--kube-api-qps: expected a number of requests per second (0 = default 5), got "-1"', '--kube-api-burst: expected a number of requests (0 = default 10), got "many"']);
 });
+
+test('--nodeport-addresses takes kube-proxy\'s keywords all and localhost; primary is refused by name', (t) => {
+  t.deepEqual(run(['--nodeport-addresses', 'localhost,10.0.0.0/8']).nodePortAddresses, ['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
+  t.deepEqual(run(['--nodeport-addresses', 'all']).nodePortAddresses, ['0.0.0.0/0', '::/0']);
+  const err = t.throws(() => parseFlags(['--nodeport-addresses', 'primary']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, ['--nodeport-addresses: "primary" (the Node object\'s addresses) is not supported: list the CIDRs']);
+});
