@@ -64,6 +64,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'v', kind: 'int', value: 'N', kubeProxyField: 'logging.verbosity', inFile: false, help: 'log verbosity as kube-proxy\'s klog levels: 0-3 info, 4 and up debug (also -v N)' },
   { name: 'log-level', kind: 'string', value: 'LEVEL', def: DEFAULT_CONFIG.logLevel, help: 'error, warn, info (service and listener changes) or debug (every connection)' },
   { name: 'log-format', kind: 'string', value: 'FORMAT', kubeProxyField: 'logging.format', def: 'text on a terminal, else json', help: 'text or json' },
+  { name: 'logging-format', kind: 'string', value: 'FORMAT', aliasOf: 'log-format', inFile: false, help: 'kube-proxy\'s name for --log-format' },
   { name: 'config', kind: 'string', value: 'FILE', inFile: false, help: 'a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1, as kubeadm writes it) and/or a KubeUserspaceProxyConfiguration; flags override it' },
   { name: 'write-config-to', kind: 'string', value: 'FILE', inFile: false, help: 'write the effective configuration (both kinds) to FILE and exit' },
   { name: 'help', kind: 'bool', inFile: false, help: 'print this help and exit' },

@@ -55,7 +55,7 @@ export function usage(program: string): string {
   for (const f of FLAGS) {
     const left = `  --${f.name}${f.value ? `${f.kind === 'optional' ? '' : ' '}${f.value}` : ''}`;
     const def = f.def !== undefined ? ` (default ${f.def})` : '';
-    lines.push(left.padEnd(32) + f.help + def);
+    lines.push(left.padEnd(Math.max(32, left.length + 2)) + f.help + def);
   }
   return lines.join('\n');
 }

@@ -111,8 +111,9 @@ test('-v N maps klog verbosity onto log levels', (t) => {
   t.throws(() => parseFlags(['-v', '4', '--log-level', 'warn']), { instanceOf: InvalidConfigError, message: /-v and --log-level both given: choose one/ });
 });
 
-test('kube-proxy\'s flag names: --iptables-sync-period and --iptables-min-sync-period are --sync-period and --min-sync-period', (t) => {
-  const c = run(['--iptables-sync-period', '10s', '--iptables-min-sync-period=500ms']);
+test('kube-proxy\'s flag names: --iptables-sync-period, --iptables-min-sync-period and --logging-format are --sync-period, --min-sync-period and --log-format', (t) => {
+  const c = run(['--iptables-sync-period', '10s', '--iptables-min-sync-period=500ms', '--logging-format', 'text']);
+  t.is(c.logFormat, 'text');
   t.is(c.syncPeriodMs, 10_000);
   t.is(c.minSyncPeriodMs, 500);
   const err = t.throws(() => parseFlags(['--sync-period', '10s', '--iptables-sync-period', '20s', '--iptables-min-sync-period', 'x']), { instanceOf: InvalidConfigError })!;
