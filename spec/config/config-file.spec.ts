@@ -1,7 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import test from 'ava';
 import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { InvalidConfigError } from '../../lib/errors.js';
+import { ROOT } from '../helpers/process.js';
 import { configFile, kubeadmWith, run } from './config-fixture.js';
 
 const OWN = `apiVersion: kube-userspace-proxy/v1alpha1
@@ -88,4 +91,15 @@ test('a missing file, a kubeadm InitConfiguration and malformed YAML are clear e
   t.true(e3.problems[0]!.startsWith(`--config ${broken}: `));
   const list = await configFile(t, '- a\n');
   t.deepEqual(t.throws(() => parseFlags(['--config', list]), { instanceOf: InvalidConfigError })!.problems, [`--config ${list}: expected a KubeProxyConfiguration or KubeUserspaceProxyConfiguration object`]);
+});
+
+test('the two-document example of the README loads', async (t) => {
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Config file'), readme.indexOf('### kube-proxy compatibility'));
+  const block = /```yaml\n(apiVersion: kubeproxy[\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) return void t.fail('no example in the README');
+  const { config, warnings } = run(['--config', await configFile(t, block)]);
+  t.deepEqual(warnings, []);
+  t.is(config.redirect, 'iptables');
+  t.is(config.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
 });
