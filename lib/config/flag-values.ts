@@ -18,22 +18,23 @@ export interface SettingWarning {
   readonly reason: string;
 }
 
-/** Groups of flags that choose one thing: a command line setting one member replaces the file's whole group. */
-const ONE_CHOICE: ReadonlyArray<readonly string[]> = [
-  ['manifests', 'kubeconfig', 'master'],
-  ['v', 'log-level'],
+/** Alternatives: flags on one side exclude those on the other (a source; a way to set the log level). */
+const ALTERNATIVES: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
+  [['manifests'], ['kubeconfig', 'master']],
+  [['v'], ['log-level']],
 ];
 
 /**
  * The command line over a config file: each flag given on the command line replaces the file's
- * value. Within a group of alternatives (--manifests or an API server; -v or --log-level) the
- * command line's choice replaces the file's, so `--manifests` works next to a kubeadm file that
- * names a kubeconfig.
+ * value, and one side of a pair of alternatives on the command line replaces the file's other
+ * side, so `--manifests` works next to a kubeadm file that names a kubeconfig (while `--master`
+ * next to it still uses that kubeconfig, as with kube-proxy).
  */
 export function overlay(file: FlagValues, commandLine: FlagValues): FlagValues {
   const out: FlagValues = new Map(file);
-  for (const group of ONE_CHOICE) {
-    if (group.some((name) => commandLine.has(name))) for (const name of group) out.delete(name);
+  for (const [a, b] of ALTERNATIVES) {
+    if (a.some((name) => commandLine.has(name))) for (const name of b) out.delete(name);
+    if (b.some((name) => commandLine.has(name))) for (const name of a) out.delete(name);
   }
   for (const [name, value] of commandLine) out.set(name, value);
   return out;

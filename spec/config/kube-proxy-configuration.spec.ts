@@ -162,3 +162,9 @@ test('flags override the file; --manifests replaces the file\'s kubeconfig', asy
   t.is(config.kubeconfig, undefined);
   t.is(config.logLevel, 'warn');
 });
+
+test('--master on the command line keeps the file\'s kubeconfig, as kube-proxy', async (t) => {
+  const { config } = run(['--config', KUBEADM_EXAMPLE, '--master', 'https://10.0.0.1:6443']);
+  t.is(config.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
+  t.is(config.master, 'https://10.0.0.1:6443');
+});
