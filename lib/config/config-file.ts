@@ -55,7 +55,9 @@ export function readConfigFile(file: string): { values: FlagValues; problems: st
     warnings.push(...(read.warnings ?? []));
     for (const [name, value] of read.values) {
       const earlier = values.get(name);
-      if (earlier && earlier.values.join('\n') !== value.values.join('\n')) {
+      if (earlier?.implied) values.delete(name);
+      else if (value.implied && earlier) continue;
+      else if (earlier && earlier.values.join('\n') !== value.values.join('\n')) {
         problems.push(`${earlier.source} and ${value.source} differ (${JSON.stringify(earlier.values.join(','))} and ${JSON.stringify(value.values.join(','))}): set it in one place`);
       }
       values.set(name, value);

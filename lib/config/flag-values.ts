@@ -6,6 +6,8 @@ export interface FlagValue {
   readonly values: readonly string[];
   /** `--udp-timeout`, or `--config FILE: iptables.syncPeriod`: what a problem with it names. */
   readonly source: string;
+  /** Not written in the file but implied by kube-proxy's defaulting: a value given elsewhere in the file wins. */
+  readonly implied?: boolean;
 }
 
 /** Flag name (the canonical one, not an alias) → its value. */

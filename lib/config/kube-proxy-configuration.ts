@@ -186,7 +186,7 @@ export function readKubeProxyConfiguration(doc: Record<string, unknown>, file: s
     const host = given ? given.values[0]! : ipv6 ? v6 : v4;
     if (given && net.isIP(host) === 0) continue;
     if (!given && !ipv6) continue;
-    values.set(name, { values: [net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`], source: label(field) });
+    values.set(name, { values: [net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`], source: label(field), implied: !given });
   }
   return { values, problems, warnings };
 }

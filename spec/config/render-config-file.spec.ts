@@ -78,6 +78,10 @@ test('round trip of the defaults', async (t) => {
   await roundTrip(t, []);
 });
 
+test('round trip of an IPv6 bindAddress with the health and metrics servers off', async (t) => {
+  await roundTrip(t, ['--bind-address', '::', '--healthz-bind-address=', '--metrics-bind-address=']);
+});
+
 test('the first document is valid v1alpha1: sync periods under iptables, only v1alpha1 fields, no warnings', (t) => {
   const { config } = run(['--sync-period', '45s', '--min-sync-period', '2s', '--udp-timeout', '5s', '--workers', '2']);
   const [kubeProxy, own] = YAML.parseAllDocuments(renderConfigFile(config)).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
