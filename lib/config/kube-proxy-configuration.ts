@@ -206,7 +206,7 @@ function checkType(field: Field, value: unknown): string | undefined {
     case 'int':
       return Number.isInteger(value) ? undefined : 'must be an integer';
     case 'float':
-      return typeof value === 'number' && value >= 0 ? undefined : 'must be a number';
+      return typeof value === 'number' && value >= 0 ? undefined : 'must be a number, 0 or more';
     case 'duration':
       return typeof value === 'string' && parseDuration(value) !== undefined ? undefined : 'must be a duration such as 30s or 1m';
     case 'flushFrequency':

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { KUBEADM_EXAMPLE, kubeadmWith } from '../config/config-fixture.js';
+import { KUBEADM_EXAMPLE, kubeadmWith } from '../helpers/config-fixture.js';
 import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
 

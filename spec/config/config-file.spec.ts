@@ -5,7 +5,7 @@ import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { InvalidConfigError } from '../../lib/errors.js';
 import { ROOT } from '../helpers/process.js';
-import { configFile, kubeadmWith, run } from './config-fixture.js';
+import { configFile, kubeadmWith, run } from '../helpers/config-fixture.js';
 
 const OWN = `apiVersion: kube-userspace-proxy/v1alpha1
 kind: KubeUserspaceProxyConfiguration

@@ -2,7 +2,7 @@ import test from 'ava';
 import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { InvalidConfigError } from '../../lib/errors.js';
-import { configFile, KUBEADM_EXAMPLE, kubeadmWith, run } from './config-fixture.js';
+import { configFile, KUBEADM_EXAMPLE, kubeadmWith, run } from '../helpers/config-fixture.js';
 
 test('the KubeProxyConfiguration kubeadm writes loads: every zero is the default, no warning', (t) => {
   const { config, warnings } = run(['--config', KUBEADM_EXAMPLE]);

@@ -6,7 +6,7 @@ import { FLAGS, fileValue } from '../../lib/config/flag-table.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { readKubeProxyConfiguration } from '../../lib/config/kube-proxy-configuration.js';
 import { renderConfigFile } from '../../lib/config/render-config-file.js';
-import { configFile, run } from './config-fixture.js';
+import { configFile, run } from '../helpers/config-fixture.js';
 
 /**
  * A value other than the default for every flag a file can hold. A flag added later fails the

@@ -4,7 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { parseFlags } from '../../lib/config/flags.js';
 import type { ParsedFlags } from '../../lib/config/flags.js';
-import { ROOT } from '../helpers/process.js';
+import { ROOT } from './process.js';
 
 export const KUBEADM_EXAMPLE = path.join(ROOT, 'examples', 'kubernetes', 'kube-proxy-config.kubeadm.yaml');
 
