@@ -7,6 +7,9 @@ import type { ServiceSource } from '../source/service-source.js';
 
 const log = logger('main');
 
+/** kube-proxy's default --kube-api-content-type, which this client cannot speak. */
+const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
+
 /**
  * The ServiceSource a configuration asks for: manifest files with --manifests; otherwise a
  * Kubernetes API server from --kubeconfig/--master, the in-cluster service account, $KUBECONFIG
@@ -27,8 +30,9 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
   });
   log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices', qps: config.kubeApiQps, burst: config.kubeApiBurst });
   new RequestRateLimiter({ qps: config.kubeApiQps, burst: config.kubeApiBurst }).limit(kc);
-  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType) {
-    // Accepted, so a kube-proxy command line or file keeps working, but said once.
+  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType && config.kubeApiContentType !== KUBE_PROXY_CONTENT_TYPE) {
+    // Accepted, so a kube-proxy command line or file keeps working, but said once. kube-proxy's
+    // own default is no news: a file kube-proxy wrote has it.
     log.warn('setting not applied', { setting: 'kube-api-content-type', value: config.kubeApiContentType, reason: 'the Kubernetes client speaks application/json only' });
   }
   return new KubeSource({

@@ -168,3 +168,27 @@ test('--master on the command line keeps the file\'s kubeconfig, as kube-proxy',
   t.is(config.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
   t.is(config.master, 'https://10.0.0.1:6443');
 });
+
+test('a KubeProxyConfiguration as kube-proxy writes it, every field at its defaulted value, loads with no warning', async (t) => {
+  const file = await configFile(
+    t,
+    await kubeadmWith({
+      'clientConnection.burst': 10,
+      'clientConnection.contentType': 'application/vnd.kubernetes.protobuf',
+      'clientConnection.kubeconfig': '',
+      'clientConnection.qps': 5,
+      configSyncPeriod: '15m0s',
+      conntrack: { maxPerCore: 32768, min: 131072, tcpBeLiberal: false, tcpCloseWaitTimeout: '1h0m0s', tcpEstablishedTimeout: '24h0m0s', udpStreamTimeout: '0s', udpTimeout: '0s' },
+      healthzBindAddress: '0.0.0.0:10256',
+      iptables: { localhostNodePorts: true, masqueradeAll: false, masqueradeBit: 14, minSyncPeriod: '1s', syncPeriod: '30s' },
+      'ipvs.syncPeriod': '30s',
+      logging: { flushFrequency: '5s', format: 'text', options: { json: { infoBufferSize: '0' }, text: { infoBufferSize: '0' } }, verbosity: 0 },
+      metricsBindAddress: '127.0.0.1:10249',
+      nftables: { masqueradeAll: false, masqueradeBit: 14, minSyncPeriod: '1s', syncPeriod: '30s' },
+      oomScoreAdj: -999,
+    }),
+  );
+  const { config, warnings } = run(['--config', file]);
+  t.deepEqual(warnings, []);
+  t.deepEqual(config, { ...DEFAULT_CONFIG, kubeApiContentType: 'application/vnd.kubernetes.protobuf', logFormat: 'text' });
+});
