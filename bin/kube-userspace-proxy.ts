@@ -12,7 +12,9 @@ import { MetricsServer } from '../lib/server/metrics-server.js';
 import { dryRunRules } from '../lib/agent/dry-run.js';
 import { redirectFor } from '../lib/agent/redirect-for.js';
 import type { Config } from '../lib/config/config.js';
-import { renderConfigFile } from '../lib/config/config-file.js';
+import { renderConfigFile } from '../lib/config/render-config-file.js';
+import { DEFAULT_CONFIG } from '../lib/config/config.js';
+import { applyOomScoreAdj } from '../lib/agent/oom-score-adj.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
@@ -49,9 +51,14 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${PROGRAM} ${version()}\n`);
     return 0;
   }
+  const { config } = parsed;
+  configureLogging(config.logLevel, config.logFormat);
+  const log = logger('main');
+  // One line each: a setting accepted from kube-proxy's configuration that does nothing here.
+  for (const w of parsed.warnings) log.warn('setting not applied', { setting: w.setting, reason: w.reason });
   if (parsed.action === 'write-config') {
     try {
-      writeFileSync(parsed.file, renderConfigFile(parsed.config));
+      writeFileSync(parsed.file, renderConfigFile(config));
       process.stdout.write(`${PROGRAM}: wrote the effective configuration to ${parsed.file}\n`);
       return 0;
     } catch (err) {
@@ -59,9 +66,6 @@ async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
   }
-  const { config } = parsed;
-  configureLogging(config.logLevel, config.logFormat);
-  const log = logger('main');
   log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress });
 
   if (config.cleanup) {
@@ -83,6 +87,15 @@ async function main(argv: readonly string[]): Promise<number> {
       log.error('dry run failed', { error: err instanceof ProxyError ? err.message : String(err) });
       return 1;
     }
+  }
+
+  const oomError = await applyOomScoreAdj(config.oomScoreAdj);
+  if (oomError) {
+    // As kube-proxy: not fatal. Only a value asked for is worth a warning; the default fails for
+    // every unprivileged run.
+    const fields = { oomScoreAdj: config.oomScoreAdj, error: oomError.message };
+    if (config.oomScoreAdj === DEFAULT_CONFIG.oomScoreAdj) log.debug('cannot set oom_score_adj', fields);
+    else log.warn('cannot set oom_score_adj', fields);
   }
 
   let agent: Agent;

@@ -1,9 +1,14 @@
+import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
+import { RequestRateLimiter } from '../source/request-rate-limiter.js';
 import type { ServiceSource } from '../source/service-source.js';
 
 const log = logger('main');
+
+/** kube-proxy's default --kube-api-content-type, which this client cannot speak. */
+const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
 
 /**
  * The ServiceSource a configuration asks for: manifest files with --manifests; otherwise a
@@ -23,7 +28,13 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),
   });
-  log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices' });
+  log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices', qps: config.kubeApiQps, burst: config.kubeApiBurst });
+  new RequestRateLimiter({ qps: config.kubeApiQps, burst: config.kubeApiBurst }).limit(kc);
+  if (config.kubeApiContentType !== DEFAULT_CONFIG.kubeApiContentType && config.kubeApiContentType !== KUBE_PROXY_CONTENT_TYPE) {
+    // Accepted, so a kube-proxy command line or file keeps working, but said once. kube-proxy's
+    // own default is no news: a file kube-proxy wrote has it.
+    log.warn('setting not applied', { setting: 'kube-api-content-type', value: config.kubeApiContentType, reason: 'the Kubernetes client speaks application/json only' });
+  }
   return new KubeSource({
     kubeConfig: kc,
     useEndpoints: config.useEndpoints,
@@ -31,3 +42,4 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     configSyncPeriodMs: config.configSyncPeriodMs,
   });
 }
+

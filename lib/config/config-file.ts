@@ -1,106 +1,67 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import type { Config } from './config.js';
-import { formatDuration } from './duration.js';
-import { formatPortRange } from './port-range.js';
-
-export const CONFIG_API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
-export const CONFIG_KIND = 'KubeProxyConfiguration';
-
-/** KubeProxyConfiguration fields this proxy takes, and the flag each stands for. */
-const FIELD_FLAGS: ReadonlyArray<readonly [path: string, flag: string, kind: 'string' | 'strings']> = [
-  ['bindAddress', 'bind-address', 'string'],
-  ['healthzBindAddress', 'healthz-bind-address', 'string'],
-  ['metricsBindAddress', 'metrics-bind-address', 'string'],
-  ['clientConnection.kubeconfig', 'kubeconfig', 'string'],
-  ['hostnameOverride', 'hostname-override', 'string'],
-  ['portRange', 'proxy-port-range', 'string'],
-  ['udpIdleTimeout', 'udp-timeout', 'string'],
-  ['configSyncPeriod', 'config-sync-period', 'string'],
-  ['nodePortAddresses', 'nodeport-addresses', 'strings'],
-  ['syncPeriod', 'sync-period', 'string'],
-  ['minSyncPeriod', 'min-sync-period', 'string'],
-  ['iptables.syncPeriod', 'sync-period', 'string'],
-  ['iptables.minSyncPeriod', 'min-sync-period', 'string'],
-];
-
-/** Objects whose own fields are listed above one by one (so other fields of them are named precisely). */
-const CONTAINERS = new Set(['clientConnection', 'iptables']);
+import type { FlagValues, SettingWarning } from './flag-values.js';
+import { KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, readKubeProxyConfiguration } from './kube-proxy-configuration.js';
+import { PROJECT_API_VERSION, PROJECT_KIND, readProjectConfiguration } from './project-configuration.js';
 
 /**
- * Reads a `kubeproxy.config.k8s.io/v1alpha1` KubeProxyConfiguration into flag values. Fields
- * that do not apply to this proxy (ipvs, conntrack, winkernel...) are rejected by name rather than
- * silently ignored, so nobody believes a setting is in force when it is not. Returns every
- * problem found, each naming the file and field.
+ * Reads a --config file: a KubeProxyConfiguration (as kubeadm writes it), a
+ * KubeUserspaceProxyConfiguration (this project's settings that v1alpha1 has no field for), or
+ * both as two YAML documents in any order. Another kind, or one kind twice, is a problem; so is
+ * one setting given two different values by the two documents. Returns every problem found,
+ * each naming the file and the field, and the warnings for accepted fields that do not act here.
  */
-export function readConfigFile(file: string): { flags: Map<string, string[]>; problems: string[] } {
-  const flags = new Map<string, string[]>();
+export function readConfigFile(file: string): { values: FlagValues; problems: string[]; warnings: SettingWarning[] } {
+  const values: FlagValues = new Map();
   const problems: string[] = [];
-  const at = (field: string, reason: string): void => void problems.push(`--config ${file}: ${field}: ${reason}`);
-  let doc: unknown;
+  const warnings: SettingWarning[] = [];
+  let text: string;
   try {
-    doc = YAML.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    problems.push(`--config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message.split('\n')[0]}`);
-    return { flags, problems };
+    problems.push(`--config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    return { values, problems, warnings };
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    problems.push(`--config ${file}: expected a ${CONFIG_KIND} object`);
-    return { flags, problems };
-  }
-  const obj = doc as Record<string, unknown>;
-  if (obj['apiVersion'] !== CONFIG_API_VERSION) at('apiVersion', `must be ${CONFIG_API_VERSION}, got ${JSON.stringify(obj['apiVersion'])}`);
-  if (obj['kind'] !== CONFIG_KIND) at('kind', `must be ${CONFIG_KIND}, got ${JSON.stringify(obj['kind'])}`);
-  const known = new Map(FIELD_FLAGS.map(([path, flag, kind]) => [path, { flag, kind }]));
-  const visit = (value: Record<string, unknown>, prefix: string): void => {
-    for (const [key, v] of Object.entries(value)) {
-      const path = prefix ? `${prefix}.${key}` : key;
-      if (!prefix && (key === 'apiVersion' || key === 'kind')) continue;
-      if (path === 'mode') {
-        if (v !== '' && v !== 'userspace' && v !== null) at('mode', `this proxy is the userspace mode; "${String(v)}" is not supported (choose rules with --redirect)`);
-        continue;
-      }
-      if (CONTAINERS.has(path) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
-        visit(v as Record<string, unknown>, path);
-        continue;
-      }
-      const spec = known.get(path);
-      if (!spec) {
-        at(path, 'does not apply to kube-userspace-proxy');
-        continue;
-      }
-      if (v === null || v === undefined || v === '') continue;
-      if (spec.kind === 'strings') {
-        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) at(path, 'must be a list of strings');
-        else flags.set(spec.flag, [...(flags.get(spec.flag) ?? []), ...v]);
-      } else if (typeof v !== 'string') {
-        at(path, `must be a string, got ${JSON.stringify(v)}`);
-      } else {
-        flags.set(spec.flag, [v]);
-      }
+  const docs = YAML.parseAllDocuments(text);
+  const seen = new Set<string>();
+  let number = 0;
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    number++;
+    const at = docs.length > 1 ? `--config ${file}: document ${number}` : `--config ${file}`;
+    if (doc.errors.length > 0) {
+      problems.push(`${at}: ${doc.errors[0]!.message.split('\n')[0]}`);
+      continue;
     }
-  };
-  visit(obj, '');
-  return { flags, problems };
-}
-
-/** The effective configuration as a KubeProxyConfiguration (the fields this proxy has), for --write-config-to. */
-export function renderConfigFile(config: Config): string {
-  const doc: Record<string, unknown> = {
-    apiVersion: CONFIG_API_VERSION,
-    kind: CONFIG_KIND,
-    mode: 'userspace',
-    bindAddress: config.bindAddress,
-    healthzBindAddress: config.healthzBindAddress,
-    metricsBindAddress: config.metricsBindAddress,
-    clientConnection: { kubeconfig: config.kubeconfig ?? '' },
-    hostnameOverride: config.hostnameOverride ?? '',
-    portRange: formatPortRange(config.proxyPortRange),
-    udpIdleTimeout: formatDuration(config.udpTimeoutMs),
-    configSyncPeriod: formatDuration(config.configSyncPeriodMs),
-    nodePortAddresses: [...config.nodePortAddresses],
-    syncPeriod: formatDuration(config.syncPeriodMs),
-    minSyncPeriod: formatDuration(config.minSyncPeriodMs),
-  };
-  return YAML.stringify(doc);
+    const obj: unknown = doc.toJS();
+    if (obj === null || obj === undefined) continue; // an empty document, as after a trailing ---
+    if (typeof obj !== 'object' || Array.isArray(obj)) {
+      problems.push(`${at}: expected a ${KUBE_PROXY_KIND} or ${PROJECT_KIND} object`);
+      continue;
+    }
+    const { apiVersion, kind } = obj as Record<string, unknown>;
+    let read: { values: FlagValues; problems: string[]; warnings?: SettingWarning[] };
+    if (apiVersion === KUBE_PROXY_API_VERSION && kind === KUBE_PROXY_KIND) read = readKubeProxyConfiguration(obj as Record<string, unknown>, file);
+    else if (apiVersion === PROJECT_API_VERSION && kind === PROJECT_KIND) read = readProjectConfiguration(obj as Record<string, unknown>, file);
+    else {
+      problems.push(`${at}: unknown kind ${JSON.stringify(kind)} of apiVersion ${JSON.stringify(apiVersion)}; expected ${KUBE_PROXY_API_VERSION} ${KUBE_PROXY_KIND} or ${PROJECT_API_VERSION} ${PROJECT_KIND}`);
+      continue;
+    }
+    if (seen.has(String(kind))) {
+      problems.push(`${at}: a second ${String(kind)}; give each kind once`);
+      continue;
+    }
+    seen.add(String(kind));
+    problems.push(...read.problems);
+    warnings.push(...(read.warnings ?? []));
+    for (const [name, value] of read.values) {
+      const earlier = values.get(name);
+      if (earlier?.implied) values.delete(name);
+      else if (value.implied && earlier) continue;
+      else if (earlier && earlier.values.join('\n') !== value.values.join('\n')) {
+        problems.push(`${earlier.source} and ${value.source} differ (${JSON.stringify(earlier.values.join(','))} and ${JSON.stringify(value.values.join(','))}): set it in one place`);
+      }
+      values.set(name, value);
+    }
+  }
+  return { values, problems, warnings };
 }

@@ -15,6 +15,11 @@ export interface Config {
   readonly serviceProxyName: string;
   /** Longest time the API watch may stay silent before a re-list. */
   readonly configSyncPeriodMs: number;
+  /** --kube-api-qps and --kube-api-burst: the API client's request rate limit (token bucket). */
+  readonly kubeApiQps: number;
+  readonly kubeApiBurst: number;
+  /** --kube-api-content-type: what the API client asks for; it speaks only JSON. */
+  readonly kubeApiContentType: string;
   /** This node's name, for Local traffic policies (default: the host name). */
   readonly hostnameOverride: string | undefined;
   /** Address listeners bind to when a service has no local portal address. */
@@ -37,6 +42,8 @@ export interface Config {
   readonly minSyncPeriodMs: number;
   /** How long SIGTERM waits for established connections before closing them. */
   readonly shutdownGracePeriodMs: number;
+  /** --oom-score-adj: written to /proc/self/oom_score_adj at start (kube-proxy's value by default). */
+  readonly oomScoreAdj: number;
   /** HOST:PORT of the health server ('' = off). */
   readonly healthzBindAddress: string;
   /** HOST:PORT of the metrics server ('' = off). */
@@ -54,6 +61,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   useEndpoints: false,
   serviceProxyName: '',
   configSyncPeriodMs: 15 * 60_000,
+  kubeApiQps: 5,
+  kubeApiBurst: 10,
+  kubeApiContentType: 'application/json',
   hostnameOverride: undefined,
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
@@ -67,6 +77,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,
   shutdownGracePeriodMs: 30_000,
+  // kube-proxy's (qos.KubeProxyOOMScoreAdj): the kernel kills nearly anything else on the node
+  // before the process every Service on the node depends on.
+  oomScoreAdj: -999,
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
   dryRun: false,

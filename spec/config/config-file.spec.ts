@@ -1,129 +1,105 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import { parseFlags } from '../../lib/config/flags.js';
-import { renderConfigFile } from '../../lib/config/config-file.js';
 import { InvalidConfigError } from '../../lib/errors.js';
+import { ROOT } from '../helpers/process.js';
+import { configFile, kubeadmWith, run } from '../helpers/config-fixture.js';
 
-async function configFile(t: { teardown(fn: () => Promise<void>): void }, text: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-config-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'config.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-const GOOD = `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: userspace
-bindAddress: 127.0.0.1
-healthzBindAddress: 127.0.0.1:20256
-metricsBindAddress: 127.0.0.1:20249
-clientConnection:
-  kubeconfig: /etc/kube/config
-hostnameOverride: node-7
-portRange: 30000-30099
-udpIdleTimeout: 5s
-configSyncPeriod: 10m
-nodePortAddresses: [10.0.0.0/8]
-iptables:
-  syncPeriod: 20s
-  minSyncPeriod: 2s
+const OWN = `apiVersion: kube-userspace-proxy/v1alpha1
+kind: KubeUserspaceProxyConfiguration
+redirect: none
+assignServiceIPs: dummy0
+workers: 3
+udpTimeout: 5s
+udpMaxSessions: 1000
+shutdownGracePeriod: 45s
+serviceProxyName: mine
+useEndpoints: true
+logLevel: warn
 `;
 
-test('a KubeProxyConfiguration sets the fields this proxy has', async (t) => {
-  const file = await configFile(t, GOOD);
-  const parsed = parseFlags(['--config', file]);
-  if (parsed.action !== 'run') return t.fail();
-  const c = parsed.config;
-  t.is(c.bindAddress, '127.0.0.1');
-  t.is(c.healthzBindAddress, '127.0.0.1:20256');
-  t.is(c.metricsBindAddress, '127.0.0.1:20249');
-  t.is(c.kubeconfig, '/etc/kube/config');
-  t.is(c.hostnameOverride, 'node-7');
-  t.deepEqual(c.proxyPortRange, { base: 30000, size: 100 });
-  t.is(c.udpTimeoutMs, 5000);
-  t.is(c.configSyncPeriodMs, 600_000);
-  t.deepEqual(c.nodePortAddresses, ['10.0.0.0/8']);
-  t.is(c.syncPeriodMs, 20_000);
-  t.is(c.minSyncPeriodMs, 2000);
+test('the project\'s own kind sets the settings v1alpha1 has no field for', async (t) => {
+  const { config } = run(['--config', await configFile(t, OWN)]);
+  t.deepEqual(config, {
+    ...DEFAULT_CONFIG,
+    assignServiceIPs: 'dummy0',
+    workers: 3,
+    udpTimeoutMs: 5000,
+    udpMaxSessions: 1000,
+    shutdownGracePeriodMs: 45_000,
+    serviceProxyName: 'mine',
+    useEndpoints: true,
+    logLevel: 'warn',
+    logFormat: 'json',
+  });
 });
 
-test('flags override the file', async (t) => {
-  const file = await configFile(t, GOOD);
-  const parsed = parseFlags(['--config', file, '--bind-address', '0.0.0.0', '--udp-timeout=1s']);
-  if (parsed.action !== 'run') return t.fail();
-  t.is(parsed.config.bindAddress, '0.0.0.0');
-  t.is(parsed.config.udpTimeoutMs, 1000);
-  t.is(parsed.config.hostnameOverride, 'node-7');
+test('the two kinds load together, in either order, and give the same configuration', async (t) => {
+  const kubeadm = await kubeadmWith({ hostnameOverride: 'node-1' });
+  const a = run(['--config', await configFile(t, `${kubeadm}---\n${OWN}`)]).config;
+  const b = run(['--config', await configFile(t, `${OWN}---\n${kubeadm}---\n`)]).config;
+  t.deepEqual(a, b);
+  t.is(a.hostnameOverride, 'node-1');
+  t.is(a.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
+  t.is(a.workers, 3);
 });
 
-test('every problem of the file and the flags is reported at once, fields that do not apply by name', async (t) => {
-  const file = await configFile(
-    t,
-    `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: ipvs
-ipvs:
-  scheduler: rr
-conntrack:
-  maxPerCore: 32768
-clientConnection:
-  kubeconfig: /k
-  qps: 5
-udpIdleTimeout: 30
-portRange: [1]
-`,
-  );
-  const err = t.throws(() => parseFlags(['--config', file, '--bogus']), { instanceOf: InvalidConfigError })!;
+test('the own kind takes lists for repeatable flags and names a field it does not have', async (t) => {
+  const ok = run(['--config', await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nmanifests: [a.yaml, b/]\nnodeportAddresses: [10.0.0.0/8, fd00::/64]\n')]);
+  t.deepEqual(ok.config.manifests, ['a.yaml', 'b/']);
+  t.deepEqual(ok.config.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64']);
+  const file = await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nudpTimeOut: 5s\nworkers: [1, 2]\ncleanup: maybe\nudpMaxSessions: 0\nconfig: other.yaml\n');
+  const err = t.throws(() => parseFlags(['--config', file]), { instanceOf: InvalidConfigError })!;
+  const at = `--config ${file}: KubeUserspaceProxyConfiguration`;
   t.deepEqual(err.problems, [
-    'unknown flag --bogus',
-    `--config ${file}: mode: this proxy is the userspace mode; "ipvs" is not supported (choose rules with --redirect)`,
-    `--config ${file}: ipvs: does not apply to kube-userspace-proxy`,
-    `--config ${file}: conntrack: does not apply to kube-userspace-proxy`,
-    `--config ${file}: clientConnection.qps: does not apply to kube-userspace-proxy`,
-    `--config ${file}: udpIdleTimeout: must be a string, got 30`,
-    `--config ${file}: portRange: must be a string, got [1]`,
+    `${at}.udpTimeOut: not a field of kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration (its fields are the flags in lowerCamelCase)`,
+    `${at}.workers: takes one value, not a list, got [1,2]`,
+    `${at}.cleanup: must be true or false, got "maybe"`,
+    `${at}.config: not a field of kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration (its fields are the flags in lowerCamelCase)`,
+    `${at}.udpMaxSessions: expected a positive integer, got "0"`,
   ]);
 });
 
-test('a missing file, a wrong kind and malformed YAML are clear errors', async (t) => {
+test('unknown kinds, a kind given twice and one setting given two values are errors', async (t) => {
+  const kubeadm = await kubeadmWith({ bindAddress: '127.0.0.1' });
+  const file = await configFile(t, `${kubeadm}---\napiVersion: v1\nkind: ConfigMap\n---\n${OWN}---\n${OWN}---\napiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nbindAddress: 0.0.0.0\n`);
+  const err = t.throws(() => parseFlags(['--config', file]), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, [
+    `--config ${file}: document 2: unknown kind "ConfigMap" of apiVersion "v1"; expected kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration or kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration`,
+    `--config ${file}: document 4: a second KubeUserspaceProxyConfiguration; give each kind once`,
+    `--config ${file}: document 5: a second KubeUserspaceProxyConfiguration; give each kind once`,
+  ]);
+  const twice = await configFile(t, `${kubeadm}---\napiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nbindAddress: 0.0.0.0\nhostnameOverride: ""\n`);
+  const err2 = t.throws(() => parseFlags(['--config', twice]), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err2.problems, [
+    `--config ${twice}: bindAddress and --config ${twice}: KubeUserspaceProxyConfiguration.bindAddress differ ("127.0.0.1" and "0.0.0.0"): set it in one place`,
+    `--config ${twice}: KubeUserspaceProxyConfiguration.hostnameOverride: empty name`,
+  ]);
+});
+
+test('a missing file, a kubeadm InitConfiguration and malformed YAML are clear errors', async (t) => {
   const missing = t.throws(() => parseFlags(['--config', '/nonexistent/kup.yaml']), { instanceOf: InvalidConfigError })!;
   t.deepEqual(missing.problems, ['--config /nonexistent/kup.yaml: no such file']);
-  const wrongKind = await configFile(t, 'apiVersion: v1\nkind: ConfigMap\n');
-  const e2 = t.throws(() => parseFlags(['--config', wrongKind]), { instanceOf: InvalidConfigError })!;
-  t.is(e2.problems.length, 2);
-  t.regex(e2.problems[0]!, /apiVersion: must be kubeproxy\.config\.k8s\.io\/v1alpha1/);
+  const init = await configFile(t, 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n');
+  const e2 = t.throws(() => parseFlags(['--config', init]), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(e2.problems, [`--config ${init}: unknown kind "InitConfiguration" of apiVersion "kubeadm.k8s.io/v1beta4"; expected kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration or kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration`]);
   const broken = await configFile(t, 'kind: [\n');
   const e3 = t.throws(() => parseFlags(['--config', broken]), { instanceOf: InvalidConfigError })!;
-  t.regex(e3.problems[0]!, /--config .*config\.yaml: /);
+  t.is(e3.problems.length, 1);
+  t.true(e3.problems[0]!.startsWith(`--config ${broken}: `));
+  const list = await configFile(t, '- a\n');
+  t.deepEqual(t.throws(() => parseFlags(['--config', list]), { instanceOf: InvalidConfigError })!.problems, [`--config ${list}: expected a KubeProxyConfiguration or KubeUserspaceProxyConfiguration object`]);
 });
 
-test('--write-config-to writes the effective configuration, which reads back to the same config', async (t) => {
-  const file = await configFile(t, GOOD);
-  const parsed = parseFlags(['--config', file, '--udp-timeout', '7s', '--write-config-to', `${file}.out`]);
-  if (parsed.action !== 'write-config') return t.fail();
-  t.is(parsed.file, `${file}.out`);
-  await writeFile(parsed.file, renderConfigFile(parsed.config));
-  const text = await readFile(parsed.file, 'utf8');
-  t.regex(text, /kind: KubeProxyConfiguration/);
-  t.regex(text, /udpIdleTimeout: 7s/);
-  const again = parseFlags(['--config', parsed.file]);
-  if (again.action !== 'run') return t.fail();
-  const { manifests: _m, ...rest } = again.config;
-  const { manifests: _n, ...want } = parsed.config;
-  t.deepEqual(rest, want);
-});
-
-test('-v N maps klog verbosity onto log levels', (t) => {
-  const level = (argv: string[]) => {
-    const p = parseFlags(argv);
-    return p.action === 'run' ? p.config.logLevel : undefined;
-  };
-  t.is(level(['-v', '0']), 'info');
-  t.is(level(['-v', '2']), 'info');
-  t.is(level(['-v=4']), 'debug');
-  t.is(level(['--v=5']), 'debug');
-  t.throws(() => parseFlags(['-v', '4', '--log-level', 'warn']), { instanceOf: InvalidConfigError, message: /choose one/ });
+test('the two-document example of the README loads', async (t) => {
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Config file'), readme.indexOf('### kube-proxy compatibility'));
+  const block = /```yaml\n(apiVersion: kubeproxy[\s\S]*?)```/.exec(section)?.[1];
+  if (block === undefined) return void t.fail('no example in the README');
+  const { config, warnings } = run(['--config', await configFile(t, block)]);
+  t.deepEqual(warnings, []);
+  t.is(config.redirect, 'iptables');
+  t.is(config.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
 });

@@ -101,3 +101,57 @@ test('--workers takes a count or auto (one per CPU); default one process', (t) =
     t.deepEqual(err.problems, [`--workers: expected auto or a number from 1 to 64, got "${bad}"`]);
   }
 });
+
+test('-v N maps klog verbosity onto log levels', (t) => {
+  const level = (argv: string[]) => run(argv).logLevel;
+  t.is(level(['-v', '0']), 'info');
+  t.is(level(['-v', '2']), 'info');
+  t.is(level(['-v=4']), 'debug');
+  t.is(level(['--v=5']), 'debug');
+  t.throws(() => parseFlags(['-v', '4', '--log-level', 'warn']), { instanceOf: InvalidConfigError, message: /-v and --log-level both given: choose one/ });
+});
+
+test('kube-proxy\'s flag names: --iptables-sync-period, --iptables-min-sync-period and --logging-format are --sync-period, --min-sync-period and --log-format', (t) => {
+  const c = run(['--iptables-sync-period', '10s', '--iptables-min-sync-period=500ms', '--logging-format', 'text']);
+  t.is(c.logFormat, 'text');
+  t.is(c.syncPeriodMs, 10_000);
+  t.is(c.minSyncPeriodMs, 500);
+  const err = t.throws(() => parseFlags(['--sync-period', '10s', '--iptables-sync-period', '20s', '--iptables-min-sync-period', 'x']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, ['--iptables-sync-period and --sync-period are the same setting: give one', '--iptables-min-sync-period: "x" is not a duration (examples: 250ms, 30s, 1m)']);
+});
+
+test('--proxy-mode takes userspace (or ""); any other mode is a clear error naming it', (t) => {
+  t.notThrows(() => run(['--proxy-mode', 'userspace']));
+  t.notThrows(() => run(['--proxy-mode=']));
+  for (const mode of ['iptables', 'ipvs', 'nftables', 'kernelspace']) {
+    const err = t.throws(() => parseFlags(['--proxy-mode', mode]), { instanceOf: InvalidConfigError })!;
+    t.deepEqual(err.problems, [`--proxy-mode: "${mode}" is not supported: this proxy is kube-proxy's userspace mode (choose how traffic reaches it with --redirect)`]);
+  }
+});
+
+test('--oom-score-adj: kube-proxy\'s -999 by default, -1000 to 1000', (t) => {
+  t.is(run([]).oomScoreAdj, -999);
+  t.is(run(['--oom-score-adj', '0']).oomScoreAdj, 0);
+  t.is(run(['--oom-score-adj=-1000']).oomScoreAdj, -1000);
+  for (const bad of ['1001', '-1001', 'low', '1.5']) {
+    t.deepEqual(t.throws(() => parseFlags(['--oom-score-adj', bad]), { instanceOf: InvalidConfigError })!.problems, [`--oom-score-adj: expected a number from -1000 to 1000, got "${bad}"`]);
+  }
+});
+
+test('--kube-api-qps, --kube-api-burst, --kube-api-content-type: 0 or "" is the default, as client-go', (t) => {
+  const d = run([]);
+  t.deepEqual([d.kubeApiQps, d.kubeApiBurst, d.kubeApiContentType], [5, 10, 'application/json']);
+  const c = run(['--kube-api-qps', '0.5', '--kube-api-burst', '3', '--kube-api-content-type', 'application/vnd.kubernetes.protobuf']);
+  t.deepEqual([c.kubeApiQps, c.kubeApiBurst, c.kubeApiContentType], [0.5, 3, 'application/vnd.kubernetes.protobuf']);
+  const z = run(['--kube-api-qps', '0', '--kube-api-burst', '0', '--kube-api-content-type=']);
+  t.deepEqual([z.kubeApiQps, z.kubeApiBurst, z.kubeApiContentType], [5, 10, 'application/json']);
+  const err = t.throws(() => parseFlags(['--kube-api-qps', '-1', '--kube-api-burst', 'many']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, ['--kube-api-qps: expected a number of requests per second (0 = default 5), got "-1"', '--kube-api-burst: expected a number of requests (0 = default 10), got "many"']);
+});
+
+test('--nodeport-addresses takes kube-proxy\'s keywords all and localhost; primary is refused by name', (t) => {
+  t.deepEqual(run(['--nodeport-addresses', 'localhost,10.0.0.0/8']).nodePortAddresses, ['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
+  t.deepEqual(run(['--nodeport-addresses', 'all']).nodePortAddresses, ['0.0.0.0/0', '::/0']);
+  const err = t.throws(() => parseFlags(['--nodeport-addresses', 'primary']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, ['--nodeport-addresses: "primary" (the Node object\'s addresses) is not supported: list the CIDRs']);
+});
