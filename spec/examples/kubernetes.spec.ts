@@ -396,3 +396,24 @@ test('the ClusterRole grants exactly what the source requests, in both endpoint 
   const nodeProxier = granted(NODE_PROXIER_RULES, ['get', 'list', 'watch']);
   t.deepEqual(all.filter((g) => !nodeProxier.includes(g)), []);
 });
+
+test('the README walkthrough uses the names the manifests use', async (t) => {
+  const readme = await fs.readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Run on a cluster'), readme.indexOf('\n## ', readme.indexOf('## Run on a cluster') + 1));
+  const m = await manifests();
+  // The placeholder the sed replaces is the ConfigMap's server.
+  const server = (YAML.parse(m.configMap['data']['kubeconfig.conf']) as Doc)['clusters'][0]['cluster']['server'] as string;
+  t.true(section.includes(`s|${server}|$SERVER|`));
+  // The node label of the one-at-a-time switch is the DaemonSet's (commented) node selector.
+  const daemonset = await fs.readFile(path.join(DIR, 'daemonset.yaml'), 'utf8');
+  t.regex(daemonset, /^\s+# kube-userspace-proxy: "true"$/m);
+  t.true(section.includes('kubectl label node NODE kube-userspace-proxy=true'));
+  t.true(section.includes('"key":"kube-userspace-proxy","operator":"DoesNotExist"'));
+  // Names of the objects.
+  t.true(section.includes(`ds/${m.ds['metadata']['name']}`));
+  t.true(section.includes(`app.kubernetes.io/name=${m.ds['metadata']['labels']['app.kubernetes.io/name']}`));
+  for (const file of ['configmap.yaml', 'daemonset.yaml', 'rbac.yaml', 'rbac-node-proxier.yaml', 'Dockerfile']) {
+    t.true(section.includes(`\`${file}\``), file);
+    await t.notThrowsAsync(fs.access(path.join(DIR, file)), file);
+  }
+});
