@@ -3,8 +3,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { ApiException } from '@kubernetes/client-node';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import { errors as undiciErrors } from 'undici';
 import winston from 'winston';
 import { rootLogger } from '../../lib/log.js';
 import { loadKubeConfig } from '../../lib/source/kube-config.js';
@@ -133,4 +135,41 @@ test('in-cluster config whose API server answers with errors: reachable, so no w
   await started;
   t.true(source.health().connected);
   t.deepEqual(warningsFor(loaded.server), []);
+});
+
+/** An error as undici's fetch rejects with it: a TypeError whose cause is what failed. */
+function fetchFailed(cause: Error): Error {
+  return new TypeError('fetch failed', { cause });
+}
+
+function connectError(code: string): Error {
+  return Object.assign(new Error(`connect ${code} 10.96.0.1:443`), { code });
+}
+
+async function timeoutReason(): Promise<unknown> {
+  const signal = AbortSignal.timeout(1);
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  return signal.reason;
+}
+
+test('what counts as nothing answering at the address: connection failures and timeouts, not HTTP errors', async (t) => {
+  const cases: Array<[string, unknown, boolean]> = [
+    // No route to a ClusterIP nobody serves: the SYN goes unanswered until undici gives up.
+    ['connect timeout', fetchFailed(new undiciErrors.ConnectTimeoutError()), true],
+    ['list deadline', await timeoutReason(), true],
+    ['refused', fetchFailed(connectError('ECONNREFUSED')), true],
+    ['no route', fetchFailed(connectError('EHOSTUNREACH')), true],
+    ['connection cut', fetchFailed(new undiciErrors.SocketError('other side closed')), true],
+    ['HTTP 500', new ApiException(500, 'Internal Server Error', '{"kind":"Status","message":"boom"}', {}), false],
+    ['HTTP 401', new ApiException(401, 'Unauthorized', '', {}), false],
+    ['TLS: certificate not trusted', fetchFailed(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })), false],
+    ['not an Error', 'a string', false],
+  ];
+  for (const [name, err, warns] of cases) {
+    const server = `https://10.96.0.1:443/${encodeURIComponent(name)}`;
+    const warning = UnreachableClusterIPWarning.for({ origin: 'in-cluster', server })!;
+    warning.observe(err);
+    warning.observe(err);
+    t.is(warningsFor(server).length, warns ? 1 : 0, name);
+  }
 });
