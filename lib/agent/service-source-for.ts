@@ -24,6 +24,7 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
   // manifest mode (and --version, --help) should not pay.
   const { loadKubeConfig } = await import('../source/kube-config.js');
   const { KubeSource } = await import('../source/kube-source.js');
+  const { UnreachableClusterIPWarning } = await import('../source/unreachable-cluster-ip-warning.js');
   const { kc, server, origin } = loadKubeConfig({
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),
@@ -40,6 +41,7 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     useEndpoints: config.useEndpoints,
     serviceProxyName: config.serviceProxyName,
     configSyncPeriodMs: config.configSyncPeriodMs,
+    onListError: UnreachableClusterIPWarning.for({ server, origin })?.observe,
   });
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { KubeConfigError } from '../errors.js';
+import { applyTokenFiles } from './kubeconfig-token-file.js';
 
 /** Where the connection settings came from. */
 export type KubeConfigOrigin = 'kubeconfig' | 'in-cluster' | 'default';
@@ -115,6 +116,7 @@ function loadFile(file: string): KubeConfig {
   const kc = new KubeConfig();
   try {
     kc.loadFromFile(file);
+    applyTokenFiles(kc, file);
   } catch (err) {
     throw new KubeConfigError(`kubeconfig ${file} is not valid: ${(err as Error).message}`, { file, cause: err });
   }

@@ -46,6 +46,8 @@ export interface KubeSourceOptions {
   readonly allowLoopbackEndpoints?: boolean;
   /** Restart delays after an informer fails: initialMs (default 1 s) doubling up to maxMs (default 30 s), ±20%. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Told of every list that failed, before it is retried (see unreachable-cluster-ip-warning.ts). */
+  readonly onListError?: (err: unknown) => void;
 }
 
 export interface KubeSourceHealth {
@@ -85,6 +87,7 @@ export class KubeSource implements ServiceSource {
   readonly #core: CoreV1Api;
   readonly #discovery: DiscoveryV1Api;
   readonly #server: string;
+  readonly #onListError: ((err: unknown) => void) | undefined;
 
   #handler: ServiceSourceHandler | undefined;
   #supervisors: InformerSupervisor[] = [];
@@ -113,6 +116,7 @@ export class KubeSource implements ServiceSource {
     this.#proxyName = options.serviceProxyName || undefined;
     this.#silenceBoundMs = period;
     this.#backoff = options.backoff;
+    this.#onListError = options.onListError;
     this.#kc = options.kubeConfig;
     const cluster = this.#kc.getCurrentCluster();
     if (!cluster) throw new KubeConfigError('kubeconfig has no current cluster');
@@ -205,7 +209,10 @@ export class KubeSource implements ServiceSource {
       resource,
       path: paths[resource],
       kubeConfig: this.#kc,
-      list: lists[resource],
+      list: (signal) => lists[resource](signal).catch((err: unknown) => {
+        if (!this.#closed) this.#onListError?.(err);
+        throw err;
+      }),
       sink: tracker,
       silenceBoundMs: this.#silenceBoundMs,
       ...(this.#backoff ? { backoff: this.#backoff } : {}),
