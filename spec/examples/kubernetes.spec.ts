@@ -78,26 +78,17 @@ async function manifests(): Promise<Manifests> {
   };
 }
 
-/** `shutdownGracePeriod` → `shutdown-grace-period`, `assignServiceIPs` → `assign-service-ips`. */
-function flagName(field: string): string {
-  return field.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-}
-
 /**
  * What the agent would run with: the DaemonSet's args, read by the real flag parser, with the
- * ConfigMap's config.conf in effect. Its KubeProxyConfiguration goes through --config as is; each
- * field of the second document (this project's kind: flag names in lowerCamelCase) goes in as the
- * flag it names, so that every field must be a flag with a value the parser accepts.
+ * ConfigMap's whole config.conf (both documents) loaded through --config as the pod mounts it.
  */
 async function effectiveConfig(t: ExecutionContext, m: Manifests): Promise<Config> {
   const file = path.join(await tempDir(t), 'config.conf');
-  await fs.writeFile(file, YAML.stringify(m.kubeProxyConfig));
-  const own = Object.entries(m.ownConfig)
-    .filter(([k]) => k !== 'apiVersion' && k !== 'kind')
-    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `--${flagName(k)}=${String(x)}`));
+  await fs.writeFile(file, m.configMap['data']['config.conf'] as string);
   const args = (m.container['args'] as string[]).map((a) => (a.startsWith('--config=') ? `--config=${file}` : a));
-  const parsed = parseFlags([...own, ...args]);
+  const parsed = parseFlags(args);
   if (parsed.action !== 'run') throw new Error(`expected the args to run the proxy, got ${parsed.action}`);
+  t.deepEqual(parsed.warnings, [], 'config.conf sets nothing this proxy ignores');
   return parsed.config;
 }
 
