@@ -40,5 +40,6 @@ test('only the asked family is counted; FQDN slices and slices with an empty por
   t.is(localReadyEndpoints([fqdn], 'IPv4', here), 0);
   t.is(localReadyEndpoints([slice('no-ports', [ep(['10.0.0.7'], 'node-a')], 'IPv4', [])], 'IPv4', here), 0);
   // No port list at all (converted v1 Endpoints): the service's numeric targetPort is proxied to, so it counts.
-  t.is(localReadyEndpoints([slice('undeclared', [ep(['10.0.0.8'], 'node-a')], 'IPv4', undefined)], 'IPv4', here), 1);
+  const undeclared: EndpointSliceSpec = { ...slice('undeclared', [ep(['10.0.0.8'], 'node-a')]), ports: undefined };
+  t.is(localReadyEndpoints([undeclared], 'IPv4', here), 1);
 });
