@@ -3,17 +3,20 @@
  * The agent is `node-a`; endpoints on `node-b` are another node's.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { KubeConfig } from '@kubernetes/client-node';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import test from 'ava';
 import winston from 'winston';
-import { SYNC_CHANNEL } from '../../lib/agent/agent.js';
-import type { Agent } from '../../lib/agent/agent.js';
+import { Agent, SYNC_CHANNEL } from '../../lib/agent/agent.js';
 import { rootLogger } from '../../lib/log.js';
+import { KubeSource } from '../../lib/source/kube-source.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { freePort, tcpRefused } from '../helpers/backends.js';
 import { sliceYaml } from '../helpers/agent-fixture.js';
 import type { SliceEndpoint } from '../helpers/agent-fixture.js';
+import { TestApiServer } from '../helpers/test-api-server.js';
+import type { KubeObject } from '../helpers/test-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { FailingRules, get, startProxy } from '../server/fixture.js';
 
@@ -203,4 +206,69 @@ test('without --nodeport-addresses the check listens on every address', async (t
   await answers(port, 200, 1);
   // Any local address reaches it: here another loopback address no socket names.
   t.is((await check(port, ip(200))).status, 200);
+});
+
+test('from the Kubernetes API: the allocated healthCheckNodePort is served, and slice updates move it between 200 and 503', async (t) => {
+  const port = await freePort();
+  const api = await TestApiServer.start();
+  t.teardown(() => api.close());
+  const apiSlice = (nodeName: string): KubeObject => ({
+    metadata: { namespace: 'api', name: 'web-x1', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.6.0.3'], conditions: { ready: true, serving: true, terminating: false }, nodeName }],
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  api.create('services', {
+    metadata: { namespace: 'api', name: 'web' },
+    spec: {
+      type: 'LoadBalancer',
+      clusterIP: ip(6),
+      clusterIPs: [ip(6)],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080 }],
+      sessionAffinity: 'None',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort: port,
+    },
+    status: { loadBalancer: {} },
+  });
+  api.create('endpointslices', apiSlice(NODE));
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(api.kubeconfig());
+  const agent = new Agent({
+    config: { bindAddress: '127.0.0.1', udpTimeoutMs: 30_000, udpMaxSessions: 1000, syncPeriodMs: 500, minSyncPeriodMs: 0, ...LOOPBACK_ONLY },
+    source: new KubeSource({ kubeConfig, backoff: { initialMs: 50, maxMs: 400 } }),
+  });
+  t.teardown(() => agent.destroy());
+  await agent.start();
+
+  const local = await answers(port, 200, 1);
+  t.deepEqual(local.body.service, { namespace: 'api', name: 'web' });
+  api.update('endpointslices', apiSlice('node-b'));
+  await answers(port, 503, 0);
+  api.update('endpointslices', apiSlice(NODE));
+  await answers(port, 200, 1);
+  api.delete('services', 'api', 'web');
+  await waitFor('the check closed with the service', () => tcpRefused('127.0.0.1', port));
+});
+
+test('counts follow EndpointSlices at once, without waiting for a sync', async (t) => {
+  const port = await freePort();
+  // Two runs back to back, then none for a minute: only the start-up syncs happen in this test.
+  const f = await startProxy(
+    t,
+    { 'svc.yaml': serviceYaml('quick', { clusterIP: ip(7), healthCheckNodePort: port }), 'eps.yaml': slices('quick', [{ ip: '10.7.0.2', nodeName: 'node-b' }]) },
+    { config: { ...LOOPBACK_ONLY, minSyncPeriodMs: 60_000, syncPeriodMs: 120_000 } },
+  );
+  await answers(port, 503, 0);
+  let runs = 0;
+  const count = (m: unknown): void => {
+    if ((m as { agent?: unknown }).agent === f.agent) runs++;
+  };
+  diagnosticsChannel.subscribe(SYNC_CHANNEL.name, count);
+  t.teardown(() => diagnosticsChannel.unsubscribe(SYNC_CHANNEL.name, count));
+  await f.write('eps.yaml', slices('quick', [{ ip: '10.7.0.3', nodeName: NODE }]));
+  await answers(port, 200, 1);
+  await f.write('eps.yaml', slices('quick', [{ ip: '10.7.0.3', nodeName: 'node-b' }]));
+  await answers(port, 503, 0);
+  t.is(runs, 0, 'no sync ran in between');
 });
