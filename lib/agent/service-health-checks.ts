@@ -29,16 +29,6 @@ interface Check {
   error: string | undefined;
 }
 
-/** What status views and tests see of one health check. */
-export interface ServiceHealthCheckStatus {
-  readonly service: ServiceKey;
-  readonly port: number;
-  /** Bound addresses; empty while it could not open. */
-  readonly listening: readonly string[];
-  readonly localEndpoints: number;
-  readonly error: string | undefined;
-}
-
 const log = logger('service-health');
 
 /**
@@ -80,7 +70,8 @@ export class ServiceHealthChecks {
         continue;
       }
       this.#checks.delete(key);
-      await check.server.close();
+      // The port is released at once; requests in progress finish without holding up the sync.
+      void check.server.close();
       if (check.open) log.info('closed health check', { service: key, port: check.port });
     }
     for (const [key, svc] of wanted) {
@@ -117,16 +108,6 @@ export class ServiceHealthChecks {
   #localEndpoints(svc: ServiceSpec): number {
     const family = parseIP(svc.clusterIPs[0] ?? '')?.family ?? 'IPv4';
     return localReadyEndpoints(this.#options.endpoints.slicesOf(keyOfService(svc)), family, this.#options.isLocal);
-  }
-
-  status(): ServiceHealthCheckStatus[] {
-    return [...this.#checks].map(([key, check]) => ({
-      service: key,
-      port: check.port,
-      listening: check.open ? check.server.addresses() : [],
-      localEndpoints: this.#localEndpoints(check.service),
-      error: check.error,
-    }));
   }
 
   /** Closes every health check; requests in progress finish. Idempotent. */

@@ -57,6 +57,8 @@ export class ServiceHealthServer {
   readonly #health: () => ServiceHealth;
   readonly #servers: http.Server[] = [];
   #starting: Promise<void> | undefined;
+  /** True while start() is binding. */
+  #binding = false;
   #closing: Promise<void> | undefined;
   #destroyed = false;
 
@@ -75,6 +77,15 @@ export class ServiceHealthServer {
   }
 
   async #start(): Promise<void> {
+    this.#binding = true;
+    try {
+      await this.#bindAll();
+    } finally {
+      this.#binding = false;
+    }
+  }
+
+  async #bindAll(): Promise<void> {
     // No host: Node.js binds '::' dual-stack, or 0.0.0.0 where IPv6 is off, which is kube-proxy's
     // "every node address" of both families.
     for (const host of this.hosts ?? [undefined]) {
@@ -102,22 +113,25 @@ export class ServiceHealthServer {
     });
   }
 
-  /** Stops accepting; requests in progress finish, idle keep-alive connections are closed. Idempotent. */
+  /**
+   * Stops accepting; requests in progress finish, idle keep-alive connections are closed.
+   * Idempotent. Unless a start() is still binding, the port is released before this returns, so
+   * that another listener may bind it at once.
+   */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= this.#binding ? this.#starting!.catch(ignore).then(() => this.#closeServers()) : this.#closeServers();
     return this.#closing;
   }
 
-  async #close(): Promise<void> {
-    await this.#starting?.catch(ignore);
-    await Promise.all(
+  #closeServers(): Promise<void> {
+    return Promise.all(
       this.#servers.map((server) => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if (this.#destroyed) server.closeAllConnections();
         else server.closeIdleConnections();
         return closed;
       }),
-    );
+    ).then(ignore);
   }
 
   /** Closes at once, open connections included. Idempotent. */

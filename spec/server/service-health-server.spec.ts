@@ -95,3 +95,17 @@ test('close() stops listening and is idempotent; start() after close rejects wit
   await t.throwsAsync(server.start(), { instanceOf: ClosedError });
   server.destroy();
 });
+
+test('close() releases the port before it returns: a new check binds the same port at once', async (t) => {
+  // Every address (no host): Node.js binds at once, without the lookup a host name or IP would take.
+  const port = await freePort('0.0.0.0');
+  const first = new ServiceHealthServer({ namespace: 'shop', name: 'web', port, hosts: undefined, health: () => ({ localEndpoints: 1, serviceProxyHealthy: true }) });
+  t.teardown(() => first.destroy());
+  await first.start();
+  const closing = first.close();
+  const next = new ServiceHealthServer({ namespace: 'shop', name: 'web', port, hosts: undefined, health: () => ({ localEndpoints: 7, serviceProxyHealthy: true }) });
+  t.teardown(() => next.destroy());
+  await next.start();
+  await closing;
+  t.is(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).localEndpoints, 7);
+});
