@@ -125,14 +125,14 @@ export class Agent implements ServiceSourceHandler {
   readonly #endpoints = new EndpointsCache();
   readonly #local = new LocalAddresses();
   readonly #runner: SyncRunner;
-  /** The health check node ports of LoadBalancer services with externalTrafficPolicy Local. */
-  readonly #healthChecks: ServiceHealthChecks;
   /** Services as last applied. */
   readonly #services = new Map<ServiceKey, ServiceSpec>();
   readonly #ports = new Map<ServicePortName, PortState>();
   readonly #portsByService = new Map<ServiceKey, Set<ServicePortName>>();
   /** Closed listeners whose TCP connections are still finishing: destroy() must reach them too. */
   readonly #retired = new Set<ProxySocket>();
+  /** The health check node ports of LoadBalancer services with externalTrafficPolicy Local. */
+  readonly #healthChecks: ServiceHealthChecks;
   #synced = false;
   #closed = false;
   #draining = false;
