@@ -27,6 +27,7 @@ import type { NodePortClaim } from './node-port-claim.js';
 import { directPlan, portalsOf, redirectPlan, scopesOf, serviceIPs } from './portal-plan.js';
 import type { PlanContext, PortalScope } from './portal-plan.js';
 import { LocalProxySockets } from './proxy-socket-factory.js';
+import { ServiceHealthChecks } from './service-health-checks.js';
 import type { ProxySocketFactory } from './proxy-socket-factory.js';
 import { SyncRunner } from './sync-runner.js';
 import { ChangeAccounting } from './change-accounting.js';
@@ -135,6 +136,8 @@ export class Agent implements ServiceSourceHandler {
   readonly #portsByService = new Map<ServiceKey, Set<ServicePortName>>();
   /** Closed listeners whose TCP connections are still finishing: destroy() must reach them too. */
   readonly #retired = new Set<ProxySocket>();
+  /** The health check node ports of LoadBalancer services with externalTrafficPolicy Local. */
+  readonly #healthChecks: ServiceHealthChecks;
   #synced = false;
   #closed = false;
   #draining = false;
@@ -157,6 +160,7 @@ export class Agent implements ServiceSourceHandler {
       minIntervalMs: this.#config.minSyncPeriodMs,
       maxIntervalMs: this.#config.syncPeriodMs,
     });
+    this.#healthChecks = new ServiceHealthChecks({ endpoints: this.#endpoints, isLocal: this.#isThisNode, proxyHealthy: () => this.health().healthy });
   }
 
   /** Loads the source's initial state, applies it, and keeps following changes. */
@@ -294,6 +298,7 @@ export class Agent implements ServiceSourceHandler {
     await this.#source.close();
     await Promise.all([...this.#ports.values()].map((st) => st.socket?.close()));
     for (const st of this.#ports.values()) st.claim?.close();
+    await this.#healthChecks.close();
     await this.#sockets.close();
     log.info('closed listeners', { servicePorts: this.#ports.size });
     // Collect every failure: one that cannot be removed must not keep the others in place.
@@ -314,6 +319,7 @@ export class Agent implements ServiceSourceHandler {
     }
     for (const socket of this.#retired) socket.destroy();
     this.#retired.clear();
+    this.#healthChecks.destroy();
     this.#sockets.destroy();
   }
 
@@ -343,6 +349,7 @@ export class Agent implements ServiceSourceHandler {
     const ctx = this.#planContext();
     for (const [key, change] of changes) await this.#applyService(key, change.current, ctx);
     await this.#retryFailedPorts();
+    await this.#healthChecks.sync(this.#services.values(), ctx.nodePortIPs);
     if (this.#assigner) await this.#assignAddresses([...this.#services.values()].flatMap(serviceIPs));
     if (this.#rules) await this.#syncRules();
     for (const socket of this.#retired) if (socket.stats.active === 0) this.#retired.delete(socket);

@@ -19,7 +19,7 @@ import {
   stringMap,
 } from './object-fields.js';
 import type { ObjectMap } from './object-fields.js';
-import { DEFAULT_AFFINITY_TIMEOUT_SECONDS } from './service.js';
+import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, needsHealthCheck } from './service.js';
 import type { AffinityType, Protocol, ServicePortSpec, ServiceSpec, ServiceType, TrafficPolicy } from './service.js';
 
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -48,6 +48,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const affinityTimeoutSeconds = readAffinityTimeout(spec['sessionAffinityConfig']);
   const internalTrafficPolicy = oneOf(spec['internalTrafficPolicy'], 'spec.internalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
   const externalTrafficPolicy = oneOf(spec['externalTrafficPolicy'], 'spec.externalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
+  const healthCheckNodePort = readHealthCheckNodePort(spec['healthCheckNodePort'], { type, externalTrafficPolicy }, ports);
 
   return {
     namespace,
@@ -63,6 +64,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     affinityTimeoutSeconds: sessionAffinity === 'ClientIP' ? affinityTimeoutSeconds : DEFAULT_AFFINITY_TIMEOUT_SECONDS,
     internalTrafficPolicy,
     externalTrafficPolicy,
+    healthCheckNodePort,
     labels,
   };
 }
@@ -156,4 +158,20 @@ function readAffinityTimeout(config: unknown): number {
   const t = clientIP['timeoutSeconds'];
   if (isAbsent(t)) return DEFAULT_AFFINITY_TIMEOUT_SECONDS;
   return integerIn(t, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, MAX_AFFINITY_TIMEOUT_SECONDS);
+}
+
+/**
+ * As the API server validates it: only a LoadBalancer with externalTrafficPolicy Local has one.
+ * The API server also allocates one whenever that is the case; a manifest may leave it out, and
+ * then no health check is served (kube-proxy logs the same case as an error and serves none).
+ * It comes from the node port range too, so it cannot be one of the service's own node ports.
+ */
+function readHealthCheckNodePort(v: unknown, svc: Pick<ServiceSpec, 'type' | 'externalTrafficPolicy'>, ports: readonly ServicePortSpec[]): number {
+  const path = 'spec.healthCheckNodePort';
+  if (isAbsent(v) || v === 0) return 0;
+  const port = integerIn(v, path, 1, 65535);
+  if (!needsHealthCheck(svc)) throw new InvalidObjectError(path, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'");
+  const same = ports.findIndex((p) => p.nodePort === port);
+  if (same >= 0) throw new InvalidObjectError(path, `must differ from ${fieldPath(indexPath('spec.ports', same), 'nodePort')}`);
+  return port;
 }

@@ -41,11 +41,18 @@ export interface ServiceSpec {
   readonly affinityTimeoutSeconds: number;
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly externalTrafficPolicy: TrafficPolicy;
+  /** `spec.healthCheckNodePort`: where load balancers ask whether this node has local endpoints; 0 when unset. */
+  readonly healthCheckNodePort: number;
   readonly labels: Readonly<Record<string, string>>;
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {
   return `${svc.namespace}/${svc.name}`;
+}
+
+/** LoadBalancer with externalTrafficPolicy Local: the API server gives it a healthCheckNodePort (its NeedsHealthCheck). */
+export function needsHealthCheck(svc: Pick<ServiceSpec, 'type' | 'externalTrafficPolicy'>): boolean {
+  return svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local';
 }
 
 /** Headless and ExternalName services are not proxied (kube-proxy's ShouldSkipService). */

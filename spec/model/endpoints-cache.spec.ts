@@ -19,6 +19,7 @@ function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
     affinityTimeoutSeconds: 10800,
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
     labels: {},
   };
 }

@@ -28,6 +28,7 @@ const DEFAULTS: ServiceSpec = {
   affinityTimeoutSeconds: 10800,
   internalTrafficPolicy: 'Cluster',
   externalTrafficPolicy: 'Cluster',
+  healthCheckNodePort: 0,
   labels: {},
 };
 
@@ -57,6 +58,7 @@ test('every field is read and normalised', (t) => {
         sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
         internalTrafficPolicy: 'Local',
         externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 32000,
       },
       { namespace: 'shop', labels: { app: 'web', 'example.com/tier': 'front', empty: null } },
       { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }, { ip: '2001:db8::7' }] } } },
@@ -79,6 +81,7 @@ test('every field is read and normalised', (t) => {
     affinityTimeoutSeconds: 60,
     internalTrafficPolicy: 'Local',
     externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 32000,
     labels: { app: 'web', 'example.com/tier': 'front', empty: '' },
   });
 });
@@ -183,6 +186,11 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['sessionAffinityConfig not a mapping', service({ sessionAffinityConfig: [] }), 'spec.sessionAffinityConfig', 'must be a mapping'],
   ['bad internalTrafficPolicy', service({ internalTrafficPolicy: 'Node' }), 'spec.internalTrafficPolicy', 'must be one of Cluster, Local'],
   ['bad externalTrafficPolicy', service({ externalTrafficPolicy: 'local' }), 'spec.externalTrafficPolicy', 'must be one of Cluster, Local'],
+  ['healthCheckNodePort too big', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 65536 }), 'spec.healthCheckNodePort', 'must be an integer 1-65535'],
+  ['healthCheckNodePort as a string', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: '32000' }), 'spec.healthCheckNodePort', 'must be an integer 1-65535'],
+  ['healthCheckNodePort with Cluster policy', service({ type: 'LoadBalancer', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"],
+  ['healthCheckNodePort on a NodePort service', service({ type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer'"],
+  ['healthCheckNodePort equal to a nodePort', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30080, ports: [{ port: 80, nodePort: 30080 }] }), 'spec.healthCheckNodePort', 'must differ from spec.ports[0].nodePort'],
 ];
 
 for (const [title, obj, field, reason] of invalid) {
@@ -193,3 +201,14 @@ for (const [title, obj, field, reason] of invalid) {
     t.is(err.code, 'KUP_ERR_INVALID_OBJECT');
   });
 }
+
+test('healthCheckNodePort: read for LoadBalancer + Local; 0 or absent means none, as for every other service', (t) => {
+  const lbLocal = { type: 'LoadBalancer', externalTrafficPolicy: 'Local' };
+  t.is(serviceFromObject(service({ ...lbLocal, healthCheckNodePort: 31234 })).healthCheckNodePort, 31234);
+  t.is(serviceFromObject(service({ ...lbLocal, healthCheckNodePort: 0 })).healthCheckNodePort, 0);
+  // The API server allocates one; a manifest may leave it out, and then nothing is served.
+  t.is(serviceFromObject(service(lbLocal)).healthCheckNodePort, 0);
+  t.is(serviceFromObject(service({ ...lbLocal, healthCheckNodePort: null })).healthCheckNodePort, 0);
+  t.is(serviceFromObject(service({ type: 'LoadBalancer', healthCheckNodePort: 0 })).healthCheckNodePort, 0);
+  t.is(serviceFromObject(service({ healthCheckNodePort: undefined })).healthCheckNodePort, 0);
+});
