@@ -6,6 +6,7 @@ import { formatHostPort, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
+import type { NodeSpec } from '../model/node.js';
 import { isProxied } from '../model/service.js';
 import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
 import { servicePortName } from '../model/service-port-name.js';
@@ -28,6 +29,7 @@ import type { PlanContext, PortalScope } from './portal-plan.js';
 import { LocalProxySockets } from './proxy-socket-factory.js';
 import type { ProxySocketFactory } from './proxy-socket-factory.js';
 import { SyncRunner } from './sync-runner.js';
+import { ThisNode } from './this-node.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
   readonly nodePortAddresses?: readonly string[];
@@ -102,6 +104,13 @@ export interface AgentHealth {
   /** When the last successful sync finished (ms since the epoch). */
   readonly lastUpdatedMs: number | undefined;
   readonly draining: boolean;
+  /** false while this node is being deleted or tainted for deletion (kube-proxy's nodeEligible); undefined means true. */
+  readonly nodeEligible?: boolean;
+  /**
+   * false once the sync loop has not completed a successful sync for two sync periods after the
+   * initial state arrived: kube-proxy's /livez condition. undefined means true.
+   */
+  readonly syncHealthy?: boolean;
 }
 
 /**
@@ -134,6 +143,8 @@ export class Agent implements ServiceSourceHandler {
   #closed = false;
   #draining = false;
   #lastSyncOkMs: number | undefined;
+  #syncedAtMs: number | undefined;
+  readonly #node: ThisNode;
   #rulesError: string | undefined;
   /** What is logged and served on /proxyMode-like views: `none`, `iptables`, ... */
   readonly redirectMode: string;
@@ -147,6 +158,7 @@ export class Agent implements ServiceSourceHandler {
     this.#assigner = options.assigner;
     this.#sockets = options.sockets ?? new LocalProxySockets();
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
+    this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
       minIntervalMs: this.#config.minSyncPeriodMs,
@@ -177,7 +189,13 @@ export class Agent implements ServiceSourceHandler {
 
   onSynced(): void {
     this.#synced = true;
+    this.#syncedAtMs = Date.now();
     this.#runner.run();
+  }
+
+  /** A new zone re-routes every service at once; eligibility is read by health(). */
+  onNodeChange(node: NodeSpec | undefined): void {
+    if (this.#node.update(node)) for (const key of this.#portsByService.keys()) this.#pushEndpoints(key);
   }
 
   /** Resolves once every change seen so far has been applied. */
@@ -234,7 +252,11 @@ export class Agent implements ServiceSourceHandler {
     if (source && now - source.lastSuccessMs > staleAfter) {
       reasons.push(`service source stale: no successful contact for ${Math.round((now - source.lastSuccessMs) / 1000)}s${source.lastError ? ` (${source.lastError})` : ''}`);
     }
-    return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining };
+    const node = this.#node.eligibility();
+    if (!node.eligible) reasons.push(node.reason!);
+    const lastProgressMs = this.#lastSyncOkMs ?? this.#syncedAtMs;
+    const syncHealthy = lastProgressMs === undefined || now - lastProgressMs <= staleAfter;
+    return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining, nodeEligible: node.eligible, syncHealthy };
   }
 
   /**
@@ -510,7 +532,7 @@ export class Agent implements ServiceSourceHandler {
     for (const name of names) {
       const st = this.#ports.get(name)!;
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
-      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? this.#isThisNode : undefined);
+      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() });
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
       st.endpointsKey = epKey;

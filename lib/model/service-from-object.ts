@@ -27,6 +27,8 @@ const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 const AFFINITIES: readonly AffinityType[] = ['None', 'ClientIP'];
 const TRAFFIC_POLICIES: readonly TrafficPolicy[] = ['Cluster', 'Local'];
 const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
+/** The values the API server accepts (PreferSameZone and PreferSameNode since Kubernetes 1.33). */
+const TRAFFIC_DISTRIBUTIONS = ['PreferClose', 'PreferSameZone', 'PreferSameNode'] as const;
 
 /**
  * Validates a v1 Service (parsed YAML/JSON or an API object) and normalises it into a ServiceSpec
@@ -48,6 +50,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const affinityTimeoutSeconds = readAffinityTimeout(spec['sessionAffinityConfig']);
   const internalTrafficPolicy = oneOf(spec['internalTrafficPolicy'], 'spec.internalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
   const externalTrafficPolicy = oneOf(spec['externalTrafficPolicy'], 'spec.externalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
+  const trafficDistribution = readTrafficDistribution(spec['trafficDistribution']);
 
   return {
     namespace,
@@ -63,6 +66,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     affinityTimeoutSeconds: sessionAffinity === 'ClientIP' ? affinityTimeoutSeconds : DEFAULT_AFFINITY_TIMEOUT_SECONDS,
     internalTrafficPolicy,
     externalTrafficPolicy,
+    trafficDistribution,
     labels,
   };
 }
@@ -156,4 +160,11 @@ function readAffinityTimeout(config: unknown): number {
   const t = clientIP['timeoutSeconds'];
   if (isAbsent(t)) return DEFAULT_AFFINITY_TIMEOUT_SECONDS;
   return integerIn(t, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, MAX_AFFINITY_TIMEOUT_SECONDS);
+}
+
+/** '' when unset; otherwise one of the values the API server accepts. */
+function readTrafficDistribution(v: unknown): string {
+  const path = 'spec.trafficDistribution';
+  if (optionalString(v, path) === undefined || v === '') return '';
+  return oneOf(v, path, TRAFFIC_DISTRIBUTIONS, 'PreferClose');
 }

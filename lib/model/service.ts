@@ -41,6 +41,12 @@ export interface ServiceSpec {
   readonly affinityTimeoutSeconds: number;
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly externalTrafficPolicy: TrafficPolicy;
+  /**
+   * `spec.trafficDistribution` ('' when unset): PreferClose, PreferSameZone or PreferSameNode. As
+   * in kube-proxy, routing follows the EndpointSlice hints the control plane derives from it, not
+   * the field itself (see lib/model/topology.ts); it is kept for status views.
+   */
+  readonly trafficDistribution: string;
   readonly labels: Readonly<Record<string, string>>;
 }
 

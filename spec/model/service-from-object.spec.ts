@@ -28,6 +28,7 @@ const DEFAULTS: ServiceSpec = {
   affinityTimeoutSeconds: 10800,
   internalTrafficPolicy: 'Cluster',
   externalTrafficPolicy: 'Cluster',
+  trafficDistribution: '',
   labels: {},
 };
 
@@ -57,6 +58,7 @@ test('every field is read and normalised', (t) => {
         sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
         internalTrafficPolicy: 'Local',
         externalTrafficPolicy: 'Local',
+        trafficDistribution: 'PreferSameZone',
       },
       { namespace: 'shop', labels: { app: 'web', 'example.com/tier': 'front', empty: null } },
       { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }, { ip: '2001:db8::7' }] } } },
@@ -79,6 +81,7 @@ test('every field is read and normalised', (t) => {
     affinityTimeoutSeconds: 60,
     internalTrafficPolicy: 'Local',
     externalTrafficPolicy: 'Local',
+    trafficDistribution: 'PreferSameZone',
     labels: { app: 'web', 'example.com/tier': 'front', empty: '' },
   });
 });
@@ -121,6 +124,11 @@ test('ports keep their spec order', (t) => {
     svc.ports.map((p) => p.name),
     names,
   );
+});
+
+test('trafficDistribution: each value the API accepts is kept; unset, null and empty are ""', (t) => {
+  for (const v of ['PreferClose', 'PreferSameZone', 'PreferSameNode']) t.is(serviceFromObject(service({ trafficDistribution: v })).trafficDistribution, v);
+  for (const v of [undefined, null, '']) t.is(serviceFromObject(service({ trafficDistribution: v })).trafficDistribution, '');
 });
 
 test('equal inputs give deep-equal outputs', (t) => {
@@ -183,6 +191,8 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['sessionAffinityConfig not a mapping', service({ sessionAffinityConfig: [] }), 'spec.sessionAffinityConfig', 'must be a mapping'],
   ['bad internalTrafficPolicy', service({ internalTrafficPolicy: 'Node' }), 'spec.internalTrafficPolicy', 'must be one of Cluster, Local'],
   ['bad externalTrafficPolicy', service({ externalTrafficPolicy: 'local' }), 'spec.externalTrafficPolicy', 'must be one of Cluster, Local'],
+  ['unknown trafficDistribution', service({ trafficDistribution: 'PreferNearby' }), 'spec.trafficDistribution', 'must be one of PreferClose, PreferSameZone, PreferSameNode'],
+  ['trafficDistribution not a string', service({ trafficDistribution: true }), 'spec.trafficDistribution', 'must be a string'],
 ];
 
 for (const [title, obj, field, reason] of invalid) {

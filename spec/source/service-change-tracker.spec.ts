@@ -16,6 +16,7 @@ function svc(port: number): ServiceSpec {
     affinityTimeoutSeconds: 10800,
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
+    trafficDistribution: '',
     labels: {},
   };
 }
