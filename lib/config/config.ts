@@ -17,6 +17,8 @@ export interface Config {
   readonly configSyncPeriodMs: number;
   /** This node's name, for Local traffic policies (default: the host name). */
   readonly hostnameOverride: string | undefined;
+  /** --node-labels: this node's labels in manifest mode (its zone, for topology-aware routing); {} when not given. */
+  readonly nodeLabels: Readonly<Record<string, string>>;
   /** Address listeners bind to when a service has no local portal address. */
   readonly bindAddress: string;
   readonly proxyPortRange: PortRange | undefined;
@@ -55,6 +57,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   serviceProxyName: '',
   configSyncPeriodMs: 15 * 60_000,
   hostnameOverride: undefined,
+  nodeLabels: Object.freeze({}),
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,

@@ -8,6 +8,7 @@ import { readConfigFile } from './config-file.js';
 import { DEFAULT_CONFIG } from './config.js';
 import type { Config, RedirectMode } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { parseNodeLabels } from './node-labels.js';
 import { parsePortRange } from './port-range.js';
 
 type FlagKind = 'string' | 'strings' | 'int' | 'duration' | 'bool' | 'optional';
@@ -34,6 +35,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'service-proxy-name', kind: 'string', value: 'NAME', help: 'serve services labelled service.kubernetes.io/service-proxy-name=NAME (default: only unlabelled ones, as kube-proxy)' },
   { name: 'config-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.configSyncPeriodMs), help: 'longest silence of an API watch before the agent re-lists' },
   { name: 'hostname-override', kind: 'string', value: 'NAME', help: 'this node\'s name, for internalTrafficPolicy/externalTrafficPolicy Local (default: the host name)' },
+  { name: 'node-labels', kind: 'string', value: 'K=V,...', help: 'with --manifests: this node\'s labels, as its Node object would give them (topology.kubernetes.io/zone=Z for topology-aware routing)' },
   { name: 'bind-address', kind: 'string', value: 'IP', def: DEFAULT_CONFIG.bindAddress, help: 'address listeners bind to when a service has no portal address on this machine' },
   { name: 'proxy-port-range', kind: 'string', value: 'RANGE', def: '""', help: 'proxy ports for the redirect modes: "" (kernel chooses), B-E, B+N, or a single port' },
   { name: 'udp-timeout', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.udpTimeoutMs), help: 'idle time after which a UDP session closes (the legacy proxy used 250ms, too short for slow DNS replies)' },
@@ -137,6 +139,13 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
   const serviceProxyName = one('service-proxy-name') ?? DEFAULT_CONFIG.serviceProxyName;
   const hostnameOverride = one('hostname-override');
   if (hostnameOverride !== undefined && hostnameOverride.trim() === '') problems.push('--hostname-override: empty name');
+  let nodeLabels: Readonly<Record<string, string>> = DEFAULT_CONFIG.nodeLabels;
+  const nodeLabelsText = one('node-labels');
+  if (nodeLabelsText !== undefined) {
+    const parsed = parseNodeLabels(nodeLabelsText);
+    if ('problems' in parsed) problems.push(...parsed.problems.map((p) => `--node-labels: ${p}`));
+    else nodeLabels = Object.freeze(parsed.labels);
+  }
 
   const bindAddress = one('bind-address') ?? DEFAULT_CONFIG.bindAddress;
   if (net.isIP(bindAddress) === 0) problems.push(`--bind-address: "${bindAddress}" is not an IP address`);
@@ -235,6 +244,7 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
     serviceProxyName,
     configSyncPeriodMs,
     hostnameOverride: hostnameOverride?.trim().toLowerCase(),
+    nodeLabels,
     bindAddress,
     proxyPortRange,
     udpTimeoutMs,
