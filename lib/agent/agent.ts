@@ -254,8 +254,9 @@ export class Agent implements ServiceSourceHandler {
     }
     const node = this.#node.eligibility();
     if (!node.eligible) reasons.push(node.reason!);
+    // A draining agent has stopped syncing on purpose.
     const lastProgressMs = this.#lastSyncOkMs ?? this.#syncedAtMs;
-    const syncHealthy = lastProgressMs === undefined || now - lastProgressMs <= staleAfter;
+    const syncHealthy = this.#draining || lastProgressMs === undefined || now - lastProgressMs <= staleAfter;
     return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining, nodeEligible: node.eligible, syncHealthy };
   }
 

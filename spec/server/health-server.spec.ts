@@ -67,6 +67,18 @@ test('/livez: kube-proxy\'s JSON, 200 while only the source, a listener or drain
   t.is((await get(`${url}/livez`)).status, 200);
 });
 
+test('/livez: a draining agent stays live past two sync periods without a sync', async (t) => {
+  const { agent } = await startProxy(t, { 'd.yaml': serviceYaml('d', ip(10), [{ name: 'http', port: 8080 }]) });
+  const { url } = await startHealthServer(t, agent);
+  await agent.drain(0);
+  // The fixture's sync period is 200 ms; draining stops the syncs: wait out two periods after the
+  // last one, as measured by the agent's own clock.
+  const last = agent.health().lastUpdatedMs!;
+  await waitFor('two sync periods without a sync', () => Date.now() - last > 400);
+  t.is((await get(`${url}/livez`)).status, 200);
+  t.is((await get(`${url}/healthz`)).status, 503);
+});
+
 test('/livez: 503 once no sync has succeeded for two sync periods, 200 again after one does', async (t) => {
   const rules = new FailingRules();
   // The fixture's sync period is 200 ms: two of them pass quickly while the rules keep failing.
