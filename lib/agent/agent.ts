@@ -7,6 +7,7 @@ import { logger } from '../log.js';
 import { serviceKeyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
+import type { NodeSpec } from '../model/node.js';
 import { isProxied } from '../model/service.js';
 import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
 import { servicePortName } from '../model/service-port-name.js';
@@ -33,6 +34,7 @@ import { SyncRunner } from './sync-runner.js';
 import { ChangeAccounting } from './change-accounting.js';
 import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
 import type { SyncStatus } from './sync-status.js';
+import { ThisNode } from './this-node.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
   readonly nodePortAddresses?: readonly string[];
@@ -107,6 +109,13 @@ export interface AgentHealth {
   /** When the last successful sync finished (ms since the epoch). */
   readonly lastUpdatedMs: number | undefined;
   readonly draining: boolean;
+  /** false while this node is being deleted or tainted for deletion (kube-proxy's nodeEligible); undefined means true. */
+  readonly nodeEligible?: boolean;
+  /**
+   * false once the sync loop has not completed a successful sync for two sync periods after the
+   * initial state arrived: kube-proxy's /livez condition. undefined means true.
+   */
+  readonly syncHealthy?: boolean;
 }
 
 /**
@@ -142,6 +151,8 @@ export class Agent implements ServiceSourceHandler {
   #closed = false;
   #draining = false;
   #lastSyncOkMs: number | undefined;
+  #syncedAtMs: number | undefined;
+  readonly #node: ThisNode;
   #rulesError: string | undefined;
   /** What is logged and served on /proxyMode-like views: `none`, `iptables`, ... */
   readonly redirectMode: string;
@@ -155,12 +166,13 @@ export class Agent implements ServiceSourceHandler {
     this.#assigner = options.assigner;
     this.#sockets = options.sockets ?? new LocalProxySockets();
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
+    this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
       minIntervalMs: this.#config.minSyncPeriodMs,
       maxIntervalMs: this.#config.syncPeriodMs,
     });
-    this.#healthChecks = new ServiceHealthChecks({ endpoints: this.#endpoints, isLocal: this.#isThisNode, proxyHealthy: () => this.health().healthy });
+    this.#healthChecks = new ServiceHealthChecks({ endpoints: this.#endpoints, isLocal: this.#isThisNode, proxyHealthy: () => this.#proxierReasons(Date.now()).length === 0 });
   }
 
   /** Loads the source's initial state, applies it, and keeps following changes. */
@@ -190,7 +202,13 @@ export class Agent implements ServiceSourceHandler {
 
   onSynced(): void {
     this.#synced = true;
+    this.#syncedAtMs = Date.now();
     this.#runner.run();
+  }
+
+  /** A new zone re-routes every service at once; eligibility is read by health(). */
+  onNodeChange(node: NodeSpec | undefined): void {
+    if (this.#node.update(node)) for (const key of this.#portsByService.keys()) this.#pushEndpoints(key);
   }
 
   /** Resolves once every change seen so far has been applied. */
@@ -249,9 +267,25 @@ export class Agent implements ServiceSourceHandler {
 
   /**
    * Healthy when the last sync succeeded and is recent, the rules applied, every listener is open,
-   * the source is fresh, and the agent is not draining. (The legacy proxier always said 200.)
+   * the source is fresh, the agent is not draining, and this node is not being deleted (kube-proxy's
+   * nodeEligible). (The legacy proxier always said 200.)
    */
   health(now = Date.now()): AgentHealth {
+    const reasons = this.#proxierReasons(now);
+    const staleAfter = 2 * this.#config.syncPeriodMs;
+    const node = this.#node.eligibility();
+    if (!node.eligible) reasons.push(node.reason!);
+    // A draining agent has stopped syncing on purpose.
+    const lastProgressMs = this.#lastSyncOkMs ?? this.#syncedAtMs;
+    const syncHealthy = this.#draining || lastProgressMs === undefined || now - lastProgressMs <= staleAfter;
+    return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining, nodeEligible: node.eligible, syncHealthy };
+  }
+
+  /**
+   * Why the proxy itself is unhealthy, node eligibility aside: kube-proxy's service health checks
+   * (serviceProxyHealthy) read this part only.
+   */
+  #proxierReasons(now: number): string[] {
     const reasons: string[] = [];
     const staleAfter = 2 * this.#config.syncPeriodMs;
     if (this.#draining) reasons.push('draining');
@@ -264,7 +298,7 @@ export class Agent implements ServiceSourceHandler {
     if (source && now - source.lastSuccessMs > staleAfter) {
       reasons.push(`service source stale: no successful contact for ${Math.round((now - source.lastSuccessMs) / 1000)}s${source.lastError ? ` (${source.lastError})` : ''}`);
     }
-    return { healthy: reasons.length === 0, reasons, lastUpdatedMs: this.#lastSyncOkMs, draining: this.#draining };
+    return reasons;
   }
 
   /**
@@ -544,7 +578,7 @@ export class Agent implements ServiceSourceHandler {
     for (const name of names) {
       const st = this.#ports.get(name)!;
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
-      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? this.#isThisNode : undefined);
+      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() });
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
       st.endpointsKey = epKey;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
@@ -16,10 +17,13 @@ const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
  * or ~/.kube/config, in that order. Rejects with KubeConfigError when none of those exists.
  */
 export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
+  // As the Agent's: Local traffic policies, topology hints and the Node watched all mean this name.
+  const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {
     log.info('service source', { source: 'manifests', paths: config.manifests.join(',') });
-    return new ManifestSource({ paths: [...config.manifests] });
+    return new ManifestSource({ paths: [...config.manifests], serviceProxyName: config.serviceProxyName, nodeName, nodeLabels: config.nodeLabels });
   }
+  if (Object.keys(config.nodeLabels).length > 0) log.warn('ignored --node-labels: with the API, the Node object gives this node\'s labels', { node: nodeName });
   // Loaded only for this source: @kubernetes/client-node takes about a second to import, which
   // manifest mode (and --version, --help) should not pay.
   const { loadKubeConfig } = await import('../source/kube-config.js');
@@ -42,6 +46,7 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     serviceProxyName: config.serviceProxyName,
     configSyncPeriodMs: config.configSyncPeriodMs,
     onListError: UnreachableClusterIPWarning.for({ server, origin })?.observe,
+    nodeName,
   });
 }
 

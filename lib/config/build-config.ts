@@ -9,6 +9,7 @@ import type { Config, RedirectMode } from './config.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { MAX_WORKERS } from './flag-table.js';
 import type { FlagValues } from './flag-values.js';
+import { parseNodeLabels } from './node-labels.js';
 import { parsePortRange } from './port-range.js';
 
 /** kube-proxy's --nodeport-addresses keywords this proxy takes, and the CIDRs they stand for. */
@@ -43,6 +44,13 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   const serviceProxyName = one('service-proxy-name') ?? DEFAULT_CONFIG.serviceProxyName;
   const hostnameOverride = one('hostname-override');
   if (hostnameOverride !== undefined && hostnameOverride.trim() === '') problems.push(`${src('hostname-override')}: empty name`);
+  let nodeLabels: Readonly<Record<string, string>> = DEFAULT_CONFIG.nodeLabels;
+  const nodeLabelsText = one('node-labels');
+  if (nodeLabelsText !== undefined) {
+    const parsed = parseNodeLabels(nodeLabelsText);
+    if ('problems' in parsed) problems.push(...parsed.problems.map((p) => `${src('node-labels')}: ${p}`));
+    else nodeLabels = Object.freeze(parsed.labels);
+  }
 
   const bindAddress = one('bind-address') ?? DEFAULT_CONFIG.bindAddress;
   if (net.isIP(bindAddress) === 0) problems.push(`${src('bind-address')}: "${bindAddress}" is not an IP address`);
@@ -165,6 +173,7 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     kubeApiBurst,
     kubeApiContentType,
     hostnameOverride: hostnameOverride?.trim().toLowerCase(),
+    nodeLabels,
     bindAddress,
     proxyPortRange,
     udpTimeoutMs,

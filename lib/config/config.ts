@@ -22,6 +22,8 @@ export interface Config {
   readonly kubeApiContentType: string;
   /** This node's name, for Local traffic policies (default: the host name). */
   readonly hostnameOverride: string | undefined;
+  /** --node-labels: this node's labels in manifest mode (its zone, for topology-aware routing); {} when not given. */
+  readonly nodeLabels: Readonly<Record<string, string>>;
   /** Address listeners bind to when a service has no local portal address. */
   readonly bindAddress: string;
   readonly proxyPortRange: PortRange | undefined;
@@ -65,6 +67,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   kubeApiBurst: 10,
   kubeApiContentType: 'application/json',
   hostnameOverride: undefined,
+  nodeLabels: Object.freeze({}),
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,

@@ -1,5 +1,5 @@
 import { InvalidObjectError } from '../errors.js';
-import type { EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
+import type { EndpointHints, EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
 import { parseIP } from './ip-address.js';
 import type { IPFamily } from './ip-address.js';
 import {
@@ -65,7 +65,31 @@ function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSp
   const serving = optionalBoolean(conditions['serving'], fieldPath(conditionsPath, 'serving')) ?? ready;
   const terminating = optionalBoolean(conditions['terminating'], fieldPath(conditionsPath, 'terminating')) ?? false;
   const nodeName = optionalString(e['nodeName'], fieldPath(path, 'nodeName')) ?? '';
-  return { addresses, ready, serving, terminating, nodeName };
+  const zone = optionalString(e['zone'], fieldPath(path, 'zone')) ?? '';
+  const hints = readHints(e['hints'], fieldPath(path, 'hints'));
+  return { addresses, ready, serving, terminating, nodeName, zone, hints };
+}
+
+/**
+ * `hints.forZones[].name` and `hints.forNodes[].name`. Hints with neither list give undefined, as
+ * kube-proxy treats an endpoint with empty hint lists as having no hint.
+ */
+function readHints(v: unknown, path: string): EndpointHints | undefined {
+  const hints = optionalMapping(v, path);
+  const names = (field: string): string[] => {
+    const listPath = fieldPath(path, field);
+    const seen = new Set<string>();
+    optionalArray(hints[field], listPath).forEach((entry, i) => {
+      const namePath = fieldPath(indexPath(listPath, i), 'name');
+      const name = optionalString(requireMapping(entry, indexPath(listPath, i))['name'], namePath);
+      if (name === undefined || name === '') throw new InvalidObjectError(namePath, 'is required');
+      seen.add(name);
+    });
+    return [...seen].sort();
+  };
+  const forZones = names('forZones');
+  const forNodes = names('forNodes');
+  return forZones.length === 0 && forNodes.length === 0 ? undefined : { forZones, forNodes };
 }
 
 /** Absent ports mean "the slice declares none" (undefined), which is not the same as an empty list. */
@@ -107,7 +131,7 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
         const address = requireMapping(a, addrPath);
         const ip = ipAddress(address['ip'], fieldPath(addrPath, 'ip'));
         const nodeName = optionalString(address['nodeName'], fieldPath(addrPath, 'nodeName')) ?? '';
-        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName });
+        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, zone: '', hints: undefined });
       });
     }
     const ports = readPorts(subset['ports'], fieldPath(path, 'ports'));

@@ -17,6 +17,18 @@ export interface EndpointSpec {
   /** conditions.terminating; unset means false. */
   readonly terminating: boolean;
   readonly nodeName: string;
+  /** The endpoint's `zone` ('' when unset). */
+  readonly zone: string;
+  /**
+   * Where the control plane wants this endpoint used (`hints.forZones[].name`,
+   * `hints.forNodes[].name`); undefined when the endpoint carries no hint at all.
+   */
+  readonly hints: EndpointHints | undefined;
+}
+
+export interface EndpointHints {
+  readonly forZones: readonly string[];
+  readonly forNodes: readonly string[];
 }
 
 /**

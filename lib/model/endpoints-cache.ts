@@ -1,10 +1,23 @@
 import { makeEndpoint } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
 import { serviceKeyOfSlice } from './endpoint-slice.js';
-import type { EndpointSliceSpec } from './endpoint-slice.js';
+import type { EndpointHints, EndpointSliceSpec } from './endpoint-slice.js';
+import type { IPFamily } from './ip-address.js';
 import { keyOfService } from './service.js';
 import type { ServicePortSpec, ServiceSpec } from './service.js';
 import type { ServiceKey } from './service-port-name.js';
+import { availableForTopology, topologyMode } from './topology.js';
+import type { NodeTopology } from './topology.js';
+
+/** Which of a service port's endpoints a portal uses. */
+export interface EndpointFilter {
+  /** Only endpoints on nodes this accepts (Local traffic policies). */
+  readonly accept?: (nodeName: string) => boolean;
+  /** Only addresses of this family: a portal of one family balances over that family's endpoints. */
+  readonly family?: IPFamily;
+  /** This node's zone and name, for EndpointSlice hints and trafficDistribution. */
+  readonly topology?: NodeTopology;
+}
 
 /**
  * Every known EndpointSlice, grouped by the Service it belongs to, and the merge of a service's
@@ -55,11 +68,13 @@ export class EndpointsCache {
    * The ready endpoints; if none is ready, the ones that are serving and terminating, so a
    * service being rolled keeps answering (kube-proxy's terminating-endpoints fallback).
    * An address that several slices list counts as ready when any of them says it is ready.
-   * `accept(nodeName)` filters endpoints first (for Local traffic policy); the fallback applies
-   * to what it accepted.
+   * `filter.accept(nodeName)` filters endpoints first (for Local traffic policy); the fallback
+   * applies to what it accepted. `filter.topology` narrows the ready endpoints by their hints
+   * (see topologyMode), except with `accept`: as in kube-proxy, a Local policy wins over topology.
    */
-  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, accept?: (nodeName: string) => boolean): Endpoint[] {
-    const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean }>();
+  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
+    const accept = filter.accept;
+    const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean; hints: EndpointHints | undefined }>();
     for (const slice of this.slicesOf(keyOfService(svc))) {
       if (slice.addressType === 'FQDN') continue;
       const portNumber = targetPortIn(slice, port);
@@ -70,10 +85,11 @@ export class EndpointsCache {
           const endpoint = makeEndpoint(ip, portNumber, e.nodeName);
           const seen = merged.get(endpoint.key);
           const fallback = e.serving && e.terminating;
-          if (!seen) merged.set(endpoint.key, { endpoint, ready: e.ready, fallback });
+          if (!seen) merged.set(endpoint.key, { endpoint, ready: e.ready, fallback, hints: e.hints });
           else {
             seen.ready ||= e.ready;
             seen.fallback ||= fallback;
+            seen.hints ??= e.hints;
             if (seen.endpoint.nodeName === '' && e.nodeName !== '') seen.endpoint = endpoint;
           }
         }
@@ -81,7 +97,12 @@ export class EndpointsCache {
     }
     const all = [...merged.values()].sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0));
     const ready = all.filter((m) => m.ready);
-    return (ready.length > 0 ? ready : all.filter((m) => m.fallback)).map((m) => m.endpoint);
+    if (ready.length === 0) return all.filter((m) => m.fallback).map((m) => m.endpoint);
+    const where = accept ? undefined : filter.topology;
+    if (where === undefined) return ready.map((m) => m.endpoint);
+    // A mode is chosen only when some ready endpoint is hinted for here, so this is never empty.
+    const mode = topologyMode(ready.map((m) => m.hints), where);
+    return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
   }
 }
 

@@ -27,6 +27,8 @@ const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 const AFFINITIES: readonly AffinityType[] = ['None', 'ClientIP'];
 const TRAFFIC_POLICIES: readonly TrafficPolicy[] = ['Cluster', 'Local'];
 const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
+/** The values the API server accepts (PreferSameZone and PreferSameNode since Kubernetes 1.33). */
+const TRAFFIC_DISTRIBUTIONS = ['PreferClose', 'PreferSameZone', 'PreferSameNode'] as const;
 
 /**
  * Validates a v1 Service (parsed YAML/JSON or an API object) and normalises it into a ServiceSpec
@@ -49,6 +51,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const internalTrafficPolicy = oneOf(spec['internalTrafficPolicy'], 'spec.internalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
   const externalTrafficPolicy = oneOf(spec['externalTrafficPolicy'], 'spec.externalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
   const healthCheckNodePort = readHealthCheckNodePort(spec['healthCheckNodePort'], { type, externalTrafficPolicy }, ports);
+  const trafficDistribution = readTrafficDistribution(spec['trafficDistribution']);
 
   return {
     namespace,
@@ -65,6 +68,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     internalTrafficPolicy,
     externalTrafficPolicy,
     healthCheckNodePort,
+    trafficDistribution,
     labels,
   };
 }
@@ -174,4 +178,11 @@ function readHealthCheckNodePort(v: unknown, svc: Pick<ServiceSpec, 'type' | 'ex
   const same = ports.findIndex((p) => p.nodePort === port);
   if (same >= 0) throw new InvalidObjectError(path, `must differ from ${fieldPath(indexPath('spec.ports', same), 'nodePort')}`);
   return port;
+}
+
+/** '' when unset; otherwise one of the values the API server accepts. */
+function readTrafficDistribution(v: unknown): string {
+  const path = 'spec.trafficDistribution';
+  if (optionalString(v, path) === undefined || v === '') return '';
+  return oneOf(v, path, TRAFFIC_DISTRIBUTIONS, 'PreferClose');
 }

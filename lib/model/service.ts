@@ -43,6 +43,12 @@ export interface ServiceSpec {
   readonly externalTrafficPolicy: TrafficPolicy;
   /** `spec.healthCheckNodePort`: where load balancers ask whether this node has local endpoints; 0 when unset. */
   readonly healthCheckNodePort: number;
+  /**
+   * `spec.trafficDistribution` ('' when unset): PreferClose, PreferSameZone or PreferSameNode. As
+   * in kube-proxy, routing follows the EndpointSlice hints the control plane derives from it, not
+   * the field itself (see lib/model/topology.ts); it is kept for status views.
+   */
+  readonly trafficDistribution: string;
   readonly labels: Readonly<Record<string, string>>;
 }
 

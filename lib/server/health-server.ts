@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidConfigError } from '../errors.js';
 import { logger } from '../log.js';
 import type { AgentView } from './agent-view.js';
-import { healthzReply } from './healthz.js';
+import { healthzReply, livezReply } from './healthz.js';
 import { HttpListener } from './http-listener.js';
 import type { Route } from './http-listener.js';
 import { parseAddress } from './parse-address.js';
@@ -33,10 +33,12 @@ function counted(agent: AgentView, path: string, route: Route): Route {
 /**
  * The health endpoint load balancers and kubelet probes use, on --healthz-bind-address:
  *
- * - `/healthz`: kube-proxy's JSON (`lastUpdated`, `currentTime`); 200 when the last sync succeeded
- *   and is recent, else 503 with a `reason` (see healthzReply).
- * - `/livez`: 200 `ok` while the process serves requests, whatever the agent's state: for a
- *   liveness probe, which must not restart a proxy that is only waiting for its API server.
+ * - `/healthz`: kube-proxy's JSON (`lastUpdated`, `currentTime`, `nodeEligible`); 200 when the
+ *   last sync succeeded and is recent and this node is not being deleted, else 503 with a
+ *   `reason` (see healthzReply). For readiness probes and load balancers.
+ * - `/livez`: kube-proxy's JSON (`lastUpdated`, `currentTime`); 503 only when the sync loop is
+ *   stuck (see livezReply). For liveness probes, which must not restart a proxy that is only
+ *   waiting for its API server.
  */
 export class HealthServer extends HttpListener {
 
@@ -45,7 +47,7 @@ export class HealthServer extends HttpListener {
     const agent = options.agent;
     const routes = new Map<string, Route>([
       ['/healthz', () => healthzReply(agent)],
-      ['/livez', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'ok' })],
+      ['/livez', () => livezReply(agent)],
     ]);
     for (const [path, route] of routes) routes.set(path, counted(agent, path, route));
     super('healthz', parseAddress(options.address, 'healthz bind address'), routes, log);

@@ -36,6 +36,8 @@ export interface InformerSupervisorOptions {
   readonly resource: string;
   /** API path watched: `/api/v1/services`. */
   readonly path: string;
+  /** Sent with every watch (the list function sends its own): `metadata.name=node-a`. */
+  readonly fieldSelector?: string;
   readonly kubeConfig: KubeConfig;
   /** Lists every object; must honour the signal (stop, or the list timeout). */
   readonly list: (signal: AbortSignal) => Promise<KubernetesListObject<KubernetesObject>>;
@@ -154,7 +156,7 @@ export class InformerSupervisor {
       onEvent: () => this.#succeeded(run, true),
       onMalformed: (phase, err) => log.warn('ignored malformed watch event', { resource: this.#options.resource, type: String(phase), ...(err ? { error: (err as Error).message } : {}) }),
     });
-    const lw = new ListWatch<KubernetesObject>(this.#options.path, watch, () => this.#list(run), false, undefined, undefined, {
+    const lw = new ListWatch<KubernetesObject>(this.#options.path, watch, () => this.#list(run), false, undefined, this.#options.fieldSelector, {
       // client-node waits between re-watches with an uncancellable timer; this one ends with the run.
       // Its delay grows (to 30 s) with every stream end that brought no event, which on a quiet
       // resource makes each routine close by the API server (--min-request-timeout, 30-60 min)

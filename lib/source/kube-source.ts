@@ -6,6 +6,8 @@ import { logger } from '../log.js';
 import { keyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../model/endpoint-slice-from-object.js';
+import type { NodeSpec } from '../model/node.js';
+import { nodeFromObject } from '../model/node-from-object.js';
 import { keyOfService } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import { serviceFromObject } from '../model/service-from-object.js';
@@ -14,12 +16,12 @@ import { filterEndpointAddresses } from './endpoint-address-filter.js';
 import { InformerSupervisor } from './informer-supervisor.js';
 import type { InformerHealth } from './informer-supervisor.js';
 import { ObjectTracker } from './object-tracker.js';
+import { notServedBecause, rawLabels } from './proxy-labels.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
 const log = logger('kubernetes');
 
-/** The label by which a Service (and, copied from it, its slices and Endpoints) names the proxy that handles it. */
-export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+export { SERVICE_PROXY_NAME_LABEL } from './proxy-labels.js';
 
 /** kube-proxy's default --config-sync-period. */
 export const DEFAULT_CONFIG_SYNC_PERIOD_MS = 15 * 60 * 1000;
@@ -44,6 +46,11 @@ export interface KubeSourceOptions {
    * target nothing but loopback; never set from the command line (see endpoint-address-filter.ts).
    */
   readonly allowLoopbackEndpoints?: boolean;
+  /**
+   * This node's name (--hostname-override, or the host name): its Node object is watched for
+   * topology-aware routing and /healthz nodeEligible. Without it no Node is watched.
+   */
+  readonly nodeName?: string;
   /** Restart delays after an informer fails: initialMs (default 1 s) doubling up to maxMs (default 30 s), ±20%. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Told of every list that failed, before it is retried (see unreachable-cluster-ip-warning.ts). */
@@ -51,36 +58,41 @@ export interface KubeSourceOptions {
 }
 
 export interface KubeSourceHealth {
-  /** Both informers' last contact with the API server succeeded. */
+  /** Every informer's last contact with the API server succeeded. */
   readonly connected: boolean;
-  /** The older of the two informers' last successes (ms since the epoch; 0 before the first), so a health check sees the worse one. */
+  /** The oldest of the informers' last successes (ms since the epoch; 0 before the first), so a health check sees the worst one. */
   readonly lastSuccessMs: number;
-  /** The most recent failure of either informer (kept after recovery). */
+  /** The most recent failure of any informer (kept after recovery). */
   readonly lastError?: string;
-  /** Restarts after errors plus watchdog relists, both informers. */
+  /** Restarts after errors plus watchdog relists, all informers. */
   readonly informerRestarts: number;
 }
 
-type Resource = 'services' | 'endpointslices' | 'endpoints';
+type Resource = 'services' | 'endpointslices' | 'endpoints' | 'nodes';
 
 /**
  * Services and endpoints from a Kubernetes API server, through client-node informers (one for v1
- * Services, one for discovery.k8s.io/v1 EndpointSlices or v1 Endpoints), supervised so that they
- * restart after failures and relist when stuck (see InformerSupervisor).
+ * Services, one for discovery.k8s.io/v1 EndpointSlices or v1 Endpoints, and, given a node name,
+ * one for this node's v1 Node, selected by `metadata.name` as kube-proxy does), supervised so that
+ * they restart after failures and relist when stuck (see InformerSupervisor).
  *
  * What is delivered is the converted specs' real differences only; the last known state is kept
  * while the API server is unreachable (an outage never deletes anything); an invalid object is
  * warned about and keeps its last good state. Endpoint addresses that would make the proxy
  * connect to the node itself or to the cloud metadata service are dropped with a warning.
  *
- * Services of another proxy are filtered here rather than with a label selector: "label absent
- * or equal to X" cannot be written as one selector, and client-side filtering keeps the requests
- * (and so the RBAC rules) the same whatever the configuration.
+ * Services of another proxy, and headless ones, are filtered here rather than with kube-proxy's
+ * label selector: "label absent or equal to X" (--service-proxy-name) cannot be written as one
+ * selector, a label change then needs no special handling (an object that gains the label is
+ * simply converted to nothing, which removes it), and manifests go through the very same test
+ * (see proxy-labels.ts). The price is that the objects of headless Services and of other
+ * proxies still cross the wire; they are dropped before validation.
  */
 export class KubeSource implements ServiceSource {
   readonly kind = 'kubernetes';
   readonly #useEndpoints: boolean;
   readonly #proxyName: string | undefined;
+  readonly #nodeName: string | undefined;
   readonly #silenceBoundMs: number;
   readonly #backoff: { readonly initialMs?: number; readonly maxMs?: number } | undefined;
   readonly #kc: KubeConfig;
@@ -93,6 +105,8 @@ export class KubeSource implements ServiceSource {
   #supervisors: InformerSupervisor[] = [];
   #services: ObjectTracker<ServiceSpec> | undefined;
   #slices: ObjectTracker<EndpointSliceSpec> | undefined;
+  /** The services and endpoints informers: sync waits for these, not for the Node's. */
+  #required: InformerSupervisor[] = [];
   /** Slice key → addresses refused in its current version (each warned about once). */
   readonly #refused = new Map<string, ReadonlySet<string>>();
   readonly #allowLoopback: boolean;
@@ -108,12 +122,14 @@ export class KubeSource implements ServiceSource {
     const period = options.configSyncPeriodMs ?? DEFAULT_CONFIG_SYNC_PERIOD_MS;
     if (!Number.isFinite(period) || period <= 0) problems.push(`configSyncPeriodMs: must be a number > 0, got ${period}`);
     if (options.serviceProxyName !== undefined && typeof options.serviceProxyName !== 'string') problems.push('serviceProxyName: must be a string');
+    if (options.nodeName !== undefined && (typeof options.nodeName !== 'string' || options.nodeName === '')) problems.push('nodeName: must be a non-empty string');
     problems.push(...Backoff.validate(options.backoff ?? {}));
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     this.#useEndpoints = options.useEndpoints ?? false;
     this.#allowLoopback = options.allowLoopbackEndpoints ?? false;
     this.#proxyName = options.serviceProxyName || undefined;
+    this.#nodeName = options.nodeName;
     this.#silenceBoundMs = period;
     this.#backoff = options.backoff;
     this.#onListError = options.onListError;
@@ -155,8 +171,10 @@ export class KubeSource implements ServiceSource {
       },
     });
     const endpointsResource: Resource = this.#useEndpoints ? 'endpoints' : 'endpointslices';
-    this.#supervisors = [this.#supervise('services', this.#services), this.#supervise(endpointsResource, this.#slices)];
-    log.info('watching kubernetes api', { server: this.#server, endpoints: endpointsResource, serviceProxyName: this.#proxyName ?? '' });
+    this.#required = [this.#supervise('services', this.#services), this.#supervise(endpointsResource, this.#slices)];
+    this.#supervisors = [...this.#required];
+    if (this.#nodeName !== undefined) this.#supervisors.push(this.#superviseNode(this.#nodeName, handler));
+    log.info('watching kubernetes api', { server: this.#server, endpoints: endpointsResource, serviceProxyName: this.#proxyName ?? '', node: this.#nodeName ?? '' });
     for (const s of this.#supervisors) s.start();
     await done;
   }
@@ -194,13 +212,13 @@ export class KubeSource implements ServiceSource {
     return this.#supervisors;
   }
 
-  #supervise(resource: Resource, tracker: ObjectTracker<ServiceSpec> | ObjectTracker<EndpointSliceSpec>): InformerSupervisor {
-    const paths: Record<Resource, string> = {
+  #supervise(resource: Exclude<Resource, 'nodes'>, tracker: ObjectTracker<ServiceSpec> | ObjectTracker<EndpointSliceSpec>): InformerSupervisor {
+    const paths: Record<Exclude<Resource, 'nodes'>, string> = {
       services: '/api/v1/services',
       endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
       endpoints: '/api/v1/endpoints',
     };
-    const lists: Record<Resource, (signal: AbortSignal) => Promise<KubernetesListObject<KubernetesObject>>> = {
+    const lists: Record<Exclude<Resource, 'nodes'>, (signal: AbortSignal) => Promise<KubernetesListObject<KubernetesObject>>> = {
       services: (signal) => this.#core.listServiceForAllNamespaces({}, withSignal(signal)),
       endpointslices: (signal) => this.#discovery.listEndpointSliceForAllNamespaces({}, withSignal(signal)),
       endpoints: (signal) => this.#core.listEndpointsForAllNamespaces({}, withSignal(signal)),
@@ -220,8 +238,41 @@ export class KubeSource implements ServiceSource {
     });
   }
 
+  /**
+   * The Node is not waited for: services are served (without topology) even where the Node
+   * cannot be read, say with RBAC that predates the nodes rule; that shows in health() instead.
+   * Its list normally arrives with the others, and a zone learnt later re-routes at once.
+   */
+  #superviseNode(name: string, handler: ServiceSourceHandler): InformerSupervisor {
+    const nodes = new ObjectTracker<NodeSpec>({
+      kind: 'Node',
+      convert: (obj) => {
+        const node = nodeFromObject(obj);
+        // The field selector should make this impossible; a server that ignores it must not
+        // make another node's labels this one's.
+        return node.name === name ? new Map([[name, node]]) : new Map();
+      },
+      deliver: (_key, previous, current) => {
+        // As kube-proxy, a deleted Node's last state counts, and a Node gone is one being deleted.
+        const node = current ?? (previous ? { ...previous, deleting: true } : undefined);
+        this.#deliver(() => handler.onNodeChange?.(node));
+      },
+    });
+    const fieldSelector = `metadata.name=${name}`;
+    return new InformerSupervisor({
+      resource: 'nodes',
+      path: '/api/v1/nodes',
+      fieldSelector,
+      kubeConfig: this.#kc,
+      list: (signal) => this.#core.listNode({ fieldSelector }, withSignal(signal)),
+      sink: nodes,
+      silenceBoundMs: this.#silenceBoundMs,
+      ...(this.#backoff ? { backoff: this.#backoff } : {}),
+    });
+  }
+
   #checkSynced(): void {
-    if (this.#synced || this.#closed || !this.#supervisors.every((s) => s.health().listed)) return;
+    if (this.#synced || this.#closed || !this.#required.every((s) => s.health().listed)) return;
     this.#synced = true;
     log.info('kubernetes source synced', {
       services: this.#services?.size ?? 0,
@@ -263,14 +314,12 @@ export class KubeSource implements ServiceSource {
   }
 
   /**
-   * The endpoint controllers copy a Service's labels to its slices and Endpoints, so the same test
-   * applies to all three kinds, as kube-proxy's label selector does. The label is read raw, so
-   * that another proxy's objects are ignored before they are validated (and warned about).
+   * The endpoint controllers copy a Service's labels to its slices and Endpoints (and label those
+   * of a headless Service `service.kubernetes.io/headless`), so the same test applies to all
+   * three kinds, as kube-proxy's label selector does.
    */
   #isOurs(obj: KubernetesObject): boolean {
-    const labels = obj.metadata?.labels;
-    if (typeof labels !== 'object' || labels === null || !Object.hasOwn(labels, SERVICE_PROXY_NAME_LABEL)) return true;
-    return this.#proxyName !== undefined && labels[SERVICE_PROXY_NAME_LABEL] === this.#proxyName;
+    return notServedBecause(rawLabels(obj), this.#proxyName) === undefined;
   }
 
   #withoutRefusedAddresses(slice: EndpointSliceSpec): EndpointSliceSpec {

@@ -1,9 +1,12 @@
 import { InvalidObjectError } from '../errors.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../model/endpoint-slice-from-object.js';
+import type { NodeSpec } from '../model/node.js';
+import { nodeFromObject } from '../model/node-from-object.js';
 import { isMapping } from '../model/object-fields.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import type { ServiceSpec } from '../model/service.js';
+import { notServedBecause, rawLabels } from './proxy-labels.js';
 import { parseYamlDocuments } from './yaml-documents.js';
 
 /** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
@@ -20,7 +23,10 @@ export type ManifestEntry =
   | (ManifestLocation & { readonly type: 'service'; readonly object: string; readonly service: ServiceSpec })
   /** An EndpointSlice (one slice) or a v1 Endpoints (one or more). */
   | (ManifestLocation & { readonly type: 'slices'; readonly object: string; readonly slices: readonly EndpointSliceSpec[] })
-  | (ManifestLocation & { readonly type: 'ignored'; readonly object: string | undefined; readonly apiVersion: string; readonly kind: string })
+  /** A v1 Node: this node's labels and state, when its name is this node's. */
+  | (ManifestLocation & { readonly type: 'node'; readonly object: string; readonly node: NodeSpec })
+  /** A kind the proxy does not use, or (with `reason`) a Service, slice or Endpoints it does not serve. */
+  | (ManifestLocation & { readonly type: 'ignored'; readonly object: string | undefined; readonly apiVersion: string; readonly kind: string; readonly reason?: string })
   /** `object` is undefined when the document is too broken to tell which object it is. `field` is '' for the whole document. */
   | (ManifestLocation & { readonly type: 'rejected'; readonly object: string | undefined; readonly field: string; readonly reason: string });
 
@@ -29,9 +35,14 @@ export function objectKey(kind: string, namespace: string, name: string): string
   return `${kind} ${namespace}/${name}`;
 }
 
+export interface ClassifyOptions {
+  /** --service-proxy-name: as with the API, objects labelled for another proxy, or headless, are ignored (see proxy-labels.ts). */
+  readonly serviceProxyName?: string;
+}
+
 /** Reads every object in one file and converts the ones the proxy uses. */
-export function parseManifest(text: string, fileName = ''): ManifestEntry[] {
-  return splitManifest(text, fileName).map(classifyManifestObject);
+export function parseManifest(text: string, fileName = '', options: ClassifyOptions = {}): ManifestEntry[] {
+  return splitManifest(text, fileName).map((doc) => classifyManifestObject(doc, options));
 }
 
 /**
@@ -73,7 +84,7 @@ function pushObject(out: ManifestDocument[], document: number, value: unknown): 
 }
 
 /** Converts one object by apiVersion and kind; other kinds are `ignored`, bad objects `rejected`. */
-export function classifyManifestObject(doc: ManifestDocument): ManifestEntry {
+export function classifyManifestObject(doc: ManifestDocument, options: ClassifyOptions = {}): ManifestEntry {
   const where: ManifestLocation = doc.item === undefined ? { document: doc.document } : { document: doc.document, item: doc.item };
   if ('error' in doc) return { ...where, type: 'rejected', object: undefined, field: '', reason: doc.error };
   const obj = doc.object;
@@ -84,7 +95,11 @@ export function classifyManifestObject(doc: ManifestDocument): ManifestEntry {
   if (typeof apiVersion !== 'string' || apiVersion === '') return { ...where, type: 'rejected', object, field: 'apiVersion', reason: 'is required' };
   if (typeof kind !== 'string' || kind === '') return { ...where, type: 'rejected', object, field: 'kind', reason: 'is required' };
   if (kind.endsWith('List') && 'items' in obj && !Array.isArray(obj['items'])) return { ...where, type: 'rejected', object, field: 'items', reason: 'must be a list' };
+  const served = apiVersion === 'v1' ? kind === 'Service' || kind === 'Endpoints' : apiVersion === 'discovery.k8s.io/v1' && kind === 'EndpointSlice';
+  const notServed = served ? notServedBecause(rawLabels(obj), options.serviceProxyName) : undefined;
+  if (notServed !== undefined) return { ...where, type: 'ignored', object, apiVersion, kind, reason: notServed };
   try {
+    if (apiVersion === 'v1' && kind === 'Node') return { ...where, type: 'node', object: object!, node: nodeFromObject(obj) };
     if (apiVersion === 'v1' && kind === 'Service') return { ...where, type: 'service', object: object!, service: serviceFromObject(obj) };
     if (apiVersion === 'v1' && kind === 'Endpoints') return { ...where, type: 'slices', object: object!, slices: endpointSlicesFromEndpoints(obj) };
     if (apiVersion === 'discovery.k8s.io/v1' && kind === 'EndpointSlice') return { ...where, type: 'slices', object: object!, slices: [endpointSliceFromObject(obj)] };
@@ -102,6 +117,8 @@ function identityOf(obj: Readonly<Record<string, unknown>>): string | undefined 
   const meta = obj['metadata'];
   if (typeof kind !== 'string' || kind === '' || !isMapping(meta)) return undefined;
   const name = meta['name'];
+  // Nodes are cluster-scoped: `Node node-a`.
+  if (kind === 'Node') return typeof name === 'string' && name !== '' ? `Node ${name}` : undefined;
   const namespace = meta['namespace'] ?? 'default';
   if (typeof name !== 'string' || name === '' || typeof namespace !== 'string') return undefined;
   return objectKey(kind, namespace === '' ? 'default' : namespace, name);

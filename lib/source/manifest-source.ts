@@ -7,6 +7,7 @@ import { ClosedError, InvalidConfigError, ManifestError, ProxyError } from '../e
 import { logger } from '../log.js';
 import { keyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
+import type { NodeSpec } from '../model/node.js';
 import { keyOfService } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ServiceKey } from '../model/service-port-name.js';
@@ -37,9 +38,18 @@ export interface ManifestSourceOptions {
   /** Period of the stat-only rescan that catches events fs.watch missed (default 2000 ms; 0 turns it off). */
   readonly rescanIntervalMs?: number;
   readonly onReject?: (rejection: ManifestRejection) => void;
+  /** --service-proxy-name: Services labelled for another proxy are ignored, as from the API. */
+  readonly serviceProxyName?: string;
+  /** This node's name: a Node manifest of that name gives its labels and state (onNodeChange). */
+  readonly nodeName?: string;
+  /** --node-labels: this node's labels without a Node manifest; over one, they win key by key. */
+  readonly nodeLabels?: Readonly<Record<string, string>>;
 }
 
-type FileObject = { readonly type: 'service'; readonly service: ServiceSpec } | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] };
+type FileObject =
+  | { readonly type: 'service'; readonly service: ServiceSpec }
+  | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] }
+  | { readonly type: 'node'; readonly node: NodeSpec };
 
 /** What was last loaded from one file. */
 interface FileState {
@@ -89,6 +99,9 @@ export class ManifestSource implements ServiceSource {
   readonly #debounceMs: number;
   readonly #rescanIntervalMs: number;
   readonly #onReject: ((rejection: ManifestRejection) => void) | undefined;
+  readonly #proxyName: string | undefined;
+  readonly #nodeName: string;
+  readonly #nodeLabels: Readonly<Record<string, string>> | undefined;
 
   #handler: ServiceSourceHandler | undefined;
   #synced = false;
@@ -96,6 +109,8 @@ export class ManifestSource implements ServiceSource {
   #files = new Map<string, FileState>();
   #services = new Map<ServiceKey, ServiceSpec>();
   #slices = new Map<string, EndpointSliceSpec>();
+  /** This node as last delivered. */
+  #node: NodeSpec | undefined;
   /** `objectKey\nlosing file` of the cross-file duplicates already warned about. */
   #conflicts = new Set<string>();
   readonly #watchers = new Map<string, WatchedDir & { readonly watcher: fs.FSWatcher }>();
@@ -116,11 +131,17 @@ export class ManifestSource implements ServiceSource {
     if (!Number.isFinite(debounceMs) || debounceMs < 0) problems.push(`debounceMs: must be a number >= 0, got ${debounceMs}`);
     const rescanIntervalMs = options.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS;
     if (!Number.isFinite(rescanIntervalMs) || rescanIntervalMs < 0) problems.push(`rescanIntervalMs: must be a number >= 0, got ${rescanIntervalMs}`);
+    if (options.nodeLabels !== undefined && (typeof options.nodeLabels !== 'object' || Object.values(options.nodeLabels).some((v) => typeof v !== 'string'))) {
+      problems.push('nodeLabels: must map label keys to string values');
+    }
     if (problems.length > 0) throw new InvalidConfigError(problems);
     this.#roots = [...new Set(options.paths.map((p) => path.resolve(p)))];
     this.#debounceMs = debounceMs;
     this.#rescanIntervalMs = rescanIntervalMs;
     this.#onReject = options.onReject;
+    this.#proxyName = options.serviceProxyName || undefined;
+    this.#nodeName = options.nodeName ?? '';
+    this.#nodeLabels = options.nodeLabels && Object.keys(options.nodeLabels).length > 0 ? { ...options.nodeLabels } : undefined;
   }
 
   /**
@@ -338,7 +359,7 @@ export class ManifestSource implements ServiceSource {
     let keepAll = false;
     let entries: ReturnType<typeof parseManifest>;
     try {
-      entries = parseManifest(text, file);
+      entries = parseManifest(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
     } catch (err) {
       entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: `cannot be parsed: ${(err as Error).message}` }];
     }
@@ -350,9 +371,16 @@ export class ManifestSource implements ServiceSource {
         case 'slices':
           add(entry.object, { type: 'slices', slices: entry.slices }, entry.document);
           break;
-        case 'ignored':
-          log.debug('ignored manifest object', { file, document: entry.document, item: entry.item, object: entry.object ?? 'unknown', apiVersion: entry.apiVersion, kind: entry.kind });
+        case 'node':
+          add(entry.object, { type: 'node', node: entry.node }, entry.document);
           break;
+        case 'ignored': {
+          const fields = { file, document: entry.document, item: entry.item, object: entry.object ?? 'unknown', apiVersion: entry.apiVersion, kind: entry.kind };
+          // A Service skipped for its labels is news to whoever wrote it; an unrelated kind is not.
+          if (entry.reason !== undefined) log.info('ignored manifest object', { ...fields, reason: entry.reason });
+          else log.debug('ignored manifest object', fields);
+          break;
+        }
         case 'rejected': {
           const rejection: ManifestRejection = { file, document: entry.document, ...(entry.item === undefined ? {} : { item: entry.item }), object: entry.object ?? 'unknown', field: entry.field, reason: entry.reason };
           this.#reject(rejection);
@@ -398,9 +426,11 @@ export class ManifestSource implements ServiceSource {
 
     const services = new Map<ServiceKey, ServiceSpec>();
     const slices = new Map<string, EndpointSliceSpec>();
+    let manifestNode: NodeSpec | undefined;
     for (const { obj } of winners.values()) {
       if (obj.type === 'service') services.set(keyOfService(obj.service), obj.service);
-      else for (const slice of obj.slices) slices.set(keyOfSlice(slice), slice);
+      else if (obj.type === 'slices') for (const slice of obj.slices) slices.set(keyOfSlice(slice), slice);
+      else if (obj.node.name === this.#nodeName) manifestNode = obj.node;
     }
     const handler = this.#handler!;
     const servicesBefore = this.#services;
@@ -422,7 +452,24 @@ export class ManifestSource implements ServiceSource {
       changes++;
       this.#deliver(() => handler.onEndpointSliceChange(key, previous, current));
     }
+    const node = this.#thisNode(manifestNode);
+    if (!isDeepStrictEqual(node, this.#node)) {
+      this.#node = node;
+      changes++;
+      this.#deliver(() => handler.onNodeChange?.(node));
+    }
     if (changes > 0 && this.#synced) log.debug('delivered manifest changes', { changes });
+  }
+
+  /** This node from its manifest and --node-labels; undefined when neither says anything. */
+  #thisNode(manifest: NodeSpec | undefined): NodeSpec | undefined {
+    if (this.#nodeLabels === undefined) return manifest;
+    return {
+      name: this.#nodeName,
+      labels: { ...manifest?.labels, ...this.#nodeLabels },
+      deleting: manifest?.deleting ?? false,
+      taints: manifest?.taints ?? [],
+    };
   }
 
   /** Before onSynced a handler failure fails start(); afterwards it is logged and the next change still goes out. */

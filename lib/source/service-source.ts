@@ -1,4 +1,5 @@
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
+import type { NodeSpec } from '../model/node.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ServiceKey } from '../model/service-port-name.js';
 
@@ -9,6 +10,11 @@ export interface ServiceSourceHandler {
   onEndpointSliceChange(key: string, previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined): void;
   /** Called once, after the initial state has been delivered in full. */
   onSynced(): void;
+  /**
+   * The Node this proxy runs on changed (labels, deletion, taints); undefined when it is not
+   * known (none in the manifests). Sources that know no Node never call it.
+   */
+  onNodeChange?(node: NodeSpec | undefined): void;
 }
 
 /** How a source's connection to where it reads from is doing (a Kubernetes API server). */

@@ -23,6 +23,7 @@ const NON_DEFAULT: Record<string, string[]> = {
   'kube-api-burst': ['--kube-api-burst', '40'],
   'kube-api-content-type': ['--kube-api-content-type', 'application/vnd.kubernetes.protobuf'],
   'hostname-override': ['--hostname-override', 'node-9'],
+  'node-labels': ['--node-labels', 'topology.kubernetes.io/zone=z1,rack=r7'],
   'bind-address': ['--bind-address', '10.1.2.3'],
   'proxy-port-range': ['--proxy-port-range', '40000-40999'],
   'udp-timeout': ['--udp-timeout', '1m30s'],

@@ -319,9 +319,10 @@ test('rbac.yaml: a service account bound to a read-only ClusterRole', async (t) 
   const binding = one(docs, 'ClusterRoleBinding');
   t.deepEqual(binding['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role['metadata']['name'] });
   t.deepEqual(binding['subjects'], [{ kind: 'ServiceAccount', name: sa['metadata']['name'], namespace: sa['metadata']['namespace'] }]);
-  for (const rule of role['rules']) for (const verb of rule['verbs']) t.true(['get', 'list', 'watch'].includes(verb), verb);
-  t.true(
-    role['rules'].flatMap((r: Doc) => r['resources'].map((res: string) => `${r['apiGroups'].join(',')}/${res}`)).includes('discovery.k8s.io/endpointslices'),
+  for (const rule of role['rules']) for (const verb of rule['verbs']) t.true(['list', 'watch'].includes(verb), verb);
+  t.deepEqual(
+    role['rules'].flatMap((r: Doc) => r['resources'].map((res: string) => `${r['apiGroups'].join(',')}/${res}`)).sort(),
+    ['/endpoints', '/nodes', '/services', 'discovery.k8s.io/endpointslices'],
   );
 });
 
@@ -343,11 +344,13 @@ async function requested(t: ExecutionContext, useEndpoints: boolean): Promise<st
   api.create('services', { metadata: { name: 'web' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } });
   const kc = new KubeConfig();
   kc.loadFromString(api.kubeconfig());
-  const source = new KubeSource({ kubeConfig: kc, useEndpoints });
+  api.create('nodes', { metadata: { name: 'node-a' } });
+  const source = new KubeSource({ kubeConfig: kc, useEndpoints, nodeName: 'node-a' });
   t.teardown(() => source.close());
-  await source.start({ onServiceChange: () => {}, onEndpointSliceChange: () => {}, onSynced: () => {} });
-  // Both watches must have been requested too.
-  await waitFor('both watches', () => api.openWatches() === 2);
+  let node = false;
+  await source.start({ onServiceChange: () => {}, onEndpointSliceChange: () => {}, onSynced: () => {}, onNodeChange: () => void (node = true) });
+  // Every watch must have been requested too, and the Node read.
+  await waitFor('three watches and the node', () => api.openWatches() === 3 && node);
   await source.close();
   const unknown = api.requests.filter((r) => !r.resource);
   t.deepEqual(unknown, [], 'no request outside the known resources');
@@ -377,8 +380,8 @@ test('the ClusterRole grants exactly what the source requests, in both endpoint 
   const role = one(await yamlDocs('rbac.yaml'), 'ClusterRole');
   const slices = await requested(t, false);
   const endpoints = await requested(t, true);
-  t.deepEqual(slices, ['/services:list', '/services:watch', 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
-  t.deepEqual(endpoints, ['/endpoints:list', '/endpoints:watch', '/services:list', '/services:watch']);
+  t.deepEqual(slices, ['/nodes:list', '/nodes:watch', '/services:list', '/services:watch', 'discovery.k8s.io/endpointslices:list', 'discovery.k8s.io/endpointslices:watch']);
+  t.deepEqual(endpoints, ['/endpoints:list', '/endpoints:watch', '/nodes:list', '/nodes:watch', '/services:list', '/services:watch']);
   const all = [...new Set([...slices, ...endpoints])].sort();
   // Nothing requested is missing from the role, and nothing in the role goes unused by both modes.
   t.deepEqual(granted(role['rules'], ['list', 'watch']), all);

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 /**
- * A Kubernetes API server for tests that speaks the real wire protocol for the three resources the
- * proxy watches, so that the real @kubernetes/client-node informers run against it unchanged:
+ * A Kubernetes API server for tests that speaks the real wire protocol for the resources the
+ * proxy watches (Services, EndpointSlices, Endpoints, and the cluster-scoped Nodes), so that the real @kubernetes/client-node informers run against it unchanged:
  *
  * - `GET <path>` → `{kind: 'ServiceList', apiVersion, metadata: {resourceVersion}, items}`, items
  *   without kind/apiVersion (as real servers send them);
@@ -25,11 +25,13 @@ import { promisify } from 'node:util';
  * events, `dropWatches()` ends or cuts open watches, `stop()`/`restart()` take the server away
  * and bring it back on the same port with its state.
  *
- * Label and field selectors, `limit` and `continue` are not implemented and are answered with 400,
- * so that a client starting to send them is noticed instead of silently getting everything.
+ * Field selectors on `metadata.name` and `metadata.namespace` (`=`, `==` or `!=`, comma-joined)
+ * filter lists and watches, as the proxy's Node watch uses them. Label selectors, other field
+ * selectors, `limit` and `continue` are not implemented and are answered with 400, so that a
+ * client starting to send them is noticed instead of silently getting everything.
  */
 
-export type ResourceName = 'services' | 'endpointslices' | 'endpoints';
+export type ResourceName = 'services' | 'endpointslices' | 'endpoints' | 'nodes';
 export type Verb = 'list' | 'watch';
 
 export interface ResourceInfo {
@@ -40,6 +42,8 @@ export interface ResourceInfo {
   readonly kind: string;
   readonly listKind: string;
   readonly path: string;
+  /** Objects have no namespace (Nodes). */
+  readonly clusterScoped?: boolean;
 }
 
 export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
@@ -53,10 +57,11 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceInfo>> = {
     path: '/apis/discovery.k8s.io/v1/endpointslices',
   },
   endpoints: { resource: 'endpoints', group: '', apiVersion: 'v1', kind: 'Endpoints', listKind: 'EndpointsList', path: '/api/v1/endpoints' },
+  nodes: { resource: 'nodes', group: '', apiVersion: 'v1', kind: 'Node', listKind: 'NodeList', path: '/api/v1/nodes', clusterScoped: true },
 };
 
 const RESOURCE_BY_PATH = new Map(Object.values(RESOURCES).map((r) => [r.path, r]));
-const UNSUPPORTED_PARAMS = ['labelSelector', 'fieldSelector', 'limit', 'continue'];
+const UNSUPPORTED_PARAMS = ['labelSelector', 'limit', 'continue'];
 
 export interface SeenRequest {
   readonly method: string;
@@ -99,6 +104,8 @@ interface StoredEvent {
 
 interface OpenWatch {
   readonly resource: ResourceName;
+  /** Only objects this field selector matches. */
+  readonly matches: (obj: KubeObject) => boolean;
   readonly res: http.ServerResponse;
   readonly socket: net.Socket;
   /** Gets no more events (see pauseWatches). */
@@ -220,7 +227,7 @@ export class TestApiServer {
 
   /** Creates an object (namespace defaults to `default`); pushes ADDED to open watches. */
   create(resource: ResourceName, obj: KubeObject): KubeObject {
-    const stored = this.#prepare(obj);
+    const stored = this.#prepare(resource, obj);
     const key = objectKey(stored);
     if (this.#objects.get(resource)!.has(key)) throw new Error(`test API server: ${resource} ${key} already exists`);
     stored.metadata!['uid'] = randomUUID();
@@ -230,7 +237,7 @@ export class TestApiServer {
 
   /** Replaces an existing object; pushes MODIFIED. */
   update(resource: ResourceName, obj: KubeObject): KubeObject {
-    const stored = this.#prepare(obj);
+    const stored = this.#prepare(resource, obj);
     const key = objectKey(stored);
     const old = this.#objects.get(resource)!.get(key);
     if (!old) throw new Error(`test API server: ${resource} ${key} does not exist`);
@@ -241,11 +248,11 @@ export class TestApiServer {
 
   /** Creates or updates. */
   apply(resource: ResourceName, obj: KubeObject): KubeObject {
-    const key = objectKey(this.#prepare(obj));
+    const key = objectKey(this.#prepare(resource, obj));
     return this.#objects.get(resource)!.has(key) ? this.update(resource, obj) : this.create(resource, obj);
   }
 
-  /** Deletes; pushes DELETED carrying the last state with a new resourceVersion, as real servers do. */
+  /** Deletes; pushes DELETED carrying the last state with a new resourceVersion, as real servers do. `namespace` is '' for Nodes. */
   delete(resource: ResourceName, namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
     const old = this.#objects.get(resource)!.get(key);
@@ -396,14 +403,15 @@ export class TestApiServer {
     this.#listening = true;
   }
 
-  #prepare(obj: KubeObject): KubeObject {
+  #prepare(resource: ResourceName, obj: KubeObject): KubeObject {
     const stored = structuredClone(obj);
     // Stored objects never carry kind/apiVersion; lists leave them out and watch events add them.
     delete stored['kind'];
     delete stored['apiVersion'];
     const metadata = { ...(stored.metadata ?? {}) };
     if (typeof metadata['name'] !== 'string') throw new Error('test API server: metadata.name is required');
-    metadata['namespace'] ??= 'default';
+    if (RESOURCES[resource].clusterScoped) delete metadata['namespace'];
+    else metadata['namespace'] ??= 'default';
     stored.metadata = metadata;
     return stored;
   }
@@ -418,7 +426,7 @@ export class TestApiServer {
   #record(resource: ResourceName, type: StoredEvent['type'], object: KubeObject): void {
     const event: StoredEvent = { rv: this.#rv, resource, type, object };
     this.#history.push(event);
-    for (const w of this.#watches) if (w.resource === resource && !w.paused) writeEvent(w.res, wireEvent(event));
+    for (const w of this.#watches) if (w.resource === resource && !w.paused && w.matches(object)) writeEvent(w.res, wireEvent(event));
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -439,6 +447,8 @@ export class TestApiServer {
     if (!info || !verb) return fail(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const unsupported = UNSUPPORTED_PARAMS.filter((p) => p in query);
     if (unsupported.length > 0) return fail(400, 'BadRequest', `the test API server does not implement ${unsupported.join(', ')}`);
+    const matches = fieldSelector(query['fieldSelector'] ?? '');
+    if (typeof matches === 'string') return fail(400, 'BadRequest', matches);
 
     const failure = this.#failures.find((f) => !f.cleared && f.remaining > 0 && (!f.rule.verbs || f.rule.verbs.includes(verb)) && (!f.rule.resources || f.rule.resources.includes(info.resource)));
     if (failure) {
@@ -455,16 +465,16 @@ export class TestApiServer {
 
     if (verb === 'list') {
       record(200);
-      const items = [...this.#objects.get(info.resource)!.values()].sort((a, b) => compare(objectKey(a), objectKey(b)));
+      const items = [...this.#objects.get(info.resource)!.values()].filter(matches).sort((a, b) => compare(objectKey(a), objectKey(b)));
       const body = JSON.stringify({ kind: info.listKind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(this.#rv) }, items });
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
       return;
     }
-    this.#startWatch(info, query['resourceVersion'] ?? '', req, res, record);
+    this.#startWatch(info, query['resourceVersion'] ?? '', matches, req, res, record);
   }
 
-  #startWatch(info: ResourceInfo, rvParam: string, req: http.IncomingMessage, res: http.ServerResponse, record: (status: number) => void): void {
+  #startWatch(info: ResourceInfo, rvParam: string, matches: (obj: KubeObject) => boolean, req: http.IncomingMessage, res: http.ServerResponse, record: (status: number) => void): void {
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) {
       record(400);
       sendStatus(res, 400, 'BadRequest', `invalid resourceVersion ${JSON.stringify(rvParam)}`);
@@ -480,11 +490,11 @@ export class TestApiServer {
     }
     if (from === 0) {
       // "Any version": a real server starts with synthetic ADDED events for the current state.
-      for (const object of this.#objects.get(info.resource)!.values()) writeEvent(res, wireEvent({ rv: 0, resource: info.resource, type: 'ADDED', object }));
+      for (const object of this.#objects.get(info.resource)!.values()) if (matches(object)) writeEvent(res, wireEvent({ rv: 0, resource: info.resource, type: 'ADDED', object }));
     } else {
-      for (const e of this.#history) if (e.resource === info.resource && e.rv > from) writeEvent(res, wireEvent(e));
+      for (const e of this.#history) if (e.resource === info.resource && e.rv > from && matches(e.object)) writeEvent(res, wireEvent(e));
     }
-    const w: OpenWatch = { resource: info.resource, res, socket: req.socket, paused: false };
+    const w: OpenWatch = { resource: info.resource, matches, res, socket: req.socket, paused: false };
     this.#watches.add(w);
     res.on('close', () => this.#watches.delete(w));
   }
@@ -494,6 +504,20 @@ export class TestApiServer {
     writeEvent(res, { type: 'ERROR', object: status });
     res.end();
   }
+}
+
+/**
+ * A field selector on `metadata.name` and `metadata.namespace`, which cannot change, so an
+ * object never moves in or out of a watch's selection. A string is the 400 message.
+ */
+function fieldSelector(text: string): ((obj: KubeObject) => boolean) | string {
+  const terms: Array<{ field: string; value: string; equal: boolean }> = [];
+  for (const term of text.split(',').filter((t) => t !== '')) {
+    const m = /^(metadata\.name|metadata\.namespace)(==|=|!=)(.*)$/.exec(term);
+    if (!m) return `the test API server does not implement the field selector ${JSON.stringify(term)}`;
+    terms.push({ field: m[1]!.slice('metadata.'.length), value: m[3]!, equal: m[2] !== '!=' });
+  }
+  return (obj) => terms.every((t) => (String(obj.metadata?.[t.field] ?? '') === t.value) === t.equal);
 }
 
 function objectKey(obj: KubeObject): string {

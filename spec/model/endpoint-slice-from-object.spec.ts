@@ -27,7 +27,7 @@ test('a slice gets its defaults', (t) => {
     serviceName: 'web',
     addressType: 'IPv4',
     ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
-    endpoints: [{ addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: '' }],
+    endpoints: [{ addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined }],
   });
 });
 
@@ -63,6 +63,28 @@ test('IPv6 slices normalise addresses; FQDN slices accept host names', (t) => {
   t.deepEqual(endpointSliceFromObject(slice({ addressType: 'FQDN', endpoints: [{ addresses: ['db.example.com'] }] })).endpoints[0]!.addresses, ['db.example.com']);
 });
 
+test('zone and hints: read, de-duplicated and sorted; empty hint lists count as no hint', (t) => {
+  const s = endpointSliceFromObject(
+    slice({
+      endpoints: [
+        { addresses: ['10.1.0.1'], zone: 'zone-a', hints: { forZones: [{ name: 'zone-b' }, { name: 'zone-a' }, { name: 'zone-b' }] } },
+        { addresses: ['10.1.0.2'], nodeName: 'n2', hints: { forNodes: [{ name: 'n2' }], forZones: [{ name: 'zone-a' }] } },
+        { addresses: ['10.1.0.3'], hints: { forZones: [], forNodes: null } },
+        { addresses: ['10.1.0.4'], hints: null },
+      ],
+    }),
+  );
+  t.deepEqual(
+    s.endpoints.map((e) => [e.zone, e.hints]),
+    [
+      ['zone-a', { forZones: ['zone-a', 'zone-b'], forNodes: [] }],
+      ['', { forZones: ['zone-a'], forNodes: ['n2'] }],
+      ['', undefined],
+      ['', undefined],
+    ],
+  );
+});
+
 test('a slice with no endpoints is valid', (t) => {
   t.deepEqual(endpointSliceFromObject(slice({ endpoints: null })).endpoints, []);
 });
@@ -85,6 +107,12 @@ const invalidSlices: Array<[string, Obj, string, string]> = [
   ['serving not a boolean', slice({ endpoints: [{ addresses: ['10.1.0.1'], conditions: { serving: 1 } }] }), 'endpoints[0].conditions.serving', 'must be true or false'],
   ['terminating not a boolean', slice({ endpoints: [{ addresses: ['10.1.0.1'], conditions: { terminating: 'no' } }] }), 'endpoints[0].conditions.terminating', 'must be true or false'],
   ['nodeName not a string', slice({ endpoints: [{ addresses: ['10.1.0.1'], nodeName: 3 }] }), 'endpoints[0].nodeName', 'must be a string'],
+  ['zone not a string', slice({ endpoints: [{ addresses: ['10.1.0.1'], zone: 1 }] }), 'endpoints[0].zone', 'must be a string'],
+  ['hints not a mapping', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: ['a'] }] }), 'endpoints[0].hints', 'must be a mapping'],
+  ['forZones not a list', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: 'a' } }] }), 'endpoints[0].hints.forZones', 'must be a list'],
+  ['forZones entry not a mapping', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: ['a'] } }] }), 'endpoints[0].hints.forZones[0]', 'must be a mapping'],
+  ['forZones entry without a name', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: [{ name: 'a' }, {}] } }] }), 'endpoints[0].hints.forZones[1].name', 'is required'],
+  ['forNodes name not a string', slice({ endpoints: [{ addresses: ['10.1.0.1'] }, { addresses: ['10.1.0.2'], hints: { forNodes: [{ name: 7 }] } }] }), 'endpoints[1].hints.forNodes[0].name', 'must be a string'],
   ['port missing', slice({ ports: [{ name: 'http' }] }), 'ports[0].port', 'must be an integer 1-65535'],
   ['port too big', slice({ ports: [{ name: 'a', port: 1 }, { name: 'b', port: 65536 }] }), 'ports[1].port', 'must be an integer 1-65535'],
   ['bad port protocol', slice({ ports: [{ port: 80, protocol: 'ICMP' }] }), 'ports[0].protocol', 'must be one of TCP, UDP, SCTP'],
@@ -114,8 +142,8 @@ test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor s
       addressType: 'IPv4',
       ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
       endpoints: [
-        { addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: 'n1' },
-        { addresses: ['10.1.0.2'], ready: false, serving: false, terminating: false, nodeName: '' },
+        { addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: 'n1', zone: '', hints: undefined },
+        { addresses: ['10.1.0.2'], ready: false, serving: false, terminating: false, nodeName: '', zone: '', hints: undefined },
       ],
     },
     {
@@ -124,7 +152,7 @@ test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor s
       serviceName: 'web',
       addressType: 'IPv4',
       ports: [{ name: 'http', protocol: 'TCP', port: 9090 }],
-      endpoints: [{ addresses: ['10.1.0.3'], ready: true, serving: true, terminating: false, nodeName: '' }],
+      endpoints: [{ addresses: ['10.1.0.3'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined }],
     },
   ]);
 });

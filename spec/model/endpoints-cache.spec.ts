@@ -20,13 +20,14 @@ function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
     healthCheckNodePort: 0,
+    trafficDistribution: '',
     labels: {},
   };
 }
 
 function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {
   const ready = conditions.ready ?? true;
-  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '' };
+  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '', zone: conditions.zone ?? '', hints: conditions.hints };
 }
 
 /** A slice that declares no ports at all (a default parameter cannot be given `undefined`). */
@@ -40,7 +41,7 @@ function put(cache: EndpointsCache, ...slices: EndpointSliceSpec[]): void {
   for (const s of slices) cache.update(`${s.namespace}/${s.name}`, s);
 }
 
-const keys = (cache: EndpointsCache, service = svc(), port = HTTP, accept?: (n: string) => boolean): string[] => cache.endpointsFor(service, port, accept).map((e) => e.key);
+const keys = (cache: EndpointsCache, service = svc(), port = HTTP, accept?: (n: string) => boolean): string[] => cache.endpointsFor(service, port, accept ? { accept } : {}).map((e) => e.key);
 
 test('merges every slice of the service, de-duplicated and sorted by key', (t) => {
   const cache = new EndpointsCache();
@@ -143,4 +144,82 @@ test('slices of a same-named service in another namespace are not mixed in', (t)
   const cache = new EndpointsCache();
   put(cache, slice('web-a', [ep('10.1.0.1')]), slice('web-a', [ep('10.2.0.1')], NO_PORTS, { namespace: 'other' }));
   t.deepEqual(keys(cache), ['10.1.0.1:8080']);
+});
+
+// ---- topology: EndpointSlice hints, as kube-proxy's CategorizeEndpoints ----------------------------
+
+const HERE = { zone: 'zone-a', nodeName: 'n1' };
+const zones = (...forZones: string[]): EndpointSpec['hints'] => ({ forZones, forNodes: [] });
+const topo = (cache: EndpointsCache, topology = HERE, accept?: (n: string) => boolean): string[] =>
+  cache.endpointsFor(svc(), HTTP, { topology, ...(accept ? { accept } : {}) }).map((e) => e.key);
+
+function hinted(): EndpointsCache {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [
+    ep('10.1.0.1', { nodeName: 'n1', zone: 'zone-a', hints: zones('zone-a') }),
+    ep('10.1.0.2', { nodeName: 'n2', zone: 'zone-b', hints: zones('zone-b') }),
+    ep('10.1.0.3', { nodeName: 'n3', zone: 'zone-a', hints: zones('zone-a', 'zone-c') }),
+  ]));
+  return cache;
+}
+
+test('topology: every ready endpoint hinted and some for this zone: only those', (t) => {
+  t.deepEqual(topo(hinted()), ['10.1.0.1:8080', '10.1.0.3:8080']);
+  t.deepEqual(topo(hinted(), { zone: 'zone-c', nodeName: 'n9' }), ['10.1.0.3:8080']);
+  // Without a topology filter, every ready endpoint.
+  t.deepEqual(keys(hinted()), ['10.1.0.1:8080', '10.1.0.2:8080', '10.1.0.3:8080']);
+});
+
+test('topology: any ready endpoint without a zone hint: every ready endpoint', (t) => {
+  const cache = hinted();
+  put(cache, slice('web-b', [ep('10.1.0.4', { nodeName: 'n4' })]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080', '10.1.0.2:8080', '10.1.0.3:8080', '10.1.0.4:8080']);
+  // Empty hint lists are no hint either.
+  put(cache, slice('web-b', [ep('10.1.0.4', { nodeName: 'n4', hints: { forZones: [], forNodes: [] } })]));
+  t.is(topo(cache).length, 4);
+});
+
+test('topology: no ready endpoint hinted for this zone, or no zone known: every ready endpoint', (t) => {
+  t.deepEqual(topo(hinted(), { zone: 'zone-d', nodeName: 'n1' }), ['10.1.0.1:8080', '10.1.0.2:8080', '10.1.0.3:8080']);
+  t.deepEqual(topo(hinted(), { zone: '', nodeName: 'n1' }), ['10.1.0.1:8080', '10.1.0.2:8080', '10.1.0.3:8080']);
+});
+
+test('topology: endpoints that are not ready neither need a hint nor are used', (t) => {
+  const cache = hinted();
+  put(cache, slice('web-b', [ep('10.1.0.4', { ready: false, serving: true, terminating: true }), ep('10.1.0.5', { ready: false, hints: zones('zone-a') })]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080', '10.1.0.3:8080']);
+  // The only endpoint hinted for this zone is not ready: no endpoint for here, so all ready ones.
+  put(cache, slice('web-a', [ep('10.1.0.1', { ready: false, hints: zones('zone-a') }), ep('10.1.0.2', { hints: zones('zone-b') })]));
+  t.deepEqual(topo(cache), ['10.1.0.2:8080']);
+});
+
+test('topology: node hints (PreferSameNode) come first, and fall back to zone hints', (t) => {
+  const cache = new EndpointsCache();
+  const both = (node: string, zone: string): EndpointSpec['hints'] => ({ forNodes: [node], forZones: [zone] });
+  put(cache, slice('web-a', [ep('10.1.0.1', { hints: both('n1', 'zone-a') }), ep('10.1.0.2', { hints: both('n2', 'zone-a') }), ep('10.1.0.3', { hints: both('n3', 'zone-b') })]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080']);
+  // No endpoint on this node: the zone hints decide.
+  t.deepEqual(topo(cache, { zone: 'zone-a', nodeName: 'n9' }), ['10.1.0.1:8080', '10.1.0.2:8080']);
+  // One endpoint without a node hint: the node hints are ignored, the zone hints still count.
+  put(cache, slice('web-b', [ep('10.1.0.4', { hints: zones('zone-b') })]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080', '10.1.0.2:8080']);
+});
+
+test('topology: a Local traffic policy (accept) wins over hints', (t) => {
+  t.deepEqual(topo(hinted(), HERE, (n) => n === 'n2'), ['10.1.0.2:8080']);
+});
+
+test('topology: with no ready endpoint, the serving-terminating fallback ignores hints', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [
+    ep('10.1.0.1', { ready: false, serving: true, terminating: true, hints: zones('zone-a') }),
+    ep('10.1.0.2', { ready: false, serving: true, terminating: true, hints: zones('zone-b') }),
+  ]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080', '10.1.0.2:8080']);
+});
+
+test('topology: an address listed in two slices keeps the hints of the first that has them', (t) => {
+  const cache = new EndpointsCache();
+  put(cache, slice('web-a', [ep('10.1.0.1'), ep('10.1.0.2', { hints: zones('zone-b') })]), slice('web-b', [ep('10.1.0.1', { hints: zones('zone-a') })]));
+  t.deepEqual(topo(cache), ['10.1.0.1:8080']);
 });

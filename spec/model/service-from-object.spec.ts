@@ -29,6 +29,7 @@ const DEFAULTS: ServiceSpec = {
   internalTrafficPolicy: 'Cluster',
   externalTrafficPolicy: 'Cluster',
   healthCheckNodePort: 0,
+  trafficDistribution: '',
   labels: {},
 };
 
@@ -59,6 +60,7 @@ test('every field is read and normalised', (t) => {
         internalTrafficPolicy: 'Local',
         externalTrafficPolicy: 'Local',
         healthCheckNodePort: 32000,
+        trafficDistribution: 'PreferSameZone',
       },
       { namespace: 'shop', labels: { app: 'web', 'example.com/tier': 'front', empty: null } },
       { status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }, { ip: '2001:db8::7' }] } } },
@@ -82,6 +84,7 @@ test('every field is read and normalised', (t) => {
     internalTrafficPolicy: 'Local',
     externalTrafficPolicy: 'Local',
     healthCheckNodePort: 32000,
+    trafficDistribution: 'PreferSameZone',
     labels: { app: 'web', 'example.com/tier': 'front', empty: '' },
   });
 });
@@ -124,6 +127,11 @@ test('ports keep their spec order', (t) => {
     svc.ports.map((p) => p.name),
     names,
   );
+});
+
+test('trafficDistribution: each value the API accepts is kept; unset, null and empty are ""', (t) => {
+  for (const v of ['PreferClose', 'PreferSameZone', 'PreferSameNode']) t.is(serviceFromObject(service({ trafficDistribution: v })).trafficDistribution, v);
+  for (const v of [undefined, null, '']) t.is(serviceFromObject(service({ trafficDistribution: v })).trafficDistribution, '');
 });
 
 test('equal inputs give deep-equal outputs', (t) => {
@@ -191,6 +199,8 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['healthCheckNodePort with Cluster policy', service({ type: 'LoadBalancer', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"],
   ['healthCheckNodePort on a NodePort service', service({ type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer'"],
   ['healthCheckNodePort equal to a nodePort', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30080, ports: [{ port: 80, nodePort: 30080 }] }), 'spec.healthCheckNodePort', 'must differ from spec.ports[0].nodePort'],
+  ['unknown trafficDistribution', service({ trafficDistribution: 'PreferNearby' }), 'spec.trafficDistribution', 'must be one of PreferClose, PreferSameZone, PreferSameNode'],
+  ['trafficDistribution not a string', service({ trafficDistribution: true }), 'spec.trafficDistribution', 'must be a string'],
 ];
 
 for (const [title, obj, field, reason] of invalid) {

@@ -34,7 +34,7 @@ test('/metrics is Prometheus text 0.0.4; /healthz answers as on the health serve
   const healthz = await get(`${url}/healthz`);
   t.is(healthz.status, 200);
   t.is(healthz.headers['content-type'], 'application/json');
-  t.deepEqual(Object.keys(JSON.parse(healthz.body) as object).sort(), ['currentTime', 'lastUpdated']);
+  t.deepEqual(Object.keys(JSON.parse(healthz.body) as object).sort(), ['currentTime', 'lastUpdated', 'nodeEligible']);
   t.is((await get(`${url}/nope`)).status, 404);
   t.is((await get(`${url}/metrics`, 'POST')).status, 405);
 });

@@ -8,6 +8,7 @@ import winston from 'winston';
 import { ClosedError, InvalidConfigError } from '../../lib/errors.js';
 import { rootLogger } from '../../lib/log.js';
 import type { EndpointSliceSpec } from '../../lib/model/endpoint-slice.js';
+import type { NodeSpec } from '../../lib/model/node.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import type { KubeSourceOptions } from '../../lib/source/kube-source.js';
@@ -45,6 +46,11 @@ class Recorder implements ServiceSourceHandler {
   onSynced(): void {
     this.synced++;
     this.atSync = { services: this.services.size, slices: this.slices.size };
+  }
+  /** Every onNodeChange, in order. */
+  readonly nodes: Array<NodeSpec | undefined> = [];
+  onNodeChange(node: NodeSpec | undefined): void {
+    this.nodes.push(node);
   }
   /** Index to pass to since(). */
   get mark(): number {
@@ -217,7 +223,8 @@ test('is not synced until both initial lists are complete', async (t) => {
   const failing = api.fail({ status: 500, verbs: ['list'], resources: ['endpointslices'] });
   const { rec, started } = await startSource(t, {}, api);
   let resolved = false;
-  void started.then(() => (resolved = true));
+  // Handled both ways: a test that fails here closes the source, which rejects start().
+  void started.then(() => (resolved = true), () => {});
   await waitFor('services delivered', () => rec.services.has('default/web'));
   await waitFor('slices list retried', () => failing.hits >= 2);
   t.is(rec.synced, 0);
@@ -347,6 +354,105 @@ test('ignores services (and their slices) labelled for another proxy, unless the
   await waitFor('theirs joined', () => named.rec.services.has('default/theirs') && unnamed.rec.services.has('default/theirs'));
   t.deepEqual(named.rec.problems, []);
   t.deepEqual(unnamed.rec.problems, []);
+});
+
+test('ignores headless-labelled services and slices, whatever the label\'s value, as kube-proxy\'s selector does', async (t) => {
+  const label = 'service.kubernetes.io/headless';
+  const { api, rec } = await syncedSource(t, (api) => {
+    api.create('services', service('default', 'web'));
+    api.create('services', service('default', 'marked', { labels: { [label]: '' } }));
+    api.create('endpointslices', slice('default', 'web-1', 'web', ['10.4.0.1']));
+    // The endpoint controllers label a headless Service's slices; such a slice is dropped even
+    // when its Service is not (and before validation: this one has a bad address).
+    api.create('endpointslices', { ...slice('default', 'db-1', 'db', ['10.4.0']), metadata: { namespace: 'default', name: 'db-1', labels: { 'kubernetes.io/service-name': 'db', [label]: '' } } });
+  });
+  t.deepEqual([...rec.services.keys()], ['default/web']);
+  t.deepEqual([...rec.slices.keys()], ['default/web-1']);
+  t.deepEqual(linesWith('rejected kubernetes object', 'db-1'), []);
+
+  // Gaining the label (any value) removes the service; losing it brings it back.
+  api.update('services', service('default', 'web', { labels: { [label]: 'true' } }));
+  api.update('endpointslices', slice('default', 'web-1', 'web', ['10.4.0.1'], { labels: { [label]: 'true' } }));
+  await waitFor('web left', () => !rec.services.has('default/web') && !rec.slices.has('default/web-1'));
+  api.update('services', service('default', 'marked'));
+  await waitFor('marked joined', () => rec.services.has('default/marked'));
+  t.deepEqual(rec.problems, []);
+  // Client-side filtering: the requests carry no label selector.
+  t.true(api.requests.every((r) => r.query['labelSelector'] === undefined));
+});
+
+// ---- this node ----------------------------------------------------------------------------------
+
+function node(name: string, opts: { labels?: Record<string, string>; taints?: unknown[]; deletionTimestamp?: string } = {}): KubeObject {
+  return {
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...opts.labels }, ...(opts.deletionTimestamp ? { deletionTimestamp: opts.deletionTimestamp } : {}) },
+    spec: opts.taints ? { taints: opts.taints } : {},
+    status: {},
+  };
+}
+
+test('watches only this node\'s Node, by field selector, and delivers its labels, taints and deletion', async (t) => {
+  const zone = 'topology.kubernetes.io/zone';
+  const api = await apiServer(t);
+  api.create('services', service('default', 'web'));
+  api.create('nodes', node('node-a', { labels: { [zone]: 'zone-a' } }));
+  api.create('nodes', node('node-b', { labels: { [zone]: 'zone-b' } }));
+  const { rec, started } = await startSource(t, { nodeName: 'node-a' }, api);
+  await started;
+  await waitFor('three watches open', () => api.openWatches() === 3 && rec.nodes.length === 1);
+  t.is(rec.nodes[0]?.name, 'node-a');
+  t.is(rec.nodes[0]?.labels[zone], 'zone-a');
+  t.false(rec.nodes[0]?.deleting);
+  for (const verb of ['list', 'watch'] as const) t.true(api.seen('nodes', verb).every((r) => r.query['fieldSelector'] === 'metadata.name=node-a'), verb);
+
+  // Another node's changes are not seen; this one's are, and only real differences.
+  api.update('nodes', node('node-b', { labels: { [zone]: 'zone-c' } }));
+  api.update('nodes', node('node-a', { labels: { [zone]: 'zone-a' } }));
+  api.update('nodes', node('node-a', { labels: { [zone]: 'zone-b' } }));
+  await waitFor('zone-b', () => rec.nodes.at(-1)?.labels[zone] === 'zone-b');
+  t.is(rec.nodes.length, 2);
+
+  api.update('nodes', node('node-a', { labels: { [zone]: 'zone-b' }, taints: [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1767225600', effect: 'NoSchedule' }] }));
+  await waitFor('tainted', () => rec.nodes.at(-1)?.taints.length === 1);
+  t.deepEqual(rec.nodes.at(-1)?.taints, [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1767225600', effect: 'NoSchedule' }]);
+  api.update('nodes', node('node-a', { labels: { [zone]: 'zone-b' }, deletionTimestamp: '2026-01-01T00:00:00Z' }));
+  await waitFor('being deleted', () => rec.nodes.at(-1)?.deleting === true);
+  // Gone altogether: its last state, as being deleted.
+  api.update('nodes', node('node-a', { labels: { [zone]: 'zone-b' } }));
+  await waitFor('not deleted', () => rec.nodes.at(-1)?.deleting === false);
+  api.delete('nodes', '', 'node-a');
+  await waitFor('deleted', () => rec.nodes.at(-1)?.deleting === true);
+  t.is(rec.nodes.at(-1)?.labels[zone], 'zone-b');
+  t.deepEqual(rec.problems, []);
+});
+
+test('sync does not wait for the Node: a node that cannot be read shows in health(), services still arrive', async (t) => {
+  const api = await apiServer(t);
+  api.create('services', service('default', 'web'));
+  const forbidden = api.fail({ status: 403, resources: ['nodes'] });
+  const { rec, source, started } = await startSource(t, { nodeName: 'node-a' }, api);
+  await started;
+  t.deepEqual([...rec.services.keys()], ['default/web']);
+  t.deepEqual(rec.nodes, []);
+  await waitFor('the node list failed', () => forbidden.hits > 0 && source.health().lastError !== undefined);
+  t.false(source.health().connected);
+  t.regex(source.health().lastError ?? '', /403|[Ff]orbidden/);
+  // Once allowed, the node arrives and the source is whole again.
+  api.create('nodes', node('node-a', { labels: { 'topology.kubernetes.io/zone': 'zone-a' } }));
+  forbidden.clear();
+  await waitFor('node delivered', () => rec.nodes.length === 1 && source.health().connected, 5000);
+});
+
+test('an invalid Node is rejected with a warning naming the field, and its last good state kept', async (t) => {
+  const api = await apiServer(t);
+  api.create('nodes', node('node-q', { labels: { 'topology.kubernetes.io/zone': 'zone-a' } }));
+  const { rec, started } = await startSource(t, { nodeName: 'node-q' }, api);
+  await started;
+  await waitFor('node delivered', () => rec.nodes.length === 1);
+  api.update('nodes', node('node-q', { taints: [{ effect: 'NoSchedule' }] }));
+  await waitFor('warned', () => linesWith('rejected kubernetes object', 'node-q').length === 1);
+  t.is(field(linesWith('rejected kubernetes object', 'node-q')[0]!, 'field'), 'spec.taints[0].key');
+  t.is(rec.nodes.length, 1);
 });
 
 test('refuses loopback, link-local and metadata endpoint addresses with one warning each, keeping the rest', async (t) => {

@@ -117,3 +117,15 @@ function yamlObject(text: string): unknown {
   const [doc] = splitManifest(text);
   return (doc as { object: unknown }).object;
 }
+
+test('objects labelled headless or for another proxy are ignored with the reason, before validation', (t) => {
+  const withLabels = (text: string, labels: string): string => text.replace('metadata:', `metadata:\n  labels: {${labels}}`);
+  const bad = withLabels(SERVICE.replace('port: 80', 'port: 0'), '"service.kubernetes.io/headless": ""');
+  t.like(parseManifest(bad)[0], { type: 'ignored', object: 'Service default/web', reason: 'labelled service.kubernetes.io/headless' });
+  const theirs = withLabels(SERVICE, '"service.kubernetes.io/service-proxy-name": other');
+  t.like(parseManifest(theirs)[0], { type: 'ignored', reason: 'labelled service.kubernetes.io/service-proxy-name=other' });
+  t.like(parseManifest(theirs, '', { serviceProxyName: 'kup' })[0], { type: 'ignored', reason: 'labelled service.kubernetes.io/service-proxy-name=other (this proxy is kup)' });
+  t.like(parseManifest(withLabels(SERVICE, '"service.kubernetes.io/service-proxy-name": kup'), '', { serviceProxyName: 'kup' })[0], { type: 'service' });
+  // Other kinds are not judged by these labels.
+  t.like(parseManifest(withLabels('apiVersion: v1\nkind: Node\nmetadata:\n  name: node-a\n', '"service.kubernetes.io/headless": ""'))[0], { type: 'node', object: 'Node node-a' });
+});

@@ -8,6 +8,7 @@ import winston from 'winston';
 import { ManifestError } from '../../lib/errors.js';
 import { rootLogger } from '../../lib/log.js';
 import type { EndpointSliceSpec } from '../../lib/model/endpoint-slice.js';
+import type { NodeSpec } from '../../lib/model/node.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
 import { ManifestSource } from '../../lib/source/manifest-source.js';
 import type { ManifestRejection, ManifestSourceOptions } from '../../lib/source/manifest-source.js';
@@ -35,6 +36,11 @@ class Recorder implements ServiceSourceHandler {
   }
   onSynced(): void {
     this.events.push({ at: Date.now(), what: 'synced', key: '' });
+  }
+  /** Every onNodeChange, in order, and how many events had been recorded before it. */
+  readonly nodes: Array<{ node: NodeSpec | undefined; after: number }> = [];
+  onNodeChange(node: NodeSpec | undefined): void {
+    this.nodes.push({ node, after: this.events.length });
   }
   /** Deliveries for one key from event index `from` on. */
   for(key: string, from = 0): Delivery[] {
@@ -438,4 +444,82 @@ test('a handler that throws after sync does not stop later deliveries', async (t
   };
   await writeAndAwait(t, rec, path.join(dir, 'a.yaml'), `${serviceYaml('web', 88)}---\n${serviceYaml('api', 81)}`, 'default/api');
   t.is(thrown, 1);
+});
+
+// ---- labels, and this node ---------------------------------------------------------------------
+
+function labelled(yaml: string, labels: Record<string, string>): string {
+  const lines = Object.entries(labels).map(([k, v]) => `    ${k}: "${v}"`);
+  return yaml.replace(/^metadata:\n/m, `metadata:\n  labels:\n${lines.join('\n')}\n`);
+}
+
+test('headless-labelled and other proxies\' objects are ignored, as from the API', async (t) => {
+  const files = {
+    'a.yaml': [
+      serviceYaml('web'),
+      labelled(serviceYaml('marked', 81), { 'service.kubernetes.io/headless': '' }),
+      labelled(serviceYaml('theirs', 82), { 'service.kubernetes.io/service-proxy-name': 'other' }),
+      labelled(serviceYaml('ours', 83), { 'service.kubernetes.io/service-proxy-name': 'kup' }),
+      // Dropped before validation: this slice's address is bad.
+      sliceYaml('db-1', 'db', ['10.1.0']).replace('  labels:\n', '  labels:\n    service.kubernetes.io/headless: ""\n'),
+    ].join('---\n'),
+  };
+  const plain = await startSource(t, files);
+  t.deepEqual(plain.rec.events.map((e) => `${e.what} ${e.key}`), ['service default/web', 'synced ']);
+  t.deepEqual(plain.rejections, []);
+  const named = await startSource(t, files, { serviceProxyName: 'kup' });
+  t.deepEqual(named.rec.events.map((e) => `${e.what} ${e.key}`), ['service default/ours', 'service default/web', 'synced ']);
+
+  // Gaining the label is leaving.
+  const from = named.rec.events.length;
+  await fs.writeFile(path.join(named.dir, 'a.yaml'), labelled(serviceYaml('web'), { 'service.kubernetes.io/headless': 'true' }));
+  await waitFor('web removed', () => named.rec.find('default/web', from, (d) => d.current === undefined));
+});
+
+const ZONE = 'topology.kubernetes.io/zone';
+
+function nodeYaml(name: string, labels: Record<string, string>, extra = ''): string {
+  return `apiVersion: v1
+kind: Node
+metadata:
+  name: ${name}
+  labels:
+${Object.entries(labels).map(([k, v]) => `    ${k}: ${v}`).join('\n')}
+${extra}`;
+}
+
+test('a Node manifest named after this node gives its labels and state before onSynced; others are ignored', async (t) => {
+  const { dir, rec, rejections } = await startSource(t, { 'nodes.yaml': `${nodeYaml('node-a', { [ZONE]: 'zone-a' })}---\n${nodeYaml('node-b', { [ZONE]: 'zone-b' })}`, 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a' });
+  t.deepEqual(rejections, []);
+  t.is(rec.nodes.length, 1);
+  t.deepEqual(rec.nodes[0]!.node, { name: 'node-a', labels: { [ZONE]: 'zone-a' }, deleting: false, taints: [] });
+  t.true(rec.nodes[0]!.after < rec.events.findIndex((e) => e.what === 'synced') + 1);
+
+  // Edits are delivered; the other node's are not.
+  await fs.writeFile(path.join(dir, 'nodes.yaml'), `${nodeYaml('node-a', { [ZONE]: 'zone-c' }, 'spec:\n  taints:\n  - {key: ToBeDeletedByClusterAutoscaler, effect: NoSchedule}\n')}---\n${nodeYaml('node-b', { [ZONE]: 'zone-d' })}`);
+  await waitFor('zone-c', () => rec.nodes.at(-1)?.node?.labels[ZONE] === 'zone-c');
+  t.deepEqual(rec.nodes.at(-1)!.node!.taints, [{ key: 'ToBeDeletedByClusterAutoscaler', value: '', effect: 'NoSchedule' }]);
+  t.is(rec.nodes.length, 2);
+
+  // A bad Node is rejected naming the field, and the last good one stays.
+  await fs.writeFile(path.join(dir, 'nodes.yaml'), nodeYaml('node-a', { [ZONE]: 'zone-e' }, 'spec:\n  taints: [{effect: NoSchedule}]\n'));
+  await waitFor('rejected', () => rejections.length === 1);
+  t.like(rejections[0], { object: 'Node node-a', field: 'spec.taints[0].key', reason: 'is required' });
+  t.is(rec.nodes.length, 2);
+
+  // Removing it: the node is unknown again.
+  await fs.rm(path.join(dir, 'nodes.yaml'));
+  await waitFor('node gone', () => rec.nodes.length === 3);
+  t.is(rec.nodes.at(-1)!.node, undefined);
+});
+
+test('--node-labels give this node\'s labels without a Node manifest, and win over one key by key', async (t) => {
+  const bare = await startSource(t, { 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a', nodeLabels: { [ZONE]: 'zone-f' } });
+  t.deepEqual(bare.rec.nodes.map((n) => n.node), [{ name: 'node-a', labels: { [ZONE]: 'zone-f' }, deleting: false, taints: [] }]);
+
+  const both = await startSource(t, { 'node.yaml': nodeYaml('node-a', { [ZONE]: 'zone-a', rack: 'r1' }) }, { nodeName: 'node-a', nodeLabels: { [ZONE]: 'zone-f' } });
+  t.deepEqual(both.rec.nodes.at(-1)?.node?.labels, { [ZONE]: 'zone-f', rack: 'r1' });
+  // Without either, no node is ever delivered.
+  const none = await startSource(t, { 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a' });
+  t.deepEqual(none.rec.nodes, []);
 });

@@ -17,6 +17,7 @@ function svc(port: number): ServiceSpec {
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
     healthCheckNodePort: 0,
+    trafficDistribution: '',
     labels: {},
   };
 }
