@@ -11,6 +11,7 @@ import type { ServiceSpec } from '../model/service.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import { Backoff } from './backoff.js';
 import { filterEndpointAddresses } from './endpoint-address-filter.js';
+import { InformerSiblings } from './informer-siblings.js';
 import { InformerSupervisor } from './informer-supervisor.js';
 import type { InformerHealth } from './informer-supervisor.js';
 import { ObjectTracker } from './object-tracker.js';
@@ -88,6 +89,7 @@ export class KubeSource implements ServiceSource {
 
   #handler: ServiceSourceHandler | undefined;
   #supervisors: InformerSupervisor[] = [];
+  readonly #siblings = new InformerSiblings();
   #services: ObjectTracker<ServiceSpec> | undefined;
   #slices: ObjectTracker<EndpointSliceSpec> | undefined;
   /** Slice key → addresses refused in its current version (each warned about once). */
@@ -209,6 +211,7 @@ export class KubeSource implements ServiceSource {
       sink: tracker,
       silenceBoundMs: this.#silenceBoundMs,
       ...(this.#backoff ? { backoff: this.#backoff } : {}),
+      siblings: this.#siblings,
       onFirstList: () => this.#checkSynced(),
     });
   }
