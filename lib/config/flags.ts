@@ -42,6 +42,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'redirect', kind: 'string', value: 'MODE', def: DEFAULT_CONFIG.redirect, help: 'how portal traffic reaches the listeners: none (listen on portal addresses directly), iptables, nftables, or auto (iptables, else nftables, else none --assign-service-ips)' },
   { name: 'assign-service-ips', kind: 'optional', value: '[=IFACE]', implicit: 'lo', help: 'with --redirect none: add each service IP to IFACE (default lo) and listen on it directly; removed again on exit' },
   { name: 'nodeport-addresses', kind: 'strings', value: 'CIDRS', def: 'all local addresses', help: 'CIDRs (comma-separated, repeatable) whose local addresses serve NodePorts' },
+  { name: 'refuse-endpoint-cidrs', kind: 'strings', value: 'CIDRS', help: 'endpoint addresses never proxied to (comma-separated, repeatable), beside the built-in cloud metadata, loopback, link-local and own-listener ones' },
   { name: 'cleanup', kind: 'bool', help: 'remove rules, chains, tables and addresses left by earlier runs (and legacy kube-proxy userspace chains), then exit' },
   { name: 'sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.syncPeriodMs), help: 'longest time between two syncs of listeners with the services' },
   { name: 'min-sync-period', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.minSyncPeriodMs), help: 'shortest time between syncs once a burst of two has been used' },
@@ -199,6 +200,11 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
       else nodePortAddresses.push(cidr);
     }
   }
+  const refuseEndpointCidrs: string[] = [];
+  for (const cidr of (seen.get('refuse-endpoint-cidrs') ?? []).flatMap((text) => text.split(',')).map((c) => c.trim()).filter((c) => c !== '')) {
+    if (!isCidr(cidr)) problems.push(`--refuse-endpoint-cidrs: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
+    else refuseEndpointCidrs.push(cidr);
+  }
   const cleanup = one('cleanup') === 'true';
 
   let logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
@@ -243,6 +249,7 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
     redirect,
     assignServiceIPs,
     nodePortAddresses: Object.freeze(nodePortAddresses),
+    refuseEndpointCidrs: Object.freeze(refuseEndpointCidrs),
     cleanup,
     syncPeriodMs,
     minSyncPeriodMs,
