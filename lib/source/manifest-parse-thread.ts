@@ -87,7 +87,7 @@ export class ManifestParseThread {
   }
 
   #parseOne(text: string, file: string): Promise<ManifestEntry[]> {
-    if (this.#closed) return Promise.resolve(parseManifest(text, file));
+    if (this.#closed) return Promise.reject(new ManifestError(file, 'manifest parse thread closed'));
     const worker = this.#thread();
     if (!worker) return Promise.resolve(parseManifest(text, file));
     return new Promise<ManifestEntry[]>((resolve, reject) => {
