@@ -1,9 +1,17 @@
 import fs from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { DEFAULT_MAX_MANIFEST_DEPTH, manifestLimitExceeded, manifestSizeExceeded } from '../../lib/source/manifest-limits.js';
+import { rootLogger } from '../../lib/log.js';
+import { DEFAULT_MAX_MANIFEST_BYTES, DEFAULT_MAX_MANIFEST_DEPTH, manifestLimitExceeded, manifestSizeExceeded } from '../../lib/source/manifest-limits.js';
+import { ManifestSource } from '../../lib/source/manifest-source.js';
+import type { ManifestRejection } from '../../lib/source/manifest-source.js';
 import { parseManifest } from '../../lib/source/manifest-parser.js';
 import { deepBlockService, deepFlowService } from '../helpers/hostile-manifests.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+for (const transport of rootLogger.transports) transport.silent = process.env['KUP_TEST_LOGS'] !== '1';
 
 test('refuses block and flow nesting over the limit, naming the limit, the document and the line', (t) => {
   const block = manifestLimitExceeded(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n${deepBlockService(3000)}`);
@@ -56,4 +64,28 @@ test('parseManifest refuses a hostile file at once, as one rejected entry', (t) 
   const entries = parseManifest(deepBlockService(3000), 'deep.yaml');
   t.is(entries.length, 1);
   t.like(entries[0], { type: 'rejected', document: 1, object: undefined, field: '' });
+});
+
+test('a manifest file over 16 MiB is refused from its size, unread, and its objects keep their last good state', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-limits-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const service = 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n';
+  await writeFile(path.join(dir, 'a.yaml'), service);
+  const rejections: ManifestRejection[] = [];
+  const changes: Array<[string, boolean]> = [];
+  const source = new ManifestSource({ paths: [dir], onReject: (r) => rejections.push(r) });
+  t.teardown(() => source.close());
+  await source.start({
+    onServiceChange: (key, _previous, current) => changes.push([key, current !== undefined]),
+    onEndpointSliceChange: () => {},
+    onSynced: () => {},
+  });
+  t.deepEqual(changes, [['default/web', true]]);
+  // The same Service, padded with a comment past the limit.
+  await writeFile(path.join(dir, 'a.yaml'), `${service}#${'x'.repeat(DEFAULT_MAX_MANIFEST_BYTES)}\n`);
+  await waitFor('rejected', () => rejections.length > 0);
+  t.is(rejections.length, 1);
+  t.like(rejections[0], { file: path.join(dir, 'a.yaml'), document: 0, object: 'unknown' });
+  t.regex(rejections[0]!.reason, /file is \d+ bytes, over the limit of 16777216 bytes for a manifest; not parsed/);
+  t.deepEqual(changes, [['default/web', true]], 'nothing deleted');
 });
