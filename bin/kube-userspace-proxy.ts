@@ -15,6 +15,7 @@ import type { Config } from '../lib/config/config.js';
 import { renderConfigFile } from '../lib/config/render-config-file.js';
 import { DEFAULT_CONFIG } from '../lib/config/config.js';
 import { applyOomScoreAdj } from '../lib/agent/oom-score-adj.js';
+import { ownListenersOf } from '../lib/agent/own-listeners.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
@@ -101,7 +102,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let agent: Agent;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const source = await serviceSourceFor(config);
+    const source = await serviceSourceFor(config, ownListenersOf(config, () => agent?.status()));
     const { rules, assigner, allocator } = await redirectFor(config);
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
     const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { RequestRateLimiter } from '../source/request-rate-limiter.js';
+import type { OwnListener } from '../source/endpoint-address-filter.js';
 import type { ServiceSource } from '../source/service-source.js';
 
 const log = logger('main');
@@ -15,8 +16,9 @@ const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
  * The ServiceSource a configuration asks for: manifest files with --manifests; otherwise a
  * Kubernetes API server from --kubeconfig/--master, the in-cluster service account, $KUBECONFIG
  * or ~/.kube/config, in that order. Rejects with KubeConfigError when none of those exists.
+ * ownListeners: this node's listeners, which endpoints from the API may not point at (see ownListenersOf).
  */
-export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
+export async function serviceSourceFor(config: Config, ownListeners?: () => Iterable<OwnListener>): Promise<ServiceSource> {
   // As the Agent's: Local traffic policies, topology hints and the Node watched all mean this name.
   const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {
@@ -47,6 +49,8 @@ export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
     configSyncPeriodMs: config.configSyncPeriodMs,
     onListError: UnreachableClusterIPWarning.for({ server, origin })?.observe,
     nodeName,
+    refusedCidrs: config.refuseEndpointCidrs,
+    ...(ownListeners ? { ownListeners } : {}),
   });
 }
 

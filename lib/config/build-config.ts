@@ -133,6 +133,11 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
       else nodePortAddresses.push(cidr);
     }
   }
+  const refuseEndpointCidrs: string[] = [];
+  for (const cidr of all('refuse-endpoint-cidrs').flatMap((text) => text.split(',')).map((c) => c.trim()).filter((c) => c !== '')) {
+    if (!isCidr(cidr)) problems.push(`${src('refuse-endpoint-cidrs')}: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
+    else refuseEndpointCidrs.push(cidr);
+  }
   const cleanup = one('cleanup') === 'true';
 
   let logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
@@ -182,6 +187,7 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     redirect,
     assignServiceIPs,
     nodePortAddresses: Object.freeze(nodePortAddresses),
+    refuseEndpointCidrs: Object.freeze(refuseEndpointCidrs),
     cleanup,
     syncPeriodMs,
     minSyncPeriodMs,

@@ -36,6 +36,8 @@ export interface Config {
   readonly assignServiceIPs: string | undefined;
   /** --nodeport-addresses: CIDRs whose local addresses serve NodePorts; empty means every address. */
   readonly nodePortAddresses: readonly string[];
+  /** --refuse-endpoint-cidrs: endpoint addresses never proxied to, beside the built-in metadata, loopback and link-local ones. */
+  readonly refuseEndpointCidrs: readonly string[];
   /** --cleanup: remove leftovers of earlier runs and exit. */
   readonly cleanup: boolean;
   /** The longest time between two syncs. */
@@ -76,6 +78,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   redirect: 'none',
   assignServiceIPs: undefined,
   nodePortAddresses: [],
+  refuseEndpointCidrs: [],
   cleanup: false,
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,

@@ -3,7 +3,7 @@ import { InvalidConfigError } from '../errors.js';
 export interface BackoffOptions {
   /** First delay (default 1 s). */
   readonly initialMs?: number;
-  /** Longest delay (default 30 s). */
+  /** Longest delay, jitter included (default 30 s). */
   readonly maxMs?: number;
   /** Each delay is moved at random by up to this fraction either way (default 0.2). */
   readonly jitter?: number;
@@ -18,6 +18,10 @@ const DEFAULT_JITTER = 0.2;
 /**
  * Exponential back-off with jitter: initialMs, doubling up to maxMs, each delay moved at random
  * by ±jitter so that many proxies restarted by one API server outage do not retry in lock-step.
+ *
+ * maxMs bounds the delay after jitter, not before: a cap that jitter may exceed by 20% is not
+ * the cap operators were told about, and it is what a watch waits after the API server is back.
+ * At the cap the delays still spread, over [maxMs × (1 − jitter), maxMs].
  */
 export class Backoff {
   readonly #initialMs: number;
@@ -54,7 +58,7 @@ export class Backoff {
   next(): { attempt: number; delayMs: number } {
     this.#attempt++;
     const base = Math.min(this.#maxMs, this.#initialMs * 2 ** Math.min(this.#attempt - 1, 52));
-    const delayMs = Math.max(0, Math.round(base * (1 + this.#jitter * (2 * this.#random() - 1))));
+    const delayMs = Math.min(this.#maxMs, Math.max(0, Math.round(base * (1 + this.#jitter * (2 * this.#random() - 1)))));
     return { attempt: this.#attempt, delayMs };
   }
 
@@ -63,7 +67,7 @@ export class Backoff {
     this.#attempt = 0;
   }
 
-  /** The longest delay. */
+  /** The longest delay, jitter included. */
   get maxMs(): number {
     return this.#maxMs;
   }

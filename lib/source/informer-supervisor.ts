@@ -6,6 +6,7 @@ import { logger } from '../log.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { describeApiError } from './api-error.js';
+import type { InformerSiblings, RetryableInformer } from './informer-siblings.js';
 
 const log = logger('kubernetes');
 
@@ -51,6 +52,8 @@ export interface InformerSupervisorOptions {
   readonly onFirstList?: () => void;
   /** A watch stream that lasted this long ended normally: re-watch without client-node's delay (default 60 s). */
   readonly longLivedWatchMs?: number;
+  /** The other informers of the same API server: when this one recovers they retry at once, and the other way round. */
+  readonly siblings?: InformerSiblings;
 }
 
 const DEFAULT_LIST_TIMEOUT_MS = 60_000;
@@ -85,7 +88,7 @@ interface Run {
  * Lists are given to the sink whole (onList) so that it can reconcile, and an object present
  * before and after a relist is never seen as deleted.
  */
-export class InformerSupervisor {
+export class InformerSupervisor implements RetryableInformer {
   readonly #options: InformerSupervisorOptions;
   readonly #backoff: Backoff;
   readonly #listTimeoutMs: number;
@@ -118,6 +121,7 @@ export class InformerSupervisor {
   /** Starts listing and watching. Failures are retried for ever; see health(). */
   start(): void {
     if (this.#closed || this.#run) return;
+    this.#options.siblings?.join(this);
     this.#lastProgressAt = performance.now();
     this.#startRun(this.#newRun());
     const tick = Math.min(MAX_WATCHDOG_TICK_MS, Math.max(MIN_WATCHDOG_TICK_MS, Math.floor(this.#options.silenceBoundMs / 4)));
@@ -129,11 +133,25 @@ export class InformerSupervisor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#options.siblings?.leave(this);
     clearInterval(this.#watchdog);
     this.#watchdog = undefined;
     const run = this.#run;
     this.#run = undefined;
     if (run) await stopRun(run);
+  }
+
+  /**
+   * A sibling reached the API server: a restart waiting out its back-off is made now. The back-off
+   * is not reset, so if this informer still fails (its resource alone is broken) it keeps backing off.
+   */
+  retryNow(): void {
+    const run = this.#run;
+    if (this.#closed || !run?.restartTimer) return;
+    clearTimeout(run.restartTimer);
+    run.restartTimer = undefined;
+    log.info('informer retrying at once, a sibling recovered', { resource: this.#options.resource });
+    this.#startRun(run);
   }
 
   health(): InformerHealth {
@@ -226,6 +244,7 @@ export class InformerSupervisor {
         log.info('informer recovered', { resource: this.#options.resource, downMs: Date.now() - this.#disconnectedAtMs });
       }
       this.#everConnected = true;
+      this.#options.siblings?.recovered(this);
     }
   }
 

@@ -12,7 +12,9 @@ import { keyOfService } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import { Backoff } from './backoff.js';
-import { filterEndpointAddresses } from './endpoint-address-filter.js';
+import { endpointAddressFilter, filterEndpointAddresses, validateRefusedCidrs } from './endpoint-address-filter.js';
+import type { EndpointAddressFilter, OwnListener } from './endpoint-address-filter.js';
+import { InformerSiblings } from './informer-siblings.js';
 import { InformerSupervisor } from './informer-supervisor.js';
 import type { InformerHealth } from './informer-supervisor.js';
 import { ObjectTracker } from './object-tracker.js';
@@ -51,6 +53,10 @@ export interface KubeSourceOptions {
    * topology-aware routing and /healthz nodeEligible. Without it no Node is watched.
    */
   readonly nodeName?: string;
+  /** More endpoint addresses to refuse (--refuse-endpoint-cidrs), beside the built-in ones (see endpoint-address-filter.ts). */
+  readonly refusedCidrs?: readonly string[];
+  /** This node's health, metrics and proxy listeners on its own addresses: endpoints there are refused. */
+  readonly ownListeners?: () => Iterable<OwnListener>;
   /** Restart delays after an informer fails: initialMs (default 1 s) doubling up to maxMs (default 30 s), ±20%. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Told of every list that failed, before it is retried (see unreachable-cluster-ip-warning.ts). */
@@ -103,13 +109,14 @@ export class KubeSource implements ServiceSource {
 
   #handler: ServiceSourceHandler | undefined;
   #supervisors: InformerSupervisor[] = [];
+  readonly #siblings = new InformerSiblings();
   #services: ObjectTracker<ServiceSpec> | undefined;
   #slices: ObjectTracker<EndpointSliceSpec> | undefined;
   /** The services and endpoints informers: sync waits for these, not for the Node's. */
   #required: InformerSupervisor[] = [];
-  /** Slice key → addresses refused in its current version (each warned about once). */
-  readonly #refused = new Map<string, ReadonlySet<string>>();
-  readonly #allowLoopback: boolean;
+  /** Slice key → what was refused in its current version (warned about once per object, when it changes). */
+  readonly #refused = new Map<string, string>();
+  readonly #addressFilter: EndpointAddressFilter;
   #synced = false;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -124,10 +131,11 @@ export class KubeSource implements ServiceSource {
     if (options.serviceProxyName !== undefined && typeof options.serviceProxyName !== 'string') problems.push('serviceProxyName: must be a string');
     if (options.nodeName !== undefined && (typeof options.nodeName !== 'string' || options.nodeName === '')) problems.push('nodeName: must be a non-empty string');
     problems.push(...Backoff.validate(options.backoff ?? {}));
+    problems.push(...validateRefusedCidrs(options.refusedCidrs ?? []));
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     this.#useEndpoints = options.useEndpoints ?? false;
-    this.#allowLoopback = options.allowLoopbackEndpoints ?? false;
+    this.#addressFilter = endpointAddressFilter({ allowLoopback: options.allowLoopbackEndpoints ?? false, refusedCidrs: options.refusedCidrs ?? [], ...(options.ownListeners ? { ownListeners: options.ownListeners } : {}) });
     this.#proxyName = options.serviceProxyName || undefined;
     this.#nodeName = options.nodeName;
     this.#silenceBoundMs = period;
@@ -234,6 +242,7 @@ export class KubeSource implements ServiceSource {
       sink: tracker,
       silenceBoundMs: this.#silenceBoundMs,
       ...(this.#backoff ? { backoff: this.#backoff } : {}),
+      siblings: this.#siblings,
       onFirstList: () => this.#checkSynced(),
     });
   }
@@ -324,13 +333,13 @@ export class KubeSource implements ServiceSource {
 
   #withoutRefusedAddresses(slice: EndpointSliceSpec): EndpointSliceSpec {
     const key = keyOfSlice(slice);
-    const { slice: filtered, refused } = filterEndpointAddresses(slice, this.#allowLoopback);
-    const before = this.#refused.get(key);
-    for (const { address, reason } of refused) {
-      if (before?.has(address)) continue;
-      log.warn('refused endpoint address', { slice: key, service: `${slice.namespace}/${slice.serviceName}`, address, reason });
+    const { slice: filtered, refused } = filterEndpointAddresses(slice, this.#addressFilter);
+    // One line per object, repeated only when what it has refused changes.
+    const what = refused.map(({ address, reason }) => `${address} (${reason})`).join(', ');
+    if (refused.length > 0 && this.#refused.get(key) !== what) {
+      log.warn('refused endpoint addresses', { slice: key, service: `${slice.namespace}/${slice.serviceName}`, refused: what });
     }
-    if (refused.length > 0) this.#refused.set(key, new Set(refused.map((r) => r.address)));
+    if (refused.length > 0) this.#refused.set(key, what);
     else this.#refused.delete(key);
     return filtered;
   }

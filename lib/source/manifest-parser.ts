@@ -7,6 +7,8 @@ import { isMapping } from '../model/object-fields.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import type { ServiceSpec } from '../model/service.js';
 import { notServedBecause, rawLabels } from './proxy-labels.js';
+import { manifestLimitExceeded } from './manifest-limits.js';
+import type { ManifestLimits } from './manifest-limits.js';
 import { parseYamlDocuments } from './yaml-documents.js';
 
 /** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
@@ -40,8 +42,14 @@ export interface ClassifyOptions {
   readonly serviceProxyName?: string;
 }
 
-/** Reads every object in one file and converts the ones the proxy uses. */
-export function parseManifest(text: string, fileName = '', options: ClassifyOptions = {}): ManifestEntry[] {
+/**
+ * Reads every object in one file and converts the ones the proxy uses. A file over the size or
+ * nesting limits (see manifest-limits.ts) is not parsed: it is one rejected entry, whose object
+ * is unknown, so that the last good state of everything the file held is kept.
+ */
+export function parseManifest(text: string, fileName = '', limits?: ManifestLimits, options: ClassifyOptions = {}): ManifestEntry[] {
+  const exceeded = manifestLimitExceeded(text, limits);
+  if (exceeded) return [{ document: exceeded.document, type: 'rejected', object: undefined, field: '', reason: exceeded.reason }];
   return splitManifest(text, fileName).map((doc) => classifyManifestObject(doc, options));
 }
 

@@ -11,7 +11,9 @@ import type { NodeSpec } from '../model/node.js';
 import { keyOfService } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ServiceKey } from '../model/service-port-name.js';
-import { parseManifest } from './manifest-parser.js';
+import { manifestSizeExceeded } from './manifest-limits.js';
+import { ManifestParseThread } from './manifest-parse-thread.js';
+import type { ManifestEntry } from './manifest-parser.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
 const log = logger('manifests');
@@ -116,6 +118,8 @@ export class ManifestSource implements ServiceSource {
   readonly #watchers = new Map<string, WatchedDir & { readonly watcher: fs.FSWatcher }>();
   readonly #watchFailures = new Set<string>();
   readonly #unlistable = new Set<string>();
+  /** Files are parsed off the event loop, within size, nesting, time and memory limits (see ManifestParseThread). */
+  readonly #parser = new ManifestParseThread();
 
   #debounceTimer: NodeJS.Timeout | undefined;
   #firstRequestAt: number | undefined;
@@ -184,6 +188,7 @@ export class ManifestSource implements ServiceSource {
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#parser.close();
     clearTimeout(this.#debounceTimer);
     clearInterval(this.#interval);
     this.#debounceTimer = undefined;
@@ -328,6 +333,8 @@ export class ManifestSource implements ServiceSource {
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     if (prev && prev.signature === signature && !prev.racy) return prev;
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
+    const tooLarge = manifestSizeExceeded(Number(st.size));
+    if (tooLarge) return this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
@@ -337,7 +344,14 @@ export class ManifestSource implements ServiceSource {
     }
     const hash = createHash('sha256').update(text).digest('hex');
     if (prev && prev.hash === hash) return { ...prev, signature, racy };
-    return { signature, hash, racy, objects: this.#parse(file, text, prev) };
+    let entries: ManifestEntry[];
+    try {
+      entries = await this.#parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
+    } catch (err) {
+      entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: (err as Error).message }];
+    }
+    if (this.#closed) return prev;
+    return { signature, hash, racy, objects: this.#parse(file, entries, prev) };
   }
 
   /** A file that cannot be read keeps its last good objects; reported once per change of its stat. */
@@ -348,8 +362,8 @@ export class ManifestSource implements ServiceSource {
     return { signature, hash: undefined, racy: false, objects: prev?.objects ?? new Map() };
   }
 
-  /** The objects of one file's new text, with the last good state of each rejected object kept. */
-  #parse(file: string, text: string, prev: FileState | undefined): Map<string, FileObject> {
+  /** The objects of one file's new entries, with the last good state of each rejected object kept. */
+  #parse(file: string, entries: readonly ManifestEntry[], prev: FileState | undefined): Map<string, FileObject> {
     const objects = new Map<string, FileObject>();
     const add = (key: string, obj: FileObject, document: number): void => {
       if (objects.has(key)) log.warn('duplicate manifest object', { file, document, object: key, kept: 'first' });
@@ -357,12 +371,6 @@ export class ManifestSource implements ServiceSource {
     };
     const keep = new Set<string>();
     let keepAll = false;
-    let entries: ReturnType<typeof parseManifest>;
-    try {
-      entries = parseManifest(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
-    } catch (err) {
-      entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: `cannot be parsed: ${(err as Error).message}` }];
-    }
     for (const entry of entries) {
       switch (entry.type) {
         case 'service':

@@ -155,3 +155,10 @@ test('--nodeport-addresses takes kube-proxy\'s keywords all and localhost; prima
   const err = t.throws(() => parseFlags(['--nodeport-addresses', 'primary']), { instanceOf: InvalidConfigError })!;
   t.deepEqual(err.problems, ['--nodeport-addresses: "primary" (the Node object\'s addresses) is not supported: list the CIDRs']);
 });
+
+test('--refuse-endpoint-cidrs takes CIDRs, comma-separated and repeatable; bad ones are named', (t) => {
+  t.deepEqual(run([]).refuseEndpointCidrs, []);
+  t.deepEqual(run(['--refuse-endpoint-cidrs', '10.0.0.0/8,fd00:ec2::/32', '--refuse-endpoint-cidrs=192.0.2.7/32']).refuseEndpointCidrs, ['10.0.0.0/8', 'fd00:ec2::/32', '192.0.2.7/32']);
+  const err = t.throws(() => parseFlags(['--refuse-endpoint-cidrs', '10.0.0.0/8,nope']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, ['--refuse-endpoint-cidrs: "nope" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)']);
+});

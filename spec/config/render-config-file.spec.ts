@@ -32,6 +32,7 @@ const NON_DEFAULT: Record<string, string[]> = {
   redirect: ['--redirect', 'auto'],
   'assign-service-ips': ['--assign-service-ips=dummy7'],
   'nodeport-addresses': ['--nodeport-addresses', '10.0.0.0/8,fd00::/64'],
+  'refuse-endpoint-cidrs': ['--refuse-endpoint-cidrs', '100.64.0.0/10,fd00:1::/64'],
   cleanup: ['--cleanup'],
   'sync-period': ['--sync-period', '45s'],
   'min-sync-period': ['--min-sync-period', '250ms'],

@@ -41,3 +41,14 @@ test('bad options are refused with every problem', (t) => {
   const err = t.throws(() => new Backoff({ initialMs: 0, maxMs: -5, jitter: 2 }), { instanceOf: InvalidConfigError });
   t.is(err?.problems.length, 3);
 });
+
+test('no delay exceeds maxMs, jitter included, and delays at the cap still spread below it', (t) => {
+  const high = new Backoff({ initialMs: 1000, maxMs: 30_000, random: () => 0.999999 });
+  const delays = Array.from({ length: 10 }, () => high.next().delayMs);
+  t.is(Math.max(...delays), 30_000);
+  const low = new Backoff({ initialMs: 1000, maxMs: 30_000, random: () => 0 });
+  for (let i = 0; i < 9; i++) low.next();
+  t.is(low.next().delayMs, 24_000);
+  const real = new Backoff({ initialMs: 50, maxMs: 400 });
+  for (let i = 0; i < 200; i++) t.true(real.next().delayMs <= 400);
+});

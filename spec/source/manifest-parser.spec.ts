@@ -124,8 +124,8 @@ test('objects labelled headless or for another proxy are ignored with the reason
   t.like(parseManifest(bad)[0], { type: 'ignored', object: 'Service default/web', reason: 'labelled service.kubernetes.io/headless' });
   const theirs = withLabels(SERVICE, '"service.kubernetes.io/service-proxy-name": other');
   t.like(parseManifest(theirs)[0], { type: 'ignored', reason: 'labelled service.kubernetes.io/service-proxy-name=other' });
-  t.like(parseManifest(theirs, '', { serviceProxyName: 'kup' })[0], { type: 'ignored', reason: 'labelled service.kubernetes.io/service-proxy-name=other (this proxy is kup)' });
-  t.like(parseManifest(withLabels(SERVICE, '"service.kubernetes.io/service-proxy-name": kup'), '', { serviceProxyName: 'kup' })[0], { type: 'service' });
+  t.like(parseManifest(theirs, '', undefined, { serviceProxyName: 'kup' })[0], { type: 'ignored', reason: 'labelled service.kubernetes.io/service-proxy-name=other (this proxy is kup)' });
+  t.like(parseManifest(withLabels(SERVICE, '"service.kubernetes.io/service-proxy-name": kup'), '', undefined, { serviceProxyName: 'kup' })[0], { type: 'service' });
   // Other kinds are not judged by these labels.
   t.like(parseManifest(withLabels('apiVersion: v1\nkind: Node\nmetadata:\n  name: node-a\n', '"service.kubernetes.io/headless": ""'))[0], { type: 'node', object: 'Node node-a' });
 });
