@@ -86,7 +86,9 @@ export class PooledServiceSource implements ServiceSource {
     let freed = false;
     let next: ServiceSpec | undefined;
     if (current && isProxied(current)) {
+      const had = this.#pool.addressOf(key);
       const ip = this.#pool.assign(key);
+      if (ip !== undefined && had === undefined) log.info('service address assigned', { service: key, address: ip });
       if (ip === undefined) {
         if (!this.#waiting.has(key)) {
           const err = new ServiceIPPoolExhaustedError(`service ${key}: every address of --service-ip-pool is taken; it is not served until another service frees one`, { service: key });
@@ -112,9 +114,8 @@ export class PooledServiceSource implements ServiceSource {
 
   #retryWaiting(): void {
     for (const key of [...this.#waiting]) {
-      if (this.#pool.assign(key) === undefined) return;
+      if (this.#pool.addressOf(key) === undefined && !this.#pool.hasFree()) return;
       this.#deliver(key);
-      log.info('service ip pool address assigned', { service: key, address: this.#pool.addressOf(key) });
     }
   }
 }

@@ -59,6 +59,12 @@ export class ServiceIPPool {
     this.#taken.delete(held);
   }
 
+  /** Whether assign() would find an address for a service that has none. */
+  hasFree(): boolean {
+    const hostLoopbackInside = HOST_LOOPBACK >= this.#first + this.#offset && HOST_LOOPBACK < this.#first + this.#offset + this.#slots;
+    return this.#taken.size < this.#slots - (hostLoopbackInside ? 1 : 0);
+  }
+
   get size(): number {
     return this.#byKey.size;
   }
