@@ -162,6 +162,8 @@ export class HostsFile {
   #timer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
   #closed = false;
+  /** The timer set is the retry after a failure. */
+  #retrying = false;
 
   constructor(options: HostsFileOptions) {
     this.path = options.path;
@@ -174,6 +176,12 @@ export class HostsFile {
     if (this.#closed) return;
     this.#wanted = renderHostsBlock(entries);
     this.#entries = entries.length;
+    if (this.#retrying) {
+      // A change need not wait for the retry after a failure.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#retrying = false;
+    }
     this.#schedule(this.#debounceMs);
   }
 
@@ -204,6 +212,7 @@ export class HostsFile {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#retrying = false;
       this.#flush();
     }, delayMs);
   }
@@ -220,6 +229,7 @@ export class HostsFile {
       if (error.message !== this.#lastError) log.error('cannot write hosts file', { file: this.path, code: error.code, error: error.message });
       this.#lastError = error.message;
       this.#schedule(RETRY_MS);
+      this.#retrying = true;
     }
   }
 }
