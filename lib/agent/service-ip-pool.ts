@@ -10,8 +10,9 @@ const HOST_LOOPBACK = 0x7f000001;
  * restarts without any state on disk: the address is the pool slot a hash of the key points at
  * (FNV-1a, 32 bits), or on a collision the next free slot (linear probing). Two services whose
  * slots collide get the same addresses again as long as they are assigned in the same order; the
- * caller assigns the initial set in sorted key order for that reason, so only a service added while
- * running can ever move to another address at a restart, and only when it collided. A state file
+ * caller assigns the initial set in sorted key order for that reason, so only a service that
+ * collided can ever move at a restart (the other one was deleted meanwhile, or it was added while
+ * running and came before the other in sorted order). A state file
  * would close that gap but could go stale or unwritable; with a /16 (65,534 slots) and a few
  * hundred services, collisions are rare enough for the hash alone.
  */
