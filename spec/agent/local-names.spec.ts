@@ -99,7 +99,7 @@ test('UDP service ports listen at the pool address too', async (t) => {
 test('every service keeps its address across a restart, colliding ones included', async (t) => {
   const backend = await httpPathEcho();
   t.teardown(() => backend.close());
-  // 6 addresses for 5 services: collisions are all but certain, and probing must give the same result again.
+  // 6 addresses for 5 services: these names' hashes collide (two pairs share a slot), and probing must give the same result again.
   const names = ['a', 'b', 'c', 'd', 'e'];
   const files = Object.fromEntries(names.map((n) => [`${n}.yaml`, service(n, backend)]));
   const s = await setup(t, '127.219.3.0/29', files);

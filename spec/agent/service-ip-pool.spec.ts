@@ -26,6 +26,9 @@ test('collisions probe to the next free address; assigned in the same order, eve
   const ips = keys.map((k) => first.assign(k));
   t.deepEqual(keys.map((k) => again.assign(k)), ips);
   t.is(new Set(ips).size, 6, 'all different');
+  const reversed = new ServiceIPPool(range('127.1.2.0/29'));
+  for (const k of [...keys].reverse()) reversed.assign(k);
+  t.notDeepEqual(keys.map((k) => reversed.addressOf(k)), ips, 'the order matters, so some keys did collide');
   for (const ip of ips) t.regex(ip!, /^127\.1\.2\.[1-6]$/, 'network (.0) and broadcast (.7) addresses are left out');
 });
 
