@@ -157,7 +157,6 @@ export class HostsFile {
   readonly #debounceMs: number;
   readonly #hooks: EditHooks;
   #wanted: string | undefined;
-  #written: string | undefined;
   #entries = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
@@ -218,11 +217,11 @@ export class HostsFile {
   }
 
   #flush(): void {
-    if (this.#closed || this.#wanted === undefined || this.#wanted === this.#written) return;
+    if (this.#closed || this.#wanted === undefined) return;
     try {
-      editHostsFile(this.path, this.#wanted, this.#hooks);
-      this.#written = this.#wanted;
-      log.info('hosts file updated', { file: this.path, entries: this.#entries });
+      // Read even when the block is the one last written: another program may have rewritten the
+      // file without it since (a network manager regenerating /etc/hosts); then it is put back.
+      if (editHostsFile(this.path, this.#wanted, this.#hooks)) log.info('hosts file updated', { file: this.path, entries: this.#entries });
       this.#lastError = undefined;
     } catch (err) {
       const error = asHostsFileError(this.path, err);

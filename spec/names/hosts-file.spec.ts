@@ -89,6 +89,19 @@ test('HostsFile: debounced publishes end in the last one; close removes the bloc
   t.is(await readFile(file, 'utf8'), ORIGINAL);
 });
 
+test('HostsFile: a block another program dropped (the file regenerated) is put back at the next publish, same entries or not', async (t) => {
+  const { file } = await hostsFile(t);
+  const hosts = new HostsFile({ path: file, debounceMs: 10 });
+  t.teardown(() => hosts.destroy());
+  const entries = [{ ip: '127.1.0.5', names: ['web.shop'] }];
+  hosts.publish(entries);
+  await waitFor('the block', async () => (await readFile(file, 'utf8')).includes('127.1.0.5'));
+  await writeFile(file, '127.0.0.1 regenerated\n');
+  hosts.publish(entries);
+  await waitFor('the block back', async () => (await readFile(file, 'utf8')).includes('127.1.0.5'));
+  t.is(await readFile(file, 'utf8'), `127.0.0.1 regenerated\n${renderHostsBlock(entries)}`);
+});
+
 test('HostsFile: a file that cannot be written is an error it reports, then written once it can be', async (t) => {
   const { dir } = await hostsFile(t);
   // A directory where the file should be: unwritable even for root.
