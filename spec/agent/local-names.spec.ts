@@ -39,7 +39,7 @@ async function setup(t: ExecutionContext, pool: string, files: Record<string, st
   };
   for (const [name, yaml] of Object.entries(files)) await write(name, yaml);
   const start = async (): Promise<Agent> => {
-    const source = withLocalNames(new ManifestSource({ paths: [manifests] }), { serviceIPPool: pool, hostsFile, clusterDomain: 'cluster.local' });
+    const source = withLocalNames(new ManifestSource({ paths: [manifests] }), { serviceIPPool: pool, hostsFile, clusterDomain: 'cluster.local', redirect: 'none', assignServiceIPs: undefined });
     const agent = new Agent({ config: { bindAddress: '127.0.0.1', udpTimeoutMs: 30_000, udpMaxSessions: 100, syncPeriodMs: 200, minSyncPeriodMs: 0 }, source });
     t.teardown(() => agent.destroy());
     await agent.start();
