@@ -17,6 +17,8 @@ import { DEFAULT_CONFIG } from '../lib/config/config.js';
 import { applyOomScoreAdj } from '../lib/agent/oom-score-adj.js';
 import { ownListenersOf } from '../lib/agent/own-listeners.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
+import { withLocalNames } from '../lib/agent/local-names.js';
+import { removeHostsBlock } from '../lib/names/hosts-file.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
 
@@ -72,6 +74,9 @@ async function main(argv: readonly string[]): Promise<number> {
   if (config.cleanup) {
     try {
       const { removed } = await cleanupLeftovers();
+      // The hosts block of a run that could not remove it (killed): --hosts-file's, else /etc/hosts's.
+      const hostsFile = config.hostsFile ?? '/etc/hosts';
+      if (removeHostsBlock(hostsFile)) removed.push(`hosts block in ${hostsFile}`);
       log.info('cleanup done', { removed: removed.length, what: removed.join(',') });
       return 0;
     } catch (err) {
@@ -102,7 +107,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let agent: Agent;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const source = await serviceSourceFor(config, ownListenersOf(config, () => agent?.status()));
+    const source = withLocalNames(await serviceSourceFor(config, ownListenersOf(config, () => agent?.status())), config);
     const { rules, assigner, allocator } = await redirectFor(config);
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
     const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
@@ -118,6 +123,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (stopping) {
       // The operator wants out now; leftovers are removed at the next start or by --cleanup.
       log.warn('second signal: exiting now', { signal });
+      agent.destroy(); // synchronous: removes the hosts block, if any, on the way out
       process.exit(1);
     }
     stopping = true;

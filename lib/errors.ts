@@ -123,3 +123,30 @@ export class RulesError extends ProxyError {
     this.stderr = options?.stderr?.trim();
   }
 }
+
+/**
+ * The hosts file (--hosts-file) could not be read or written, or kept changing under every attempt
+ * to update it. The agent logs it and keeps serving; the next change tries again.
+ */
+export class HostsFileError extends ProxyError {
+  override name = 'HostsFileError';
+  override readonly code = 'KUP_ERR_HOSTS_FILE';
+  /** The file at fault. */
+  readonly file: string;
+  constructor(message: string, options: { file: string; cause?: unknown }) {
+    super(message, options);
+    this.file = options.file;
+  }
+}
+
+/** Every address of --service-ip-pool is taken: the service named gets none and is not served. */
+export class ServiceIPPoolExhaustedError extends ProxyError {
+  override name = 'ServiceIPPoolExhaustedError';
+  override readonly code = 'KUP_ERR_SERVICE_IP_POOL_EXHAUSTED';
+  /** `namespace/name` of the service left without an address. */
+  readonly service: string;
+  constructor(message: string, options: { service: string }) {
+    super(message);
+    this.service = options.service;
+  }
+}

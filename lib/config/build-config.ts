@@ -11,6 +11,7 @@ import { MAX_WORKERS } from './flag-table.js';
 import type { FlagValues } from './flag-values.js';
 import { parseNodeLabels } from './node-labels.js';
 import { parsePortRange } from './port-range.js';
+import { parseServiceIPPool } from './service-ip-pool-cidr.js';
 
 /** kube-proxy's --nodeport-addresses keywords this proxy takes, and the CIDRs they stand for. */
 const NODE_PORT_KEYWORDS: Readonly<Record<string, readonly string[]>> = {
@@ -138,6 +139,19 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     if (!isCidr(cidr)) problems.push(`${src('refuse-endpoint-cidrs')}: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
     else refuseEndpointCidrs.push(cidr);
   }
+  const serviceIPPool = one('service-ip-pool');
+  if (serviceIPPool !== undefined) {
+    const range = parseServiceIPPool(serviceIPPool);
+    if (typeof range === 'string') problems.push(`${src('service-ip-pool')}: ${range}`);
+    else if (redirect !== 'none') problems.push(`${src('service-ip-pool')}: only with --redirect none (the listeners bind the pool addresses themselves; ${redirect} mode captures ClusterIPs with rules)`);
+    else if (assignServiceIPs !== undefined) problems.push(`${src('service-ip-pool')} cannot be combined with ${src('assign-service-ips')}: loopback pool addresses need no assignment`);
+  }
+  const hostsFile = one('hosts-file');
+  if (hostsFile !== undefined && hostsFile.trim() === '') problems.push(`${src('hosts-file')}: empty path`);
+  const clusterDomain = (one('cluster-domain') ?? DEFAULT_CONFIG.clusterDomain).toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/.test(clusterDomain) || clusterDomain.length > 253) {
+    problems.push(`${src('cluster-domain')}: "${one('cluster-domain')}" is not a DNS domain (example: cluster.local)`);
+  }
   const cleanup = one('cleanup') === 'true';
 
   let logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
@@ -188,6 +202,9 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     assignServiceIPs,
     nodePortAddresses: Object.freeze(nodePortAddresses),
     refuseEndpointCidrs: Object.freeze(refuseEndpointCidrs),
+    serviceIPPool: typeof serviceIPPool === 'string' ? parseNormalised(serviceIPPool) : undefined,
+    hostsFile,
+    clusterDomain,
     cleanup,
     syncPeriodMs,
     minSyncPeriodMs,
@@ -210,4 +227,10 @@ function isCidr(text: string): boolean {
   const family = net.isIP(ip);
   if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
   return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** A valid --service-ip-pool as written back (`127.1.0.0/16`). */
+function parseNormalised(text: string): string {
+  const range = parseServiceIPPool(text);
+  return typeof range === 'string' ? text : range.cidr;
 }

@@ -38,6 +38,12 @@ export interface Config {
   readonly nodePortAddresses: readonly string[];
   /** --refuse-endpoint-cidrs: endpoint addresses never proxied to, beside the built-in metadata, loopback and link-local ones. */
   readonly refuseEndpointCidrs: readonly string[];
+  /** --service-ip-pool: the loopback CIDR services get their address from (none mode), or undefined. */
+  readonly serviceIPPool: string | undefined;
+  /** --hosts-file: the hosts file that gets a block of service names, or undefined. */
+  readonly hostsFile: string | undefined;
+  /** --cluster-domain: the DNS zone of service names (`svc.ns.svc.<zone>`), without a trailing dot. */
+  readonly clusterDomain: string;
   /** --cleanup: remove leftovers of earlier runs and exit. */
   readonly cleanup: boolean;
   /** The longest time between two syncs. */
@@ -79,6 +85,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   assignServiceIPs: undefined,
   nodePortAddresses: [],
   refuseEndpointCidrs: [],
+  serviceIPPool: undefined,
+  hostsFile: undefined,
+  clusterDomain: 'cluster.local',
   cleanup: false,
   syncPeriodMs: 30_000,
   minSyncPeriodMs: 1_000,

@@ -53,6 +53,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'assign-service-ips', kind: 'optional', value: '[=IFACE]', implicit: 'lo', help: 'with --redirect none: add each service IP to IFACE (default lo) and listen on it directly; removed again on exit' },
   { name: 'nodeport-addresses', kind: 'strings', value: 'CIDRS', kubeProxyField: 'nodePortAddresses', def: 'all local addresses', toFile: (c) => [...c.nodePortAddresses], help: 'CIDRs (comma-separated, repeatable) whose local addresses serve NodePorts; the keywords all and localhost as kube-proxy' },
   { name: 'refuse-endpoint-cidrs', kind: 'strings', value: 'CIDRS', toFile: (c) => [...c.refuseEndpointCidrs], help: 'endpoint addresses never proxied to (comma-separated, repeatable), beside the built-in cloud metadata, loopback, link-local and own-listener ones' },
+  { name: 'service-ip-pool', kind: 'string', value: 'CIDR', help: 'with --redirect none: give each service a stable address of CIDR (inside 127.0.0.0/8, say 127.1.0.0/16: no root needed) and listen there at its ports, in place of its ClusterIPs' },
+  { name: 'hosts-file', kind: 'string', value: 'PATH', help: 'keep a marked block of service names (service, service.ns, service.ns.svc.ZONE) in PATH, normally /etc/hosts; removed on exit and by --cleanup' },
+  { name: 'cluster-domain', kind: 'string', value: 'DOMAIN', def: DEFAULT_CONFIG.clusterDomain, help: 'the cluster\'s DNS domain, as kubelet\'s flag: service names end in .svc.DOMAIN' },
   { name: 'cleanup', kind: 'bool', help: 'remove rules, chains, tables and addresses left by earlier runs (and legacy kube-proxy userspace chains), then exit' },
   { name: 'sync-period', kind: 'duration', value: 'DURATION', kubeProxyField: 'iptables.syncPeriod', def: formatDuration(DEFAULT_CONFIG.syncPeriodMs), help: 'longest time between two syncs of listeners with the services' },
   { name: 'iptables-sync-period', kind: 'duration', value: 'DURATION', aliasOf: 'sync-period', inFile: false, help: 'kube-proxy\'s name for --sync-period' },
@@ -78,9 +81,9 @@ export function fileSettableFlags(): ReadonlyMap<string, FlagSpec> {
   return new Map(FLAGS.filter((f) => f.inFile !== false).map((f) => [camelCase(f.name), f]));
 }
 
-/** `udp-max-sessions` → `udpMaxSessions`; `assign-service-ips` → `assignServiceIPs` (Kubernetes spells IP in capitals). */
+/** `udp-max-sessions` → `udpMaxSessions`; `assign-service-ips` → `assignServiceIPs`, `service-ip-pool` → `serviceIPPool` (Kubernetes spells IP in capitals). */
 export function camelCase(name: string): string {
-  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/Ips$/, 'IPs');
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/Ip(?=s?(?:[A-Z]|$))/g, 'IP');
 }
 
 /**
