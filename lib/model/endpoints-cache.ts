@@ -2,9 +2,20 @@ import { makeEndpoint } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
 import { serviceKeyOfSlice } from './endpoint-slice.js';
 import type { EndpointSliceSpec } from './endpoint-slice.js';
+import type { IPFamily } from './ip-address.js';
 import { keyOfService } from './service.js';
 import type { ServicePortSpec, ServiceSpec } from './service.js';
 import type { ServiceKey } from './service-port-name.js';
+
+/** Which of a service port's endpoints a proxy socket balances over. */
+export interface EndpointFilter {
+  /** Only endpoints on nodes this accepts (Local traffic policies). */
+  readonly accept?: (nodeName: string) => boolean;
+  /** Only addresses of this family: a portal of one family balances over that family's endpoints. */
+  readonly family?: IPFamily;
+  /** This node's zone and name, for EndpointSlice hints and trafficDistribution. */
+  readonly topology?: { readonly zone: string; readonly nodeName: string };
+}
 
 /**
  * Every known EndpointSlice, grouped by the Service it belongs to, and the merge of a service's
@@ -55,13 +66,16 @@ export class EndpointsCache {
    * The ready endpoints; if none is ready, the ones that are serving and terminating, so a
    * service being rolled keeps answering (kube-proxy's terminating-endpoints fallback).
    * An address that several slices list counts as ready when any of them says it is ready.
-   * `accept(nodeName)` filters endpoints first (for Local traffic policy); the fallback applies
-   * to what it accepted.
+   * `filter.accept(nodeName)` and `filter.family` filter endpoints first (Local traffic policies;
+   * one family of a dual-stack service); the fallback applies to what they let through.
    */
-  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, accept?: (nodeName: string) => boolean): Endpoint[] {
+  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
+    const { accept, family } = filter;
     const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean }>();
     for (const slice of this.slicesOf(keyOfService(svc))) {
       if (slice.addressType === 'FQDN') continue;
+      // A slice holds addresses of its addressType only (the API server validates it).
+      if (family !== undefined && slice.addressType !== family) continue;
       const portNumber = targetPortIn(slice, port);
       if (portNumber === undefined) continue;
       for (const e of slice.endpoints) {

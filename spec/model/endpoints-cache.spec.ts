@@ -39,7 +39,7 @@ function put(cache: EndpointsCache, ...slices: EndpointSliceSpec[]): void {
   for (const s of slices) cache.update(`${s.namespace}/${s.name}`, s);
 }
 
-const keys = (cache: EndpointsCache, service = svc(), port = HTTP, accept?: (n: string) => boolean): string[] => cache.endpointsFor(service, port, accept).map((e) => e.key);
+const keys = (cache: EndpointsCache, service = svc(), port = HTTP, accept?: (n: string) => boolean): string[] => cache.endpointsFor(service, port, accept ? { accept } : {}).map((e) => e.key);
 
 test('merges every slice of the service, de-duplicated and sorted by key', (t) => {
   const cache = new EndpointsCache();
@@ -142,4 +142,18 @@ test('slices of a same-named service in another namespace are not mixed in', (t)
   const cache = new EndpointsCache();
   put(cache, slice('web-a', [ep('10.1.0.1')]), slice('web-a', [ep('10.2.0.1')], NO_PORTS, { namespace: 'other' }));
   t.deepEqual(keys(cache), ['10.1.0.1:8080']);
+});
+
+test('a family filter keeps that family\'s slices only, and the terminating fallback applies within it', (t) => {
+  const cache = new EndpointsCache();
+  put(
+    cache,
+    slice('web-v4', [ep('10.1.0.1'), ep('10.1.0.2', { nodeName: 'other' })]),
+    slice('web-v6', [ep('fd00::1', { ready: false, serving: true, terminating: true })], undefined, { addressType: 'IPv6' }),
+  );
+  const of = (filter: Parameters<EndpointsCache['endpointsFor']>[2]): string[] => cache.endpointsFor(svc(), HTTP, filter).map((e) => e.key);
+  t.deepEqual(of({}), ['10.1.0.1:8080', '10.1.0.2:8080'], 'no filter: the ready ones of both families');
+  t.deepEqual(of({ family: 'IPv4' }), ['10.1.0.1:8080', '10.1.0.2:8080']);
+  t.deepEqual(of({ family: 'IPv6' }), ['[fd00::1]:8080'], 'IPv6: its only endpoint is terminating, and still serving');
+  t.deepEqual(of({ family: 'IPv4', accept: (n) => n === 'other' }), ['10.1.0.2:8080'], 'both filters at once');
 });
