@@ -430,8 +430,12 @@ export class Agent implements ServiceSourceHandler {
   }
 
   async #openPort(st: PortState): Promise<void> {
-    // none mode: a port without endpoints is not listened on, so the kernel refuses its clients.
-    if (!this.#rules && this.#balancer.endpoints(st.key).length === 0) return;
+    // none mode: a port without endpoints is not listened on, so the kernel refuses its clients
+    // (an earlier failure to open is then moot: it is tried again when endpoints come).
+    if (!this.#rules && this.#balancer.endpoints(st.key).length === 0) {
+      st.error = undefined;
+      return;
+    }
     // Rules modes draw a proxy port per listener; a port another process holds is skipped.
     for (let attempt = 0; ; attempt++) {
       let listen = st.listen;
