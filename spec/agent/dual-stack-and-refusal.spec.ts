@@ -156,7 +156,7 @@ for (const [m, mode] of MODES.entries()) {
     await waitFor('the agent serving the dual-stack service', async () => {
       if (agent.hasExited()) throw new Error(`the agent exited:\n${agent.stderr()}`);
       return httpGet(topo, client.ns, dual.v4, PORTS.http, 2);
-    }, 30_000, 200);
+    }, 60_000, 200);
 
     // 1. Family separation: round robin over mixed endpoints would alternate pods within four requests.
     const answers = async (what: string, n: number, probe: () => Promise<string>): Promise<string[]> => {
