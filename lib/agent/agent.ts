@@ -175,11 +175,11 @@ export class Agent implements ServiceSourceHandler {
   }
 
   onEndpointSliceChange(key: string, _previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined): void {
-    let emptied = false;
-    for (const svc of this.#endpoints.update(key, current)) emptied = this.#pushEndpoints(svc) || emptied;
+    let flipped = false;
+    for (const svc of this.#endpoints.update(key, current)) flipped = this.#pushEndpoints(svc) || flipped;
     // A port that gained its first endpoint or lost its last: the refusal (reject rule, or no
     // listener in none mode) follows in the next sync, asked for now.
-    if (emptied && this.#synced) this.#runner.run();
+    if (flipped && this.#synced) this.#runner.run();
   }
 
   onSynced(): void {
