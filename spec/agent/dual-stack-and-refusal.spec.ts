@@ -55,7 +55,7 @@ function precondition(t: ExecutionContext): boolean {
   return false;
 }
 
-/** Runs `fn`; on failure records `what` and the reason and goes on, so one run reports every broken path. */
+/** Runs `fn`; on failure fails the test with `what` and the reason. */
 async function attempt<T>(t: ExecutionContext, what: string, fn: () => Promise<T>): Promise<T | undefined> {
   try {
     return await fn();
@@ -185,6 +185,7 @@ for (const [m, mode] of MODES.entries()) {
       ['TCP from the client node to the IPv4 NodePort', () => tcpRefused(topo, topo.client, topo.nodeIP, PORTS.emptyNodeHttp)],
       ['UDP from the client node to the IPv4 NodePort', () => udpRefused(topo, topo.client, topo.nodeIP, PORTS.emptyNodeDns)],
       ['TCP from the client node to the IPv6 NodePort', () => tcpRefused(topo, topo.client, topo.nodeIP6!, PORTS.emptyNodeHttp)],
+      ['UDP from the client node to the IPv6 NodePort', () => udpRefused(topo, topo.client, topo.nodeIP6!, PORTS.emptyNodeDns)],
       ['TCP from the node to the ClusterIP', () => tcpRefused(topo, topo.node, empty, PORTS.http)],
     ];
     const refuseAll = async (when: string): Promise<void> => {
@@ -200,6 +201,7 @@ for (const [m, mode] of MODES.entries()) {
       ['TCP from the client node to the IPv4 NodePort', () => httpGet(topo, topo.client, topo.nodeIP, PORTS.emptyNodeHttp, 2)],
       ['UDP from the client node to the IPv4 NodePort', () => udpAsk(topo, topo.client, topo.nodeIP, PORTS.emptyNodeDns)],
       ['TCP from the client node to the IPv6 NodePort', () => httpGet(topo, topo.client, topo.nodeIP6!, PORTS.emptyNodeHttp, 2)],
+      ['UDP from the client node to the IPv6 NodePort', () => udpAsk(topo, topo.client, topo.nodeIP6!, PORTS.emptyNodeDns)],
       ['TCP from the node to the ClusterIP', () => httpGet(topo, topo.node, empty, PORTS.http, 2)],
     ];
     for (const [what, probe] of serving) {

@@ -40,15 +40,17 @@ function udpAddress(ip: string, port: number): string {
 }
 
 /**
- * Connects to ip:port with curl, expecting the connection to be refused (a RST, or an ICMP port
- * unreachable, answering the SYN) and resolves true. Throws with what happened otherwise: a connection accepted and
- * then closed or reset shows as curl's "Empty reply" or "Recv failure", not as a refusal.
+ * Connects to ip:port with socat, expecting the connection to be refused (a RST, or an ICMP port
+ * unreachable, answering the SYN), and resolves true. Throws with what happened otherwise. Not
+ * curl: curl 7.88 reports a refusal and a connection accepted then reset at once alike ("Couldn't
+ * connect to server"); socat's blocking connect() fails with "Connection refused" only when the
+ * handshake itself was refused.
  */
 export async function tcpRefused(topo: Topology, ns: string, ip: string, port: number, timeoutS = 3): Promise<true> {
-  const r = await topo.exec(ns, ['curl', '-gsS', '--max-time', String(timeoutS), `http://${hostPort(ip, port)}/`], { timeoutMs: (timeoutS + 2) * 1000 });
-  // curl's exit code 7: "Failed to connect", here because the connection was refused.
-  if (r.code === 7 && /Connection refused|Couldn't connect/i.test(r.stderr)) return true;
-  throw new Error(`curl ${ip}:${port} from ${ns}: expected "connection refused", got exit code ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+  const address = ip.includes(':') ? `TCP6:[${ip}]:${port}` : `TCP4:${ip}:${port}`;
+  const r = await topo.exec(ns, ['socat', '-T', String(timeoutS), '-', address], { timeoutMs: (timeoutS + 2) * 1000 });
+  if (r.code !== 0 && /connect\(.*Connection refused/i.test(r.stderr)) return true;
+  throw new Error(`socat tcp ${ip}:${port} from ${ns}: expected "connection refused", got exit code ${r.code}: ${r.stderr.trim() || `output ${JSON.stringify(r.stdout.trim())}`}`);
 }
 
 /**
