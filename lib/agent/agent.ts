@@ -6,6 +6,7 @@ import { formatHostPort, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
 import { serviceKeyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
+import type { IPFamily } from '../model/ip-address.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
 import type { NodeSpec } from '../model/node.js';
 import { isProxied } from '../model/service.js';
@@ -25,7 +26,7 @@ import { addressesInCidrs, hostIPs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
 import { claimNodePort } from './node-port-claim.js';
 import type { NodePortClaim } from './node-port-claim.js';
-import { directPlan, portalsOf, redirectPlan, scopesOf, serviceIPs } from './portal-plan.js';
+import { directPlan, groupKey, groupsOf, portalsOf, redirectPlan, serviceIPs } from './portal-plan.js';
 import type { PlanContext, PortalScope } from './portal-plan.js';
 import { LocalProxySockets } from './proxy-socket-factory.js';
 import { ServiceHealthChecks } from './service-health-checks.js';
@@ -80,6 +81,8 @@ interface PortState {
   readonly key: ServicePortName;
   readonly spn: ServicePortName;
   readonly scope: PortalScope;
+  /** The one family of a dual-stack service port's socket; undefined: every family. */
+  readonly family: IPFamily | undefined;
   service: ServiceSpec;
   port: ServicePortSpec;
   /** Everything that, when changed, needs a new listener. */
@@ -194,7 +197,11 @@ export class Agent implements ServiceSourceHandler {
   }
 
   onEndpointSliceChange(key: string, previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined): void {
-    for (const svc of this.#endpoints.update(key, current)) this.#pushEndpoints(svc);
+    let flipped = false;
+    for (const svc of this.#endpoints.update(key, current)) flipped = this.#pushEndpoints(svc) || flipped;
+    // A port that gained its first endpoint or lost its last: the refusal (reject rule, or no
+    // listener in none mode) follows in the next sync, asked for now.
+    if (flipped && this.#synced) this.#runner.run();
     // In force now unless its Service is not applied yet (held then until the sync that applies it).
     const owner = current ?? previous ? serviceKeyOfSlice((current ?? previous)!) : '';
     this.#accounting.endpointSliceChange(previous, current, this.#synced && this.#services.has(owner) && this.#tracker.get(owner) === undefined);
@@ -222,7 +229,7 @@ export class Agent implements ServiceSourceHandler {
       protocol: st.port.protocol,
       listening: st.socket?.addresses() ?? [],
       endpoints: this.#balancer.endpoints(st.key).map((e) => e.key),
-      portals: portalsOf(st.service, st.port, st.scope).map((p) => formatHostPort(p.ip, p.port)),
+      portals: portalsOf(st.service, st.port, st.scope, st.family).map((p) => formatHostPort(p.ip, p.port)),
       nodePort: st.port.nodePort,
       proxyPort: st.proxyPort,
       scheduler: 'rr' as const,
@@ -384,6 +391,7 @@ export class Agent implements ServiceSourceHandler {
     for (const [key, change] of changes) await this.#applyService(key, change.current, ctx);
     await this.#retryFailedPorts();
     await this.#healthChecks.sync(this.#services.values(), ctx.nodePortIPs);
+    if (!this.#rules) await this.#closeUnservedPorts();
     if (this.#assigner) await this.#assignAddresses([...this.#services.values()].flatMap(serviceIPs));
     if (this.#rules) await this.#syncRules();
     for (const socket of this.#retired) if (socket.stats.active === 0) this.#retired.delete(socket);
@@ -392,7 +400,7 @@ export class Agent implements ServiceSourceHandler {
 
   #planContext(): PlanContext {
     const cidrs = this.#config.nodePortAddresses ?? [];
-    return { bindAddress: this.#config.bindAddress, local: this.#local, nodePortIPs: cidrs.length > 0 ? addressesInCidrs(cidrs) : undefined };
+    return { bindAddress: this.#config.bindAddress, local: this.#local, nodePortIPs: cidrs.length > 0 ? addressesInCidrs(cidrs) : undefined, ipv6: this.#local.ipv6 };
   }
 
   async #assignAddresses(ips: string[]): Promise<void> {
@@ -411,9 +419,11 @@ export class Agent implements ServiceSourceHandler {
       rules.push({
         spn: st.spn,
         protocol: st.port.protocol as 'TCP' | 'UDP',
-        portals: portalsOf(st.service, st.port, st.scope),
+        portals: portalsOf(st.service, st.port, st.scope, st.family),
         nodePort: st.claim ? st.port.nodePort : 0,
         proxyPort: st.proxyPort,
+        ...(st.family ? { family: st.family } : {}),
+        ...(this.#balancer.endpoints(st.key).length === 0 ? { noEndpoints: true } : {}),
       });
     }
     const hosts = hostIPs(this.#config.bindAddress);
@@ -435,7 +445,7 @@ export class Agent implements ServiceSourceHandler {
   }
 
   async #applyService(key: ServiceKey, current: ServiceSpec | undefined, ctx: PlanContext): Promise<void> {
-    const wanted = new Map<ServicePortName, { spn: ServicePortName; scope: PortalScope; port: ServicePortSpec; listen: readonly ListenAddress[]; signature: string }>();
+    const wanted = new Map<ServicePortName, { spn: ServicePortName; scope: PortalScope; family: IPFamily | undefined; port: ServicePortSpec; listen: readonly ListenAddress[]; signature: string }>();
     if (current && isProxied(current)) {
       this.#services.set(key, current);
       for (const port of current.ports) {
@@ -444,11 +454,11 @@ export class Agent implements ServiceSourceHandler {
           log.warn('skipped service port: protocol not supported', { service: spn, protocol: port.protocol });
           continue;
         }
-        for (const scope of scopesOf(current, port)) {
-          const plan = this.#rules ? redirectPlan(current, port, ctx, scope) : directPlan(current, port, ctx, scope);
-          const key = (scope === 'all' ? spn : `${spn} (${scope})`) as ServicePortName;
+        for (const group of groupsOf(current, port)) {
+          const plan = this.#rules ? redirectPlan(current, port, ctx, group) : directPlan(current, port, ctx, group);
+          const key = groupKey(spn, group);
           const signature = this.#sockets.affinityNeedsNewListener ? `${plan.signature}|affinity=${current.sessionAffinity}` : plan.signature;
-          wanted.set(key, { spn, scope, port, listen: plan.listen, signature });
+          wanted.set(key, { spn, scope: group.scope, family: group.family, port, listen: plan.listen, signature });
         }
       }
     } else {
@@ -474,7 +484,7 @@ export class Agent implements ServiceSourceHandler {
         st.port = want.port;
         continue;
       }
-      st = { key, spn: want.spn, scope: want.scope, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
+      st = { key, spn: want.spn, scope: want.scope, family: want.family, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
       this.#ports.set(key, st);
       names.add(key);
       opening.push(st);
@@ -488,6 +498,12 @@ export class Agent implements ServiceSourceHandler {
   }
 
   async #openPort(st: PortState): Promise<void> {
+    // none mode: a port without endpoints is not listened on, so the kernel refuses its clients
+    // (an earlier failure to open is then moot: it is tried again when endpoints come).
+    if (!this.#rules && this.#balancer.endpoints(st.key).length === 0) {
+      st.error = undefined;
+      return;
+    }
     // Rules modes draw a proxy port per listener; a port another process holds is skipped.
     for (let attempt = 0; ; attempt++) {
       let listen = st.listen;
@@ -534,7 +550,7 @@ export class Agent implements ServiceSourceHandler {
 
   async #claimNodePort(st: PortState): Promise<void> {
     try {
-      st.claim = await claimNodePort(st.port.protocol as 'TCP' | 'UDP', st.port.nodePort);
+      st.claim = await claimNodePort(st.port.protocol as 'TCP' | 'UDP', st.port.nodePort, st.family === 'IPv6' ? '::' : '0.0.0.0');
       st.claimError = undefined;
     } catch (err) {
       if (st.claimError?.message !== (err as Error).message) {
@@ -570,20 +586,38 @@ export class Agent implements ServiceSourceHandler {
     }
   }
 
-  /** Gives the balancer the current endpoints of every port of a service; no listener is touched. */
-  #pushEndpoints(key: ServiceKey): void {
+  /**
+   * Gives the balancer the current endpoints of every port of a service; no listener is touched.
+   * Returns whether a port went from no endpoints to some, or back.
+   */
+  #pushEndpoints(key: ServiceKey): boolean {
     const svc = this.#services.get(key);
     const names = this.#portsByService.get(key);
-    if (!svc || !names) return;
+    if (!svc || !names) return false;
+    let flipped = false;
     for (const name of names) {
       const st = this.#ports.get(name)!;
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
-      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() });
+      const eps = this.#endpoints.endpointsFor(svc, st.port, { ...(policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() }), ...(st.family ? { family: st.family } : {}) });
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
+      if ((st.endpointsKey === '') !== (epKey === '')) flipped = true;
       st.endpointsKey = epKey;
       this.#balancer.updateEndpoints(st.key, eps);
       log.info('endpoints changed', { service: st.key, endpoints: eps.length });
+    }
+    return flipped;
+  }
+
+  /** none mode: closes the listeners of ports that lost their last endpoint (reopened by #retryFailedPorts). */
+  async #closeUnservedPorts(): Promise<void> {
+    for (const st of this.#ports.values()) {
+      const socket = st.socket;
+      if (!socket || this.#balancer.endpoints(st.key).length > 0) continue;
+      st.socket = undefined;
+      await socket.close();
+      if (socket.stats.active > 0) this.#retired.add(socket);
+      log.info('closed listener: no endpoints', { service: st.key, protocol: st.port.protocol });
     }
   }
 

@@ -8,7 +8,7 @@ import { NftablesRules } from '../rules/nftables-rules.js';
 import type { RuleContext, ServicePortRules } from '../rules/rule-backend.js';
 import type { ServiceSource } from '../source/service-source.js';
 import { addressesInCidrs, hostIPs } from './host-ips.js';
-import { portalsOf, scopesOf } from './portal-plan.js';
+import { groupsOf, portalsOf } from './portal-plan.js';
 
 /** First proxy port shown when the kernel would choose them at run time. */
 const PLACEHOLDER_BASE = 40000;
@@ -36,13 +36,14 @@ export async function dryRunRules(config: Config, source: ServiceSource): Promis
     if (!isProxied(svc)) continue;
     for (const port of svc.ports) {
       if (port.protocol !== 'TCP' && port.protocol !== 'UDP') continue;
-      for (const scope of scopesOf(svc, port)) {
+      for (const group of groupsOf(svc, port)) {
         rules.push({
           spn: servicePortName(svc.namespace, svc.name, port.name),
           protocol: port.protocol,
-          portals: portalsOf(svc, port, scope),
-          nodePort: scope === 'internal' ? 0 : port.nodePort,
+          portals: portalsOf(svc, port, group.scope, group.family),
+          nodePort: group.scope === 'internal' ? 0 : port.nodePort,
           proxyPort: next++,
+          ...(group.family ? { family: group.family } : {}),
         });
       }
     }

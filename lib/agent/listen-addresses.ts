@@ -8,7 +8,7 @@ import type { LocalAddresses } from './local-addresses.js';
  * when it has none of them, on --bind-address at the service port. Binding both a portal address
  * and the any-address on one port would conflict, hence "portals first, else bind address".
  */
-export function directListenAddresses(portalIPs: readonly string[], port: ServicePortSpec, bindAddress: string, local: LocalAddresses): ListenAddress[] {
+export function directListenAddresses(portalIPs: readonly string[], port: ServicePortSpec, bindAddress: string | Omit<ListenAddress, 'port'>, local: LocalAddresses): ListenAddress[] {
   const seen = new Set<string>();
   const out: ListenAddress[] = [];
   for (const ip of portalIPs) {
@@ -16,6 +16,6 @@ export function directListenAddresses(portalIPs: readonly string[], port: Servic
     seen.add(ip);
     out.push({ host: ip, port: port.port });
   }
-  if (out.length === 0) out.push({ host: bindAddress, port: port.port });
+  if (out.length === 0) out.push(typeof bindAddress === 'string' ? { host: bindAddress, port: port.port } : { ...bindAddress, port: port.port });
   return out;
 }

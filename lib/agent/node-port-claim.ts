@@ -12,18 +12,19 @@ export interface NodePortClaim {
  * Holds a NodePort open on every address, as the legacy proxier's claimNodePort did, so that no
  * other process can take a port that redirect rules send to the proxy. Nothing is served on it:
  * the rules deliver NodePort traffic to the proxy port; anything that still lands here (an
- * address outside --nodeport-addresses) is closed or dropped rather than left hanging.
+ * address outside --nodeport-addresses) is closed or dropped rather than left hanging. `::` is held
+ * for IPv6 only (the IPv6 socket of a dual-stack service, beside the IPv4 one's `0.0.0.0`).
  */
 export async function claimNodePort(protocol: 'TCP' | 'UDP', port: number, host = '0.0.0.0'): Promise<NodePortClaim> {
   if (protocol === 'TCP') {
     const server = net.createServer((s) => s.destroy());
-    await whenBound(server, (bound) => server.listen({ host, port, backlog: 1 }, bound)).catch((err: unknown) => {
+    await whenBound(server, (bound) => server.listen({ host, port, backlog: 1, ipv6Only: host === '::' }, bound)).catch((err: unknown) => {
       throw listenError(host, port, err);
     });
     server.on('error', () => {});
     return { close: () => void (server.listening && server.close()) };
   }
-  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: host === '::' });
   await whenBound(socket, (bound) => socket.bind({ address: host, port, exclusive: true }, bound)).catch((err: unknown) => {
     throw listenError(host, port, err);
   });

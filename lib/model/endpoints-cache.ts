@@ -68,15 +68,18 @@ export class EndpointsCache {
    * The ready endpoints; if none is ready, the ones that are serving and terminating, so a
    * service being rolled keeps answering (kube-proxy's terminating-endpoints fallback).
    * An address that several slices list counts as ready when any of them says it is ready.
-   * `filter.accept(nodeName)` filters endpoints first (for Local traffic policy); the fallback
-   * applies to what it accepted. `filter.topology` narrows the ready endpoints by their hints
-   * (see topologyMode), except with `accept`: as in kube-proxy, a Local policy wins over topology.
+   * `filter.accept(nodeName)` and `filter.family` filter endpoints first (Local traffic policies;
+   * one family of a dual-stack service); the fallback applies to what they let through.
+   * `filter.topology` narrows the ready endpoints by their hints (see topologyMode), except with
+   * `accept`: as in kube-proxy, a Local policy wins over topology.
    */
   endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
-    const accept = filter.accept;
+    const { accept, family } = filter;
     const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean; hints: EndpointHints | undefined }>();
     for (const slice of this.slicesOf(keyOfService(svc))) {
       if (slice.addressType === 'FQDN') continue;
+      // A slice holds addresses of its addressType only (the API server validates it).
+      if (family !== undefined && slice.addressType !== family) continue;
       const portNumber = targetPortIn(slice, port);
       if (portNumber === undefined) continue;
       for (const e of slice.endpoints) {

@@ -6,6 +6,8 @@ export interface ListenAddress {
   readonly host: string;
   /** 0 lets the kernel choose; addresses() tells the port it chose. */
   readonly port: number;
+  /** `::` for IPv6 only (IPV6_V6ONLY), beside an IPv4 socket on `0.0.0.0` at the same port. */
+  readonly ipv6Only?: boolean;
 }
 
 /**

@@ -10,13 +10,15 @@ export const PORTALS_HOST = 'KUBE-PORTALS-HOST';
 export const NODEPORT_CONTAINER = 'KUBE-NODEPORT-CONTAINER';
 export const NODEPORT_HOST = 'KUBE-NODEPORT-HOST';
 export const NODEPORT_NON_LOCAL = 'KUBE-NODEPORT-NON-LOCAL';
+/** Not a legacy chain: refuses new connections to the listeners of service ports without endpoints. */
+export const NO_ENDPOINTS = 'KUBE-USERSPACE-NO-ENDPOINTS';
 
 export type IptablesTable = 'nat' | 'filter';
 
 /** Our chains by table, in the order they are declared in a restore transaction. */
 export const OUR_CHAINS: Readonly<Record<IptablesTable, readonly string[]>> = {
   nat: [PORTALS_CONTAINER, PORTALS_HOST, NODEPORT_CONTAINER, NODEPORT_HOST],
-  filter: [NODEPORT_NON_LOCAL],
+  filter: [NODEPORT_NON_LOCAL, NO_ENDPOINTS],
 };
 
 export const ALL_OUR_CHAINS: readonly string[] = [...OUR_CHAINS.nat, ...OUR_CHAINS.filter];
@@ -35,9 +37,10 @@ export interface Jump {
 const PORTALS_COMMENT = '"handle ClusterIPs; NOTE: this must be before the NodePort rules"';
 const NODEPORTS_COMMENT = '"handle service NodePorts; NOTE: this must be the last rule in the chain"';
 const NON_LOCAL_COMMENT = '"Ensure that non-local NodePort traffic can flow"';
+const NO_ENDPOINTS_COMMENT = '"refuse service ports without endpoints"';
 
 /**
- * The five jumps, as the legacy proxier installed them. Order matters: the portal jumps go first in
+ * The five jumps the legacy proxier installed, and the jump to the no-endpoints chain. Order matters: the portal jumps go first in
  * PREROUTING/OUTPUT and the NodePort jumps last, because on some clouds (GCE) LoadBalancer IPs are
  * local addresses, so a NodePort rule (`--dst-type LOCAL --dport N`) would otherwise catch traffic for
  * an LB IP whose service port happens to equal some node port.
@@ -60,6 +63,8 @@ export const JUMPS: readonly Jump[] = [
     spec: `-m addrtype --dst-type LOCAL -m comment --comment ${NODEPORTS_COMMENT} -j ${NODEPORT_HOST}`,
   },
   { table: 'filter', from: 'INPUT', to: NODEPORT_NON_LOCAL, position: 'first', spec: `-m comment --comment ${NON_LOCAL_COMMENT} -j ${NODEPORT_NON_LOCAL}` },
+  // New flows only, as kube-proxy's KUBE-SERVICES filter jumps: established connections finish.
+  { table: 'filter', from: 'INPUT', to: NO_ENDPOINTS, position: 'first', spec: `-m conntrack --ctstate NEW -m comment --comment ${NO_ENDPOINTS_COMMENT} -j ${NO_ENDPOINTS}` },
 ];
 
 /** The built-in chains our jumps live in, per table. */

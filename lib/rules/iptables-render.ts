@@ -1,5 +1,5 @@
 import type { IPFamily } from '../model/ip-address.js';
-import { NODEPORT_CONTAINER, NODEPORT_HOST, NODEPORT_NON_LOCAL, OUR_CHAINS, PORTALS_CONTAINER, PORTALS_HOST } from './iptables-chains.js';
+import { NO_ENDPOINTS, NODEPORT_CONTAINER, NODEPORT_HOST, NODEPORT_NON_LOCAL, OUR_CHAINS, PORTALS_CONTAINER, PORTALS_HOST } from './iptables-chains.js';
 import type { FamilyPlan, PlannedNodePort, PlannedPortal, Target } from './rule-plan.js';
 import { hostPort } from './rule-plan.js';
 
@@ -77,6 +77,7 @@ export function iptablesRuleSet(plan: FamilyPlan): IptablesRuleSet {
     }
   }
 
+  const refused = new Set(plan.rejects.map((r) => `${r.protocol} ${r.proxyPort}`));
   const nodeIPs: readonly (string | undefined)[] = plan.nodePortIPs ?? [undefined];
   for (const nodePort of nodeIPs.length > 0 ? plan.nodePorts : []) {
     for (const ip of nodeIPs) {
@@ -85,10 +86,25 @@ export function iptablesRuleSet(plan: FamilyPlan): IptablesRuleSet {
       if (plan.host) add(NODEPORT_HOST, `${match} ${target(plan.host, nodePort.proxyPort)}`);
     }
     // Traffic from other hosts, once redirected, arrives at the proxy port: let it past a filter INPUT
-    // chain whose policy drops (legacy matches the proxy port here, not the node port).
-    if (plan.container) {
+    // chain whose policy drops (legacy matches the proxy port here, not the node port). Not for a port
+    // without endpoints, which the no-endpoints chain refuses instead (so the two never overlap).
+    if (plan.container && !refused.has(`${nodePort.protocol} ${nodePort.proxyPort}`)) {
       const { protocol, spn, proxyPort } = nodePort;
       add(NODEPORT_NON_LOCAL, `-p ${protocol} -m comment --comment ${comment(spn)} -m ${protocol} --dport ${proxyPort} -m state --state NEW -j ACCEPT`);
+    }
+  }
+
+  // No endpoints: kube-proxy rejects in the filter table (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES)
+  // before any DNAT. Here the portal, node port and external IP rules keep redirecting to the
+  // listener, and the refusal is made where all of those arrive after the redirect: filter INPUT,
+  // at the listener's port (the node's own traffic, DNATed in OUTPUT, also comes in through INPUT).
+  // The kernel's reply goes through conntrack's NAT, so the client sees it come from the portal.
+  // TCP gets a reset, as from a closed port (kube-proxy sends an ICMP port unreachable, which a TCP
+  // client reports as "connection refused" too); UDP gets an ICMP port unreachable.
+  if (plan.container || plan.host) {
+    for (const r of plan.rejects) {
+      const how = r.protocol === 'tcp' ? 'tcp-reset' : plan.family === 'IPv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable';
+      add(NO_ENDPOINTS, `-p ${r.protocol} -m comment --comment ${comment(r.spn)} -m ${r.protocol} --dport ${r.proxyPort} -j REJECT --reject-with ${how}`);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { IPFamily } from '../model/ip-address.js';
 import { NFT_FAMILY, NFT_TABLE } from './nftables-table.js';
-import type { FamilyPlan, PlannedNodePort, PlannedPortal, RulePlan, Target } from './rule-plan.js';
+import type { FamilyPlan, PlannedNodePort, PlannedPortal, PlannedReject, RulePlan, Target } from './rule-plan.js';
 
 /**
  * Renders the whole `inet kube-userspace-proxy` table as one `nft -f -` transaction:
@@ -17,6 +17,8 @@ import type { FamilyPlan, PlannedNodePort, PlannedPortal, RulePlan, Target } fro
  * many services there are. Traffic from pods and other hosts is REDIRECTed (proxy on the any-address)
  * or DNATed to the bind address, as in the iptables backend (see the notes on `target` in
  * iptables-render.ts); only the port comes from the map.
+ *
+ * Ports without endpoints are refused by a filter chain on the input hook (set `no-endpoints`).
  *
  * Three deliberate differences from the iptables chains:
  * - The node's own traffic is DNATed to its own source address rather than to a fixed host IP (see
@@ -40,16 +42,27 @@ export function renderNftables(plan: RulePlan, families: readonly IPFamily[]): s
     if (f.nodePortIPs !== undefined) {
       maps.push(setBlock(`nodeport-ips-${v}`, family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr', f.nodePortIPs));
     }
+    // Per family: each family's node port of a dual-stack service goes to that family's listener.
+    maps.push(mapBlock(`nodeports-${v}`, 'inet_proto . inet_service', f.nodePorts.map(nodePortElement)));
     chains.prerouting.push(...familyRules(f, 'container'));
     chains.output.push(...familyRules(f, 'host'));
   }
-  const nodePorts = plan.IPv4.nodePorts.map(nodePortElement);
-  maps.push(mapBlock('nodeports', 'inet_proto . inet_service', nodePorts));
+  maps.push(setBlock('no-endpoints', 'inet_proto . inet_service', plan.IPv4.rejects.map(rejectElement)));
 
   body.push(...maps.flatMap((m) => [...m, '']));
   body.push('\tchain prerouting {', '\t\ttype nat hook prerouting priority dstnat; policy accept;', ...chains.prerouting.map((r) => `\t\t${r}`), '\t}', '');
   // Locally generated packets meet the nat table in OUTPUT, at the same priority as dstnat.
-  body.push('\tchain output {', '\t\ttype nat hook output priority -100; policy accept;', ...chains.output.map((r) => `\t\t${r}`), '\t}');
+  body.push('\tchain output {', '\t\ttype nat hook output priority -100; policy accept;', ...chains.output.map((r) => `\t\t${r}`), '\t}', '');
+  // After the redirect every portal's packet is addressed to its listener's port on this node, so
+  // one input rule per protocol refuses the ports without endpoints, whatever way the packet came
+  // (see the no-endpoints notes in iptables-render.ts). Only new flows: established ones finish.
+  body.push(
+    '\tchain no-endpoints {',
+    '\t\ttype filter hook input priority filter; policy accept;',
+    '\t\tct state new meta l4proto tcp meta l4proto . th dport @no-endpoints reject with tcp reset comment "TCP service ports without endpoints"',
+    '\t\tct state new meta l4proto udp meta l4proto . th dport @no-endpoints reject comment "UDP service ports without endpoints"',
+    '\t}',
+  );
   return [
     `add table ${NFT_FAMILY} ${NFT_TABLE}`,
     `delete table ${NFT_FAMILY} ${NFT_TABLE}`,
@@ -80,9 +93,9 @@ function familyRules(plan: FamilyPlan, from: 'container' | 'host'): string[] {
       ` comment "${plan.family} external IPs ${where}"`,
   ];
   if (plan.nodePortIPs === undefined) {
-    rules.push(`meta nfproto ${nfproto} fib daddr type local ${stmt('meta l4proto . th dport map @nodeports')} comment "${plan.family} NodePorts ${where}"`);
+    rules.push(`meta nfproto ${nfproto} fib daddr type local ${stmt(`meta l4proto . th dport map @nodeports-${v}`)} comment "${plan.family} NodePorts ${where}"`);
   } else if (plan.nodePortIPs.length > 0) {
-    rules.push(`${ip} daddr @nodeport-ips-${v} ${stmt('meta l4proto . th dport map @nodeports')} comment "${plan.family} NodePorts ${where}"`);
+    rules.push(`${ip} daddr @nodeport-ips-${v} ${stmt(`meta l4proto . th dport map @nodeports-${v}`)} comment "${plan.family} NodePorts ${where}"`);
   }
   return rules;
 }
@@ -114,6 +127,10 @@ function portalElement(p: PlannedPortal): string {
 
 function nodePortElement(n: PlannedNodePort): string {
   return `${n.protocol} . ${n.nodePort} comment ${elementComment(n.spn)} : ${n.proxyPort}`;
+}
+
+function rejectElement(r: PlannedReject): string {
+  return `${r.protocol} . ${r.proxyPort} comment ${elementComment(r.spn)}`;
 }
 
 function mapBlock(name: string, keyType: string, elements: readonly string[]): string[] {

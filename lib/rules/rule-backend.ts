@@ -1,3 +1,4 @@
+import type { IPFamily } from '../model/ip-address.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 
 /**
@@ -24,6 +25,16 @@ export interface ServicePortRules {
   readonly nodePort: number;
   /** The listener's port (same number for IPv4 and IPv6 listeners). */
   readonly proxyPort: number;
+  /**
+   * The one family this listener serves, for a dual-stack service port (a listener per family): its
+   * node port is redirected in that family's table only. Undefined: both families.
+   */
+  readonly family?: IPFamily;
+  /**
+   * The port has no usable endpoint: new connections to it are refused in the kernel (TCP reset,
+   * ICMP port unreachable for UDP), as kube-proxy's REJECT rules do, instead of reaching the listener.
+   */
+  readonly noEndpoints?: boolean;
 }
 
 export interface RuleContext {

@@ -29,6 +29,13 @@ export interface PlannedNodePort {
   readonly proxyPort: number;
 }
 
+/** A listener whose port has no endpoint: new connections redirected to it are refused. */
+export interface PlannedReject {
+  readonly spn: ServicePortName;
+  readonly protocol: Protocol;
+  readonly proxyPort: number;
+}
+
 /** Where captured traffic goes: REDIRECT (the primary address of the incoming interface) or DNAT to an IP, at the proxy port. */
 export type Target = { readonly kind: 'redirect' } | { readonly kind: 'dnat'; readonly ip: string };
 
@@ -36,6 +43,8 @@ export interface FamilyPlan {
   readonly family: IPFamily;
   readonly portals: readonly PlannedPortal[];
   readonly nodePorts: readonly PlannedNodePort[];
+  /** Listeners to refuse new connections for, after the redirect (the same in both families). */
+  readonly rejects: readonly PlannedReject[];
   /** This family's --nodeport-addresses IPs; undefined: every local address. */
   readonly nodePortIPs: readonly string[] | undefined;
   /** For traffic arriving from elsewhere (pods, other hosts); undefined: no listener of this family, so no rules. */
@@ -76,7 +85,9 @@ export function planRules(rules: readonly ServicePortRules[], context: RuleConte
 
   const sorted = [...rules].sort((a, b) => compare(a.spn, b.spn) || compare(a.protocol, b.protocol));
   const portals: Record<IPFamily, PlannedPortal[]> = { IPv4: [], IPv6: [] };
-  const nodePorts: PlannedNodePort[] = [];
+  const nodePorts: Record<IPFamily, PlannedNodePort[]> = { IPv4: [], IPv6: [] };
+  const rejects: PlannedReject[] = [];
+  const seenRejects = new Set<string>();
   const dropped: { spn: ServicePortName; reason: string }[] = [];
   const seenPortals = new Set<string>();
   const seenNodePorts = new Set<string>();
@@ -101,14 +112,20 @@ export function planRules(rules: readonly ServicePortRules[], context: RuleConte
       seenPortals.add(key);
       portals[ip.family].push({ spn: rule.spn, protocol, ip: ip.address, port: p.port, kind: p.kind, proxyPort: rule.proxyPort });
     }
-    if (rule.nodePort !== 0) {
-      const key = `${protocol} ${rule.nodePort}`;
+    if (rule.family !== undefined && !FAMILIES.includes(rule.family)) throw new RulesError(`${rule.spn}: unknown family ${JSON.stringify(rule.family)}`);
+    for (const family of rule.nodePort === 0 ? [] : (rule.family === undefined ? FAMILIES : [rule.family])) {
+      const key = `${family} ${protocol} ${rule.nodePort}`;
       if (seenNodePorts.has(key)) {
-        dropped.push({ spn: rule.spn, reason: `node port ${protocol} ${rule.nodePort} already taken` });
+        dropped.push({ spn: rule.spn, reason: `${family} node port ${protocol} ${rule.nodePort} already taken` });
       } else {
         seenNodePorts.add(key);
-        nodePorts.push({ spn: rule.spn, protocol, nodePort: rule.nodePort, proxyPort: rule.proxyPort });
+        nodePorts[family].push({ spn: rule.spn, protocol, nodePort: rule.nodePort, proxyPort: rule.proxyPort });
       }
+    }
+    const rejectKey = `${protocol} ${rule.proxyPort}`;
+    if (rule.noEndpoints === true && !seenRejects.has(rejectKey)) {
+      seenRejects.add(rejectKey);
+      rejects.push({ spn: rule.spn, protocol, proxyPort: rule.proxyPort });
     }
   }
 
@@ -120,7 +137,8 @@ export function planRules(rules: readonly ServicePortRules[], context: RuleConte
     return {
       family,
       portals: portals[family],
-      nodePorts,
+      nodePorts: nodePorts[family],
+      rejects,
       nodePortIPs: context.nodePortIPs === undefined ? undefined : nodePortIPs[family],
       container,
       host: hostIP === undefined ? undefined : { kind: 'dnat', ip: hostIP },

@@ -10,7 +10,7 @@ export const METRIC_PREFIX = 'kube_userspace_proxy_';
 /** The labels of a service port: its Service, the port's name ('' when unnamed) and protocol. */
 type PortLabels = 'namespace' | 'service' | 'port' | 'protocol';
 
-/** `namespace/name:port`, with ` (internal)` or ` (external)` after it when the port is split. */
+/** `namespace/name:port`, with ` (internal)`, ` (IPv6)` or both after it when the port is split by scope or family. */
 const PORT_KEY = /^([^/]*)\/([^:]*):([^ ]*)/;
 
 /**

@@ -227,7 +227,7 @@ test('SCTP ports are skipped, headless and ExternalName services are not proxied
   t.is(await get(ip(1), 8080, '/ok'), 'ok');
 });
 
-test('with no ready endpoint, serving and terminating endpoints are used; with none at all, connections close', async (t) => {
+test('with no ready endpoint, serving and terminating endpoints are used; with none at all, the port is not listened on and refuses', async (t) => {
   const ip = addresses();
   const a = await backend(t, tcpName('terminating', ip(101)));
   const f = await startAgent(t, {
@@ -236,9 +236,13 @@ test('with no ready endpoint, serving and terminating endpoints are used; with n
   });
   t.is((await tcpRequest(ip(1), 7000)).toString(), 'terminating');
   await f.write('eps.yaml', sliceYaml('t', 't-0', [{ name: 'p', port: a.port }], [{ ip: ip(101), ready: false, serving: false, terminating: true }]));
-  await waitFor('no endpoints left', () => f.agent.status()[0]!.endpoints.length === 0);
-  t.is((await tcpRequest(ip(1), 7000)).toString(), '');
-  t.is(f.agent.status()[0]!.stats!.noEndpointRejections, 1);
+  await waitFor('the listener closed', () => f.agent.status()[0]!.endpoints.length === 0 && f.agent.status()[0]!.listening.length === 0);
+  const refused = await t.throwsAsync(tcpRequest(ip(1), 7000));
+  t.is((refused as NodeJS.ErrnoException).code, 'ECONNREFUSED', 'refused by the kernel, not accepted then closed');
+  t.is(f.agent.status()[0]!.error, undefined, 'no endpoints is not a failure to open');
+  t.true(f.agent.health().healthy, f.agent.health().reasons.join('; '));
+  await f.write('eps.yaml', sliceYaml('t', 't-0', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]));
+  t.is(await waitFor('serving again', async () => (await tcpRequest(ip(1), 7000)).toString()), 'terminating');
 });
 
 test('ClientIP affinity: a client sticks to one endpoint until that endpoint goes', async (t) => {
@@ -300,16 +304,30 @@ test('externalTrafficPolicy Local: the NodePort uses local endpoints while the c
   for (let i = 0; i < 4; i++) t.is((await tcpRequest('127.0.0.1', nodePort)).toString(), 'here');
 });
 
-test('a dual-stack service listens on its IPv4 and IPv6 cluster IPs, and IPv6 endpoints are dialed', async (t) => {
+test('a dual-stack service has a socket per family, each balancing over its own family\'s endpoints', async (t) => {
   const ip = addresses();
   const v6 = await backend(t, tcpName('v6-pod', '::1'));
+  const v4 = await backend(t, tcpName('v4-pod', ip(101)));
   const port = await freePort('::1');
   const svc = serviceYaml('dual', ip(1), [{ name: 'p', port }]).replace(`  clusterIP: "${ip(1)}"`, `  clusterIP: "${ip(1)}"\n  clusterIPs: ["${ip(1)}", "::1"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack`);
-  const slice = sliceYaml('dual', 'dual-v6', [{ name: 'p', port: v6.port }], [{ ip: '::1' }]).replace('addressType: IPv4', 'addressType: IPv6');
-  const f = await startAgent(t, { 'svc.yaml': svc, 'eps.yaml': slice });
-  t.deepEqual(f.agent.status()[0]!.listening.map((a) => a.host).sort(), ['::1', ip(1)].sort());
+  const slice6 = sliceYaml('dual', 'dual-v6', [{ name: 'p', port: v6.port }], [{ ip: '::1' }]).replace('addressType: IPv4', 'addressType: IPv6');
+  const f = await startAgent(t, { 'svc.yaml': svc, 'eps.yaml': slice6 });
+  const byKey = (): Record<string, { listening: string[]; endpoints: readonly string[]; portals: readonly string[] }> =>
+    Object.fromEntries(f.agent.status().map((s) => [s.spn, { listening: s.listening.map((a) => a.host), endpoints: s.endpoints, portals: s.portals }]));
+  t.deepEqual(byKey(), {
+    'default/dual:p (IPv4)': { listening: [], endpoints: [], portals: [`${ip(1)}:${port}`] },
+    'default/dual:p (IPv6)': { listening: ['::1'], endpoints: [`[::1]:${v6.port}`], portals: [`[::1]:${port}`] },
+  });
   t.is((await tcpRequest('::1', port)).toString(), 'v6-pod');
-  t.is((await tcpRequest(ip(1), port)).toString(), 'v6-pod');
+  const refused = await t.throwsAsync(tcpRequest(ip(1), port));
+  t.is((refused as NodeJS.ErrnoException).code, 'ECONNREFUSED', 'the IPv4 portal has no IPv4 endpoint: refused, never sent to the IPv6 pod');
+
+  await f.write('eps4.yaml', sliceYaml('dual', 'dual-v4', [{ name: 'p', port: v4.port }], [{ ip: ip(101) }]));
+  await waitFor('the IPv4 socket open', () => byKey()['default/dual:p (IPv4)']!.listening.length === 1);
+  for (let i = 0; i < 3; i++) {
+    t.is((await tcpRequest(ip(1), port)).toString(), 'v4-pod');
+    t.is((await tcpRequest('::1', port)).toString(), 'v6-pod');
+  }
 });
 
 test('rules modes hold each NodePort open; a NodePort taken by another process is one clear error and the rest still works', async (t) => {

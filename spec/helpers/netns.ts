@@ -18,6 +18,10 @@ import type { ExecutionContext } from 'ava';
  * 10.X.100.1 is the node's host IP (the address of its default-route interface, where NodePorts
  * are reached); 10.X.200-255.* are free for Service IPs: routed to the node from pods (default
  * route) and from the client node (the /16 route).
+ *
+ * With `ipv6: true` every link has an IPv6 address as well, fd00:X:a::b for 10.X.a.b (`addr6`),
+ * routed the same way (the client node's route is fd00:X::/32); fd00:X:200:: and above are free
+ * for Service IPs.
  */
 
 export interface ExecResult {
@@ -51,6 +55,8 @@ export interface Pod {
   readonly ip: string;
   /** The node side of the pod's veth (its default gateway). */
   readonly gateway: string;
+  /** The pod's IPv6 address, with `ipv6: true`. */
+  readonly ip6?: string;
 }
 
 export interface Topology {
@@ -61,8 +67,13 @@ export interface Topology {
   /** The node's host IP (the node side of the client link, the node's default-route interface). */
   readonly nodeIP: string;
   readonly clientIP: string;
+  /** The node's and the client node's IPv6 addresses, with `ipv6: true`. */
+  readonly nodeIP6?: string;
+  readonly clientIP6?: string;
   /** `10.X.a.b` for this topology's block. */
   addr(a: number, b: number): string;
+  /** `fd00:X:a::b` for this topology's block (assigned only with `ipv6: true`). */
+  addr6(a: number, b: number): string;
   /** Runs argv in a namespace; never throws for a failing command (see `code`). */
   exec(ns: string, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** As exec, but throws with the command's stderr when it fails. */
@@ -83,6 +94,8 @@ export interface TopologyOptions {
   readonly block: number;
   /** Number of pod namespaces, 1-99. Default 3. */
   readonly pods?: number;
+  /** IPv6 addresses and routes beside the IPv4 ones (dual-stack). Default false. */
+  readonly ipv6?: boolean;
 }
 
 const EXEC_TIMEOUT_MS = 10_000;
@@ -167,9 +180,17 @@ export async function createTopology(t: ExecutionContext, options: TopologyOptio
   // their own namespace, so they are short and fixed.
   const suffix = randomBytes(3).toString('hex');
   const addr = (a: number, b: number): string => `10.${block}.${a}.${b}`;
+  const addr6 = (a: number, b: number): string => `fd00:${block}:${a}::${b}`;
+  const ipv6 = options.ipv6 === true;
   const node = `kup-${suffix}-node`;
   const client = `kup-${suffix}-client`;
-  const pods: Pod[] = Array.from({ length: podCount }, (_, i) => ({ name: `pod-${i + 1}`, ns: `kup-${suffix}-pod-${i + 1}`, ip: addr(i + 1, 2), gateway: addr(i + 1, 1) }));
+  const pods: Pod[] = Array.from({ length: podCount }, (_, i) => ({
+    name: `pod-${i + 1}`,
+    ns: `kup-${suffix}-pod-${i + 1}`,
+    ip: addr(i + 1, 2),
+    gateway: addr(i + 1, 1),
+    ...(ipv6 ? { ip6: addr6(i + 1, 2) } : {}),
+  }));
   const nodeIP = addr(100, 1);
   const clientIP = addr(100, 2);
 
@@ -237,6 +258,13 @@ export async function createTopology(t: ExecutionContext, options: TopologyOptio
     await runCommand(['ip', '-n', node, 'link', 'add', nodeIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', otherNs]);
     await runCommand(['ip', '-n', node, 'addr', 'add', `${nodeAddr}/24`, 'dev', nodeIf]);
     await runCommand(['ip', '-n', otherNs, 'addr', 'add', `${otherAddr}/24`, 'dev', 'eth0']);
+    if (ipv6) {
+      // nodad: usable at once, without waiting for duplicate address detection.
+      const [a, b] = nodeAddr.split('.').slice(2).map(Number) as [number, number];
+      const [c, d] = otherAddr.split('.').slice(2).map(Number) as [number, number];
+      await runCommand(['ip', '-n', node, 'addr', 'add', `${addr6(a, b)}/64`, 'dev', nodeIf, 'nodad']);
+      await runCommand(['ip', '-n', otherNs, 'addr', 'add', `${addr6(c, d)}/64`, 'dev', 'eth0', 'nodad']);
+    }
     await runCommand(['ip', '-n', node, 'link', 'set', nodeIf, 'up']);
     await runCommand(['ip', '-n', otherNs, 'link', 'set', 'eth0', 'up']);
   };
@@ -245,13 +273,19 @@ export async function createTopology(t: ExecutionContext, options: TopologyOptio
   await addNs(client);
   for (const pod of pods) await addNs(pod.ns);
   await run(node, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  if (ipv6) await run(node, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
   for (const [i, pod] of pods.entries()) {
     await link(`veth-p${i + 1}`, pod.gateway, pod.ns, pod.ip);
     await runCommand(['ip', '-n', pod.ns, 'route', 'add', 'default', 'via', pod.gateway]);
+    if (ipv6) await runCommand(['ip', '-n', pod.ns, '-6', 'route', 'add', 'default', 'via', addr6(i + 1, 1)]);
   }
   await link('veth-cl', nodeIP, client, clientIP);
   await runCommand(['ip', '-n', client, 'route', 'add', `10.${block}.0.0/16`, 'via', nodeIP]);
   await runCommand(['ip', '-n', node, 'route', 'add', 'default', 'via', clientIP]);
+  if (ipv6) {
+    await runCommand(['ip', '-n', client, '-6', 'route', 'add', `fd00:${block}::/32`, 'via', addr6(100, 1)]);
+    await runCommand(['ip', '-n', node, '-6', 'route', 'add', 'default', 'via', addr6(100, 2)]);
+  }
 
   return {
     block,
@@ -260,7 +294,9 @@ export async function createTopology(t: ExecutionContext, options: TopologyOptio
     pods,
     nodeIP,
     clientIP,
+    ...(ipv6 ? { nodeIP6: addr6(100, 1), clientIP6: addr6(100, 2) } : {}),
     addr,
+    addr6,
     exec,
     run,
     spawn: spawnIn,

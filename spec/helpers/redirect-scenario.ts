@@ -149,13 +149,19 @@ export async function createScenario(t: ExecutionContext, block: number): Promis
     writeService,
     startAgent: (flags) => runCli([...flags, '--manifests', dir, '--min-sync-period', '0s', '--log-format', 'json', '--log-level', 'info']),
     runCli,
-    serving: async (agent, timeoutMs = 30_000) => {
+    // Generous: on a loaded machine starting the agent and its workers alone can take tens of seconds.
+    serving: async (agent, timeoutMs = 60_000) => {
       let stop = false;
       const exited = agent.exited.then((code) => {
         if (!stop) throw new Error(`the agent exited (${code}) before serving:\n${agent.tail()}`);
       });
       try {
         await Promise.race([waitFor(`pod-1 reaching ${ips.cluster}:${PORTS.http}`, () => httpGet(topo, topo.pods[0]!.ns, ips.cluster, PORTS.http, 2), timeoutMs, 200), exited]);
+      } catch (err) {
+        // What the node looked like then: the rules, and what listened.
+        const state = await kernelState(topo, topo.node, [ips.cluster, ips.ext1, ips.ext2, ips.lb]).catch(() => undefined);
+        const listening = await topo.exec(topo.node, ['ss', '-Hltnup']);
+        throw new Error(`${(err as Error).message}\nnode state:\n${state?.dump ?? '(unavailable)'}\nlisteners:\n${listening.stdout}`);
       } finally {
         stop = true;
       }

@@ -223,3 +223,17 @@ test('topology: an address listed in two slices keeps the hints of the first tha
   put(cache, slice('web-a', [ep('10.1.0.1'), ep('10.1.0.2', { hints: zones('zone-b') })]), slice('web-b', [ep('10.1.0.1', { hints: zones('zone-a') })]));
   t.deepEqual(topo(cache), ['10.1.0.1:8080']);
 });
+
+test('a family filter keeps that family\'s slices only, and the terminating fallback applies within it', (t) => {
+  const cache = new EndpointsCache();
+  put(
+    cache,
+    slice('web-v4', [ep('10.1.0.1'), ep('10.1.0.2', { nodeName: 'other' })]),
+    slice('web-v6', [ep('fd00::1', { ready: false, serving: true, terminating: true })], undefined, { addressType: 'IPv6' }),
+  );
+  const of = (filter: Parameters<EndpointsCache['endpointsFor']>[2]): string[] => cache.endpointsFor(svc(), HTTP, filter).map((e) => e.key);
+  t.deepEqual(of({}), ['10.1.0.1:8080', '10.1.0.2:8080'], 'no filter: the ready ones of both families');
+  t.deepEqual(of({ family: 'IPv4' }), ['10.1.0.1:8080', '10.1.0.2:8080']);
+  t.deepEqual(of({ family: 'IPv6' }), ['[fd00::1]:8080'], 'IPv6: its only endpoint is terminating, and still serving');
+  t.deepEqual(of({ family: 'IPv4', accept: (n) => n === 'other' }), ['10.1.0.2:8080'], 'both filters at once');
+});

@@ -18,6 +18,7 @@ import { ANY, canUseNetns, createNetns, DNS, FIXTURE, FRONTEND, jumpLines, kubeL
 
 const EXPECTED_JUMPS = [
   '-A INPUT -m comment --comment "Ensure that non-local NodePort traffic can flow" -j KUBE-NODEPORT-NON-LOCAL',
+  '-A INPUT -m conntrack --ctstate NEW -m comment --comment "refuse service ports without endpoints" -j KUBE-USERSPACE-NO-ENDPOINTS',
   '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" -j KUBE-NODEPORT-HOST',
   '-A OUTPUT -m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j KUBE-PORTALS-HOST',
   '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain" -j KUBE-NODEPORT-CONTAINER',
@@ -77,7 +78,7 @@ function renderedFor(backend: IptablesRules, rules: readonly ServicePortRules[],
 }
 
 for (const flavour of ['nft', 'legacy'] as const) {
-  test(`${flavour}: sync installs exactly the rendered rules, with comments, and the five jumps, for IPv4 and IPv6`, async (t) => {
+  test(`${flavour}: sync installs exactly the rendered rules, with comments, and the six jumps, for IPv4 and IPv6`, async (t) => {
     const s = await setup(t, flavour);
     if (!s) return t.pass();
     const backend = s.backend();
@@ -90,6 +91,39 @@ for (const flavour of ['nft', 'legacy'] as const) {
       t.deepEqual(jumpLines(save).sort(), EXPECTED_JUMPS, `${family} jumps`);
     }
     t.regex(await s.save('IPv4'), /-A KUBE-PORTALS-CONTAINER -d 10\.96\.0\.1\/32 -p tcp -m comment --comment "default\/kubernetes:https" -m tcp --dport 443 -j REDIRECT --to-ports 36000/);
+  });
+
+  test(`${flavour}: ports without endpoints get REJECT rules and no NON-LOCAL accept; a family's node port stays in its family; endpoints coming back remove them`, async (t) => {
+    const s = await setup(t, flavour);
+    if (!s) return t.pass();
+    const backend = s.backend();
+    await backend.start();
+    const refused: ServicePortRules[] = [
+      { ...FRONTEND, noEndpoints: true, family: 'IPv4', portals: FRONTEND.portals.filter((p) => !p.ip.includes(':')) },
+      { ...FRONTEND, proxyPort: 36005, family: 'IPv6', portals: FRONTEND.portals.filter((p) => p.ip.includes(':')) },
+      { ...DNS, noEndpoints: true },
+      KUBERNETES,
+    ];
+    await backend.sync(refused, ANY);
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      const save = await s.save(family);
+      t.deepEqual(byChain(ourRuleLines(save)), byChain(renderedFor(backend, refused, family)), `${family} rules`);
+      const rejects = ourRuleLines(save).filter((l) => l.startsWith('-A KUBE-USERSPACE-NO-ENDPOINTS '));
+      const icmp = family === 'IPv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable';
+      t.deepEqual(rejects.sort(), [
+        '-A KUBE-USERSPACE-NO-ENDPOINTS -p tcp -m comment --comment "web/frontend:http" -m tcp --dport 36001 -j REJECT --reject-with tcp-reset',
+        `-A KUBE-USERSPACE-NO-ENDPOINTS -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp --dport 36002 -j REJECT --reject-with ${icmp}`,
+      ]);
+      const nonLocal = ourRuleLines(save).filter((l) => l.startsWith('-A KUBE-NODEPORT-NON-LOCAL '));
+      t.deepEqual(nonLocal.map((l) => / --dport (\d+) /.exec(l)?.[1]), family === 'IPv4' ? [] : ['36005'], `${family}: only the served node port is accepted`);
+      const nodePortTargets = ourRuleLines(save).filter((l) => l.startsWith('-A KUBE-NODEPORT-CONTAINER ') && l.includes('--dport 30080'));
+      t.deepEqual(nodePortTargets.map((l) => / --to-ports (\d+)$/.exec(l)?.[1]), [family === 'IPv4' ? '36001' : '36005'], `${family}: node port 30080 goes to that family's listener`);
+    }
+    // Endpoints arrive: an incremental sync takes the refusals out.
+    await backend.sync(refused.map((r) => ({ ...r, noEndpoints: false })), ANY);
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      t.deepEqual(ourRuleLines(await s.save(family)).filter((l) => l.startsWith('-A KUBE-USERSPACE-NO-ENDPOINTS ')), [], `${family}: no REJECT left`);
+    }
   });
 
   test(`${flavour}: a second sync with a changed set leaves nothing stale, and syncing twice changes nothing`, async (t) => {

@@ -21,7 +21,9 @@ const NAT_HEAD = `*nat
 `;
 const FILTER_HEAD = `*filter
 :KUBE-NODEPORT-NON-LOCAL - [0:0]
+:KUBE-USERSPACE-NO-ENDPOINTS - [0:0]
 -I INPUT 1 -m comment --comment "Ensure that non-local NodePort traffic can flow" -j KUBE-NODEPORT-NON-LOCAL
+-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "refuse service ports without endpoints" -j KUBE-USERSPACE-NO-ENDPOINTS
 `;
 
 test('renders the legacy chains for a proxy bound to the any-address: REDIRECT for pods, DNAT to the host IP for the node', (t) => {

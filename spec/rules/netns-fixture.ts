@@ -62,12 +62,12 @@ export async function tempDir(t: ExecutionContext): Promise<string> {
 
 /** The `-A` lines of our chains in iptables-save output, in order. */
 export function ourRuleLines(save: string): string[] {
-  return save.split('\n').filter((l) => /^-A KUBE-(PORTALS|NODEPORT)-/.test(l));
+  return save.split('\n').filter((l) => /^-A KUBE-(PORTALS|NODEPORT|USERSPACE)-/.test(l));
 }
 
 /** Every line mentioning one of our chains (declarations, rules, jumps). */
 export function kubeLines(save: string): string[] {
-  return save.split('\n').filter((l) => /KUBE-(PORTALS|NODEPORT)-/.test(l));
+  return save.split('\n').filter((l) => /KUBE-(PORTALS|NODEPORT|USERSPACE)-/.test(l));
 }
 
 /** The jumps into our chains from built-in chains, as iptables-save prints them. */

@@ -34,7 +34,7 @@ async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; backend(run
 
 /** Map elements as nft lists them: `key comment "spn" : value`, one per entry, sorted. */
 function elements(listing: string, map: string): string[] {
-  const block = new RegExp(`map ${map} \\{[^}]*?elements = \\{([^}]*)\\}`, 's').exec(listing);
+  const block = new RegExp(`(?:map|set) ${map} \\{[^}]*?elements = \\{([^}]*)\\}`, 's').exec(listing);
   if (!block) return [];
   return block[1]!
     .split(',')
@@ -61,9 +61,20 @@ test('sync installs one table with every portal as a commented map element', asy
     'fd00:96::10 . tcp . 80 comment "web/frontend:http" : 36001',
     'fd00:96::53 . udp . 53 comment "kube-system/kube-dns:dns" : 36002',
   ]);
-  t.deepEqual(elements(table, 'nodeports'), ['tcp . 30080 comment "web/frontend:http" : 36001', 'udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
-  t.is((table.match(/^\t\t(meta|ip6?|fib) /gm) ?? []).length, 12, 'twelve rules');
+  for (const v of ['v4', 'v6']) {
+    t.deepEqual(elements(table, `nodeports-${v}`), ['tcp . 30080 comment "web/frontend:http" : 36001', 'udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
+  }
+  t.deepEqual(elements(table, 'no-endpoints'), []);
+  t.is((table.match(/^\t\t(meta|ip6?|fib) /gm) ?? []).length, 12, 'twelve nat rules');
+  t.is((table.match(/^\t\tct state new .* reject/gm) ?? []).length, 2, 'two reject rules');
   t.regex(table, /dnat ip6 to ip6 saddr:ip6 daddr \. meta l4proto \. th dport map @portals-v6/);
+
+  // A port without endpoints joins the no-endpoints set; a family's node port stays in its family.
+  await backend.sync([{ ...DNS, noEndpoints: true }, { ...FRONTEND, family: 'IPv6' }, KUBERNETES], ANY);
+  const refusing = await s.table();
+  t.deepEqual(elements(refusing, 'no-endpoints'), ['udp . 36002 comment "kube-system/kube-dns:dns"']);
+  t.deepEqual(elements(refusing, 'nodeports-v4'), ['udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
+  t.deepEqual(elements(refusing, 'nodeports-v6'), ['tcp . 30080 comment "web/frontend:http" : 36001', 'udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
 });
 
 test('a changed set leaves nothing stale, a repeated sync changes nothing, and a specific bind address switches to DNAT', async (t) => {

@@ -27,6 +27,14 @@ table inet kube-userspace-proxy {
 		}
 	}
 
+	map nodeports-v4 {
+		type inet_proto . inet_service : inet_service
+		elements = {
+			udp . 30053 comment "kube-system/kube-dns:dns" : 36002,
+			tcp . 30080 comment "web/frontend:http" : 36001
+		}
+	}
+
 	map portals-v6 {
 		type ipv6_addr . inet_proto . inet_service : inet_service
 		elements = {
@@ -39,7 +47,7 @@ table inet kube-userspace-proxy {
 		type ipv6_addr . inet_proto . inet_service : inet_service
 	}
 
-	map nodeports {
+	map nodeports-v6 {
 		type inet_proto . inet_service : inet_service
 		elements = {
 			udp . 30053 comment "kube-system/kube-dns:dns" : 36002,
@@ -47,24 +55,34 @@ table inet kube-userspace-proxy {
 		}
 	}
 
+	set no-endpoints {
+		type inet_proto . inet_service
+	}
+
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		meta l4proto { tcp, udp } redirect to : ip daddr . meta l4proto . th dport map @portals-v4 comment "IPv4 ClusterIPs and LoadBalancer IPs from pods and other hosts"
 		meta l4proto { tcp, udp } redirect to : ip daddr . meta l4proto . th dport map @externals-v4 comment "IPv4 external IPs from pods and other hosts"
-		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } redirect to : meta l4proto . th dport map @nodeports comment "IPv4 NodePorts from pods and other hosts"
+		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } redirect to : meta l4proto . th dport map @nodeports-v4 comment "IPv4 NodePorts from pods and other hosts"
 		meta l4proto { tcp, udp } redirect to : ip6 daddr . meta l4proto . th dport map @portals-v6 comment "IPv6 ClusterIPs and LoadBalancer IPs from pods and other hosts"
 		meta l4proto { tcp, udp } redirect to : ip6 daddr . meta l4proto . th dport map @externals-v6 comment "IPv6 external IPs from pods and other hosts"
-		meta nfproto ipv6 fib daddr type local meta l4proto { tcp, udp } redirect to : meta l4proto . th dport map @nodeports comment "IPv6 NodePorts from pods and other hosts"
+		meta nfproto ipv6 fib daddr type local meta l4proto { tcp, udp } redirect to : meta l4proto . th dport map @nodeports-v6 comment "IPv6 NodePorts from pods and other hosts"
 	}
 
 	chain output {
 		type nat hook output priority -100; policy accept;
 		meta l4proto { tcp, udp } dnat ip to ip saddr : ip daddr . meta l4proto . th dport map @portals-v4 comment "IPv4 ClusterIPs and LoadBalancer IPs from this node"
 		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } dnat ip to ip saddr : ip daddr . meta l4proto . th dport map @externals-v4 comment "IPv4 external IPs from this node"
-		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } dnat ip to ip saddr : meta l4proto . th dport map @nodeports comment "IPv4 NodePorts from this node"
+		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } dnat ip to ip saddr : meta l4proto . th dport map @nodeports-v4 comment "IPv4 NodePorts from this node"
 		meta l4proto { tcp, udp } dnat ip6 to ip6 saddr : ip6 daddr . meta l4proto . th dport map @portals-v6 comment "IPv6 ClusterIPs and LoadBalancer IPs from this node"
 		meta nfproto ipv6 fib daddr type local meta l4proto { tcp, udp } dnat ip6 to ip6 saddr : ip6 daddr . meta l4proto . th dport map @externals-v6 comment "IPv6 external IPs from this node"
-		meta nfproto ipv6 fib daddr type local meta l4proto { tcp, udp } dnat ip6 to ip6 saddr : meta l4proto . th dport map @nodeports comment "IPv6 NodePorts from this node"
+		meta nfproto ipv6 fib daddr type local meta l4proto { tcp, udp } dnat ip6 to ip6 saddr : meta l4proto . th dport map @nodeports-v6 comment "IPv6 NodePorts from this node"
+	}
+
+	chain no-endpoints {
+		type filter hook input priority filter; policy accept;
+		ct state new meta l4proto tcp meta l4proto . th dport @no-endpoints reject with tcp reset comment "TCP service ports without endpoints"
+		ct state new meta l4proto udp meta l4proto . th dport @no-endpoints reject comment "UDP service ports without endpoints"
 	}
 }
 `,
@@ -102,6 +120,14 @@ table inet kube-userspace-proxy {
 		}
 	}
 
+	map nodeports-v4 {
+		type inet_proto . inet_service : inet_service
+		elements = {
+			udp . 30053 comment "kube-system/kube-dns:dns" : 36002,
+			tcp . 30080 comment "web/frontend:http" : 36001
+		}
+	}
+
 	map portals-v6 {
 		type ipv6_addr . inet_proto . inet_service : inet_service
 		elements = {
@@ -121,7 +147,7 @@ table inet kube-userspace-proxy {
 		}
 	}
 
-	map nodeports {
+	map nodeports-v6 {
 		type inet_proto . inet_service : inet_service
 		elements = {
 			udp . 30053 comment "kube-system/kube-dns:dns" : 36002,
@@ -129,18 +155,28 @@ table inet kube-userspace-proxy {
 		}
 	}
 
+	set no-endpoints {
+		type inet_proto . inet_service
+	}
+
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : ip daddr . meta l4proto . th dport map @portals-v4 comment "IPv4 ClusterIPs and LoadBalancer IPs from pods and other hosts"
 		meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : ip daddr . meta l4proto . th dport map @externals-v4 comment "IPv4 external IPs from pods and other hosts"
-		ip daddr @nodeport-ips-v4 meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : meta l4proto . th dport map @nodeports comment "IPv4 NodePorts from pods and other hosts"
+		ip daddr @nodeport-ips-v4 meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : meta l4proto . th dport map @nodeports-v4 comment "IPv4 NodePorts from pods and other hosts"
 	}
 
 	chain output {
 		type nat hook output priority -100; policy accept;
 		meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : ip daddr . meta l4proto . th dport map @portals-v4 comment "IPv4 ClusterIPs and LoadBalancer IPs from this node"
 		meta nfproto ipv4 fib daddr type local meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : ip daddr . meta l4proto . th dport map @externals-v4 comment "IPv4 external IPs from this node"
-		ip daddr @nodeport-ips-v4 meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : meta l4proto . th dport map @nodeports comment "IPv4 NodePorts from this node"
+		ip daddr @nodeport-ips-v4 meta l4proto { tcp, udp } dnat ip to 10.0.0.5 : meta l4proto . th dport map @nodeports-v4 comment "IPv4 NodePorts from this node"
+	}
+
+	chain no-endpoints {
+		type filter hook input priority filter; policy accept;
+		ct state new meta l4proto tcp meta l4proto . th dport @no-endpoints reject with tcp reset comment "TCP service ports without endpoints"
+		ct state new meta l4proto udp meta l4proto . th dport @no-endpoints reject comment "UDP service ports without endpoints"
 	}
 }
 `,

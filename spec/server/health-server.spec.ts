@@ -5,7 +5,7 @@ import { Agent } from '../../lib/agent/agent.js';
 import { ClosedError, InvalidConfigError, PortConflictError } from '../../lib/errors.js';
 import { HealthServer } from '../../lib/server/health-server.js';
 import { loopbackBlock } from '../helpers/addresses.js';
-import { serviceYaml } from '../helpers/agent-fixture.js';
+import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
@@ -139,7 +139,11 @@ test('/healthz: 503 while a listener failed to open', async (t) => {
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen({ host: ip(5), port: 8080 }, () => resolve()));
   t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
-  const { agent } = await startProxy(t, { 'e.yaml': serviceYaml('e', ip(5), [{ name: 'http', port: 8080 }]) });
+  // With an endpoint: a port without endpoints is not listened on in none mode, so would not fail.
+  const { agent } = await startProxy(t, {
+    'e.yaml': serviceYaml('e', ip(5), [{ name: 'http', port: 8080 }]),
+    'e-slice.yaml': sliceYaml('e', 'e-1', [{ name: 'http', port: 8080 }], [{ ip: ip(105) }]),
+  });
   const { url } = await startHealthServer(t, agent);
   const res = await get(`${url}/healthz`);
   t.is(res.status, 503);

@@ -73,7 +73,7 @@ export class TcpProxySocket implements ProxySocket {
       throw new InvalidConfigError([`${options.spn}: a TCP proxy socket needs at least one listen address`]);
     }
     this.spn = options.spn;
-    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port })));
+    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
     if (options.handles !== undefined && options.handles.length !== options.listen.length) {
       throw new InvalidConfigError([`${options.spn}: ${options.handles.length} listening handles for ${options.listen.length} listen addresses`]);
     }
@@ -242,10 +242,16 @@ export class TcpProxySocket implements ProxySocket {
     }
   }
 
+  /**
+   * Normally the kernel refuses connections to a port without endpoints (a reject rule, or no
+   * listener in `--redirect none`); a connection lands here only in the moment before the rules or
+   * listeners follow an endpoint change. A RST, not a FIN: to the client as close to "refused" as an
+   * accepted connection can be, and never mistaken for an empty reply.
+   */
   #rejectNoEndpoint(client: net.Socket): void {
     this.stats.noEndpointRejections++;
-    client.destroy();
-    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, closing connection', { service: this.spn, client: client.remoteAddress });
+    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, resetting connection', { service: this.spn, client: client.remoteAddress });
+    reset(client);
   }
 
   readonly #onForwarderClosed = (forwarder: TcpForwarder): void => {
@@ -261,7 +267,7 @@ export class TcpProxySocket implements ProxySocket {
 }
 
 function listen(server: net.Server, address: ListenAddress): Promise<void> {
-  return whenBound(server, (bound) => server.listen({ host: address.host, port: address.port, backlog: BACKLOG }, bound));
+  return whenBound(server, (bound) => server.listen({ host: address.host, port: address.port, backlog: BACKLOG, ipv6Only: address.ipv6Only === true }, bound));
 }
 
 function adopt(server: net.Server, handle: object): Promise<void> {

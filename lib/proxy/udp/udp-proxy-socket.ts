@@ -136,7 +136,7 @@ export class UdpProxySocket implements ProxySocket {
     if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) problems.push(`maxSessions must be a positive integer, got ${String(maxSessions)}`);
     if (problems.length > 0) throw new InvalidConfigError(problems);
     this.spn = options.spn;
-    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port })));
+    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
     this.#balancer = options.balancer;
     this.#backoff = options.backoff;
     this.#log = options.log ?? logger('udp');
@@ -160,6 +160,7 @@ export class UdpProxySocket implements ProxySocket {
     const sockets = this.#listen.map((a) =>
       dgram.createSocket({
         type: socketType(a.host),
+        ipv6Only: a.ipv6Only === true,
         // Sessions' reply sockets bind the same address and port (see UdpSession.reply).
         reuseAddr: true,
         recvBufferSize: LISTEN_BUFFER_BYTES,
