@@ -15,7 +15,7 @@ test('defaults follow kube-proxy and the documented changes', (t) => {
   t.is(c.bindAddress, '0.0.0.0');
   t.is(c.proxyPortRange, undefined);
   t.is(c.udpTimeoutMs, 30_000);
-  t.is(c.udpMaxSessions, 65_536);
+  t.is(c.udpMaxSessions, 0);
   t.is(c.redirect, 'none');
   t.is(c.logLevel, 'info');
   t.is(c.logFormat, 'json');
