@@ -328,12 +328,17 @@ export class UdpProxySocket implements ProxySocket {
     const ep = this.#pick(key, rinfo);
     if (ep === undefined) return undefined;
     if (this.#table.full) this.#table.evictOldest();
-    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION)) {
-      // Other ports hold the budget: drop this datagram (the client retries) rather than open
-      // sockets the process may not have.
+    const budget = this.#budget;
+    if (budget !== undefined && !budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION)) {
+      // The budget is spent (--udp-max-sessions above what it holds, or other ports hold it):
+      // counted as local resource pressure. This port's least recently active session makes
+      // room, as the session cap would; with none here, the datagram is dropped (the client
+      // retries) rather than opening sockets the process may not have.
       stats.localResourceErrors++;
-      this.#logLocalResource('dropped datagram of a new UDP client: descriptor budget reached', 'EMFILE', { client: formatHostPort(rinfo.address, rinfo.port) });
-      return undefined;
+      const evicted = this.#table.size > 0 && this.#table.evictOldest() !== undefined;
+      const admitted = evicted && budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION);
+      this.#logLocalResource(admitted ? 'evicted a UDP session: descriptor budget reached' : 'dropped datagram of a new UDP client: descriptor budget reached', 'EMFILE', { client: formatHostPort(rinfo.address, rinfo.port), budget: budget.size });
+      if (!admitted) return undefined;
     }
 
     const upstream = dgram.createSocket(socketType(ep.ip));
