@@ -98,18 +98,23 @@ async function flood(host: string, port: number, n: number, parallel: number): P
   return { sockets, echoed, refused };
 }
 
-test(`TCP: 1,000 clients at nofile ${NOFILE}: refused and counted as local resource errors, the endpoint never blamed`, async (t) => {
-  const pod = await tcpEcho(ip(100));
+const tcpFlood = test.macro(async (t, workers: number) => {
+  const pod = await tcpEcho(ip(100 + workers));
   t.teardown(() => pod.close());
-  const proxy = await startProxy(t, {
-    'svc.yaml': serviceYaml('flood', ip(1), [{ name: 'p', port: 8080 }]),
-    'eps.yaml': sliceYaml('flood', 'flood-0', [{ name: 'p', port: pod.port }], [{ ip: pod.host }]),
-  });
-  t.regex(proxy.stderr(), new RegExp(`"descriptor budget".*"openFileLimit":${NOFILE}`));
-  await waitFor('service answering', async () => (await tcpRequest(ip(1), 8080, 'a')).toString() === 'a', START_TIMEOUT_MS);
+  const svc = ip(workers);
+  const proxy = await startProxy(
+    t,
+    {
+      'svc.yaml': serviceYaml('flood', svc, [{ name: 'p', port: 8080 }]),
+      'eps.yaml': sliceYaml('flood', 'flood-0', [{ name: 'p', port: pod.port }], [{ ip: pod.host }]),
+    },
+    ['--workers', String(workers)],
+  );
+  t.regex(proxy.stderr(), new RegExp(`"descriptor budget".*"openFileLimit":${NOFILE}.*"udpMaxSessions":${NOFILE / 4},`));
+  await waitFor('service answering', async () => (await tcpRequest(svc, 8080, 'a')).toString() === 'a', START_TIMEOUT_MS);
 
   // Held open, so that the descriptors stay taken for the whole flood.
-  const { sockets, echoed, refused } = await flood(ip(1), 8080, 1000, 100);
+  const { sockets, echoed, refused } = await flood(svc, 8080, 1000, 100);
   t.teardown(() => sockets.forEach((s) => s.destroy()));
   t.true(echoed > 0, 'some clients are served');
   t.true(refused > 0, 'the rest are refused');
@@ -123,31 +128,35 @@ test(`TCP: 1,000 clients at nofile ${NOFILE}: refused and counted as local resou
 
   for (const s of sockets) s.destroy();
   // The endpoint was never backed off: once the descriptors are back, the next client gets through.
-  await waitFor('a new connection after the flood', async () => (await tcpRequest(ip(1), 8080, 'after', 2000)).toString() === 'after', 10_000);
+  await waitFor('a new connection after the flood', async () => (await tcpRequest(svc, 8080, 'after', 2000)).toString() === 'after', 10_000);
   const after = (await get(`${proxy.metrics}/metrics`)).body;
   t.is(metric(after, 'dial_failures_total', 'flood', 'TCP'), 0);
   t.true(proxy.alive());
-  // Logged, and rate-limited: a handful of lines for hundreds of refusals.
+  // Logged, and rate-limited: a handful of lines (per process) for hundreds of refusals.
   const lines = logLines(proxy.stderr(), /descriptor budget reached|out of local resources/);
   t.true(lines >= 1, 'the shortage is logged');
-  t.true(lines <= 6, `at most a few lines about it, got ${lines}`);
+  t.true(lines <= 6 * workers, `at most a few lines about it, got ${lines}`);
   t.log(`served ${echoed}, refused ${refused}, ${lines} log lines, local_resource_errors_total ${metric(during, 'local_resource_errors_total', 'flood', 'TCP')}`);
 });
 
+test(`TCP: 1,000 clients at nofile ${NOFILE}: refused and counted as local resource errors, the endpoint never blamed`, tcpFlood, 1);
+// Every process has the limit, and a budget of its own.
+test(`TCP with --workers 2: the same in every process`, tcpFlood, 2);
+
 test(`UDP: 600 sources at nofile ${NOFILE} with --udp-max-sessions above the budget: counted, the endpoint never blamed`, async (t) => {
-  const pod = await udpEcho(ip(101));
+  const pod = await udpEcho(ip(110));
   t.teardown(() => pod.close());
   const proxy = await startProxy(
     t,
     {
-      'svc.yaml': serviceYaml('dns', ip(2), [{ name: 'p', port: 5353, protocol: 'UDP' }]),
+      'svc.yaml': serviceYaml('dns', ip(10), [{ name: 'p', port: 5353, protocol: 'UDP' }]),
       'eps.yaml': sliceYaml('dns', 'dns-0', [{ name: 'p', port: pod.port, protocol: 'UDP' }], [{ ip: pod.host }]),
     },
     // The old default: far above what 256 descriptors hold.
     ['--udp-max-sessions', '65536'],
   );
   t.regex(proxy.stderr(), /--udp-max-sessions is above what the descriptor budget holds/);
-  await waitFor('service answering', async () => (await udpRequest(ip(2), 5353, 'a', 1000)).toString() === 'a', START_TIMEOUT_MS);
+  await waitFor('service answering', async () => (await udpRequest(ip(10), 5353, 'a', 1000)).toString() === 'a', START_TIMEOUT_MS);
 
   // 600 sources, each its own socket (and so its own session), 100 at a time, all kept until the end.
   const sources: dgram.Socket[] = [];
@@ -165,7 +174,7 @@ test(`UDP: 600 sources at nofile ${NOFILE} with --udp-max-sessions above the bud
             clearTimeout(timer);
             resolve();
           });
-          s.send('q', 5353, ip(2));
+          s.send('q', 5353, ip(10));
         });
       }),
     );
@@ -179,7 +188,7 @@ test(`UDP: 600 sources at nofile ${NOFILE} with --udp-max-sessions above the bud
   const sessions = metric(during, 'udp_sessions', 'dns', 'UDP') ?? Infinity;
   t.true(sessions <= NOFILE / 2, `sessions stay within the budget, got ${sessions}`);
   // Not backed off, and room is made: a new source is answered at once.
-  t.is((await udpRequest(ip(2), 5353, 'after', 2000)).toString(), 'after');
+  t.is((await udpRequest(ip(10), 5353, 'after', 2000)).toString(), 'after');
   const lines = logLines(proxy.stderr(), /descriptor budget reached|out of local resources/);
   t.true(lines >= 1 && lines <= 6, `a few rate-limited lines, got ${lines}`);
   t.log(`answered ${answered}/600, ${sessions} sessions, ${lines} log lines, local_resource_errors_total ${metric(during, 'local_resource_errors_total', 'dns', 'UDP')}`);
