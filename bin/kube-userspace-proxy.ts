@@ -21,6 +21,7 @@ import { withLocalNames } from '../lib/agent/local-names.js';
 import { removeHostsBlock } from '../lib/names/hosts-file.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
+import { descriptorLimits } from '../lib/agent/descriptor-limits.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -111,7 +112,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const { rules, assigner, allocator } = await redirectFor(config);
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
     const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
-    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer });
+    const { budget, udpMaxSessions } = descriptorLimits(config, log);
+    agent = new Agent({ config: { ...config, nodeName, udpMaxSessions }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer, budget });
   } catch (err) {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;

@@ -10,6 +10,7 @@ import type { IPFamily } from '../model/ip-address.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
 import type { NodeSpec } from '../model/node.js';
 import { isProxied } from '../model/service.js';
+import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
 import { servicePortName } from '../model/service-port-name.js';
 import type { ServiceKey, ServicePortName } from '../model/service-port-name.js';
@@ -38,6 +39,8 @@ import type { SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
+  /** --tcp-idle-timeout (ms, 0 = never); a Service's annotation overrides it. Default: none. */
+  readonly tcpIdleTimeoutMs?: number;
   readonly nodePortAddresses?: readonly string[];
   /** This node's name: Local traffic policies use only endpoints on it. */
   readonly nodeName?: string;
@@ -55,6 +58,8 @@ export interface AgentOptions {
   readonly assigner?: AddressAssigner;
   /** Where listeners and connections live; default: all in this process. */
   readonly sockets?: ProxySocketFactory;
+  /** This process's descriptor budget for the data path; default: none (only the kernel limits). */
+  readonly budget?: DescriptorBudget;
 }
 
 /** What the agent does for one service port, for status views and tests. */
@@ -128,6 +133,7 @@ export interface AgentHealth {
  */
 export class Agent implements ServiceSourceHandler {
   readonly #config: AgentConfig;
+  readonly #budget: DescriptorBudget | undefined;
   readonly #source: ServiceSource;
   readonly #balancer: LoadBalancer;
   readonly #rules: RuleBackend | undefined;
@@ -168,6 +174,7 @@ export class Agent implements ServiceSourceHandler {
     this.#allocator = options.allocator ?? new KernelPortAllocator();
     this.#assigner = options.assigner;
     this.#sockets = options.sockets ?? new LocalProxySockets();
+    this.#budget = options.budget;
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
@@ -482,6 +489,7 @@ export class Agent implements ServiceSourceHandler {
       if (st) {
         st.service = current!;
         st.port = want.port;
+        st.socket?.setIdleTimeout?.(this.#tcpIdleTimeoutOf(current!));
         continue;
       }
       st = { key, spn: want.spn, scope: want.scope, family: want.family, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
@@ -495,6 +503,11 @@ export class Agent implements ServiceSourceHandler {
     // worker, which learns them in this order) must find them.
     this.#pushEndpoints(key);
     for (const st of opening) await this.#openPort(st);
+  }
+
+  /** The Service's annotation, else --tcp-idle-timeout. */
+  #tcpIdleTimeoutOf(service: ServiceSpec): number {
+    return service.tcpIdleTimeoutMs ?? this.#config.tcpIdleTimeoutMs ?? 0;
   }
 
   async #openPort(st: PortState): Promise<void> {
@@ -526,6 +539,8 @@ export class Agent implements ServiceSourceHandler {
         backoff: this.#backoff,
         udpTimeoutMs: this.#config.udpTimeoutMs,
         udpMaxSessions: this.#config.udpMaxSessions,
+        tcpIdleTimeoutMs: this.#tcpIdleTimeoutOf(st.service),
+        budget: this.#budget,
       });
       try {
         await socket.start();

@@ -1,6 +1,7 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import type { AffinityType } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
+import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
@@ -16,6 +17,10 @@ export interface ProxySocketRequest {
   readonly backoff: EndpointBackoff;
   readonly udpTimeoutMs: number;
   readonly udpMaxSessions: number;
+  /** TCP idle timeout of the port (the flag, or the Service's annotation); 0 = never. */
+  readonly tcpIdleTimeoutMs?: number;
+  /** This process's descriptor budget, shared by all its sockets; none = only the kernel limits. */
+  readonly budget?: DescriptorBudget;
 }
 
 /** Where the data path runs: ProxySockets for the agent, and whatever processes serve them. */
@@ -37,10 +42,10 @@ export class LocalProxySockets implements ProxySocketFactory {
   async start(): Promise<void> {}
 
   create(request: ProxySocketRequest): ProxySocket {
-    const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff };
+    const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget };
     return request.protocol === 'UDP'
       ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
-      : new TcpProxySocket(common);
+      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs });
   }
 
   async refreshStats(): Promise<void> {}

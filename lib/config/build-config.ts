@@ -91,7 +91,8 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   const syncPeriodMs = duration('sync-period', DEFAULT_CONFIG.syncPeriodMs, 1);
   const minSyncPeriodMs = duration('min-sync-period', DEFAULT_CONFIG.minSyncPeriodMs, 0);
   const configSyncPeriodMs = duration('config-sync-period', DEFAULT_CONFIG.configSyncPeriodMs, 1000);
-  const udpMaxSessions = integer('udp-max-sessions', DEFAULT_CONFIG.udpMaxSessions, 1, Number.MAX_SAFE_INTEGER, 'a positive integer');
+  const udpMaxSessions = integer('udp-max-sessions', DEFAULT_CONFIG.udpMaxSessions, 0, Number.MAX_SAFE_INTEGER, 'a number of sessions (0 = derived from the open-file limit)');
+  const tcpIdleTimeoutMs = duration('tcp-idle-timeout', DEFAULT_CONFIG.tcpIdleTimeoutMs, 0);
 
   // As client-go's rest.Config: 0 means the default.
   let kubeApiQps = DEFAULT_CONFIG.kubeApiQps;
@@ -197,6 +198,7 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     proxyPortRange,
     udpTimeoutMs,
     udpMaxSessions,
+    tcpIdleTimeoutMs,
     workers,
     redirect,
     assignServiceIPs,

@@ -28,7 +28,10 @@ export interface Config {
   readonly bindAddress: string;
   readonly proxyPortRange: PortRange | undefined;
   readonly udpTimeoutMs: number;
+  /** Most UDP sessions per service port; 0 = derived from the open-file limit at start (see DescriptorBudget). */
   readonly udpMaxSessions: number;
+  /** --tcp-idle-timeout: a TCP connection with no byte either way for this long is closed; 0 = never. */
+  readonly tcpIdleTimeoutMs: number;
   /** Processes serving connections, this one included (--workers; 'auto' is one per CPU). */
   readonly workers: number;
   readonly redirect: RedirectMode;
@@ -79,7 +82,11 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,
-  udpMaxSessions: 65_536,
+  udpMaxSessions: 0,
+  // As kube-proxy's conntrack tcp-timeout-established (24 h): no client that works through
+  // kube-proxy's iptables or IPVS modes relies on a longer silence, and an abandoned connection
+  // (a peer that vanished without FIN or RST) gives its descriptors back within a day.
+  tcpIdleTimeoutMs: 24 * 3_600_000,
   workers: 1,
   redirect: 'none',
   assignServiceIPs: undefined,

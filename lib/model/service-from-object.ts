@@ -20,6 +20,7 @@ import {
 } from './object-fields.js';
 import type { ObjectMap } from './object-fields.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, needsHealthCheck } from './service.js';
+import { readTcpIdleTimeout } from './tcp-idle-timeout-annotation.js';
 import type { AffinityType, Protocol, ServicePortSpec, ServiceSpec, ServiceType, TrafficPolicy } from './service.js';
 
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -52,6 +53,7 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const externalTrafficPolicy = oneOf(spec['externalTrafficPolicy'], 'spec.externalTrafficPolicy', TRAFFIC_POLICIES, 'Cluster');
   const healthCheckNodePort = readHealthCheckNodePort(spec['healthCheckNodePort'], { type, externalTrafficPolicy }, ports);
   const trafficDistribution = readTrafficDistribution(spec['trafficDistribution']);
+  const tcpIdleTimeoutMs = readTcpIdleTimeout(meta);
 
   return {
     namespace,
@@ -70,6 +72,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     healthCheckNodePort,
     trafficDistribution,
     labels,
+    // Only when annotated, so that specs without it stay deep-equal to what they were.
+    ...(tcpIdleTimeoutMs !== undefined ? { tcpIdleTimeoutMs } : {}),
   };
 }
 

@@ -50,6 +50,11 @@ export interface ServiceSpec {
    */
   readonly trafficDistribution: string;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The `kube-userspace-proxy.io/tcp-idle-timeout` annotation (ms, 0 = never): overrides
+   * --tcp-idle-timeout for this Service's TCP ports; undefined when not annotated.
+   */
+  readonly tcpIdleTimeoutMs?: number | undefined;
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {

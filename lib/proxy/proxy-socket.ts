@@ -29,4 +29,6 @@ export interface ProxySocket {
   close(): Promise<void>;
   /** Stops listening and closes every connection and session now. Idempotent. */
   destroy(): void;
+  /** TCP: closes connections with no byte either way for this long (0 = never), established ones too. */
+  setIdleTimeout?(timeoutMs: number): void;
 }

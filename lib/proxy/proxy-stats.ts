@@ -43,6 +43,14 @@ export class ProxyStats {
   /** UDP sessions closed to stay within --udp-max-sessions. */
   udpEvictions = 0;
   /**
+   * Connections refused or closed, dials and UDP sessions abandoned, and accept errors, because
+   * this host ran out of descriptors, buffers or memory (or reached the descriptor budget): never
+   * an endpoint's fault, so never a dial failure and never a back-off.
+   */
+  localResourceErrors = 0;
+  /** TCP connections closed by the idle timeout (--tcp-idle-timeout or the Service's annotation). */
+  tcpIdleTimeouts = 0;
+  /**
    * Per endpoint key (`ip:port`, `[ip]:port` for IPv6). Bounded: when it grows, entries with no
    * active connection whose endpoint left the rotation are dropped (see endpoint()).
    */

@@ -92,6 +92,8 @@ export class UserspaceProxyMetrics {
     perPort('counter', 'dial_give_ups_total', 'Client connections reset after every connection attempt failed.', (_, s) => s.dialGiveUps);
     perPort('counter', 'no_endpoint_rejections_total', 'Connections (UDP: datagrams) turned away because the service port had no endpoint.', (_, s) => s.noEndpointRejections);
     perPort('gauge', 'udp_sessions', 'Live UDP sessions (client address to upstream socket).', (st, s) => (st.protocol === 'UDP' ? s.active : undefined));
+    perPort('counter', 'local_resource_errors_total', 'Connections refused or closed, dials and UDP sessions given up, and accept errors, for lack of local descriptors, buffers or memory (not counted as dial failures).', (_, s) => s.localResourceErrors);
+    perPort('counter', 'tcp_idle_timeouts_total', 'TCP connections closed after no byte either way for the idle timeout.', (st, s) => (st.protocol === 'TCP' ? s.tcpIdleTimeouts : undefined));
     perPort('counter', 'udp_evictions_total', 'UDP sessions closed to stay within --udp-max-sessions.', (st, s) => (st.protocol === 'UDP' ? s.udpEvictions : undefined));
     new Counter<PortLabels | 'direction'>({
       name: `${P}bytes_total`,

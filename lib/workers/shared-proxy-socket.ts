@@ -7,7 +7,7 @@ import type { StatsSnapshot } from './stats-snapshot.js';
 
 /** What the workers get of a shared socket: TCP listening handles, or a UDP port's session settings. */
 export type ShareSpec =
-  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[] }
+  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number }
   | { readonly kind: 'udp'; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number };
 
 /** What a SharedProxySocket needs of the processes it shares its port with. */
@@ -20,6 +20,8 @@ export interface ListenerSharing {
   forget(id: number): void;
   /** Makes every worker reset the connections it accepted on them. */
   destroyShared(id: number): void;
+  /** A TCP port's idle timeout changed: every worker applies it to its connections of the port. */
+  setIdleTimeout(id: number, timeoutMs: number): void;
   /** The workers' last counters of socket `id`, and those of workers that are gone. */
   statsOf(id: number): { readonly live: readonly StatsSnapshot[]; readonly gone: readonly StatsSnapshot[] };
 }
@@ -81,6 +83,12 @@ export class SharedProxySocket implements ProxySocket {
     if (!this.#shared) return;
     this.#shared = false;
     await this.#sharing.unshare(this.#id);
+  }
+
+  setIdleTimeout(timeoutMs: number): void {
+    if (this.#local.setIdleTimeout === undefined) return;
+    this.#local.setIdleTimeout(timeoutMs);
+    this.#sharing.setIdleTimeout(this.#id, timeoutMs);
   }
 
   destroy(): void {

@@ -12,10 +12,12 @@ export interface StatsSnapshot {
   readonly dialRetries: number;
   readonly dialGiveUps: number;
   readonly udpEvictions: number;
+  readonly localResourceErrors: number;
+  readonly tcpIdleTimeouts: number;
   readonly endpoints: ReadonlyArray<readonly [string, EndpointStats]>;
 }
 
-const COUNTERS = ['active', 'total', 'bytesIn', 'bytesOut', 'noEndpointRejections', 'dialFailures', 'dialRetries', 'dialGiveUps', 'udpEvictions'] as const;
+const COUNTERS = ['active', 'total', 'bytesIn', 'bytesOut', 'noEndpointRejections', 'dialFailures', 'dialRetries', 'dialGiveUps', 'udpEvictions', 'localResourceErrors', 'tcpIdleTimeouts'] as const;
 
 export function snapshotOf(stats: ProxyStats): StatsSnapshot {
   return {
@@ -28,6 +30,8 @@ export function snapshotOf(stats: ProxyStats): StatsSnapshot {
     dialRetries: stats.dialRetries,
     dialGiveUps: stats.dialGiveUps,
     udpEvictions: stats.udpEvictions,
+    localResourceErrors: stats.localResourceErrors,
+    tcpIdleTimeouts: stats.tcpIdleTimeouts,
     endpoints: [...stats.endpoints].map(([key, es]) => [key, { active: es.active, total: es.total, dialFailures: es.dialFailures }] as const),
   };
 }

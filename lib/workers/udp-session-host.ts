@@ -1,8 +1,11 @@
 import dgram from 'node:dgram';
 import type { ServicePortName } from '../model/service-port-name.js';
+import { isLocalResourceError } from '../proxy/descriptor-budget.js';
+import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointStats } from '../proxy/proxy-stats.js';
 import { ProxyStats } from '../proxy/proxy-stats.js';
 import { endSession, sendOrQueue } from '../proxy/udp/session-sockets.js';
+import { DESCRIPTORS_PER_UDP_SESSION } from '../proxy/udp/udp-proxy-socket.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
 import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
@@ -32,6 +35,8 @@ export interface UdpSessionHostOptions {
   readonly onClosed: (key: string, failedEndpoint: string | undefined) => void;
   /** A datagram of another client reached a reply socket before it was connected. */
   readonly onStray: (listenIndex: number, msg: Buffer, address: string, port: number) => void;
+  /** This process's descriptor budget (each worker has its own open-file limit). */
+  readonly budget?: DescriptorBudget;
 }
 
 /**
@@ -62,6 +67,12 @@ export class UdpSessionHost {
       return;
     }
     if (this.#table.full) this.#table.evictOldest();
+    if (this.#options.budget !== undefined && !this.#options.budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION)) {
+      // The agent forgets the session; the client's next datagram is placed anew.
+      this.stats.localResourceErrors++;
+      this.#options.onClosed(request.key, undefined);
+      return;
+    }
     const ep = request.endpoint;
     const endpointStats = this.stats.endpoint(ep.key);
     const upstream = dgram.createSocket(ep.ip.includes(':') ? 'udp6' : 'udp4');
@@ -74,9 +85,9 @@ export class UdpSessionHost {
     this.#table.add(session);
 
     upstream.on('message', (msg: Buffer) => this.#toClient(session, msg));
-    upstream.on('error', () => this.#fail(session, true));
-    upstream.connect(ep.port, ep.ip, (err?: Error) => {
-      if (err !== undefined && err !== null) return this.#fail(session, true);
+    upstream.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, true, err.code));
+    upstream.connect(ep.port, ep.ip, (err?: NodeJS.ErrnoException) => {
+      if (err !== undefined && err !== null) return this.#fail(session, true, err.code);
       session.upstreamReady = true;
       this.#flush(session);
     });
@@ -87,11 +98,11 @@ export class UdpSessionHost {
       if (session.replyReady && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
       else this.#options.onStray(request.listenIndex, msg, rinfo.address, rinfo.port);
     });
-    reply.on('error', () => this.#fail(session, false));
+    reply.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, false, err.code));
     reply.bind({ address: request.local.address, port: request.local.port }, () => {
       if (session.closed) return;
-      reply.connect(request.client.port, request.client.address, (err?: Error) => {
-        if (err !== undefined && err !== null) return this.#fail(session, false);
+      reply.connect(request.client.port, request.client.address, (err?: NodeJS.ErrnoException) => {
+        if (err !== undefined && err !== null) return this.#fail(session, false, err.code);
         session.replyReady = true;
         this.#flush(session);
       });
@@ -131,8 +142,12 @@ export class UdpSessionHost {
     for (const msg of pending ?? []) session.upstream.send(msg);
   }
 
-  #fail(session: HostedSession, endpointFailed: boolean): void {
+  #fail(session: HostedSession, upstreamFailed: boolean, code: string | undefined): void {
     if (session.closed) return;
+    // Out of descriptors or memory here is not the endpoint's failure: no dial failure, no back-off.
+    const local = isLocalResourceError(code);
+    if (local) this.stats.localResourceErrors++;
+    const endpointFailed = upstreamFailed && !local;
     if (endpointFailed) {
       this.stats.dialFailures++;
       session.endpointStats.dialFailures++;
@@ -147,6 +162,8 @@ export class UdpSessionHost {
   };
 
   #close(session: HostedSession, failedEndpoint: string | undefined): void {
-    if (endSession(this.stats, session)) this.#options.onClosed(session.key, failedEndpoint);
+    if (!endSession(this.stats, session)) return;
+    this.#options.budget?.release(DESCRIPTORS_PER_UDP_SESSION);
+    this.#options.onClosed(session.key, failedEndpoint);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
 import { configureLogging, logger, rootLogger } from '../log.js';
+import { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
@@ -16,6 +17,8 @@ import { UdpSessionHost } from './udp-session-host.js';
 const log = logger('worker');
 const balancer = new RoundRobinBalancer();
 const backoff = new EndpointBackoff();
+/** Each worker has an open-file limit of its own (inherited from the agent): its own budget. */
+const budget = new DescriptorBudget();
 /** Sockets accepting now. */
 const open = new Map<number, TcpProxySocket>();
 /** Closed sockets whose connections are still finishing: their counters are still reported. */
@@ -39,7 +42,7 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   arriving.set(m.id, handles);
   if (handles.filter(Boolean).length < m.count) return;
   arriving.delete(m.id);
-  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff });
+  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs });
   // In `open` while it starts: a 'close' arriving meanwhile must reach it, or this process would
   // keep the port bound after the agent let it go.
   open.set(m.id, socket);
@@ -61,6 +64,7 @@ function onUdpSocket(m: Extract<ToWorker, { t: 'udp-socket' }>): void {
         spn: m.spn,
         idleTimeoutMs: m.idleTimeoutMs,
         maxSessions: m.maxSessions,
+        budget,
         onClosed: (key, failedEndpoint) => send({ t: 'udp-closed', id: m.id, key, ...(failedEndpoint !== undefined ? { failedEndpoint } : {}) }),
         onStray: (listenIndex, msg, address, port) => send({ t: 'udp-stray', id: m.id, listenIndex, address, port, data: msg.toString('base64') }),
       }),
@@ -101,6 +105,10 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'udp-socket':
       onUdpSocket(m);
       return;
+    case 'tcp-idle-timeout':
+      open.get(m.id)?.setIdleTimeout(m.idleTimeoutMs);
+      closed.get(m.id)?.setIdleTimeout(m.idleTimeoutMs);
+      break;
     case 'udp-open':
       udp.get(m.id)?.open(m.request, Buffer.from(m.data, 'base64'));
       return;

@@ -96,13 +96,13 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     if (request.protocol === 'UDP') {
       const idleTimeoutMs = request.udpTimeoutMs;
       const maxSessions = request.udpMaxSessions;
-      const local = new UdpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, idleTimeoutMs, maxSessions, placement: this.#placement(id) });
+      const local = new UdpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, idleTimeoutMs, maxSessions, placement: this.#placement(id), budget: request.budget });
       this.#udp.set(id, local);
       return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
     }
     if (request.affinity !== 'None') return this.#local.create(request);
-    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff });
-    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles() }));
+    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs });
+    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles(), idleTimeoutMs: local.idleTimeoutMs() }));
   }
 
   #placement(id: number): UdpSessionPlacement {
@@ -158,6 +158,14 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
 
   forget(id: number): void {
     this.#udp.delete(id);
+  }
+
+  setIdleTimeout(id: number, timeoutMs: number): void {
+    const shared = this.#shared.get(id);
+    if (shared?.kind !== 'tcp' || shared.idleTimeoutMs === timeoutMs) return;
+    // Workers that start later get it with the listening handles.
+    this.#shared.set(id, { ...shared, idleTimeoutMs: timeoutMs });
+    for (const w of this.#ready()) this.#send(w, { t: 'tcp-idle-timeout', id, idleTimeoutMs: timeoutMs });
   }
 
   destroyShared(id: number): void {
@@ -241,7 +249,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     } else {
       const replied = this.#request(w, `l:${id}`, undefined);
       shared.handles.forEach((handle, index) => {
-        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses }, handle);
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs }, handle);
       });
       reply = await replied;
     }

@@ -25,7 +25,9 @@ export type ToWorker =
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
-  | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[] }
+  | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number }
+  /** TCP socket `id`'s idle timeout changed (ms, 0 = never). */
+  | { readonly t: 'tcp-idle-timeout'; readonly id: number; readonly idleTimeoutMs: number }
   /** UDP socket `id` may place sessions here; answered with 'listening'. */
   | { readonly t: 'udp-socket'; readonly id: number; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number }
   /** A new session of UDP socket `id`, with its first datagram (base64). */

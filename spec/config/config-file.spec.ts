@@ -50,7 +50,7 @@ test('the own kind takes lists for repeatable flags and names a field it does no
   const ok = run(['--config', await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nmanifests: [a.yaml, b/]\nnodeportAddresses: [10.0.0.0/8, fd00::/64]\n')]);
   t.deepEqual(ok.config.manifests, ['a.yaml', 'b/']);
   t.deepEqual(ok.config.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64']);
-  const file = await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nudpTimeOut: 5s\nworkers: [1, 2]\ncleanup: maybe\nudpMaxSessions: 0\nconfig: other.yaml\n');
+  const file = await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nudpTimeOut: 5s\nworkers: [1, 2]\ncleanup: maybe\nudpMaxSessions: -1\nconfig: other.yaml\n');
   const err = t.throws(() => parseFlags(['--config', file]), { instanceOf: InvalidConfigError })!;
   const at = `--config ${file}: KubeUserspaceProxyConfiguration`;
   t.deepEqual(err.problems, [
@@ -58,7 +58,7 @@ test('the own kind takes lists for repeatable flags and names a field it does no
     `${at}.workers: takes one value, not a list, got [1,2]`,
     `${at}.cleanup: must be true or false, got "maybe"`,
     `${at}.config: not a field of kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration (its fields are the flags in lowerCamelCase)`,
-    `${at}.udpMaxSessions: expected a positive integer, got "0"`,
+    `${at}.udpMaxSessions: expected a number of sessions (0 = derived from the open-file limit), got "-1"`,
   ]);
 });
 

@@ -15,7 +15,7 @@ test('defaults follow kube-proxy and the documented changes', (t) => {
   t.is(c.bindAddress, '0.0.0.0');
   t.is(c.proxyPortRange, undefined);
   t.is(c.udpTimeoutMs, 30_000);
-  t.is(c.udpMaxSessions, 65_536);
+  t.is(c.udpMaxSessions, 0);
   t.is(c.redirect, 'none');
   t.is(c.logLevel, 'info');
   t.is(c.logFormat, 'json');
@@ -42,7 +42,7 @@ test('help and version win over everything else', (t) => {
 
 test('every problem is reported at once', (t) => {
   const err = t.throws(
-    () => parseFlags(['--bogus', '--bind-address', 'nope', '--udp-timeout', '30', '--udp-max-sessions', '0', '--log-level', 'loud', '--proxy-port-range', '9-3', 'stray', '--manifests']),
+    () => parseFlags(['--bogus', '--bind-address', 'nope', '--udp-timeout', '30', '--udp-max-sessions', '-5', '--log-level', 'loud', '--proxy-port-range', '9-3', 'stray', '--manifests']),
     { instanceOf: InvalidConfigError },
   )!;
   t.is(err.code, 'KUP_ERR_INVALID_CONFIG');
@@ -53,7 +53,7 @@ test('every problem is reported at once', (t) => {
     '--bind-address: "nope" is not an IP address',
     '--proxy-port-range: end port 3 is below begin port 9',
     '--udp-timeout: "30" is not a duration (examples: 250ms, 30s, 1m)',
-    '--udp-max-sessions: expected a positive integer, got "0"',
+    '--udp-max-sessions: expected a number of sessions (0 = derived from the open-file limit), got "-5"',
     '--log-level: expected one of error, warn, info, debug, got "loud"',
   ]);
 });

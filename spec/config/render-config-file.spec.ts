@@ -28,6 +28,7 @@ const NON_DEFAULT: Record<string, string[]> = {
   'proxy-port-range': ['--proxy-port-range', '40000-40999'],
   'udp-timeout': ['--udp-timeout', '1m30s'],
   'udp-max-sessions': ['--udp-max-sessions', '777'],
+  'tcp-idle-timeout': ['--tcp-idle-timeout', '90s'],
   workers: ['--workers', '3'],
   redirect: ['--redirect', 'auto'],
   'assign-service-ips': ['--assign-service-ips=dummy7'],

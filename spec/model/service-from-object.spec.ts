@@ -166,6 +166,8 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['bad externalIP', service({ externalIPs: ['192.0.2.1', 'example.com'] }), 'spec.externalIPs[1]', 'must be a valid IP address'],
   ['bad ingress ip', service({}, {}, { status: { loadBalancer: { ingress: [{ ip: 'x' }] } } }), 'status.loadBalancer.ingress[0].ip', 'must be a valid IP address'],
   ['no ports', service({ ports: [] }), 'spec.ports', 'at least one port'],
+  ['bad tcp-idle-timeout annotation', service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 'soon' } }), 'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]', 'must be a duration'],
+  ['numeric tcp-idle-timeout annotation', service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 30 } }), 'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]', 'must be a duration'],
   ['ports not a list', service({ ports: { port: 80 } }), 'spec.ports', 'must be a list'],
   ['port entry not a mapping', service({ ports: [80] }), 'spec.ports[0]', 'must be a mapping'],
   ['port missing', service({ ports: [{}] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
@@ -221,4 +223,13 @@ test('healthCheckNodePort: read for LoadBalancer + Local; 0 or absent means none
   t.is(serviceFromObject(service({ ...lbLocal, healthCheckNodePort: null })).healthCheckNodePort, 0);
   t.is(serviceFromObject(service({ type: 'LoadBalancer', healthCheckNodePort: 0 })).healthCheckNodePort, 0);
   t.is(serviceFromObject(service({ healthCheckNodePort: undefined })).healthCheckNodePort, 0);
+});
+
+test('the tcp-idle-timeout annotation is read in ms; absent, the spec has no such field', (t) => {
+  const annotated = (v: string): Obj => service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': v } });
+  t.is(serviceFromObject(annotated('30s')).tcpIdleTimeoutMs, 30_000);
+  t.is(serviceFromObject(annotated('1h30m')).tcpIdleTimeoutMs, 5_400_000);
+  t.is(serviceFromObject(annotated('0')).tcpIdleTimeoutMs, 0);
+  t.false('tcpIdleTimeoutMs' in serviceFromObject(service()));
+  t.deepEqual(serviceFromObject(service({}, { annotations: { other: 'x' } })), serviceFromObject(service()));
 });

@@ -4,6 +4,7 @@ import { InvalidConfigError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
+import { isLocalResourceError } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
@@ -18,7 +19,13 @@ export type DialOutcome =
   /** The port has no endpoint (at the first attempt, or they all went away between attempts). */
   | { readonly kind: 'no-endpoint'; readonly attempts: number }
   /** Every attempt failed; reason is the last failure's error code, or 'ETIMEDOUT'. */
-  | { readonly kind: 'failed'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string };
+  | { readonly kind: 'failed'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string }
+  /**
+   * This host could not open the upstream socket (out of descriptors, buffers, memory or ephemeral
+   * ports): counted in stats.localResourceErrors, not against the endpoint, and not retried (the
+   * next attempt would meet the same shortage).
+   */
+  | { readonly kind: 'local-error'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string };
 
 export interface DialerOptions {
   readonly spn: ServicePortName;
@@ -37,9 +44,11 @@ export interface PendingDial {
 
 /**
  * Errors that say something about this host (out of descriptors, memory or ephemeral ports), not
- * about the endpoint: they still cost an attempt, but do not back the endpoint off.
+ * about the endpoint: the dial ends there, the endpoint is neither blamed nor backed off.
  */
-const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+function isLocalError(reason: string): boolean {
+  return isLocalResourceError(reason) || reason === 'EADDRNOTAVAIL';
+}
 
 /**
  * Connects new client connections of one service port to an endpoint, with escalating timeouts,
@@ -189,10 +198,15 @@ class Dial implements PendingDial {
   #failed(reason: string): void {
     const d = this.#dialer;
     const ep = this.#endpoint as Endpoint;
+    if (isLocalError(reason)) {
+      d.stats.localResourceErrors++;
+      this.#over = true;
+      this.#done({ kind: 'local-error', attempts: this.#attempts, endpoint: ep, reason });
+      return;
+    }
     d.stats.dialFailures++;
     d.stats.endpoint(ep.key).dialFailures++;
-    const local = LOCAL_ERRORS.has(reason);
-    const backoffMs = local ? 0 : d.backoff.fail(ep.key);
+    const backoffMs = d.backoff.fail(ep.key);
     if (d.log.isDebugEnabled()) {
       d.log.debug('dial failed', { service: d.spn, endpoint: ep.key, client: this.#clientIP, attempt: this.#attempts, reason, backoffMs });
     }

@@ -61,6 +61,13 @@ export class TcpForwarder implements net.OnReadOpts {
   open = 2;
   /** The upstream is corked until the check phase of this event-loop turn (see onClientData). */
   corked = false;
+  /**
+   * Idle sweeps (see IdleSweep) since the last byte either way: every read zeroes it, a sweep
+   * increments it. A number written per read, so idleness costs the data path nothing else.
+   */
+  idleTicks = 0;
+  /** The idle timeout sent both peers a FIN; the next sweep closes what is still open. */
+  idleClosing = false;
   readonly #toClient = new ReadBuffer();
   readonly #toUpstream = new ReadBuffer(CLIENT_READ_BUFFER_INITIAL);
 
@@ -100,6 +107,7 @@ export class TcpForwarder implements net.OnReadOpts {
   /** onread: n bytes were read from upstream into buf; false pauses the upstream. */
   readonly callback = (n: number, buf: Uint8Array): boolean => {
     this.#toClient.read(n);
+    this.idleTicks = 0;
     this.stats.bytesOut += n;
     return this.client.write((buf as Buffer).subarray(0, n));
   };
@@ -110,6 +118,7 @@ export class TcpForwarder implements net.OnReadOpts {
   /** The client's onread: n bytes were read from the client into buf; false pauses the client. */
   readonly clientCallback = (n: number, buf: Buffer): boolean => {
     this.#toUpstream.read(n);
+    this.idleTicks = 0;
     this.stats.bytesIn += n;
     return (this.upstream as net.Socket).write(buf.subarray(0, n));
   };
@@ -118,6 +127,23 @@ export class TcpForwarder implements net.OnReadOpts {
   release(): void {
     this.#toClient.release();
     this.#toUpstream.release();
+  }
+
+  /**
+   * The idle timeout: first a FIN to both peers (after anything still queued for them), as if each
+   * had closed its side, so a peer that is merely quiet sees an orderly end and may reconnect; a
+   * peer that does not answer with its own FIN by the next sweep is closed (destroy()).
+   */
+  closeIdle(): void {
+    if (this.idleClosing) {
+      this.destroy();
+      return;
+    }
+    this.idleClosing = true;
+    this.stats.tcpIdleTimeouts++;
+    if (!this.client.destroyed) this.client.end();
+    const upstream = this.upstream;
+    if (upstream !== undefined && !upstream.destroyed) upstream.end();
   }
 
   /** Aborts the connection: both peers get a RST. */
@@ -130,6 +156,7 @@ export class TcpForwarder implements net.OnReadOpts {
 function onClientData(this: ForwardedSocket, chunk: Buffer): void {
   const f = this[kForwarder];
   const upstream = f.upstream as net.Socket;
+  f.idleTicks = 0;
   f.stats.bytesIn += chunk.length;
   // A read that filled Node's 64 KiB read buffer: libuv goes on reading this socket in the same
   // turn, one 'data' per 64 KiB. Corking the upstream until the turn's check phase sends those

@@ -6,6 +6,8 @@ import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
+import { isLocalResourceError } from '../descriptor-budget.js';
+import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { listenError } from '../listen-error.js';
 import { whenBound } from '../when-bound.js';
@@ -14,6 +16,7 @@ import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer } from './dialer.js';
 import type { DialOutcome, PendingDial } from './dialer.js';
+import { IdleSweep } from './idle-sweep.js';
 import { reset, STREAM_HIGH_WATER_MARK, TcpForwarder } from './tcp-forwarder.js';
 
 export interface TcpProxySocketOptions {
@@ -32,7 +35,21 @@ export interface TcpProxySocketOptions {
    * bound to, for logs and addresses().
    */
   readonly handles?: readonly object[];
+  /**
+   * The process's descriptor budget (shared by every proxy socket of the process): a connection
+   * takes two (client and upstream) for its life, and one that does not fit is refused at once.
+   * Without it, connections are limited only by the kernel.
+   */
+  readonly budget?: DescriptorBudget;
+  /** Close a connection with no byte either way for this long; 0 (the default) = never. See setIdleTimeout(). */
+  readonly idleTimeoutMs?: number;
 }
+
+/** Descriptors a proxied connection holds: the client's and the upstream's. */
+const DESCRIPTORS_PER_CONNECTION = 2;
+
+/** Lines about running out of local resources: at most one per this interval per port, with a count. */
+export const LOCAL_RESOURCE_LOG_INTERVAL_MS = 5000;
 
 /** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
 const BACKLOG = 4096;
@@ -67,6 +84,9 @@ export class TcpProxySocket implements ProxySocket {
   // out of descriptors: warn at most once a second each, with the count of lines held back.
   readonly #giveUpLog = new LogThrottle(1000);
   readonly #acceptErrorLog = new LogThrottle(1000);
+  readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
+  readonly #budget: DescriptorBudget | undefined;
+  readonly #idle = new IdleSweep(() => this.#forwarders());
 
   constructor(options: TcpProxySocketOptions) {
     if (!Array.isArray(options.listen) || options.listen.length === 0) {
@@ -80,6 +100,12 @@ export class TcpProxySocket implements ProxySocket {
     this.#handles = options.handles;
     this.#balancer = options.balancer;
     this.#log = options.log ?? logger('tcp');
+    this.#budget = options.budget;
+    const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
+      throw new InvalidConfigError([`${options.spn}: idleTimeoutMs must be a non-negative integer (ms), got ${String(idleTimeoutMs)}`]);
+    }
+    this.#idle.set(idleTimeoutMs);
     this.#dialer = new Dialer({
       spn: options.spn,
       balancer: options.balancer,
@@ -146,6 +172,24 @@ export class TcpProxySocket implements ProxySocket {
     return this.#servers.map((server) => (server as unknown as { _handle: object })._handle).filter((h) => h != null);
   }
 
+  /**
+   * Changes the idle timeout (a Service's annotation changed): applies to established connections
+   * too, counting their silence from before the change. 0 = never.
+   */
+  setIdleTimeout(timeoutMs: number): void {
+    if (this.#destroyed || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0) return;
+    this.#idle.set(timeoutMs);
+  }
+
+  /** The idle timeout in force (ms; 0 = never). */
+  idleTimeoutMs(): number {
+    return this.#idle.timeoutMs;
+  }
+
+  *#forwarders(): Generator<TcpForwarder> {
+    for (const conn of this.#connections.values()) if (conn instanceof TcpForwarder && conn.upstream !== undefined) yield conn;
+  }
+
   /** Client connections not yet finished, dialing or established. */
   connectionCount(): number {
     return this.#connections.size;
@@ -160,6 +204,8 @@ export class TcpProxySocket implements ProxySocket {
     }
     const servers = this.#servers;
     for (const server of servers) if (server.listening) server.close();
+    // The sweep goes on while established connections finish (see #forget).
+    if (this.#connections.size === 0) this.#idle.stop();
     // Not waiting for the servers' 'close' events: those come only after every connection has
     // ended, and established connections outlive close() on purpose. libuv closes the listening
     // descriptor inside server.close(), so the port is released by now.
@@ -172,6 +218,8 @@ export class TcpProxySocket implements ProxySocket {
     void this.close();
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.#idle.stop();
+    this.#budget?.release(DESCRIPTORS_PER_CONNECTION * this.#connections.size);
     for (const [client, conn] of this.#connections) {
       if (conn instanceof TcpForwarder) {
         conn.destroy();
@@ -196,6 +244,15 @@ export class TcpProxySocket implements ProxySocket {
       this.#rejectNoEndpoint(client);
       return;
     }
+    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
+      // Refused before the process hits EMFILE somewhere it cannot handle it (or the health and
+      // metrics servers and the API source can no longer open a socket). A RST: the client
+      // learns at once, and may retry elsewhere.
+      stats.localResourceErrors++;
+      reset(client);
+      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      return;
+    }
     const ip = clientIP(client.remoteAddress);
     // Made before dialing: it is the upstream socket's onread.
     const forwarder = new TcpForwarder(client, stats, this.#onForwarderClosed);
@@ -211,7 +268,7 @@ export class TcpProxySocket implements ProxySocket {
       if (client.destroyed) {
         // Only we destroy a paused client, so this is destroy() racing the dial's last event.
         upstream.destroy();
-        this.#connections.delete(client);
+        this.#forget(client);
         return;
       }
       forwarder.start(upstream, outcome.endpointStats);
@@ -221,9 +278,15 @@ export class TcpProxySocket implements ProxySocket {
       }
       return;
     }
-    this.#connections.delete(client);
+    this.#forget(client);
     if (outcome.kind === 'no-endpoint') {
       this.#rejectNoEndpoint(client);
+      return;
+    }
+    if (outcome.kind === 'local-error') {
+      // Counted by the dialer; the endpoint is not to blame and was not backed off.
+      reset(client);
+      this.#logLocalResource('cannot open a connection to an endpoint: out of local resources', outcome.reason, { endpoint: outcome.endpoint.key });
       return;
     }
     this.stats.dialGiveUps++;
@@ -255,12 +318,31 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   readonly #onForwarderClosed = (forwarder: TcpForwarder): void => {
-    this.#connections.delete(forwarder.client);
+    this.#forget(forwarder.client);
   };
 
+  /** The connection is finished: its descriptors go back to the budget. */
+  #forget(client: net.Socket): void {
+    if (this.#connections.delete(client)) this.#budget?.release(DESCRIPTORS_PER_CONNECTION);
+    if (this.#closing !== undefined && this.#connections.size === 0) this.#idle.stop();
+  }
+
+  /** One warning per interval for the whole port, with how many occurrences it stands for. */
+  #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
+    const suppressed = this.#localResourceLog.take();
+    if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
+  }
+
   readonly #onAcceptError = (err: NodeJS.ErrnoException): void => {
-    // EMFILE and friends: libuv keeps listening (it sheds the pending connection), so this is
-    // logged, not fatal; the legacy proxier panicked here.
+    // EMFILE and friends: libuv keeps listening, so this is logged, not fatal (the legacy
+    // proxier panicked here). Out of descriptors, libuv accepts and closes the pending
+    // connections with a reserve descriptor (so clients get an immediate close rather than a
+    // hang) and reports one error for the lot: counted here, as one local resource error.
+    if (isLocalResourceError(err.code)) {
+      this.stats.localResourceErrors++;
+      this.#logLocalResource('accept failed: out of local resources, pending connections closed', err.code as string, {});
+      return;
+    }
     const suppressed = this.#acceptErrorLog.take();
     if (suppressed >= 0) this.#log.warn('accept failed', { service: this.spn, code: err.code, error: err, suppressed });
   };

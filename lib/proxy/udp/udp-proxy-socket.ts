@@ -8,6 +8,8 @@ import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
+import { isLocalResourceError } from '../descriptor-budget.js';
+import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { listenError } from '../listen-error.js';
 import { whenBound } from '../when-bound.js';
@@ -35,7 +37,18 @@ export interface UdpProxySocketOptions {
   readonly log?: Logger;
   /** Other processes that may hold some of the sessions; without it, all are held here. */
   readonly placement?: UdpSessionPlacement;
+  /**
+   * The process's descriptor budget: a session takes two (upstream and reply socket); a new
+   * client that does not fit is dropped and counted as a local resource error.
+   */
+  readonly budget?: DescriptorBudget;
 }
+
+/** Descriptors a session holds: its upstream socket and its reply socket. */
+export const DESCRIPTORS_PER_UDP_SESSION = 2;
+
+/** Lines about running out of local resources: at most one per this interval per port, with a count. */
+const LOCAL_RESOURCE_LOG_INTERVAL_MS = 5000;
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
@@ -124,6 +137,8 @@ export class UdpProxySocket implements ProxySocket {
   #opening = false;
   #closing: Promise<void> | undefined;
   readonly #errorLog = new LogThrottle(1000);
+  readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
+  readonly #budget: DescriptorBudget | undefined;
   readonly #placement: UdpSessionPlacement | undefined;
   /** Sessions held by other processes: key to host. */
   readonly #remote = new Map<string, number>();
@@ -142,6 +157,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#log = options.log ?? logger('udp');
     this.#maxSessions = maxSessions;
     this.#placement = options.placement;
+    this.#budget = options.budget;
     this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved);
   }
 
@@ -313,6 +329,18 @@ export class UdpProxySocket implements ProxySocket {
     const ep = this.#pick(key, rinfo);
     if (ep === undefined) return undefined;
     if (this.#table.full) this.#table.evictOldest();
+    const budget = this.#budget;
+    if (budget !== undefined && !budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION)) {
+      // The budget is spent (--udp-max-sessions above what it holds, or other ports hold it):
+      // counted as local resource pressure. This port's least recently active session makes
+      // room, as the session cap would; with none here, the datagram is dropped (the client
+      // retries) rather than opening sockets the process may not have.
+      stats.localResourceErrors++;
+      const evicted = this.#table.size > 0 && this.#table.evictOldest() !== undefined;
+      const admitted = evicted && budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION);
+      this.#logLocalResource(admitted ? 'evicted a UDP session: descriptor budget reached' : 'dropped datagram of a new UDP client: descriptor budget reached', 'EMFILE', { client: formatHostPort(rinfo.address, rinfo.port), budget: budget.size });
+      if (!admitted) return undefined;
+    }
 
     const upstream = dgram.createSocket(socketType(ep.ip));
     const endpointStats = stats.endpoint(ep.key);
@@ -348,7 +376,11 @@ export class UdpProxySocket implements ProxySocket {
       else this.#onClientDatagram(session.listenSocket, session.listenIndex, msg, rinfo);
     });
     // Any failure (out of descriptors, say) leaves the session on the listening socket.
-    socket.on('error', () => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (isLocalResourceError(err.code)) {
+        this.stats.localResourceErrors++;
+        this.#logLocalResource('cannot open a UDP reply socket: out of local resources', err.code as string, {});
+      }
       if (session.reply === socket) session.reply = undefined;
       closeQuietly(socket);
     });
@@ -394,6 +426,15 @@ export class UdpProxySocket implements ProxySocket {
 
   #onUpstreamError(session: UdpSession, err: NodeJS.ErrnoException): void {
     if (session.closed) return;
+    if (isLocalResourceError(err.code)) {
+      // This host could not open the socket: not the endpoint's fault, so no dial failure, no
+      // back-off, and no reset of the client's affinity. The client's next datagram tries again.
+      this.stats.localResourceErrors++;
+      this.#table.delete(session);
+      this.#closeSession(session);
+      this.#logLocalResource('cannot open a UDP session socket: out of local resources', err.code as string, { endpoint: session.endpoint.key });
+      return;
+    }
     // Typically ECONNREFUSED: an ICMP port unreachable for a datagram we sent. The endpoint is
     // backed off for everyone, and this client re-picks with reset=true on its next datagram.
     const ep = session.endpoint;
@@ -426,10 +467,20 @@ export class UdpProxySocket implements ProxySocket {
   };
 
   #closeSession(session: UdpSession): void {
-    if (endSession(this.stats, session)) session.reply = undefined;
+    if (endSession(this.stats, session)) {
+      session.reply = undefined;
+      this.#budget?.release(DESCRIPTORS_PER_UDP_SESSION);
+    }
+  }
+
+  /** One warning per interval for the whole port, with how many occurrences it stands for. */
+  #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
+    const suppressed = this.#localResourceLog.take();
+    if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
   }
 
   readonly #onListenError = (err: NodeJS.ErrnoException): void => {
+    if (isLocalResourceError(err.code)) this.stats.localResourceErrors++;
     const suppressed = this.#errorLog.take();
     if (suppressed >= 0) this.#log.warn('UDP socket error', { service: this.spn, code: err.code, error: err, suppressed });
   };

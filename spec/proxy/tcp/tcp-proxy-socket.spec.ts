@@ -535,6 +535,11 @@ test('running out of file descriptors (EMFILE) does not crash the proxy; it serv
   const stats = await line(1);
   t.log(`child stats: ${JSON.stringify(stats)}`);
   t.is(child.exitCode, null);
+  // No budget here, so accept and the dials met EMFILE itself: counted as the host's shortage,
+  // never as failures of the (healthy) endpoint.
+  t.true((stats['localResourceErrors'] ?? 0) > 0, 'EMFILE is counted as a local resource error');
+  t.is(stats['dialFailures'], 0, 'and never as a dial failure');
+  t.is(stats['dialGiveUps'], 0);
 });
 
 test('per endpoint: active while a connection is open, total and failures kept after it closes', async (t) => {

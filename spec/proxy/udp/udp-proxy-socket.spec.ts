@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
@@ -291,4 +293,58 @@ test('200 clients starting one turn apart: every session opens and no datagram o
   await waitFor('both datagrams of every client counted', () => proxy.stats.bytesIn === clients.reduce((n, _, i) => n + `a${i}`.length + `b${i}`.length, 0));
   t.is(proxy.stats.total, 200);
   t.is(proxy.sessionCount(), 200);
+});
+
+test('running out of descriptors (EMFILE) for session sockets is a local resource error: no dial failure, no back-off', async (t) => {
+  const be = await echo(t);
+  const childPath = fileURLToPath(new URL('fixtures/udp-proxy-child.js', import.meta.url));
+  // A low descriptor limit for the child only; sessions idle out after 1 s.
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, childPath, String(be.port), '1000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    child.stdin.end();
+    if (child.exitCode === null) child.kill();
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (c: string) => (stdout += c));
+  child.stderr.on('data', (c: string) => (stderr += c));
+  const line = (n: number): Promise<Record<string, number>> =>
+    waitFor(`line ${n} from the child`, () => {
+      const lines = stdout.split('\n');
+      return lines.length > n + 1 ? (JSON.parse(lines[n] as string) as Record<string, number>) : undefined;
+    });
+  const { port } = await line(0);
+
+  // 100 sources, each its own session of two descriptors: far more than 64.
+  const sources: dgram.Socket[] = [];
+  t.teardown(() => sources.forEach((s) => s.close()));
+  let answered = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, () => {
+      const s = dgram.createSocket('udp4');
+      sources.push(s);
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        s.once('message', () => {
+          answered++;
+          clearTimeout(timer);
+          resolve();
+        });
+        s.send('q', port as number, '127.0.0.1');
+      });
+    }),
+  );
+  t.true(answered > 0 && answered < 100, `some answered, not all: ${answered}`);
+  t.is(child.exitCode, null, `the proxy process exited: ${stderr}`);
+  child.stdin.write('stats\n');
+  const stats = await line(1);
+  t.log(`child stats: ${JSON.stringify(stats)}`);
+  t.true((stats['localResourceErrors'] ?? 0) > 0, 'EMFILE is counted as a local resource error');
+  t.is(stats['dialFailures'], 0, 'and never as an upstream failure');
+  t.is(stats['backedOff'], 0, 'the endpoint is not backed off');
+  // Once the sessions idle out, a new client is served.
+  const reply = await waitFor('a new client served', async () => (await udpRequest('127.0.0.1', port as number, 'hello', 500)).toString() === 'hello', 10_000);
+  t.true(reply);
 });
