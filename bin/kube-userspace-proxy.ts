@@ -16,6 +16,7 @@ import { renderConfigFile } from '../lib/config/render-config-file.js';
 import { DEFAULT_CONFIG } from '../lib/config/config.js';
 import { applyOomScoreAdj } from '../lib/agent/oom-score-adj.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
+import { endpointConnectorFor } from '../lib/agent/endpoint-connector-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
 
@@ -103,9 +104,12 @@ async function main(argv: readonly string[]): Promise<number> {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
     const source = await serviceSourceFor(config);
     const { rules, assigner, allocator } = await redirectFor(config);
+    const connector = await endpointConnectorFor(config);
+    // Forwarded streams are opened in this process only: workers would need their own API clients.
+    if (connector && config.workers > 1) log.warn('setting not applied', { setting: 'workers', value: config.workers, reason: '--dial-via port-forward serves every connection in this process' });
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
-    const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
-    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer });
+    const pool = config.workers > 1 && !connector ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
+    agent = new Agent({ config: { ...config, nodeName }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer, ...(connector ? { connector } : {}) });
   } catch (err) {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;

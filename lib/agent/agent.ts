@@ -35,6 +35,8 @@ import { ChangeAccounting } from './change-accounting.js';
 import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
 import type { SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
+import { DialVia } from './dial-via.js';
+import type { EndpointConnector } from '../proxy/endpoint-connector.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
   readonly nodePortAddresses?: readonly string[];
@@ -54,6 +56,8 @@ export interface AgentOptions {
   readonly assigner?: AddressAssigner;
   /** Where listeners and connections live; default: all in this process. */
   readonly sockets?: ProxySocketFactory;
+  /** --dial-via port-forward: endpoints are reached through this (TCP only); default: their IPs. */
+  readonly connector?: EndpointConnector;
 }
 
 /** What the agent does for one service port, for status views and tests. */
@@ -131,6 +135,7 @@ export class Agent implements ServiceSourceHandler {
   readonly #allocator: PortAllocator;
   readonly #assigner: AddressAssigner | undefined;
   readonly #sockets: ProxySocketFactory;
+  readonly #dialVia: DialVia | undefined;
   /** The rules last applied, serialized: a sync that changes nothing runs no command. */
   #appliedRules: string | undefined;
   readonly #backoff = new EndpointBackoff();
@@ -165,6 +170,7 @@ export class Agent implements ServiceSourceHandler {
     this.#allocator = options.allocator ?? new KernelPortAllocator();
     this.#assigner = options.assigner;
     this.#sockets = options.sockets ?? new LocalProxySockets();
+    this.#dialVia = options.connector ? new DialVia(options.connector) : undefined;
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
@@ -444,6 +450,7 @@ export class Agent implements ServiceSourceHandler {
           log.warn('skipped service port: protocol not supported', { service: spn, protocol: port.protocol });
           continue;
         }
+        if (this.#dialVia && !this.#dialVia.servesPort(spn, port.protocol)) continue;
         for (const scope of scopesOf(current, port)) {
           const plan = this.#rules ? redirectPlan(current, port, ctx, scope) : directPlan(current, port, ctx, scope);
           const key = (scope === 'all' ? spn : `${spn} (${scope})`) as ServicePortName;
@@ -510,6 +517,7 @@ export class Agent implements ServiceSourceHandler {
         backoff: this.#backoff,
         udpTimeoutMs: this.#config.udpTimeoutMs,
         udpMaxSessions: this.#config.udpMaxSessions,
+        ...(this.#dialVia ? { connector: this.#dialVia.connector } : {}),
       });
       try {
         await socket.start();
@@ -578,7 +586,8 @@ export class Agent implements ServiceSourceHandler {
     for (const name of names) {
       const st = this.#ports.get(name)!;
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
-      const eps = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() });
+      const all = this.#endpoints.endpointsFor(svc, st.port, policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() });
+      const eps = this.#dialVia ? this.#dialVia.usable(all, st.spn) : all;
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
       st.endpointsKey = epKey;

@@ -2,6 +2,7 @@ import type { LoadBalancer } from '../balancer/load-balancer.js';
 import type { AffinityType } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
+import type { EndpointConnector } from '../proxy/endpoint-connector.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
@@ -16,6 +17,8 @@ export interface ProxySocketRequest {
   readonly backoff: EndpointBackoff;
   readonly udpTimeoutMs: number;
   readonly udpMaxSessions: number;
+  /** TCP: reach endpoints through this instead of their IPs (--dial-via port-forward). */
+  readonly connector?: EndpointConnector | undefined;
 }
 
 /** Where the data path runs: ProxySockets for the agent, and whatever processes serve them. */
@@ -40,7 +43,7 @@ export class LocalProxySockets implements ProxySocketFactory {
     const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff };
     return request.protocol === 'UDP'
       ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
-      : new TcpProxySocket(common);
+      : new TcpProxySocket(request.connector ? { ...common, connector: request.connector } : common);
   }
 
   async refreshStats(): Promise<void> {}

@@ -5,6 +5,8 @@ import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { RequestRateLimiter } from '../source/request-rate-limiter.js';
 import type { ServiceSource } from '../source/service-source.js';
+import { ScopedServiceSource } from '../source/scoped-service-source.js';
+import { serviceScopeOf } from './service-scope-of.js';
 
 const log = logger('main');
 
@@ -17,6 +19,14 @@ const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
  * or ~/.kube/config, in that order. Rejects with KubeConfigError when none of those exists.
  */
 export async function serviceSourceFor(config: Config): Promise<ServiceSource> {
+  const source = await unscopedSourceFor(config);
+  const scope = serviceScopeOf(config);
+  if (scope === undefined) return source;
+  log.info('serving only some services', { namespaces: scope.namespaces.join(','), selector: scope.selector?.text ?? '' });
+  return new ScopedServiceSource(source, scope);
+}
+
+async function unscopedSourceFor(config: Config): Promise<ServiceSource> {
   // As the Agent's: Local traffic policies, topology hints and the Node watched all mean this name.
   const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {

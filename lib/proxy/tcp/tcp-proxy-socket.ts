@@ -7,6 +7,7 @@ import type { Logger } from '../../log.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
+import type { EndpointConnector } from '../endpoint-connector.js';
 import { listenError } from '../listen-error.js';
 import { whenBound } from '../when-bound.js';
 import { LogThrottle } from '../log-throttle.js';
@@ -32,6 +33,8 @@ export interface TcpProxySocketOptions {
    * bound to, for logs and addresses().
    */
   readonly handles?: readonly object[];
+  /** Reach endpoints through this instead of their IPs (--dial-via port-forward). */
+  readonly connector?: EndpointConnector | undefined;
 }
 
 /** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
@@ -87,6 +90,7 @@ export class TcpProxySocket implements ProxySocket {
       stats: this.stats,
       timeoutsMs: options.dialTimeoutsMs,
       log: this.#log,
+      connector: options.connector,
     });
   }
 
