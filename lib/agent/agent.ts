@@ -361,6 +361,7 @@ export class Agent implements ServiceSourceHandler {
     this.#retired.clear();
     this.#healthChecks.destroy();
     this.#sockets.destroy();
+    this.#dialVia?.connector.close();
   }
 
   async #sync(): Promise<void> {

@@ -26,6 +26,11 @@ export interface EndpointConnector {
   /** For logs and status: `port-forward`. */
   readonly kind: string;
   /**
+   * One timeout per attempt, when this way of connecting needs other ones than a TCP connect's
+   * (the Dialer's defaults otherwise).
+   */
+  readonly dialTimeoutsMs?: readonly number[];
+  /**
    * Whether the endpoint can be reached this way at all (an endpoint that cannot is left out of the
    * balancer; the connector says why once per endpoint).
    */

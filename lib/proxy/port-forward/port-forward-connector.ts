@@ -16,6 +16,13 @@ export interface PortForwardConnectorOptions {
   readonly log?: Logger;
 }
 
+/**
+ * Attempt timeouts: an attempt is a TLS handshake, authentication and a WebSocket upgrade through
+ * the API server to the kubelet, several round trips to a server that may be far away; the TCP
+ * connect timeouts of direct dials (from 250 ms) would fail healthy pods. Four attempts, 15 s in all.
+ */
+export const PORT_FORWARD_DIAL_TIMEOUTS_MS: readonly number[] = Object.freeze([1000, 2000, 4000, 8000]);
+
 /** Endpoints warned about for having no Pod, at most this many remembered (then warned again). */
 const MAX_WARNED = 10_000;
 
@@ -35,6 +42,7 @@ function ignore(): void {}
  */
 export class PortForwardConnector implements EndpointConnector {
   readonly kind = 'port-forward';
+  readonly dialTimeoutsMs = PORT_FORWARD_DIAL_TIMEOUTS_MS;
   readonly #portForward: PortForward;
   readonly #log: Logger;
   /** Open and opening streams, for close(). */

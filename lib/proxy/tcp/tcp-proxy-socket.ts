@@ -88,7 +88,7 @@ export class TcpProxySocket implements ProxySocket {
       balancer: options.balancer,
       backoff: options.backoff,
       stats: this.stats,
-      timeoutsMs: options.dialTimeoutsMs,
+      timeoutsMs: options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs,
       log: this.#log,
       connector: options.connector,
     });
