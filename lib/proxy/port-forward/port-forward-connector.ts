@@ -35,7 +35,7 @@ function ignore(): void {}
  *
  * An attempt succeeds once the WebSocket is open. It fails, and the Dialer fails over to the next
  * endpoint, when the API server refuses the upgrade (404: the pod is gone; 403: no
- * `pods/portforward` create permission; 400: the pod is not running), or nothing answers within
+ * `pods/portforward` permission; any other error status), or nothing answers within
  * the attempt's timeout. The kubelet connects to the pod's port only after the upgrade and
  * reports a refusal on the error channel: that arrives once the stream is handed over, and
  * resets that one client connection (counted by the forwarder, not retried elsewhere).
