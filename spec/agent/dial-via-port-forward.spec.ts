@@ -251,3 +251,149 @@ test('the kubelet\'s error channel (nothing listens on the pod\'s port) resets t
   t.is((err as NodeJS.ErrnoException).code, 'ECONNRESET');
   t.is(api.portForwards.requests[0]?.status, 101);
 });
+
+/** Waits until a counter has stopped growing for half a second. */
+async function untilSteady(what: string, read: () => number): Promise<number> {
+  let last = -1;
+  let stableSince = Date.now();
+  await waitFor(`${what} to stop growing`, () => {
+    const now = read();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+      return false;
+    }
+    return now > 0 && Date.now() - stableSince >= 500;
+  }, 20_000, 25);
+  return last;
+}
+
+function pattern(offset: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
+  return b;
+}
+
+const SIZE = 64 * 2 ** 20;
+const CHUNK = 2 ** 20;
+
+test.serial('backpressure through the forward: a pod that does not read holds the client back; then 64 MiB arrive byte-exact', async (t) => {
+  let podSide: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    s.pause();
+    podSide = s;
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => {
+    podSide?.destroy();
+    server.close(() => resolve());
+  }));
+  const { agent } = await start(t, (api) => {
+    api.portForwards.setPod('shop', 'sink-0', { [POD_PORT]: (server.address() as net.AddressInfo).port });
+    api.create('services', service('sink', ip(8), 7000));
+    api.create('endpointslices', slice('sink-1', 'sink', ['sink-0']));
+  });
+  const client = net.connect({ host: ip(8), port: 7000 });
+  t.teardown(() => void client.destroy());
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < SIZE) {
+      const ok = client.write(pattern(sent, CHUNK));
+      sent += CHUNK;
+      if (!ok) {
+        client.once('drain', pump);
+        return;
+      }
+    }
+  };
+  client.on('connect', pump);
+  const stats = (): number => agent.status()[0]?.stats?.bytesIn ?? 0;
+  const heldBack = await untilSteady('bytes read from the client', stats);
+  t.log(`while the pod was not reading the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${SIZE / 2 ** 20} MiB from the client`);
+  t.true(heldBack < SIZE / 2, `read ${heldBack} bytes`);
+  const s = await waitFor('pod connection', () => podSide);
+  let got = 0;
+  let mismatches = 0;
+  s.on('data', (c: Buffer) => {
+    if (!c.equals(pattern(got, c.length))) mismatches++;
+    got += c.length;
+  });
+  s.resume();
+  await waitFor('all bytes at the pod', () => got === SIZE, 30_000);
+  t.is(mismatches, 0);
+});
+
+test.serial('backpressure the other way: a client that does not read holds the pod back; then 64 MiB arrive byte-exact', async (t) => {
+  let written = 0;
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    const pump = (): void => {
+      while (written < SIZE) {
+        const ok = s.write(pattern(written, CHUNK));
+        written += CHUNK;
+        if (!ok) {
+          s.once('drain', pump);
+          return;
+        }
+      }
+      s.end();
+    };
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { agent } = await start(t, (api) => {
+    api.portForwards.setPod('shop', 'source-0', { [POD_PORT]: (server.address() as net.AddressInfo).port });
+    api.create('services', service('source', ip(9), 7000));
+    api.create('endpointslices', slice('source-1', 'source', ['source-0']));
+  });
+  const client = net.connect({ host: ip(9), port: 7000 });
+  t.teardown(() => void client.destroy());
+  client.pause();
+  const stats = (): number => agent.status()[0]?.stats?.bytesOut ?? 0;
+  const heldBack = await untilSteady('bytes sent to the client', stats);
+  t.log(`while the client was not reading the proxy passed on ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${SIZE / 2 ** 20} MiB; the pod had written ${(written / 2 ** 20).toFixed(0)} MiB`);
+  t.true(heldBack < SIZE / 2, `passed on ${heldBack} bytes`);
+  t.true(written < SIZE, 'the pod was held back too');
+  let got = 0;
+  let mismatches = 0;
+  const ended = new Promise<void>((resolve) => client.on('end', () => resolve()));
+  client.on('data', (c: Buffer) => {
+    if (!c.equals(pattern(got, c.length))) mismatches++;
+    got += c.length;
+  });
+  client.resume();
+  await ended;
+  t.is(got, SIZE);
+  t.is(mismatches, 0);
+});
+
+test('drain: a forwarded connection in flight finishes, new ones are refused, then drain returns', async (t) => {
+  const size = 64 * 1024;
+  const echo = await echoUpTo(t, size);
+  const { api, agent } = await start(t, (api) => {
+    api.portForwards.setPod('shop', 'echo-0', { [POD_PORT]: echo.port });
+    api.create('services', service('drained', ip(10), 7000));
+    api.create('endpointslices', slice('drained-1', 'drained', ['echo-0']));
+  });
+  const client = net.connect({ host: ip(10), port: 7000 });
+  t.teardown(() => void client.destroy());
+  let got = 0;
+  client.on('data', (c: Buffer) => (got += c.length));
+  const ended = new Promise<void>((resolve) => client.on('end', () => resolve()));
+  client.write(Buffer.alloc(size / 2));
+  await waitFor('first half echoed', () => got === size / 2);
+  t.is(api.portForwards.openStreams, 1);
+
+  let drained = false;
+  const draining = agent.drain(10_000).then(() => (drained = true));
+  await waitFor('draining', () => agent.health().draining);
+  await t.throwsAsync(tcpRequest(ip(10), 7000, 'x', 2000), undefined, 'the listener is closed');
+  t.false(drained, 'drain waits for the forwarded connection');
+  client.write(Buffer.alloc(size / 2));
+  await ended;
+  client.end();
+  await draining;
+  t.is(got, size);
+  await waitFor('stream closed', () => api.portForwards.openStreams === 0);
+});
