@@ -79,8 +79,11 @@ export class PortForwardConnector implements EndpointConnector {
       done(result);
     };
     const stream = new PortForwardStream(target, onread, UPSTREAM_WRITE_HIGH_WATER_MARK);
-    // Until the forwarder takes the stream over, an error must not crash the process.
-    stream.on('error', ignore);
+    // An error must not crash the process before the forwarder takes the stream over; after, the
+    // forwarder resets the client, and this says why (the error channel's text, for one).
+    stream.on('error', (err: Error) => {
+      if (this.#log.isDebugEnabled()) this.#log.debug('port-forward stream failed', { endpoint: endpoint.key, pod: target, error: err.message });
+    });
     this.#streams.add(stream);
     stream.once('close', () => this.#streams.delete(stream));
     const abandon = (): void => {
