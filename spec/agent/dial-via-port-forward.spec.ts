@@ -53,7 +53,7 @@ async function backend<T extends Backend>(t: ExecutionContext, b: Promise<T>): P
   return started;
 }
 
-async function start(t: ExecutionContext, seed: (api: TestApiServer) => void): Promise<{ api: TestApiServer; agent: Agent }> {
+async function start(t: ExecutionContext, seed: (api: TestApiServer) => void, dialTimeoutsMs: readonly number[] = [10_000, 10_000, 10_000]): Promise<{ api: TestApiServer; agent: Agent }> {
   const api = await TestApiServer.start();
   t.teardown(() => api.close());
   seed(api);
@@ -63,7 +63,9 @@ async function start(t: ExecutionContext, seed: (api: TestApiServer) => void): P
   const agent = new Agent({
     config: { bindAddress: '127.0.0.1', udpTimeoutMs: 30_000, udpMaxSessions: 1000, syncPeriodMs: 500, minSyncPeriodMs: 0, nodeName: 'node-a' },
     source,
-    connector: new PortForwardConnector({ kubeConfig }),
+    // Generous attempts: on a machine busy with other tests a TLS handshake can take a second, and
+    // a timed-out attempt would fail over to the other pod. Refusals (404, 403) still fail at once.
+    connector: new PortForwardConnector({ kubeConfig, dialTimeoutsMs }),
   });
   t.teardown(() => agent.destroy());
   await agent.start();
@@ -120,6 +122,23 @@ test('a pod whose forward fails (gone: 404, forbidden: 403) is a dial failure: t
   t.is(stats.dialGiveUps, 0);
   t.true(stats.endpoint('192.0.2.2:8080').dialFailures >= 1);
   t.true(stats.endpoint('192.0.2.3:8080').dialFailures >= 1);
+});
+
+test('a forward the API server never answers times out and fails over to the next pod', async (t) => {
+  const a = await backend(t, tcpName('a'));
+  const { api, agent } = await start(t, (api) => {
+    api.portForwards.setPod('shop', 'web-a', { [POD_PORT]: a.port });
+    api.portForwards.setPod('shop', 'web-h', { [POD_PORT]: a.port });
+    api.portForwards.refuse('shop', 'web-h', 'hang');
+    api.create('services', service('slow', ip(11), 7000));
+    // web-h first in key order (192.0.2.1): the first connection tries it first.
+    api.create('endpointslices', slice('slow-1', 'slow', ['web-h', 'web-a']));
+  }, [300, 10_000, 10_000]);
+  t.deepEqual(await names(ip(11), 7000, 3), ['a', 'a', 'a']);
+  t.true(api.portForwards.requests.some((r) => r.pod === 'web-h' && r.status === 0), 'the hanging pod was tried');
+  const stats = agent.status()[0]!.stats!;
+  t.true(stats.endpoint('192.0.2.1:8080').dialFailures >= 1);
+  t.is(stats.dialGiveUps, 0);
 });
 
 test('ClientIP affinity keeps a client on one pod', async (t) => {

@@ -19,7 +19,7 @@ export interface SeenPortForward {
   readonly namespace: string;
   readonly pod: string;
   readonly port: number;
-  /** 101 when upgraded, else the error status answered. */
+  /** 101 when upgraded, else the error status answered; 0 when left unanswered. */
   readonly status: number;
   readonly protocol: string;
 }
@@ -45,6 +45,7 @@ export class PodPortForwards {
   readonly #refusals = new Map<string, number>();
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (protocols) => (protocols.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
   readonly #streams = new Set<{ ws: WebSocket; backend: net.Socket | undefined }>();
+  readonly #hanging = new Set<net.Socket>();
 
   /** A pod whose ports lead to these targets (a number: 127.0.0.1 at that port); replaces one set before. */
   setPod(namespace: string, name: string, ports: Readonly<Record<number, PodPortTarget | number>>): void {
@@ -58,10 +59,10 @@ export class PodPortForwards {
     this.#pods.delete(`${namespace}/${name}`);
   }
 
-  /** Answer forwards to this pod with an error status (0 clears). */
-  refuse(namespace: string, name: string, status: number): void {
+  /** Answer forwards to this pod with an error status; 'hang' never answers (the client gives up); 0 clears. */
+  refuse(namespace: string, name: string, status: number | 'hang'): void {
     if (status === 0) this.#refusals.delete(`${namespace}/${name}`);
-    else this.#refusals.set(`${namespace}/${name}`, status);
+    else this.#refusals.set(`${namespace}/${name}`, status === 'hang' ? 0 : status);
   }
 
   /** Forwarded streams open now. */
@@ -85,6 +86,12 @@ export class PodPortForwards {
     if (!authorized) return answer(401, 'Unauthorized', 'Unauthorized');
     if (!m) return answer(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const refusal = this.#refusals.get(`${namespace}/${name}`);
+    if (refusal === 0) {
+      this.requests.push({ namespace, pod: name, port, status: 0, protocol: '' });
+      this.#hanging.add(socket);
+      socket.on('close', () => this.#hanging.delete(socket));
+      return;
+    }
     if (refusal !== undefined) return answer(refusal, refusal === 403 ? 'Forbidden' : 'Unknown', `pods "${name}" is forbidden: cannot create resource "pods/portforward" in namespace "${namespace}"`);
     const pod = this.#pods.get(`${namespace}/${name}`);
     if (!pod) return answer(404, 'NotFound', `pods "${name}" not found`);
@@ -103,6 +110,7 @@ export class PodPortForwards {
       s.backend?.destroy();
     }
     this.#streams.clear();
+    for (const s of this.#hanging) s.destroy();
   }
 
   #forward(ws: WebSocket, pod: string, uid: string, port: number, target: PodPortTarget | undefined): void {

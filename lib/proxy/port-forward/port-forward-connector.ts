@@ -13,6 +13,8 @@ import { PortForwardStream } from './port-forward-stream.js';
 export interface PortForwardConnectorOptions {
   /** Where the API server is and who we are (the kubeconfig the service source uses). */
   readonly kubeConfig: KubeConfig;
+  /** One timeout per attempt; default PORT_FORWARD_DIAL_TIMEOUTS_MS. */
+  readonly dialTimeoutsMs?: readonly number[];
   readonly log?: Logger;
 }
 
@@ -42,7 +44,7 @@ function ignore(): void {}
  */
 export class PortForwardConnector implements EndpointConnector {
   readonly kind = 'port-forward';
-  readonly dialTimeoutsMs = PORT_FORWARD_DIAL_TIMEOUTS_MS;
+  readonly dialTimeoutsMs: readonly number[];
   readonly #portForward: PortForward;
   readonly #log: Logger;
   /** Open and opening streams, for close(). */
@@ -54,6 +56,8 @@ export class PortForwardConnector implements EndpointConnector {
   constructor(options: PortForwardConnectorOptions) {
     // disconnectOnErr: a message on a channel the protocol does not define closes the stream.
     this.#portForward = new PortForward(options.kubeConfig, true);
+    // Validated by the Dialer, which reports a bad list as InvalidConfigError.
+    this.dialTimeoutsMs = options.dialTimeoutsMs ?? PORT_FORWARD_DIAL_TIMEOUTS_MS;
     this.#log = options.log ?? logger('port-forward');
   }
 
