@@ -19,6 +19,7 @@ import { ownListenersOf } from '../lib/agent/own-listeners.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { withLocalNames } from '../lib/agent/local-names.js';
 import { removeHostsBlock } from '../lib/names/hosts-file.js';
+import { endpointConnectorFor } from '../lib/agent/endpoint-connector-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
 import { descriptorLimits } from '../lib/agent/descriptor-limits.js';
@@ -110,10 +111,13 @@ async function main(argv: readonly string[]): Promise<number> {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
     const source = withLocalNames(await serviceSourceFor(config, ownListenersOf(config, () => agent?.status())), config);
     const { rules, assigner, allocator } = await redirectFor(config);
+    const connector = await endpointConnectorFor(config);
+    // Forwarded streams are opened in this process only: workers would need their own API clients.
+    if (connector && config.workers > 1) log.warn('setting not applied', { setting: 'workers', value: config.workers, reason: '--dial-via port-forward serves every connection in this process' });
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
-    const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
+    const pool = config.workers > 1 && !connector ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
     const { budget, udpMaxSessions } = descriptorLimits(config, log);
-    agent = new Agent({ config: { ...config, nodeName, udpMaxSessions }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer, budget });
+    agent = new Agent({ config: { ...config, nodeName, udpMaxSessions }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer, budget, ...(connector ? { connector } : {}) });
   } catch (err) {
     log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
     return 1;

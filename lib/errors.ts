@@ -150,3 +150,19 @@ export class ServiceIPPoolExhaustedError extends ProxyError {
     this.service = options.service;
   }
 }
+
+/**
+ * A connection through the API server's `pods/portforward` (--dial-via port-forward) failed: the
+ * API refused the request (the pod is gone, the user may not forward), or the kubelet reported on
+ * the error channel that it could not reach the pod's port.
+ */
+export class PortForwardError extends ProxyError {
+  override name = 'PortForwardError';
+  override readonly code = 'KUP_ERR_PORT_FORWARD';
+  /** `namespace/pod:port`. */
+  readonly target: string;
+  constructor(target: string, message: string, options?: { cause?: unknown }) {
+    super(`port-forward to ${target}: ${message}`, options);
+    this.target = target;
+  }
+}

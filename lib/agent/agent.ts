@@ -37,6 +37,8 @@ import { ChangeAccounting } from './change-accounting.js';
 import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
 import type { SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
+import { DialVia } from './dial-via.js';
+import type { EndpointConnector } from '../proxy/endpoint-connector.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
   /** --tcp-idle-timeout (ms, 0 = never); a Service's annotation overrides it. Default: none. */
@@ -60,6 +62,8 @@ export interface AgentOptions {
   readonly sockets?: ProxySocketFactory;
   /** This process's descriptor budget for the data path; default: none (only the kernel limits). */
   readonly budget?: DescriptorBudget;
+  /** --dial-via port-forward: endpoints are reached through this (TCP only); default: their IPs. */
+  readonly connector?: EndpointConnector;
 }
 
 /** What the agent does for one service port, for status views and tests. */
@@ -140,6 +144,7 @@ export class Agent implements ServiceSourceHandler {
   readonly #allocator: PortAllocator;
   readonly #assigner: AddressAssigner | undefined;
   readonly #sockets: ProxySocketFactory;
+  readonly #dialVia: DialVia | undefined;
   /** The rules last applied, serialized: a sync that changes nothing runs no command. */
   #appliedRules: string | undefined;
   readonly #backoff = new EndpointBackoff();
@@ -175,6 +180,7 @@ export class Agent implements ServiceSourceHandler {
     this.#assigner = options.assigner;
     this.#sockets = options.sockets ?? new LocalProxySockets();
     this.#budget = options.budget;
+    this.#dialVia = options.connector ? new DialVia(options.connector) : undefined;
     this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
@@ -369,6 +375,7 @@ export class Agent implements ServiceSourceHandler {
     this.#retired.clear();
     this.#healthChecks.destroy();
     this.#sockets.destroy();
+    this.#dialVia?.connector.close();
   }
 
   async #sync(): Promise<void> {
@@ -461,6 +468,7 @@ export class Agent implements ServiceSourceHandler {
           log.warn('skipped service port: protocol not supported', { service: spn, protocol: port.protocol });
           continue;
         }
+        if (this.#dialVia && !this.#dialVia.servesPort(spn, port.protocol)) continue;
         for (const group of groupsOf(current, port)) {
           const plan = this.#rules ? redirectPlan(current, port, ctx, group) : directPlan(current, port, ctx, group);
           const key = groupKey(spn, group);
@@ -541,6 +549,7 @@ export class Agent implements ServiceSourceHandler {
         udpMaxSessions: this.#config.udpMaxSessions,
         tcpIdleTimeoutMs: this.#tcpIdleTimeoutOf(st.service),
         budget: this.#budget,
+        ...(this.#dialVia ? { connector: this.#dialVia.connector } : {}),
       });
       try {
         await socket.start();
@@ -613,7 +622,8 @@ export class Agent implements ServiceSourceHandler {
     for (const name of names) {
       const st = this.#ports.get(name)!;
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
-      const eps = this.#endpoints.endpointsFor(svc, st.port, { ...(policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() }), ...(st.family ? { family: st.family } : {}) });
+      const all = this.#endpoints.endpointsFor(svc, st.port, { ...(policy === 'Local' ? { accept: this.#isThisNode } : { topology: this.#node.topology() }), ...(st.family ? { family: st.family } : {}) });
+      const eps = this.#dialVia ? this.#dialVia.usable(all, st.spn) : all;
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
       if ((st.endpointsKey === '') !== (epKey === '')) flipped = true;

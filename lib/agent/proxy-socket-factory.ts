@@ -3,6 +3,7 @@ import type { AffinityType } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
+import type { EndpointConnector } from '../proxy/endpoint-connector.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
@@ -21,6 +22,8 @@ export interface ProxySocketRequest {
   readonly tcpIdleTimeoutMs?: number;
   /** This process's descriptor budget, shared by all its sockets; none = only the kernel limits. */
   readonly budget?: DescriptorBudget;
+  /** TCP: reach endpoints through this instead of their IPs (--dial-via port-forward). */
+  readonly connector?: EndpointConnector | undefined;
 }
 
 /** Where the data path runs: ProxySockets for the agent, and whatever processes serve them. */
@@ -45,7 +48,7 @@ export class LocalProxySockets implements ProxySocketFactory {
     const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget };
     return request.protocol === 'UDP'
       ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
-      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs });
+      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs, ...(request.connector ? { connector: request.connector } : {}) });
   }
 
   async refreshStats(): Promise<void> {}

@@ -6,6 +6,8 @@ import { ManifestSource } from '../source/manifest-source.js';
 import { RequestRateLimiter } from '../source/request-rate-limiter.js';
 import type { OwnListener } from '../source/endpoint-address-filter.js';
 import type { ServiceSource } from '../source/service-source.js';
+import { ScopedServiceSource } from '../source/scoped-service-source.js';
+import { serviceScopeOf } from './service-scope-of.js';
 
 const log = logger('main');
 
@@ -19,6 +21,14 @@ const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
  * ownListeners: this node's listeners, which endpoints from the API may not point at (see ownListenersOf).
  */
 export async function serviceSourceFor(config: Config, ownListeners?: () => Iterable<OwnListener>): Promise<ServiceSource> {
+  const source = await unscopedSourceFor(config, ownListeners);
+  const scope = serviceScopeOf(config);
+  if (scope === undefined) return source;
+  log.info('serving only some services', { namespaces: scope.namespaces.join(','), selector: scope.selector?.text ?? '' });
+  return new ScopedServiceSource(source, scope);
+}
+
+async function unscopedSourceFor(config: Config, ownListeners?: () => Iterable<OwnListener>): Promise<ServiceSource> {
   // As the Agent's: Local traffic policies, topology hints and the Node watched all mean this name.
   const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {

@@ -5,7 +5,8 @@ import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { parseAddress } from '../server/parse-address.js';
 import { DEFAULT_CONFIG } from './config.js';
-import type { Config, RedirectMode } from './config.js';
+import type { Config, DialVia, RedirectMode } from './config.js';
+import { parseLabelSelector } from '../model/label-selector.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { MAX_WORKERS } from './flag-table.js';
 import type { FlagValues } from './flag-values.js';
@@ -51,6 +52,24 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     const parsed = parseNodeLabels(nodeLabelsText);
     if ('problems' in parsed) problems.push(...parsed.problems.map((p) => `${src('node-labels')}: ${p}`));
     else nodeLabels = Object.freeze(parsed.labels);
+  }
+
+  const dialVia = (one('dial-via') ?? DEFAULT_CONFIG.dialVia) as DialVia;
+  if (dialVia !== 'direct' && dialVia !== 'port-forward') problems.push(`${src('dial-via')}: expected direct or port-forward, got "${dialVia}"`);
+  else if (dialVia === 'port-forward' && manifests.length > 0) {
+    problems.push(`${src('dial-via')} port-forward needs the Kubernetes API as the source (--kubeconfig, --master or the defaults), not ${src('manifests')}: manifests name no API server to forward through`);
+  }
+  const namespaces: string[] = [];
+  for (const text of all('namespace')) {
+    for (const ns of text.split(',').map((n) => n.trim()).filter((n) => n !== '')) {
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) problems.push(`${src('namespace')}: "${ns}" is not a namespace name (a DNS label: lower-case letters, digits and '-', at most 63)`);
+      else if (!namespaces.includes(ns)) namespaces.push(ns);
+    }
+  }
+  const selector = (one('selector') ?? DEFAULT_CONFIG.selector).trim();
+  if (selector !== '') {
+    const parsed = parseLabelSelector(selector);
+    if (typeof parsed === 'string') problems.push(`${src('selector')}: ${parsed}`);
   }
 
   const bindAddress = one('bind-address') ?? DEFAULT_CONFIG.bindAddress;
@@ -194,6 +213,9 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     kubeApiContentType,
     hostnameOverride: hostnameOverride?.trim().toLowerCase(),
     nodeLabels,
+    dialVia,
+    namespaces: Object.freeze(namespaces),
+    selector,
     bindAddress,
     proxyPortRange,
     udpTimeoutMs,

@@ -3,6 +3,9 @@ import type { PortRange } from './port-range.js';
 
 export type RedirectMode = 'none' | 'iptables' | 'nftables' | 'auto';
 
+/** How endpoints are reached: a TCP connection to the pod IP, or the API server's pods/portforward. */
+export type DialVia = 'direct' | 'port-forward';
+
 /** The validated, frozen configuration of one agent run. */
 export interface Config {
   readonly manifests: readonly string[];
@@ -24,6 +27,12 @@ export interface Config {
   readonly hostnameOverride: string | undefined;
   /** --node-labels: this node's labels in manifest mode (its zone, for topology-aware routing); {} when not given. */
   readonly nodeLabels: Readonly<Record<string, string>>;
+  /** --dial-via: how endpoints are reached (port-forward only with the API as the source). */
+  readonly dialVia: DialVia;
+  /** --namespace: serve only Services in these namespaces; empty means every namespace. */
+  readonly namespaces: readonly string[];
+  /** --selector: serve only Services this label selector matches ('' = every Service). */
+  readonly selector: string;
   /** Address listeners bind to when a service has no local portal address. */
   readonly bindAddress: string;
   readonly proxyPortRange: PortRange | undefined;
@@ -79,6 +88,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   kubeApiContentType: 'application/json',
   hostnameOverride: undefined,
   nodeLabels: Object.freeze({}),
+  dialVia: 'direct',
+  namespaces: Object.freeze([]),
+  selector: '',
   bindAddress: '0.0.0.0',
   proxyPortRange: undefined,
   udpTimeoutMs: 30_000,

@@ -1,5 +1,6 @@
 import { InvalidObjectError } from '../errors.js';
 import type { EndpointHints, EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
+import { readTargetRef } from './target-ref.js';
 import { parseIP } from './ip-address.js';
 import type { IPFamily } from './ip-address.js';
 import {
@@ -42,13 +43,13 @@ export function endpointSliceFromObject(obj: unknown): EndpointSliceSpec {
 
   if (isAbsent(root['addressType'])) throw new InvalidObjectError('addressType', 'is required');
   const addressType = oneOf(root['addressType'], 'addressType', ADDRESS_TYPES, 'IPv4');
-  const endpoints = optionalArray(root['endpoints'], 'endpoints').map((entry, i) => readEndpoint(entry, indexPath('endpoints', i), addressType));
+  const endpoints = optionalArray(root['endpoints'], 'endpoints').map((entry, i) => readEndpoint(entry, indexPath('endpoints', i), addressType, namespace));
   const ports = readPorts(root['ports'], 'ports');
   const triggerTimeMs = triggerTimeOf(meta);
   return { namespace, name, serviceName, addressType, ports, endpoints, ...(triggerTimeMs !== undefined ? { triggerTimeMs } : {}) };
 }
 
-function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSpec['addressType']): EndpointSpec {
+function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSpec['addressType'], namespace: string): EndpointSpec {
   const e = requireMapping(entry, path);
   const addressesPath = fieldPath(path, 'addresses');
   const raw = optionalArray(e['addresses'], addressesPath);
@@ -67,7 +68,8 @@ function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSp
   const nodeName = optionalString(e['nodeName'], fieldPath(path, 'nodeName')) ?? '';
   const zone = optionalString(e['zone'], fieldPath(path, 'zone')) ?? '';
   const hints = readHints(e['hints'], fieldPath(path, 'hints'));
-  return { addresses, ready, serving, terminating, nodeName, zone, hints };
+  const targetRef = readTargetRef(e['targetRef'], fieldPath(path, 'targetRef'), namespace);
+  return { addresses, ready, serving, terminating, nodeName, zone, hints, ...(targetRef ? { targetRef } : {}) };
 }
 
 /**
@@ -131,7 +133,8 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
         const address = requireMapping(a, addrPath);
         const ip = ipAddress(address['ip'], fieldPath(addrPath, 'ip'));
         const nodeName = optionalString(address['nodeName'], fieldPath(addrPath, 'nodeName')) ?? '';
-        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, zone: '', hints: undefined });
+        const targetRef = readTargetRef(address['targetRef'], fieldPath(addrPath, 'targetRef'), namespace);
+        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, zone: '', hints: undefined, ...(targetRef ? { targetRef } : {}) });
       });
     }
     const ports = readPorts(subset['ports'], fieldPath(path, 'ports'));

@@ -24,6 +24,15 @@ export interface EndpointSpec {
    * `hints.forNodes[].name`); undefined when the endpoint carries no hint at all.
    */
   readonly hints: EndpointHints | undefined;
+  /** The object backing this endpoint (`targetRef`), usually its Pod; undefined when unset. */
+  readonly targetRef?: TargetRef | undefined;
+}
+
+/** `targetRef` of an endpoint: what --dial-via port-forward forwards to, when its kind is Pod. */
+export interface TargetRef {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
 }
 
 export interface EndpointHints {

@@ -6,9 +6,20 @@ export interface Endpoint {
   readonly key: string;
   /** Node the endpoint runs on, '' when unknown. */
   readonly nodeName: string;
+  /**
+   * The Pod behind this address (from the endpoint's `targetRef` of kind Pod), for dialing through
+   * the API server's port-forward; undefined when the endpoint names no Pod.
+   */
+  readonly pod?: PodRef | undefined;
 }
 
-export function makeEndpoint(ip: string, port: number, nodeName = ''): Endpoint {
+/** A Pod by namespace and name. */
+export interface PodRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export function makeEndpoint(ip: string, port: number, nodeName = '', pod?: PodRef): Endpoint {
   const key = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-  return { ip, port, key, nodeName };
+  return pod === undefined ? { ip, port, key, nodeName } : { ip, port, key, nodeName, pod };
 }

@@ -1,7 +1,7 @@
 import { makeEndpoint } from './endpoint.js';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint, PodRef } from './endpoint.js';
 import { serviceKeyOfSlice } from './endpoint-slice.js';
-import type { EndpointHints, EndpointSliceSpec } from './endpoint-slice.js';
+import type { EndpointHints, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
 import type { IPFamily } from './ip-address.js';
 import { keyOfService } from './service.js';
 import type { ServicePortSpec, ServiceSpec } from './service.js';
@@ -85,7 +85,7 @@ export class EndpointsCache {
       for (const e of slice.endpoints) {
         if (accept && !accept(e.nodeName)) continue;
         for (const ip of e.addresses) {
-          const endpoint = makeEndpoint(ip, portNumber, e.nodeName);
+          const endpoint = makeEndpoint(ip, portNumber, e.nodeName, podOf(e));
           const seen = merged.get(endpoint.key);
           const fallback = e.serving && e.terminating;
           if (!seen) merged.set(endpoint.key, { endpoint, ready: e.ready, fallback, hints: e.hints });
@@ -93,7 +93,9 @@ export class EndpointsCache {
             seen.ready ||= e.ready;
             seen.fallback ||= fallback;
             seen.hints ??= e.hints;
-            if (seen.endpoint.nodeName === '' && e.nodeName !== '') seen.endpoint = endpoint;
+            if ((seen.endpoint.nodeName === '' && e.nodeName !== '') || (seen.endpoint.pod === undefined && endpoint.pod !== undefined)) {
+              seen.endpoint = makeEndpoint(ip, portNumber, seen.endpoint.nodeName || e.nodeName, seen.endpoint.pod ?? endpoint.pod);
+            }
           }
         }
       }
@@ -107,6 +109,12 @@ export class EndpointsCache {
     const mode = topologyMode(ready.map((m) => m.hints), where);
     return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
   }
+}
+
+/** The Pod an endpoint's targetRef names, if it names one. */
+function podOf(e: EndpointSpec): PodRef | undefined {
+  const ref = e.targetRef;
+  return ref !== undefined && ref.kind === 'Pod' ? { namespace: ref.namespace, name: ref.name } : undefined;
 }
 
 /**

@@ -24,6 +24,9 @@ const NON_DEFAULT: Record<string, string[]> = {
   'kube-api-content-type': ['--kube-api-content-type', 'application/vnd.kubernetes.protobuf'],
   'hostname-override': ['--hostname-override', 'node-9'],
   'node-labels': ['--node-labels', 'topology.kubernetes.io/zone=z1,rack=r7'],
+  'dial-via': ['--dial-via', 'port-forward'],
+  namespace: ['--namespace', 'shop,tools', '--namespace', 'web'],
+  selector: ['--selector', 'app in (orders,carts),tier!=db,!legacy'],
   'bind-address': ['--bind-address', '10.1.2.3'],
   'proxy-port-range': ['--proxy-port-range', '40000-40999'],
   'udp-timeout': ['--udp-timeout', '1m30s'],
@@ -73,7 +76,8 @@ async function roundTrip(t: ExecutionContext, argv: string[]): Promise<void> {
 }
 
 test('round trip: --write-config-to, then --config, gives the same Config for every flag (manifests)', async (t) => {
-  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'kubeconfig' && name !== 'master' && !ALONE.includes(name)).flatMap(([, a]) => a);
+  // --dial-via port-forward needs the API as the source.
+  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'kubeconfig' && name !== 'master' && name !== 'dial-via' && !ALONE.includes(name)).flatMap(([, a]) => a);
   await roundTrip(t, argv);
 });
 

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { PodPortForwards } from './pod-port-forward.js';
 
 /**
  * A Kubernetes API server for tests that speaks the real wire protocol for the resources the
@@ -20,6 +21,8 @@ import { promisify } from 'node:util';
  *   event with a 410 `Status` and the stream ends, as a real server does;
  * - bearer-token auth (401 Status otherwise), TLS with a CA made for the test;
  * - every request is recorded, for comparing what a client asks for with an RBAC role.
+ *
+ * - the pods' port-forward WebSocket endpoint (see PodPortForwards).
  *
  * Faults: `fail()` answers matching requests with an error status, `expire()` sends ERROR 410
  * events, `dropWatches()` ends or cuts open watches, `stop()`/`restart()` take the server away
@@ -133,6 +136,8 @@ export class TestApiServer {
   readonly tls: boolean;
   readonly caPem: string;
   readonly requests: SeenRequest[] = [];
+  /** The pods' port-forward endpoint (a WebSocket upgrade): set pods and their backends here. */
+  readonly portForwards = new PodPortForwards();
 
   readonly #server: http.Server;
   #port = 0;
@@ -160,6 +165,7 @@ export class TestApiServer {
     });
     // TLS sockets are tracked by their underlying connection above; secureConnection needs nothing more.
     server.on('request', (req, res) => this.#onRequest(req, res));
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.portForwards.upgrade(req, socket, head, req.headers.authorization === `Bearer ${this.token}`));
   }
 
   /** Starts on 127.0.0.1, port 0. */
@@ -373,6 +379,7 @@ export class TestApiServer {
     if (!this.#listening) return;
     this.#listening = false;
     this.#watches.clear();
+    this.portForwards.closeAll();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
     await closed;

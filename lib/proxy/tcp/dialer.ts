@@ -6,6 +6,7 @@ import type { Endpoint } from '../../model/endpoint.js';
 import type { ServicePortName } from '../../model/service-port-name.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
+import type { ConnectResult, EndpointConnector, PendingConnect } from '../endpoint-connector.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import { UPSTREAM_WRITE_HIGH_WATER_MARK } from './tcp-forwarder.js';
@@ -35,6 +36,8 @@ export interface DialerOptions {
   /** One connect timeout per attempt. Default DEFAULT_DIAL_TIMEOUTS_MS. */
   readonly timeoutsMs?: readonly number[];
   readonly log: Logger;
+  /** Reach endpoints through this instead of a TCP connection to their IP (--dial-via). */
+  readonly connector?: EndpointConnector | undefined;
 }
 
 /** A dial in progress; cancel() abandons it (its callback is then never called). */
@@ -63,6 +66,7 @@ export class Dialer {
   readonly stats: ProxyStats;
   readonly timeoutsMs: readonly number[];
   readonly log: Logger;
+  readonly connector: EndpointConnector | undefined;
 
   constructor(options: DialerOptions) {
     const timeoutsMs = options.timeoutsMs ?? DEFAULT_DIAL_TIMEOUTS_MS;
@@ -75,6 +79,7 @@ export class Dialer {
     this.stats = options.stats;
     this.timeoutsMs = Object.freeze([...timeoutsMs]);
     this.log = options.log;
+    this.connector = options.connector;
   }
 
   /**
@@ -96,6 +101,8 @@ class Dial implements PendingDial {
   readonly #onread: net.OnReadOpts | undefined;
   #attempts = 0;
   #socket: net.Socket | undefined;
+  /** The connector's attempt in flight (with a connector only). */
+  #pending: PendingConnect | undefined;
   #endpoint: Endpoint | undefined;
   /** No outcome is pending any more (one was delivered or scheduled, or the dial was cancelled). */
   #over = false;
@@ -116,6 +123,8 @@ class Dial implements PendingDial {
     const s = this.#socket;
     this.#socket = undefined;
     if (s !== undefined) this.#abandon(s);
+    this.#pending?.cancel();
+    this.#pending = undefined;
   }
 
   #attempt(reset: boolean): void {
@@ -133,6 +142,10 @@ class Dial implements PendingDial {
     if (this.#attempts > 0) d.stats.dialRetries++;
     const timeout = d.timeoutsMs[this.#attempts++] as number;
     this.#endpoint = ep;
+    if (d.connector !== undefined) {
+      this.#pending = d.connector.connect(ep, timeout, this.#onread, this.#onConnected);
+      return;
+    }
     // An IP literal: net skips the resolver, so there is no DNS lookup per connection.
     // writableHighWaterMark: a public (Duplex) option of net.Socket that @types/node does not list.
     const s = net.connect({
@@ -168,12 +181,23 @@ class Dial implements PendingDial {
     s.removeListener('error', this.#onError);
     s.setTimeout(0);
     this.#socket = undefined;
+    this.#connected(s, ep);
+  };
+
+  readonly #onConnected = (result: ConnectResult): void => {
+    this.#pending = undefined;
+    if (this.#over) return;
+    if (result.kind === 'connected') this.#connected(result.socket, this.#endpoint as Endpoint);
+    else this.#failed(result.reason);
+  };
+
+  #connected(s: net.Socket, ep: Endpoint): void {
     this.#over = true;
     this.#dialer.backoff.ok(ep.key);
     const endpointStats = this.#dialer.stats.endpoint(ep.key);
     endpointStats.total++;
     this.#done({ kind: 'connected', socket: s, endpoint: ep, endpointStats, attempts: this.#attempts });
-  };
+  }
 
   readonly #onTimeout = (): void => {
     // Timers run before I/O callbacks in an event-loop turn: after a long pause of the loop (GC, a

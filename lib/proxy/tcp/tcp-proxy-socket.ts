@@ -9,6 +9,7 @@ import { clientIP } from '../client-ip.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
+import type { EndpointConnector } from '../endpoint-connector.js';
 import { listenError } from '../listen-error.js';
 import { whenBound } from '../when-bound.js';
 import { LogThrottle } from '../log-throttle.js';
@@ -43,6 +44,8 @@ export interface TcpProxySocketOptions {
   readonly budget?: DescriptorBudget;
   /** Close a connection with no byte either way for this long; 0 (the default) = never. See setIdleTimeout(). */
   readonly idleTimeoutMs?: number;
+  /** Reach endpoints through this instead of their IPs (--dial-via port-forward). */
+  readonly connector?: EndpointConnector | undefined;
 }
 
 /** Descriptors a proxied connection holds: the client's and the upstream's. */
@@ -111,8 +114,9 @@ export class TcpProxySocket implements ProxySocket {
       balancer: options.balancer,
       backoff: options.backoff,
       stats: this.stats,
-      timeoutsMs: options.dialTimeoutsMs,
+      timeoutsMs: options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs,
       log: this.#log,
+      connector: options.connector,
     });
   }
 
