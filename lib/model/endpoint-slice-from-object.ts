@@ -65,7 +65,15 @@ function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSp
   const serving = optionalBoolean(conditions['serving'], fieldPath(conditionsPath, 'serving')) ?? ready;
   const terminating = optionalBoolean(conditions['terminating'], fieldPath(conditionsPath, 'terminating')) ?? false;
   const nodeName = optionalString(e['nodeName'], fieldPath(path, 'nodeName')) ?? '';
-  return { addresses, ready, serving, terminating, nodeName };
+  const hostname = readHostname(e['hostname'], fieldPath(path, 'hostname'));
+  return { addresses, ready, serving, terminating, nodeName, hostname };
+}
+
+/** An endpoint's hostname becomes a DNS label under its service's name, so it must be one. */
+function readHostname(v: unknown, path: string): string {
+  const hostname = optionalString(v, path) ?? '';
+  if (hostname !== '' && !isDnsLabel(hostname)) throw new InvalidObjectError(path, DNS_LABEL_RULE);
+  return hostname;
 }
 
 /** Absent ports mean "the slice declares none" (undefined), which is not the same as an empty list. */
@@ -107,7 +115,8 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
         const address = requireMapping(a, addrPath);
         const ip = ipAddress(address['ip'], fieldPath(addrPath, 'ip'));
         const nodeName = optionalString(address['nodeName'], fieldPath(addrPath, 'nodeName')) ?? '';
-        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName });
+        const hostname = readHostname(address['hostname'], fieldPath(addrPath, 'hostname'));
+        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, hostname });
       });
     }
     const ports = readPorts(subset['ports'], fieldPath(path, 'ports'));

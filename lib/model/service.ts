@@ -42,6 +42,13 @@ export interface ServiceSpec {
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly labels: Readonly<Record<string, string>>;
+  /** `spec.externalName` without a trailing dot, lowercased: the CNAME target of an ExternalName service; '' for other types. */
+  readonly externalName: string;
+  /**
+   * `spec.publishNotReadyAddresses` (or the older annotation `service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"`):
+   * DNS publishes every endpoint, ready or not.
+   */
+  readonly publishNotReadyAddresses: boolean;
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {

@@ -20,12 +20,14 @@ function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
     labels: {},
+    externalName: '',
+    publishNotReadyAddresses: false,
   };
 }
 
 function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {
   const ready = conditions.ready ?? true;
-  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '' };
+  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '', hostname: '' };
 }
 
 /** A slice that declares no ports at all (a default parameter cannot be given `undefined`). */

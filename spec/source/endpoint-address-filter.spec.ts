@@ -31,7 +31,7 @@ test('refuses loopback, link-local, metadata and unspecified addresses', (t) => 
 });
 
 test('drops refused addresses and endpoints left with none, keeps the rest of the slice', (t) => {
-  const endpoint = (addresses: string[], nodeName: string) => ({ addresses, ready: true, serving: true, terminating: false, nodeName });
+  const endpoint = (addresses: string[], nodeName: string) => ({ addresses, ready: true, serving: true, terminating: false, nodeName, hostname: '' });
   const slice: EndpointSliceSpec = {
     namespace: 'default',
     name: 's',

@@ -17,6 +17,8 @@ function svc(port: number): ServiceSpec {
     internalTrafficPolicy: 'Cluster',
     externalTrafficPolicy: 'Cluster',
     labels: {},
+    externalName: '',
+    publishNotReadyAddresses: false,
   };
 }
 const key = 'ns/svc';
