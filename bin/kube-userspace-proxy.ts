@@ -18,6 +18,8 @@ import { applyOomScoreAdj } from '../lib/agent/oom-score-adj.js';
 import { serviceSourceFor } from '../lib/agent/service-source-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
+import { ClusterDns } from '../lib/dns/cluster-dns.js';
+import { FanOutSource } from '../lib/source/fan-out-source.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -99,9 +101,11 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   let agent: Agent;
+  // --dns-bind-address: the zone sees every service the source delivers, the agent only proxied ones.
+  const dns = config.dnsBindAddress !== '' ? new ClusterDns({ config }) : undefined;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const source = await serviceSourceFor(config);
+    const source = dns ? new FanOutSource(await serviceSourceFor(config), [dns.zone]) : await serviceSourceFor(config);
     const { rules, assigner, allocator } = await redirectFor(config);
     // More than one process: workers share this one's TCP listeners (see WorkerPool).
     const pool = config.workers > 1 ? new WorkerPool({ workers: config.workers - 1, logLevel: config.logLevel, logFormat: config.logFormat }) : undefined;
@@ -129,6 +133,7 @@ async function main(argv: readonly string[]): Promise<number> {
       .catch((err: unknown) => log.error('close failed', { error: (err as Error).message }))
       .finally(async () => {
         agent.destroy();
+        await dns?.close();
         await servers.close();
         log.info('stopped');
         process.exit(0);
@@ -138,11 +143,14 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   try {
+    // Listening before the source syncs: until then in-zone questions get SERVFAIL, not a wrong NXDOMAIN.
+    await dns?.start();
     await agent.start();
   } catch (err) {
     const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
     log.error('start failed', { error: message });
     agent.destroy();
+    dns?.destroy();
     await servers.close();
     return 1;
   }
