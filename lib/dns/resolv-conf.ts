@@ -25,7 +25,8 @@ export class ResolvConf {
   readonly path: string;
   #servers: string[] = [];
   #error: string | undefined;
-  #mtimeMs = -1;
+  /** The file's modification time and size when last read: a change of either reads it again. */
+  #stamp = '';
   #checkedMs = -Infinity;
   #reading: Promise<void> | undefined;
 
@@ -45,13 +46,14 @@ export class ResolvConf {
   async #read(): Promise<void> {
     try {
       const st = await stat(this.path);
-      if (st.mtimeMs === this.#mtimeMs && this.#error === undefined) return;
-      this.#mtimeMs = st.mtimeMs;
+      const stamp = `${st.mtimeMs}/${st.size}/${st.ino}`;
+      if (stamp === this.#stamp) return;
+      this.#stamp = stamp;
       this.#servers = parseNameservers(await readFile(this.path, 'utf8'));
       this.#error = this.#servers.length === 0 ? 'has no nameserver line' : undefined;
     } catch (err) {
       this.#servers = [];
-      this.#mtimeMs = -1;
+      this.#stamp = '';
       this.#error = (err as Error).message;
     }
   }
