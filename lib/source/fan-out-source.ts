@@ -1,12 +1,17 @@
+import { logger } from '../log.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ServiceKey } from '../model/service-port-name.js';
 import type { ServiceSource, ServiceSourceHandler, SourceHealth } from './service-source.js';
 
+const log = logger('source');
+
 /**
  * One source read once, delivered to more than one handler: the agent, which keeps only the
  * services it proxies, and others that need every service (the DNS zone needs the headless and
- * ExternalName ones too). Each event reaches the handlers in order, the started one first.
+ * ExternalName ones too). Each event reaches the started handler first, then the others; a
+ * failure in one of the others is logged and never reaches the started one, so the data path
+ * does not depend on them.
  */
 export class FanOutSource implements ServiceSource {
   readonly kind: string;
@@ -23,16 +28,27 @@ export class FanOutSource implements ServiceSource {
   }
 
   start(handler: ServiceSourceHandler): Promise<void> {
-    const all = [handler, ...this.#also];
+    const others = (event: string, key: string, deliver: (h: ServiceSourceHandler) => void): void => {
+      for (const h of this.#also) {
+        try {
+          deliver(h);
+        } catch (err) {
+          log.error('handler failed on a source event', { event, key, error: (err as Error).message });
+        }
+      }
+    };
     return this.#inner.start({
       onServiceChange: (key: ServiceKey, previous: ServiceSpec | undefined, current: ServiceSpec | undefined) => {
-        for (const h of all) h.onServiceChange(key, previous, current);
+        handler.onServiceChange(key, previous, current);
+        others('service', key, (h) => h.onServiceChange(key, previous, current));
       },
       onEndpointSliceChange: (key: string, previous: EndpointSliceSpec | undefined, current: EndpointSliceSpec | undefined) => {
-        for (const h of all) h.onEndpointSliceChange(key, previous, current);
+        handler.onEndpointSliceChange(key, previous, current);
+        others('endpointSlice', key, (h) => h.onEndpointSliceChange(key, previous, current));
       },
       onSynced: () => {
-        for (const h of all) h.onSynced();
+        handler.onSynced();
+        others('synced', '', (h) => h.onSynced());
       },
     });
   }
