@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,4 +63,18 @@ endpoints: [{addresses: ["10.194.0.1"], hostname: db-0}]
   proxy.child.kill('SIGTERM');
   t.is(await proxy.exited, 0);
   t.regex(proxy.stderr(), /"message":"DNS server listening"/);
+});
+
+test('a --dns-bind-address that is taken is one clear error and exit code 1', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-dns-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'empty.yaml'), '');
+  const taken = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => taken.bind(0, ip(54), () => resolve()));
+  t.teardown(() => taken.close());
+  const address = `${ip(54)}:${taken.address().port}`;
+  const proxy = spawnNode([CLI, '--manifests', dir, '--dns-bind-address', address, '--healthz-bind-address=', '--metrics-bind-address=', '--log-format', 'text']);
+  t.teardown(() => void proxy.child.kill('SIGKILL'));
+  t.is(await proxy.exited, 1);
+  t.regex(proxy.stderr(), new RegExp(`start failed.*port conflict: ${address.replaceAll('.', '\\.')} is already in use`));
 });
