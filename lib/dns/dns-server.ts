@@ -4,7 +4,7 @@ import net from 'node:net';
 import { ClosedError, ListenError, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
 import { parseAddress } from '../server/parse-address.js';
-import type { DnsResponder } from './dns-responder.js';
+import type { DnsResponder, Outcome } from './dns-responder.js';
 
 export interface DnsServerOptions {
   /** HOST:PORT, as --dns-bind-address; port 0 lets the kernel choose one free for UDP and TCP both. */
@@ -38,6 +38,7 @@ export class DnsServer {
   readonly #connections = new Set<net.Socket>();
   #bound: { host: string; port: number } | undefined;
   #closed = false;
+  readonly #outcomes = new Map<Outcome, number>();
 
   constructor(options: DnsServerOptions) {
     parseAddress(options.address, '--dns-bind-address');
@@ -50,6 +51,15 @@ export class DnsServer {
   /** Where it listens, once started. */
   address(): { host: string; port: number } | undefined {
     return this.#bound;
+  }
+
+  /** Messages handled so far, by what came of them. */
+  outcomes(): Readonly<Partial<Record<Outcome, number>>> {
+    return Object.fromEntries(this.#outcomes);
+  }
+
+  #count(outcome: Outcome): void {
+    this.#outcomes.set(outcome, (this.#outcomes.get(outcome) ?? 0) + 1);
   }
 
   async start(): Promise<void> {
@@ -129,7 +139,8 @@ export class DnsServer {
 
   #onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.#responder.respond(msg, 'udp').then(
-      ({ reply }) => {
+      ({ reply, outcome }) => {
+        this.#count(outcome);
         if (reply && !this.#closed) this.#udp?.send(reply, rinfo.port, rinfo.address);
       },
       (err: unknown) => log.warn('DNS query failed', { client: rinfo.address, error: (err as Error).message }),
@@ -157,7 +168,8 @@ export class DnsServer {
         pending++;
         if (pending >= MAX_TCP_PIPELINE) c.pause();
         this.#responder.respond(msg, 'tcp').then(
-          ({ reply }) => {
+          ({ reply, outcome }) => {
+            this.#count(outcome);
             pending--;
             if (pending < MAX_TCP_PIPELINE) c.resume();
             if (!reply) {
