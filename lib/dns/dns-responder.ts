@@ -1,5 +1,5 @@
 import dnsPacket from 'dns-packet';
-import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from 'dns-packet';
+import type { Answer, DecodedPacket, OptAnswer, Packet } from 'dns-packet';
 import type { DnsZone, QueryType } from './dns-zone.js';
 import type { DnsTransport, Upstream } from './upstream-forwarder.js';
 
@@ -53,8 +53,7 @@ export class DnsResponder {
     if (flags & QR) return { reply: undefined, outcome: 'dropped' };
     const opcode = (flags >> 11) & 0xf;
     const rd = flags & RD;
-    const bare = (rcode: number, questions: Question[] = []): Buffer =>
-      dnsPacket.encode({ id, type: 'response', flags: (opcode << 11) | rd | this.#ra() | rcode, questions });
+    const bare = (rcode: number): Buffer => dnsPacket.encode({ id, type: 'response', flags: (opcode << 11) | rd | this.#ra() | rcode, questions: [] });
     if (opcode !== 0) return { reply: bare(RCODE.NOTIMP), outcome: 'notimp' };
 
     let packet: DecodedPacket;
@@ -74,15 +73,18 @@ export class DnsResponder {
       return { reply, outcome: 'formerr' };
     }
 
+    // A client that sent EDNS0 gets an OPT record in every answer (RFC 6891 7), errors included.
+    const plain = (rcode: number): Buffer =>
+      dnsPacket.encode({ id, type: 'response', flags: (opcode << 11) | rd | this.#ra() | rcode, questions: [question], additionals: opt ? [this.#opt(0)] : [] });
     const inZone = question.class === 'IN' || question.class === undefined ? this.#zone.lookup(question.name, question.type as QueryType) : undefined;
     if (inZone === undefined) {
-      if (this.#zone.lookup(question.name, 'SOA') !== undefined) return { reply: bare(RCODE.REFUSED, [question]), outcome: 'refused' };
-      if (!this.#upstream) return { reply: bare(RCODE.REFUSED, [question]), outcome: 'refused' };
+      if (this.#zone.lookup(question.name, 'SOA') !== undefined) return { reply: plain(RCODE.REFUSED), outcome: 'refused' };
+      if (!this.#upstream) return { reply: plain(RCODE.REFUSED), outcome: 'refused' };
       const reply = await this.#upstream.forward(query, transport);
-      return reply ? { reply, outcome: 'forwarded' } : { reply: bare(RCODE.SERVFAIL, [question]), outcome: 'servfail' };
+      return reply ? { reply, outcome: 'forwarded' } : { reply: plain(RCODE.SERVFAIL), outcome: 'servfail' };
     }
     // Before the source's first full state an empty answer would be cached as the truth.
-    if (!this.#zone.synced) return { reply: bare(RCODE.SERVFAIL, [question]), outcome: 'servfail' };
+    if (!this.#zone.synced) return { reply: plain(RCODE.SERVFAIL), outcome: 'servfail' };
 
     const limit = transport === 'tcp' ? MAX_TCP_SIZE : opt ? Math.min(Math.max(opt.udpPayloadSize, CLASSIC_UDP_SIZE), MAX_UDP_SIZE) : CLASSIC_UDP_SIZE;
     const base = (opcode << 11) | AA | rd | this.#ra() | RCODE[inZone.rcode];
@@ -94,7 +96,7 @@ export class DnsResponder {
       // client must be told, and asks again over TCP.
       reply = dnsPacket.encode({ ...full, additionals: extra });
       if (reply.length > limit) {
-        if (transport === 'tcp') return { reply: bare(RCODE.SERVFAIL, [question]), outcome: 'servfail' };
+        if (transport === 'tcp') return { reply: plain(RCODE.SERVFAIL), outcome: 'servfail' };
         reply = dnsPacket.encode({ ...full, flags: base | TC, answers: [], authorities: [], additionals: extra });
       }
     }

@@ -86,6 +86,8 @@ digTest('refuse: a name outside the zone is REFUSED and nothing is sent upstream
   const r = await dig(server, ['www.example.test', 'A']);
   t.is(r.status, 'REFUSED');
   t.false(r.flags.includes('ra'));
+  // dig sends EDNS0; the answer, an error too, carries an OPT record back.
+  t.regex(r.output, /EDNS: version: 0/);
   t.is((await dig(server, ['-x', '192.0.2.77'])).status, 'REFUSED');
   t.is((await dig(server, ['www.example.test', 'A', '+tcp'])).status, 'REFUSED');
   t.deepEqual(upstream.queries, []);
