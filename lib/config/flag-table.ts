@@ -60,7 +60,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'oom-score-adj', kind: 'int', value: 'N', kubeProxyField: 'oomScoreAdj', def: String(DEFAULT_CONFIG.oomScoreAdj), help: 'oom_score_adj of this process (and its workers), -1000 to 1000, as kube-proxy' },
   { name: 'healthz-bind-address', kind: 'string', value: 'HOST:PORT', kubeProxyField: 'healthzBindAddress', def: DEFAULT_CONFIG.healthzBindAddress, help: 'health server (/healthz, /livez); "" turns it off' },
   { name: 'metrics-bind-address', kind: 'string', value: 'HOST:PORT', kubeProxyField: 'metricsBindAddress', def: DEFAULT_CONFIG.metricsBindAddress, help: 'metrics server (/metrics, /proxyMode, /status); "" turns it off' },
-  { name: 'dns-bind-address', kind: 'string', value: 'HOST:PORT', def: '""', help: 'serve DNS for the cluster domain (UDP and TCP) on this address, e.g. 127.0.0.1:5353; "" (the default) turns it off' },
+  { name: 'dns-bind-address', kind: 'string', value: 'HOST:PORT', def: '""', help: 'serve DNS for the cluster domain (UDP and TCP) on this address, e.g. 127.0.0.1:1053; "" (the default) turns it off' },
   { name: 'cluster-domain', kind: 'string', value: 'DOMAIN', def: DEFAULT_CONFIG.clusterDomain, help: 'the DNS zone of services, as kubelet\'s flag: <service>.<namespace>.svc.DOMAIN' },
   { name: 'dns-ttl', kind: 'duration', value: 'DURATION', def: formatDuration(DEFAULT_CONFIG.dnsTtlMs), help: 'TTL of DNS answers and of negative answers for the cluster domain, whole seconds up to 1h' },
   { name: 'dns-upstream', kind: 'string', value: 'forward|refuse', def: DEFAULT_CONFIG.dnsUpstream, help: 'DNS queries outside the cluster domain: forward them to the name servers of --resolv-conf, or answer REFUSED' },
