@@ -23,6 +23,8 @@ import { endpointConnectorFor } from '../lib/agent/endpoint-connector-for.js';
 import { cleanupLeftovers } from '../lib/rules/cleanup.js';
 import { WorkerPool } from '../lib/workers/worker-pool.js';
 import { descriptorLimits } from '../lib/agent/descriptor-limits.js';
+import { ClusterDns } from '../lib/dns/cluster-dns.js';
+import { FanOutSource } from '../lib/source/fan-out-source.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -107,9 +109,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   let agent: Agent;
+  // --dns-bind-address: the zone sees every service the source delivers, the agent only proxied ones.
+  const dns = config.dnsBindAddress !== '' ? new ClusterDns({ config }) : undefined;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const source = withLocalNames(await serviceSourceFor(config, ownListenersOf(config, () => agent?.status())), config);
+    const named = withLocalNames(await serviceSourceFor(config, ownListenersOf(config, () => agent?.status())), config);
+    // DNS sees what the agent sees, pool addresses included, and headless and ExternalName services too.
+    const source = dns ? new FanOutSource(named, [dns.zone]) : named;
     const { rules, assigner, allocator } = await redirectFor(config);
     const connector = await endpointConnectorFor(config);
     // Forwarded streams are opened in this process only: workers would need their own API clients.
@@ -142,6 +148,7 @@ async function main(argv: readonly string[]): Promise<number> {
       .catch((err: unknown) => log.error('close failed', { error: (err as Error).message }))
       .finally(async () => {
         agent.destroy();
+        await dns?.close();
         await servers.close();
         log.info('stopped');
         process.exit(0);
@@ -151,11 +158,14 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   try {
+    // Listening before the source syncs: until then in-zone questions get SERVFAIL, not a wrong NXDOMAIN.
+    await dns?.start();
     await agent.start();
   } catch (err) {
     const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
     log.error('start failed', { error: message });
     agent.destroy();
+    dns?.destroy();
     await servers.close();
     return 1;
   }

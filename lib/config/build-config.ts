@@ -5,7 +5,7 @@ import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { parseAddress } from '../server/parse-address.js';
 import { DEFAULT_CONFIG } from './config.js';
-import type { Config, DialVia, RedirectMode } from './config.js';
+import type { Config, DialVia, DnsUpstream, RedirectMode } from './config.js';
 import { parseLabelSelector } from '../model/label-selector.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { MAX_WORKERS } from './flag-table.js';
@@ -168,10 +168,6 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   }
   const hostsFile = one('hosts-file');
   if (hostsFile !== undefined && hostsFile.trim() === '') problems.push(`${src('hosts-file')}: empty path`);
-  const clusterDomain = (one('cluster-domain') ?? DEFAULT_CONFIG.clusterDomain).toLowerCase().replace(/\.$/, '');
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/.test(clusterDomain) || clusterDomain.length > 253) {
-    problems.push(`${src('cluster-domain')}: "${one('cluster-domain')}" is not a DNS domain (example: cluster.local)`);
-  }
   const cleanup = one('cleanup') === 'true';
 
   let logLevel = (one('log-level') ?? DEFAULT_CONFIG.logLevel) as LogLevel;
@@ -195,6 +191,7 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   };
   const healthzBindAddress = hostPort('healthz-bind-address', DEFAULT_CONFIG.healthzBindAddress);
   const metricsBindAddress = hostPort('metrics-bind-address', DEFAULT_CONFIG.metricsBindAddress);
+  const dns = dnsSettings(one, src, problems);
   const dryRun = one('dry-run') === 'true';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`${src('log-level')}: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   const logFormat = (one('log-format') ?? (env.isTTY ? 'text' : 'json')) as LogFormat;
@@ -228,7 +225,6 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     refuseEndpointCidrs: Object.freeze(refuseEndpointCidrs),
     serviceIPPool: typeof serviceIPPool === 'string' ? parseNormalised(serviceIPPool) : undefined,
     hostsFile,
-    clusterDomain,
     cleanup,
     syncPeriodMs,
     minSyncPeriodMs,
@@ -236,12 +232,53 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     oomScoreAdj,
     healthzBindAddress,
     metricsBindAddress,
+    ...dns,
     dryRun,
     logLevel,
     logFormat,
   });
   return { config, problems };
 }
+
+/** Longest TTL --dns-ttl takes (CoreDNS's kubernetes plugin has the same bound). */
+const MAX_DNS_TTL_MS = 3_600_000;
+
+/** The DNS server's settings: --dns-bind-address, --cluster-domain, --dns-ttl, --dns-upstream, --resolv-conf. */
+function dnsSettings(
+  one: (name: string) => string | undefined,
+  src: (name: string) => string,
+  problems: string[],
+): Pick<Config, 'dnsBindAddress' | 'clusterDomain' | 'dnsTtlMs' | 'dnsUpstream' | 'resolvConf'> {
+  const dnsBindAddress = one('dns-bind-address') ?? DEFAULT_CONFIG.dnsBindAddress;
+  if (dnsBindAddress !== '') {
+    try {
+      parseAddress(dnsBindAddress, src('dns-bind-address'));
+    } catch (err) {
+      problems.push(...(err instanceof InvalidConfigError ? err.problems : [`${src('dns-bind-address')}: ${(err as Error).message}`]));
+    }
+  }
+  let clusterDomain = (one('cluster-domain') ?? DEFAULT_CONFIG.clusterDomain).toLowerCase();
+  if (clusterDomain.endsWith('.')) clusterDomain = clusterDomain.slice(0, -1);
+  if (!DNS_NAME.test(clusterDomain)) {
+    problems.push(`${src('cluster-domain')}: "${one('cluster-domain')}" is not a DNS domain (example: cluster.local)`);
+    clusterDomain = DEFAULT_CONFIG.clusterDomain;
+  }
+  let dnsTtlMs = DEFAULT_CONFIG.dnsTtlMs;
+  const ttlText = one('dns-ttl');
+  if (ttlText !== undefined) {
+    const ms = parseDuration(ttlText);
+    if (ms === undefined || ms % 1000 !== 0 || ms > MAX_DNS_TTL_MS) problems.push(`${src('dns-ttl')}: expected whole seconds from 0s to 1h (DNS counts TTLs in seconds), got "${ttlText}"`);
+    else dnsTtlMs = ms;
+  }
+  const dnsUpstream = (one('dns-upstream') ?? DEFAULT_CONFIG.dnsUpstream) as DnsUpstream;
+  if (dnsUpstream !== 'forward' && dnsUpstream !== 'refuse') problems.push(`${src('dns-upstream')}: expected forward or refuse, got "${dnsUpstream}"`);
+  const resolvConf = one('resolv-conf') ?? DEFAULT_CONFIG.resolvConf;
+  if (resolvConf.trim() === '') problems.push(`${src('resolv-conf')}: empty path`);
+  return { dnsBindAddress, clusterDomain, dnsTtlMs, dnsUpstream, resolvConf };
+}
+
+/** A DNS domain: dot-separated labels of lowercase letters, digits and inner hyphens. */
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 function isCidr(text: string): boolean {
   const slash = text.indexOf('/');

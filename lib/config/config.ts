@@ -2,6 +2,7 @@ import type { LogFormat, LogLevel } from '../log.js';
 import type { PortRange } from './port-range.js';
 
 export type RedirectMode = 'none' | 'iptables' | 'nftables' | 'auto';
+export type DnsUpstream = 'forward' | 'refuse';
 
 /** How endpoints are reached: a TCP connection to the pod IP, or the API server's pods/portforward. */
 export type DialVia = 'direct' | 'port-forward';
@@ -70,6 +71,14 @@ export interface Config {
   readonly healthzBindAddress: string;
   /** HOST:PORT of the metrics server ('' = off). */
   readonly metricsBindAddress: string;
+  /** HOST:PORT of the DNS server ('' = off). */
+  readonly dnsBindAddress: string;
+  /** TTL of DNS answers (whole seconds, in ms as every duration here). */
+  readonly dnsTtlMs: number;
+  /** Names outside the cluster domain: forwarded to the system's name servers, or refused. */
+  readonly dnsUpstream: DnsUpstream;
+  /** The resolver configuration forwarding reads its name servers from. */
+  readonly resolvConf: string;
   /** --dry-run: print the rules that would be installed and exit. */
   readonly dryRun: boolean;
   readonly logLevel: LogLevel;
@@ -116,6 +125,11 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   oomScoreAdj: -999,
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
+  dnsBindAddress: '',
+  // CoreDNS's kubernetes plugin answers with 5 s unless told otherwise.
+  dnsTtlMs: 5_000,
+  dnsUpstream: 'forward',
+  resolvConf: '/etc/resolv.conf',
   dryRun: false,
   logLevel: 'info',
   logFormat: 'text',

@@ -69,7 +69,8 @@ function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSp
   const zone = optionalString(e['zone'], fieldPath(path, 'zone')) ?? '';
   const hints = readHints(e['hints'], fieldPath(path, 'hints'));
   const targetRef = readTargetRef(e['targetRef'], fieldPath(path, 'targetRef'), namespace);
-  return { addresses, ready, serving, terminating, nodeName, zone, hints, ...(targetRef ? { targetRef } : {}) };
+  const hostname = readHostname(e['hostname'], fieldPath(path, 'hostname'));
+  return { addresses, ready, serving, terminating, nodeName, zone, hints, hostname, ...(targetRef ? { targetRef } : {}) };
 }
 
 /**
@@ -92,6 +93,13 @@ function readHints(v: unknown, path: string): EndpointHints | undefined {
   const forZones = names('forZones');
   const forNodes = names('forNodes');
   return forZones.length === 0 && forNodes.length === 0 ? undefined : { forZones, forNodes };
+}
+
+/** An endpoint's hostname becomes a DNS label under its service's name, so it must be one. */
+function readHostname(v: unknown, path: string): string {
+  const hostname = optionalString(v, path) ?? '';
+  if (hostname !== '' && !isDnsLabel(hostname)) throw new InvalidObjectError(path, DNS_LABEL_RULE);
+  return hostname;
 }
 
 /** Absent ports mean "the slice declares none" (undefined), which is not the same as an empty list. */
@@ -134,7 +142,8 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
         const ip = ipAddress(address['ip'], fieldPath(addrPath, 'ip'));
         const nodeName = optionalString(address['nodeName'], fieldPath(addrPath, 'nodeName')) ?? '';
         const targetRef = readTargetRef(address['targetRef'], fieldPath(addrPath, 'targetRef'), namespace);
-        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, zone: '', hints: undefined, ...(targetRef ? { targetRef } : {}) });
+        const hostname = readHostname(address['hostname'], fieldPath(addrPath, 'hostname'));
+        byFamily[parseIP(ip)!.family].push({ addresses: [ip], ready, serving: ready, terminating: false, nodeName, zone: '', hints: undefined, hostname, ...(targetRef ? { targetRef } : {}) });
       });
     }
     const ports = readPorts(subset['ports'], fieldPath(path, 'ports'));

@@ -17,6 +17,8 @@ export interface EndpointSpec {
   /** conditions.terminating; unset means false. */
   readonly terminating: boolean;
   readonly nodeName: string;
+  /** `hostname` (a DNS label, as StatefulSet pods get), for DNS records of headless services; '' when absent. */
+  readonly hostname: string;
   /** The endpoint's `zone` ('' when unset). */
   readonly zone: string;
   /**

@@ -2,17 +2,20 @@ import { InvalidObjectError } from '../errors.js';
 import { parseIP } from './ip-address.js';
 import {
   DNS_LABEL_RULE,
+  DNS_SUBDOMAIN_RULE,
   fieldPath,
   indexPath,
   integerIn,
   ipAddress,
   isAbsent,
   isDnsLabel,
+  isDnsSubdomain,
   isIanaServiceName,
   objectMeta,
   objectRoot,
   oneOf,
   optionalArray,
+  optionalBoolean,
   optionalMapping,
   optionalString,
   requireMapping,
@@ -72,9 +75,31 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     healthCheckNodePort,
     trafficDistribution,
     labels,
+    externalName: readExternalName(spec, type),
+    publishNotReadyAddresses: readPublishNotReadyAddresses(spec, meta),
     // Only when annotated, so that specs without it stay deep-equal to what they were.
     ...(tcpIdleTimeoutMs !== undefined ? { tcpIdleTimeoutMs } : {}),
   };
+}
+
+/** The legacy spelling of publishNotReadyAddresses, still named by the DNS specification. */
+const TOLERATE_UNREADY_ANNOTATION = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
+
+/** As the API server's validation: required for ExternalName, a DNS subdomain (a trailing dot is allowed); ignored otherwise. */
+function readExternalName(spec: ObjectMap, type: ServiceType): string {
+  const path = 'spec.externalName';
+  const raw = optionalString(spec['externalName'], path) ?? '';
+  if (type !== 'ExternalName') return '';
+  if (raw === '') throw new InvalidObjectError(path, 'is required for ExternalName services');
+  const name = raw.endsWith('.') ? raw.slice(0, -1) : raw;
+  if (!isDnsSubdomain(name)) throw new InvalidObjectError(path, DNS_SUBDOMAIN_RULE);
+  return name;
+}
+
+function readPublishNotReadyAddresses(spec: ObjectMap, meta: ObjectMap): boolean {
+  const field = optionalBoolean(spec['publishNotReadyAddresses'], 'spec.publishNotReadyAddresses') ?? false;
+  const annotations = stringMap(meta['annotations'], 'metadata.annotations');
+  return field || annotations[TOLERATE_UNREADY_ANNOTATION] === 'true';
 }
 
 function readClusterIPs(spec: ObjectMap, type: ServiceType): { clusterIPs: string[]; headless: boolean } {

@@ -50,6 +50,13 @@ export interface ServiceSpec {
    */
   readonly trafficDistribution: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** `spec.externalName` without a trailing dot, lowercased: the CNAME target of an ExternalName service; '' for other types. */
+  readonly externalName: string;
+  /**
+   * `spec.publishNotReadyAddresses` (or the older annotation `service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"`):
+   * DNS publishes every endpoint, ready or not.
+   */
+  readonly publishNotReadyAddresses: boolean;
   /**
    * The `kube-userspace-proxy.io/tcp-idle-timeout` annotation (ms, 0 = never): overrides
    * --tcp-idle-timeout for this Service's TCP ports; undefined when not annotated.

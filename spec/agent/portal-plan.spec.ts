@@ -24,6 +24,8 @@ function svc(extra: Partial<ServiceSpec> = {}): ServiceSpec {
     labels: {},
     healthCheckNodePort: 0,
     trafficDistribution: '',
+    externalName: '',
+    publishNotReadyAddresses: false,
     ...extra,
   };
 }

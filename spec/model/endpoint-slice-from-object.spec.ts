@@ -27,15 +27,29 @@ test('a slice gets its defaults', (t) => {
     serviceName: 'web',
     addressType: 'IPv4',
     ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
-    endpoints: [{ addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined }],
+    endpoints: [{ addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined, hostname: '' }],
   });
+});
+
+test('an endpoint\'s hostname is read from a slice and from v1 Endpoints', (t) => {
+  const s = endpointSliceFromObject(slice({ endpoints: [{ addresses: ['10.1.0.1'], hostname: 'web-0' }, { addresses: ['10.1.0.2'] }] }));
+  t.deepEqual(s.endpoints.map((e) => e.hostname), ['web-0', '']);
+  const [v1] = endpointSlicesFromEndpoints(endpoints([{ addresses: [{ ip: '10.1.0.1', hostname: 'web-0' }], notReadyAddresses: [{ ip: '10.1.0.2', hostname: 'web-1' }] }]));
+  t.deepEqual(v1!.endpoints.map((e) => e.hostname), ['web-0', 'web-1']);
+});
+
+test('a hostname that is not a DNS label is rejected, naming the field', (t) => {
+  const e1 = t.throws(() => endpointSliceFromObject(slice({ endpoints: [{ addresses: ['10.1.0.1'], hostname: 'Web.0' }] })), { instanceOf: InvalidObjectError });
+  t.regex(e1.message, /endpoints\[0\]\.hostname.*lowercase/);
+  const e2 = t.throws(() => endpointSlicesFromEndpoints(endpoints([{ addresses: [{ ip: '10.1.0.1', hostname: 'a_b' }] }])), { instanceOf: InvalidObjectError });
+  t.regex(e2.message, /subsets\[0\]\.addresses\[0\]\.hostname.*lowercase/);
 });
 
 test('conditions: serving follows ready when unset, terminating defaults to false', (t) => {
   const s = endpointSliceFromObject(
     slice({
       endpoints: [
-        { addresses: ['10.1.0.1'], conditions: { ready: false }, nodeName: 'n1' },
+        { addresses: ['10.1.0.1'], conditions: { ready: false }, nodeName: 'n1', hostname: '' },
         { addresses: ['10.1.0.2'], conditions: { ready: false, serving: true, terminating: true } },
         { addresses: ['10.1.0.3'], conditions: { ready: null, serving: null, terminating: null } },
       ],
@@ -130,7 +144,7 @@ for (const [title, obj, field, reason] of invalidSlices) {
 test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor serving', (t) => {
   const slices = endpointSlicesFromEndpoints(
     endpoints([
-      { addresses: [{ ip: '10.1.0.1', nodeName: 'n1' }], notReadyAddresses: [{ ip: '10.1.0.2' }], ports: [{ name: 'http', port: 8080 }] },
+      { addresses: [{ ip: '10.1.0.1', nodeName: 'n1', hostname: '' }], notReadyAddresses: [{ ip: '10.1.0.2' }], ports: [{ name: 'http', port: 8080 }] },
       { addresses: [{ ip: '10.1.0.3' }], ports: [{ name: 'http', port: 9090, protocol: 'TCP' }] },
     ]),
   );
@@ -142,8 +156,8 @@ test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor s
       addressType: 'IPv4',
       ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
       endpoints: [
-        { addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: 'n1', zone: '', hints: undefined },
-        { addresses: ['10.1.0.2'], ready: false, serving: false, terminating: false, nodeName: '', zone: '', hints: undefined },
+        { addresses: ['10.1.0.1'], ready: true, serving: true, terminating: false, nodeName: 'n1', zone: '', hints: undefined, hostname: '' },
+        { addresses: ['10.1.0.2'], ready: false, serving: false, terminating: false, nodeName: '', zone: '', hints: undefined, hostname: '' },
       ],
     },
     {
@@ -152,7 +166,7 @@ test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor s
       serviceName: 'web',
       addressType: 'IPv4',
       ports: [{ name: 'http', protocol: 'TCP', port: 9090 }],
-      endpoints: [{ addresses: ['10.1.0.3'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined }],
+      endpoints: [{ addresses: ['10.1.0.3'], ready: true, serving: true, terminating: false, nodeName: '', zone: '', hints: undefined, hostname: '' }],
     },
   ]);
 });

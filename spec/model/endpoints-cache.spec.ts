@@ -22,12 +22,14 @@ function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
     healthCheckNodePort: 0,
     trafficDistribution: '',
     labels: {},
+    externalName: '',
+    publishNotReadyAddresses: false,
   };
 }
 
 function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {
   const ready = conditions.ready ?? true;
-  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '', zone: conditions.zone ?? '', hints: conditions.hints };
+  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '', zone: conditions.zone ?? '', hints: conditions.hints, hostname: '' };
 }
 
 /** A slice that declares no ports at all (a default parameter cannot be given `undefined`). */

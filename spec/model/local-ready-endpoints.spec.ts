@@ -5,7 +5,7 @@ import { localReadyEndpoints } from '../../lib/model/local-ready-endpoints.js';
 const here = (node: string): boolean => node === 'node-a';
 
 function ep(addresses: string[], nodeName: string, ready = true, terminating = false): EndpointSpec {
-  return { addresses, nodeName, ready, serving: ready || terminating, terminating, zone: '', hints: undefined };
+  return { addresses, nodeName, ready, serving: ready || terminating, terminating, zone: '', hints: undefined, hostname: '' };
 }
 
 function slice(name: string, endpoints: EndpointSpec[], addressType: 'IPv4' | 'IPv6' = 'IPv4', ports: EndpointSliceSpec['ports'] = [{ name: 'http', protocol: 'TCP', port: 8080 }]): EndpointSliceSpec {

@@ -31,6 +31,8 @@ const DEFAULTS: ServiceSpec = {
   healthCheckNodePort: 0,
   trafficDistribution: '',
   labels: {},
+  externalName: '',
+  publishNotReadyAddresses: false,
 };
 
 test('a minimal service gets every default', (t) => {
@@ -86,7 +88,16 @@ test('every field is read and normalised', (t) => {
     healthCheckNodePort: 32000,
     trafficDistribution: 'PreferSameZone',
     labels: { app: 'web', 'example.com/tier': 'front', empty: '' },
+    externalName: '',
+    publishNotReadyAddresses: false,
   });
+});
+
+test('publishNotReadyAddresses, or the tolerate-unready-endpoints annotation, is read', (t) => {
+  t.true(serviceFromObject(service({ clusterIP: 'None', publishNotReadyAddresses: true })).publishNotReadyAddresses);
+  const annotated = service({ clusterIP: 'None' }, { annotations: { 'service.alpha.kubernetes.io/tolerate-unready-endpoints': 'true' } });
+  t.true(serviceFromObject(annotated).publishNotReadyAddresses);
+  t.false(serviceFromObject(service({ publishNotReadyAddresses: false })).publishNotReadyAddresses);
 });
 
 test('clusterIP None makes a headless service, which may have no ports', (t) => {
@@ -103,6 +114,11 @@ test('ExternalName services have no cluster IPs and may have no ports', (t) => {
   t.false(svc.headless);
   t.deepEqual(svc.clusterIPs, []);
   t.deepEqual(svc.ports, []);
+  t.is(svc.externalName, 'db.example.com');
+  // A trailing dot is allowed (an absolute name); case does not matter to DNS.
+  t.is(serviceFromObject(service({ type: 'ExternalName', externalName: 'db.example.com.', clusterIP: undefined })).externalName, 'db.example.com');
+  // Other types ignore the field, as the proxy and the DNS server do.
+  t.is(serviceFromObject(service({ externalName: 'db.example.com' })).externalName, '');
 });
 
 test('an empty or missing clusterIP gives no cluster IPs', (t) => {
@@ -163,6 +179,9 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['three cluster IPs', service({ clusterIPs: ['10.96.0.10', 'fd00::1', '10.96.0.12'] }), 'spec.clusterIPs[2]', 'at most two'],
   ['clusterIPs not a list', service({ clusterIPs: '10.96.0.10' }), 'spec.clusterIPs', 'must be a list'],
   ['ExternalName with a cluster IP', service({ type: 'ExternalName' }), 'spec.clusterIP', 'must be empty for ExternalName'],
+  ['ExternalName without externalName', service({ type: 'ExternalName', clusterIP: undefined }), 'spec.externalName', 'is required for ExternalName services'],
+  ['bad externalName', service({ type: 'ExternalName', clusterIP: undefined, externalName: 'db_1.example.com' }), 'spec.externalName', 'lowercase'],
+  ['publishNotReadyAddresses not a boolean', service({ publishNotReadyAddresses: 'yes' }), 'spec.publishNotReadyAddresses', 'must be true or false'],
   ['bad externalIP', service({ externalIPs: ['192.0.2.1', 'example.com'] }), 'spec.externalIPs[1]', 'must be a valid IP address'],
   ['bad ingress ip', service({}, {}, { status: { loadBalancer: { ingress: [{ ip: 'x' }] } } }), 'status.loadBalancer.ingress[0].ip', 'must be a valid IP address'],
   ['no ports', service({ ports: [] }), 'spec.ports', 'at least one port'],

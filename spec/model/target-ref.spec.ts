@@ -67,7 +67,7 @@ test('the balancer\'s endpoints carry their Pod; one slice naming it is enough',
   const svc: ServiceSpec = {
     namespace: 'shop', name: 'web', type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false, externalIPs: [], loadBalancerIPs: [],
     ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
-    sessionAffinity: 'None', affinityTimeoutSeconds: 10800, internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', healthCheckNodePort: 0, trafficDistribution: '', labels: {},
+    sessionAffinity: 'None', affinityTimeoutSeconds: 10800, internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', healthCheckNodePort: 0, trafficDistribution: '', externalName: '', publishNotReadyAddresses: false, labels: {},
   };
   const cache = new EndpointsCache();
   const a = endpointSliceFromObject(slice([{ addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'web-0' } }, { addresses: ['10.1.0.2'] }, { addresses: ['10.1.0.3'], targetRef: { kind: 'Node', name: 'n' } }]));

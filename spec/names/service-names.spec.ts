@@ -6,7 +6,7 @@ function svc(namespace: string, name: string, clusterIPs: string[]): ServiceSpec
   return {
     namespace, name, type: 'ClusterIP', clusterIPs, headless: false, externalIPs: [], loadBalancerIPs: [], ports: [],
     sessionAffinity: 'None', affinityTimeoutSeconds: 10800, internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0, trafficDistribution: '', labels: {},
+    healthCheckNodePort: 0, trafficDistribution: '', externalName: '', publishNotReadyAddresses: false, labels: {},
   };
 }
 

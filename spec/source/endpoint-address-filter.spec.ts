@@ -39,7 +39,7 @@ test('refuses loopback, link-local, metadata and unspecified addresses', (t) => 
 });
 
 test('drops refused addresses and endpoints left with none, keeps the rest of the slice', (t) => {
-  const endpoint = (addresses: string[], nodeName: string) => ({ addresses, ready: true, serving: true, terminating: false, nodeName, zone: '', hints: undefined });
+  const endpoint = (addresses: string[], nodeName: string) => ({ addresses, ready: true, serving: true, terminating: false, nodeName, zone: '', hints: undefined, hostname: '' });
   const slice: EndpointSliceSpec = {
     namespace: 'default',
     name: 's',
@@ -60,7 +60,7 @@ test('drops refused addresses and endpoints left with none, keeps the rest of th
 });
 
 test('operator ranges and this node\'s own listeners are refused too; bad ranges are named', (t) => {
-  const endpoint = (addresses: string[]) => ({ addresses, ready: true, serving: true, terminating: false, nodeName: 'n', zone: '', hints: undefined });
+  const endpoint = (addresses: string[]) => ({ addresses, ready: true, serving: true, terminating: false, nodeName: 'n', zone: '', hints: undefined, hostname: '' });
   const slice: EndpointSliceSpec = {
     namespace: 'default',
     name: 's',

@@ -19,6 +19,8 @@ function svc(port: number): ServiceSpec {
     healthCheckNodePort: 0,
     trafficDistribution: '',
     labels: {},
+    externalName: '',
+    publishNotReadyAddresses: false,
   };
 }
 const key = 'ns/svc';
