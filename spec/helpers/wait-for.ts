@@ -1,8 +1,11 @@
 /**
  * Polls `check` until it returns a truthy value or the deadline passes: the only way tests wait.
- * Returns the truthy value; throws with `what` in the message on timeout.
+ * Returns the truthy value; throws with `what` in the message on timeout. The default deadline is
+ * generous: it only bounds how long a failing test takes, and a busy 2-core machine running two
+ * test files at once (with network namespaces and child processes) can take seconds to do what
+ * takes milliseconds alone.
  */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, intervalMs = 20): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
