@@ -44,6 +44,10 @@ export function formatReadyTable(view: ReadyView): string {
     rows.push([fqdn, addressesOf(ports), endpointsOf(ports)]);
     for (const p of ports) if (p.error !== undefined) notes.push(`! ${p.spn} (${p.protocol}): ${p.error}`);
   }
+  // Clusters serve on 80 and 443 all the time; an ordinary user may not listen below 1024 (Linux).
+  if (view.ports.some((p) => p.error?.includes('EACCES'))) {
+    notes.push('  ports below 1024 need root: run with sudo, or allow every user once: sudo sysctl -w net.ipv4.ip_unprivileged_port_start=0');
+  }
   const lines: string[] = [];
   if (rows.length === 0) {
     lines.push('No Services to serve yet (check the source, --namespace and --selector); they are served as they appear.');

@@ -61,6 +61,17 @@ test('with a hosts file it says so; a port that did not open is a "!" line with 
   t.notRegex(text, /sudo/);
 });
 
+test('a port below 1024 that an ordinary user cannot listen on gets the reason and what to do', (t) => {
+  const text = formatReadyTable({
+    ports: [port('shop', 'web', 'http', ['127.1.124.57:80'], ['10.0.0.1:8080'], 'TCP', 'cannot listen on 127.1.124.57:80: listen EACCES: permission denied 127.1.124.57:80')],
+    clusterDomain: 'cluster.local',
+    dns,
+    hostsFile: undefined,
+  });
+  t.regex(text, /^! shop\/web:http \(TCP\): cannot listen on 127\.1\.124\.57:80: listen EACCES/m);
+  t.regex(text, /^  ports below 1024 need root: run with sudo, or allow every user once: sudo sysctl -w net\.ipv4\.ip_unprivileged_port_start=0$/m);
+});
+
 test('no Services yet and no DNS server: says what to check and how to connect', (t) => {
   const text = formatReadyTable({ ports: [], clusterDomain: 'cluster.local', dns: undefined, hostsFile: undefined });
   t.regex(text, /^No Services to serve yet/);
