@@ -26,18 +26,19 @@ interface Row {
 }
 
 /** The table local prints once ready; every stdout line must be part of it. */
-function readyOutput(stdout: string): { rows: Row[]; dig: string[]; names: string } {
+function readyOutput(stdout: string): { rows: Row[]; notes: string[]; dig: string[]; names: string } {
   const lines = stdout.trimEnd().split('\n');
   t0(/^NAME +ADDRESS +ENDPOINTS$/.test(lines[0]!), `header: ${lines[0]}`);
   const blank = lines.indexOf('');
-  const rows = lines.slice(1, blank).map((l) => {
+  const notes = lines.slice(1, blank).filter((l) => l.startsWith('!') || l.startsWith('  '));
+  const rows = lines.slice(1, blank).filter((l) => !notes.includes(l)).map((l) => {
     const m = /^(\S+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+(\d+) endpoints?$/.exec(l);
     t0(m !== null, `row: ${l}`);
     return { name: m![1]!, host: m![2]!, port: Number(m![3]), endpoints: Number(m![4]) };
   });
   const tail = lines.slice(blank + 1);
   t0(tail.length === 2 && tail[0]!.startsWith('try: dig ') && tail[1]!.startsWith('names: '), `after the table: ${JSON.stringify(tail)}`);
-  return { rows, dig: tail[0]!.slice('try: '.length).split(' '), names: tail[1]! };
+  return { rows, notes, dig: tail[0]!.slice('try: '.length).split(' '), names: tail[1]! };
 }
 
 function t0(ok: boolean, what: string): void {
@@ -163,7 +164,9 @@ const asNobody = process.getuid?.() === 0 && setpriv !== undefined;
   const dir = await tempDir(t);
   await chmod(dir, 0o755);
   const file = path.join(dir, 'shop.yaml');
-  await writeFile(file, manifests([{ name: 'web', port: 8080, backendPort: backend.port }]), { mode: 0o644 });
+  // admin listens on 80, which Linux keeps for root (unless ip_unprivileged_port_start says otherwise).
+  const lowPortsOk = Number((await readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').catch(() => '1024')).trim()) <= 80;
+  await writeFile(file, manifests([{ name: 'web', port: 8080, backendPort: backend.port }, { name: 'admin', port: 80, backendPort: backend.port }]), { mode: 0o644 });
   const dnsPort = await freePort();
 
   const child = spawn(setpriv!, ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, 'local', '--manifests', file,
@@ -180,8 +183,17 @@ const asNobody = process.getuid?.() === 0 && setpriv !== undefined;
 
   const out = readyOutput(stdout);
   t.is(out.names, `names: use the DNS server at 127.0.0.1:${dnsPort} or run with sudo for /etc/hosts`);
-  t.deepEqual(await dig(out.dig), [out.rows[0]!.host]);
-  t.regex(await curl(`http://${out.rows[0]!.host}:8080/x`), /x-backend: web-pod/);
+  t.deepEqual(out.rows.map((r) => [r.name, r.port]), [['admin.shop.svc.cluster.local', 80], ['web.shop.svc.cluster.local', 8080]]);
+  const web = out.rows[1]!;
+  t.deepEqual(await dig([...out.dig.slice(0, -1), web.name]), [web.host]);
+  t.regex(await curl(`http://${web.host}:8080/x`), /x-backend: web-pod/);
+  if (lowPortsOk) {
+    t.log('net.ipv4.ip_unprivileged_port_start allows port 80 here: the refusal is not shown');
+  } else {
+    t.is(out.notes.length, 2);
+    t.regex(out.notes[0]!, /^! shop\/admin:http \(TCP\): cannot listen on 127\.219\.32\.\d+:80: listen EACCES/);
+    t.regex(out.notes[1]!, /sudo sysctl -w net\.ipv4\.ip_unprivileged_port_start=0$/);
+  }
   t.notRegex(stderr, /hosts-file|hosts file/);
   t.notRegex(await readFile('/etc/hosts', 'utf8'), /kube-userspace-proxy/);
   t.is((await readFile('/etc/hosts', 'utf8')).includes('127.219.32.'), false);
