@@ -1,7 +1,7 @@
 /**
  * The DNS server's throughput and latency, and how soon a new Service resolves.
  *
- *   node dist/bench/dns-bench.js [--seconds 3] [--concurrency 16] [--proxy-connections 4] [--new-services 5]
+ *   node dist/bench/dns-bench.js [--seconds 3] [--concurrency 16] [--proxy-connections 4] [--new-services 5] [--local]
  *
  * The real command (`kube-userspace-proxy --manifests DIR --dns-bind-address 127.0.0.1:PORT`) is
  * started as its own process, as a user runs it; this process is the client. While the queries
@@ -11,6 +11,9 @@
  *   for `--seconds`; every reply is decoded and checked; p50/p99 over all of them.
  * - new service: a Service manifest is written (temp + rename); the time until its name answers
  *   NOERROR, polled every 2 ms, for `--new-services` services one after the other.
+ * With --local the agent runs as `kube-userspace-proxy local` (a pool address per Service, and as
+ * root a hosts file, here a temp file), so the new-service time includes the pool and the hosts
+ * block; the proxied traffic goes to the pool address DNS answers.
  * On a shared machine the client's own CPU time is in the figures: they are lower bounds.
  */
 import { randomInt } from 'node:crypto';
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'proxy-connections': { type: 'string', default: '4' },
     'new-services': { type: 'string', default: '5' },
+    local: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Math.min(Number(values.seconds), 30);
@@ -61,7 +65,9 @@ ports: [{name: echo, port: ${echo.port}}]
 endpoints: [{addresses: ["127.0.0.1"]}]
 `);
 const dnsPort = await freePort(HOST);
-const proxy = spawnNode([CLI, '--manifests', dir, '--dns-bind-address', `${HOST}:${dnsPort}`, '--dns-upstream', 'refuse', '--log-level', 'warn', '--healthz-bind-address=', '--metrics-bind-address=']);
+const LOCAL = values.local === true;
+const local = LOCAL ? ['local', '--service-ip-pool', '127.77.251.0/24', ...(process.getuid?.() === 0 ? ['--hosts-file', path.join(dir, '.hosts')] : [])] : [];
+const proxy = spawnNode([CLI, ...local, '--manifests', dir, '--dns-bind-address', `${HOST}:${dnsPort}`, '--dns-upstream', 'refuse', '--log-level', 'warn', '--healthz-bind-address=', '--metrics-bind-address=']);
 
 const socket = dgram.createSocket('udp4');
 await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
@@ -71,7 +77,7 @@ socket.on('message', (msg) => {
   waiting.get(id)?.(msg);
   waiting.delete(id);
 });
-function query(name: string, timeoutMs = 2000): Promise<{ rcode: string; answers: number }> {
+function query(name: string, timeoutMs = 2000): Promise<{ rcode: string; answers: number; address: string | undefined }> {
   let id = randomInt(65536);
   while (waiting.has(id)) id = randomInt(65536);
   const q = dnsPacket.encode({ id, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: 'A' }] });
@@ -82,23 +88,24 @@ function query(name: string, timeoutMs = 2000): Promise<{ rcode: string; answers
     }, timeoutMs);
     waiting.set(id, (reply) => {
       clearTimeout(timer);
-      const d = dnsPacket.decode(reply) as unknown as { rcode: string; answers: unknown[] };
-      resolve({ rcode: d.rcode, answers: d.answers.length });
+      const d = dnsPacket.decode(reply) as unknown as { rcode: string; answers: Array<{ data: unknown }> };
+      resolve({ rcode: d.rcode, answers: d.answers.length, address: typeof d.answers[0]?.data === 'string' ? d.answers[0].data : undefined });
     });
     socket.send(q, dnsPort, HOST);
   });
 }
 
 try {
-  await waitFor('the DNS server', async () => (await query(NAME, 200)).answers === 1, 30_000);
-  await waitFor('the proxied service', async () => (await tcpRequest(HOST, 19999, 'x')).toString() === 'x', 30_000);
+  // The service's address: its ClusterIP, or with --local its pool address.
+  const target = await waitFor('the DNS server', async () => (await query(NAME, 200)).address, 30_000);
+  await waitFor('the proxied service', async () => (await tcpRequest(target, 19999, 'x')).toString() === 'x', 30_000);
 
   let proxying = true;
   let echoes = 0;
   const payload = Buffer.alloc(16 * 1024, 'e');
   const traffic = Array.from({ length: PROXY_CONNECTIONS }, async () => {
     while (proxying) {
-      const r = await tcpRequest(HOST, 19999, payload);
+      const r = await tcpRequest(target, 19999, payload);
       if (r.length === payload.length) echoes++;
     }
   });
@@ -145,6 +152,7 @@ spec:
   toResolve.sort((a, b) => a - b);
 
   const result = {
+    mode: LOCAL ? 'local' : 'agent',
     cpus: os.availableParallelism(),
     seconds: Number(elapsed.toFixed(2)),
     concurrency: CONCURRENCY,

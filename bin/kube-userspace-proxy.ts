@@ -25,6 +25,10 @@ import { WorkerPool } from '../lib/workers/worker-pool.js';
 import { descriptorLimits } from '../lib/agent/descriptor-limits.js';
 import { ClusterDns } from '../lib/dns/cluster-dns.js';
 import { FanOutSource } from '../lib/source/fan-out-source.js';
+import { localArgv } from '../lib/cli/local-command.js';
+import type { LocalPlan } from '../lib/cli/local-command.js';
+import { formatReadyTable } from '../lib/cli/ready-table.js';
+import { parseAddress } from '../lib/server/parse-address.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 
@@ -33,7 +37,19 @@ function version(): string {
   return pkg.version;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
+async function main(commandLine: readonly string[]): Promise<number> {
+  let argv = commandLine;
+  let local: LocalPlan | undefined;
+  if (argv[0] === 'local') {
+    try {
+      local = localArgv(argv.slice(1), { isRoot: process.getuid?.() === 0 });
+    } catch (err) {
+      if (!(err instanceof InvalidConfigError)) throw err;
+      for (const p of err.problems) process.stderr.write(`${PROGRAM}: ${p}\n`);
+      return 2;
+    }
+    argv = local.argv;
+  }
   if (argv[0] === 'status') {
     // Only this subcommand needs an HTTP client: undici adds about 0.1 s to every proxy start.
     const { runStatus } = await import('../lib/cli/status-command.js');
@@ -161,6 +177,11 @@ async function main(argv: readonly string[]): Promise<number> {
     // Listening before the source syncs: until then in-zone questions get SERVFAIL, not a wrong NXDOMAIN.
     await dns?.start();
     await agent.start();
+    if (local) {
+      // Once, when ready: stdout carries only this table (logs go to stderr), so scripts can read it.
+      const dnsAddress = config.dnsBindAddress !== '' ? parseAddress(config.dnsBindAddress, '--dns-bind-address') : undefined;
+      process.stdout.write(formatReadyTable({ ports: agent.status(), clusterDomain: config.clusterDomain, dns: dnsAddress, hostsFile: config.hostsFile }));
+    }
   } catch (err) {
     const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
     log.error('start failed', { error: message });

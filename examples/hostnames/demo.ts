@@ -19,7 +19,10 @@ try {
   process.exit(1);
 }
 
-const proxy = spawn(process.execPath, [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--healthz-bind-address', '127.0.0.1:10256', '--log-format', 'text'], { stdio: ['ignore', 'inherit', 'inherit'] });
+// The names too, from the DNS server: port 1053 needs no root and stays clear of a resolver on 53.
+const DNS = { host: '127.0.0.1', port: 1053 };
+const NAME = 'hostnames.default.svc.cluster.local';
+const proxy = spawn(process.execPath, [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--healthz-bind-address', '127.0.0.1:10256', '--dns-bind-address', `${DNS.host}:${DNS.port}`, '--log-format', 'text'], { stdio: ['ignore', 'inherit', 'inherit'] });
 let stopping = false;
 
 async function stop(code: number): Promise<never> {
@@ -62,6 +65,9 @@ process.stdout.write(`
 The hostnames service is up: three pods (${DEMO_PODS.map((p) => `${p.name} on 127.0.0.1:${p.port}`).join(', ')}).
   TCP:  curl http://127.0.0.1:8080/        (run it three times: three different pods answer)
   UDP:  echo hi | socat - UDP:127.0.0.1:8081   (or: echo hi | nc -u -w1 127.0.0.1 8081)
+  DNS:  dig @${DNS.host} -p ${DNS.port} ${NAME}
+        (the ClusterIP from service.yaml, as a pod would get it; the ports by name:
+         dig @${DNS.host} -p ${DNS.port} _http._tcp.${NAME} SRV)
 Edit examples/hostnames/*.yaml while it runs: changes apply within a second.
 Press Ctrl-C to stop.
 `);

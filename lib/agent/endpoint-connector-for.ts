@@ -17,6 +17,7 @@ export async function endpointConnectorFor(config: Config): Promise<EndpointConn
   const { kc, server } = loadKubeConfig({
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),
+    ...(config.kubeContext !== undefined ? { context: config.kubeContext } : {}),
   });
   log.info('dialing endpoints through the API server', { dialVia: config.dialVia, server });
   return new PortForwardConnector({ kubeConfig: kc });

@@ -44,6 +44,7 @@ async function unscopedSourceFor(config: Config, ownListeners?: () => Iterable<O
   const { kc, server, origin } = loadKubeConfig({
     ...(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {}),
     ...(config.master !== undefined ? { master: config.master } : {}),
+    ...(config.kubeContext !== undefined ? { context: config.kubeContext } : {}),
   });
   log.info('service source', { source: 'kubernetes', server, config: origin, resource: config.useEndpoints ? 'endpoints' : 'endpointslices', qps: config.kubeApiQps, burst: config.kubeApiBurst });
   new RequestRateLimiter({ qps: config.kubeApiQps, burst: config.kubeApiBurst }).limit(kc);

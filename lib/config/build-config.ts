@@ -38,6 +38,9 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
 
   const kubeconfig = one('kubeconfig');
   const master = one('master');
+  const kubeContext = one('context');
+  if (kubeContext !== undefined && kubeContext.trim() === '') problems.push(`${src('context')}: empty name`);
+  if (kubeContext !== undefined && manifests.length > 0) problems.push(`${src('manifests')} cannot be combined with ${src('context')}: choose one service source`);
   if (master !== undefined && !/^https?:\/\/[^\s/]+/.test(master)) problems.push(`${src('master')}: "${master}" is not an http(s) URL`);
   if (manifests.length > 0 && (kubeconfig !== undefined || master !== undefined)) {
     problems.push(`${src('manifests')} cannot be combined with ${kubeconfig !== undefined ? src('kubeconfig') : src('master')}: choose one service source`);
@@ -202,6 +205,7 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     manifests: Object.freeze([...manifests]),
     kubeconfig,
     master,
+    kubeContext,
     useEndpoints,
     serviceProxyName,
     configSyncPeriodMs,

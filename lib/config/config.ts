@@ -13,6 +13,8 @@ export interface Config {
   /** Kubernetes API source: --kubeconfig and --master (either selects it). */
   readonly kubeconfig: string | undefined;
   readonly master: string | undefined;
+  /** --context: the kubeconfig context to use in place of its current-context. */
+  readonly kubeContext: string | undefined;
   /** Watch v1 Endpoints instead of EndpointSlices (clusters older than 1.21). */
   readonly useEndpoints: boolean;
   /** Serve services labelled service.kubernetes.io/service-proxy-name with this value ('' = unlabelled only). */
@@ -89,6 +91,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   manifests: [],
   kubeconfig: undefined,
   master: undefined,
+  kubeContext: undefined,
   useEndpoints: false,
   serviceProxyName: '',
   configSyncPeriodMs: 15 * 60_000,

@@ -34,6 +34,7 @@ export const MAX_WORKERS = 64;
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'manifests', kind: 'strings', value: 'PATH', help: 'Service, Endpoints and EndpointSlice manifests (YAML or JSON file, or directory); repeatable; watched for changes' },
   { name: 'kubeconfig', kind: 'string', value: 'PATH', kubeProxyField: 'clientConnection.kubeconfig', help: 'watch a Kubernetes API server using this kubeconfig (default without --manifests: in-cluster config, then $KUBECONFIG, then ~/.kube/config)' },
+  { name: 'context', kind: 'string', value: 'NAME', toFile: (c) => c.kubeContext, help: 'the kubeconfig context to use (default: its current-context)' },
   { name: 'master', kind: 'string', value: 'URL', help: 'the API server URL (overrides the kubeconfig\'s server)' },
   { name: 'use-endpoints', kind: 'bool', help: 'watch v1 Endpoints instead of EndpointSlices (clusters older than 1.21)' },
   { name: 'service-proxy-name', kind: 'string', value: 'NAME', help: 'serve services labelled service.kubernetes.io/service-proxy-name=NAME (default: only unlabelled ones, as kube-proxy)' },

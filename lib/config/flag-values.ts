@@ -22,7 +22,7 @@ export interface SettingWarning {
 
 /** Alternatives: flags on one side exclude those on the other (a source; a way to set the log level). */
 const ALTERNATIVES: ReadonlyArray<readonly [readonly string[], readonly string[]]> = [
-  [['manifests'], ['kubeconfig', 'master']],
+  [['manifests'], ['kubeconfig', 'master', 'context']],
   [['v'], ['log-level']],
 ];
 

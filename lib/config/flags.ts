@@ -46,7 +46,8 @@ export function parseFlags(argv: readonly string[], env: { isTTY: boolean } = { 
 export function usage(program: string): string {
   const lines = [
     `Usage: ${program} --manifests PATH [flags]`,
-    `       ${program} [--kubeconfig PATH | --master URL] [flags]`,
+    `       ${program} [--kubeconfig PATH | --master URL] [--context NAME] [flags]`,
+    `       ${program} local (--manifests PATH | [--kubeconfig PATH] [--context NAME]) [flags]`,
     `       ${program} --cleanup | --dry-run --manifests PATH --redirect iptables|nftables`,
     `       ${program} status [--metrics-address HOST:PORT] [--output text|json]`,
     '',

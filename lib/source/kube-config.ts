@@ -14,6 +14,8 @@ export interface KubeConfigOptions {
   readonly kubeconfig?: string;
   /** --master: replaces the server URL of the current cluster. */
   readonly master?: string;
+  /** --context: the context to use in place of the kubeconfig's current-context. */
+  readonly context?: string;
 }
 
 /** What loadKubeConfig reads from the process; tests replace it. */
@@ -68,6 +70,13 @@ export function loadKubeConfig(options: KubeConfigOptions, environment: KubeConf
     origin = 'default';
   }
 
+  if (options.context !== undefined) {
+    if (!kc.getContextObject(options.context)) {
+      const known = kc.getContexts().map((c) => c.name);
+      throw new KubeConfigError(`--context: kubeconfig has no context "${options.context}" (it has: ${known.join(', ') || 'none'})`, { file: options.kubeconfig });
+    }
+    kc.setCurrentContext(options.context);
+  }
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
     const context = kc.getCurrentContext();

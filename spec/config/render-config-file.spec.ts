@@ -16,6 +16,7 @@ const NON_DEFAULT: Record<string, string[]> = {
   manifests: ['--manifests', 'a.yaml', '--manifests', 'dir/'],
   kubeconfig: ['--kubeconfig', '/etc/kube/proxy.conf'],
   master: ['--master', 'https://10.0.0.1:6443'],
+  context: ['--context', 'prod'],
   'use-endpoints': ['--use-endpoints'],
   'service-proxy-name': ['--service-proxy-name', 'mine'],
   'config-sync-period': ['--config-sync-period', '10m'],
@@ -55,7 +56,7 @@ const NON_DEFAULT: Record<string, string[]> = {
   'log-level': ['--log-level', 'error'],
   'log-format': ['--log-format', 'text'],
 };
-const SOURCE_FLAGS = ['manifests', 'kubeconfig', 'master'];
+const SOURCE_FLAGS = ['manifests', 'kubeconfig', 'master', 'context'];
 /** Flags the others' values rule out (--service-ip-pool wants --redirect none): round-tripped on their own. */
 const ALONE = ['service-ip-pool'];
 
@@ -81,7 +82,7 @@ async function roundTrip(t: ExecutionContext, argv: string[]): Promise<void> {
 
 test('round trip: --write-config-to, then --config, gives the same Config for every flag (manifests)', async (t) => {
   // --dial-via port-forward needs the API as the source.
-  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'kubeconfig' && name !== 'master' && name !== 'dial-via' && !ALONE.includes(name)).flatMap(([, a]) => a);
+  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'kubeconfig' && name !== 'master' && name !== 'context' && name !== 'dial-via' && !ALONE.includes(name)).flatMap(([, a]) => a);
   await roundTrip(t, argv);
 });
 

@@ -197,3 +197,18 @@ test('no kubeconfig anywhere and no --master is a clear error', (t) => {
   const err = t.throws(() => loadKubeConfig({}, noEnv), { instanceOf: KubeConfigError });
   t.regex(err?.message ?? '', /--kubeconfig or --master/);
 });
+
+test('--context picks a context other than current-context, and an unknown one is refused naming the ones there are', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'two');
+  // Two contexts: the current one (ctx1 → c1) and "prod" → c2.
+  const text = kubeconfigText()
+    .replace('clusters:\n', 'clusters:\n- name: c2\n  cluster:\n    server: https://10.0.0.2:6443\n')
+    .replace('contexts:\n', 'contexts:\n- name: prod\n  context:\n    cluster: c2\n    user: u1\n');
+  await fs.writeFile(file, text);
+  t.is(loadKubeConfig({ kubeconfig: file }, noEnv).server, 'https://10.0.0.1:6443');
+  const chosen = loadKubeConfig({ kubeconfig: file, context: 'prod' }, noEnv);
+  t.is(chosen.server, 'https://10.0.0.2:6443');
+  t.is(chosen.kc.getCurrentContext(), 'prod');
+  t.throws(() => loadKubeConfig({ kubeconfig: file, context: 'staging' }, noEnv), { instanceOf: KubeConfigError, message: '--context: kubeconfig has no context "staging" (it has: prod, ctx1)' });
+});
