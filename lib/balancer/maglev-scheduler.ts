@@ -4,23 +4,14 @@ import type { PickState, Scheduler } from './scheduler.js';
 import { byKey, slotWalk } from './source-hash-scheduler.js';
 
 /**
- * Lookup table sizes: primes, so that every skip is coprime with the size and each endpoint's
- * permutation visits every slot. 65537 is IPVS's default for mh.
+ * The lookup table's size, as IPVS's mh defaults to: a prime, so that every skip is coprime with it
+ * and each endpoint's permutation visits every slot. It is fixed rather than grown with the
+ * endpoints: a table of another size is another mapping, and the point of mh is that a change of
+ * the set moves few clients. 65537 slots keep shares within a fraction of a percent of the weights
+ * up to hundreds of endpoints (Maglev's paper asks for M ≥ 100·N), for 128 KiB per port and a few
+ * milliseconds per change of the set.
  */
-const TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65537] as const;
-
-/**
- * Slots per unit of weight the table aims for. Maglev's paper asks for a table much larger than the
- * number of backends (M ≥ 100·N) so that shares stay within about 1% of the weights and few
- * clients move on a change beyond the ones that must.
- */
-const SLOTS_PER_WEIGHT = 100;
-
-/** The smallest table size with SLOTS_PER_WEIGHT slots per unit of weight (the largest if none). */
-export function maglevTableSize(totalWeight: number): number {
-  for (const m of TABLE_SIZES) if (m >= totalWeight * SLOTS_PER_WEIGHT) return m;
-  return TABLE_SIZES[TABLE_SIZES.length - 1];
-}
+export const MAGLEV_TABLE_SIZE = 65537;
 
 /**
  * mh: Maglev hashing (Eisenbud et al., NSDI 2016), named as IPVS names it. Each endpoint has a
@@ -33,13 +24,13 @@ export function maglevTableSize(totalWeight: number): number {
  */
 export class MaglevScheduler implements Scheduler {
   /** Slot → index into the endpoint list. */
-  readonly #table: number[];
+  readonly #table: ArrayLike<number>;
 
-  constructor(endpoints: readonly Endpoint[], weights: readonly number[]) {
+  constructor(endpoints: readonly Endpoint[], weights: readonly number[], tableSize = MAGLEV_TABLE_SIZE) {
     const order = byKey(endpoints);
     const w = reduceByGcd(order.map((i) => weights[i] as number));
-    const m = maglevTableSize(w.reduce((a, b) => a + b, 0));
-    const table = new Array<number>(m).fill(-1);
+    const m = tableSize;
+    const table = new Int32Array(m).fill(-1);
     const position = order.map((i) => hash32((endpoints[i] as Endpoint).key, 1) % m);
     const skip = order.map((i) => (hash32((endpoints[i] as Endpoint).key, 2) % (m - 1)) + 1);
     let filled = 0;
@@ -54,7 +45,7 @@ export class MaglevScheduler implements Scheduler {
         }
       }
     }
-    this.#table = table;
+    this.#table = endpoints.length <= 0xffff ? Uint16Array.from(table) : table;
   }
 
   pick(endpoints: readonly Endpoint[], clientIP: string, state: PickState): Endpoint {

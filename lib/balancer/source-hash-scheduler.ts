@@ -27,7 +27,7 @@ export function byKey(endpoints: readonly Endpoint[]): number[] {
 }
 
 /** The endpoint of slot start, or of the next slot whose endpoint is not avoided (IPVS sh's fallback). */
-export function slotWalk(table: readonly number[], start: number, endpoints: readonly Endpoint[], avoid: ReadonlySet<string> | undefined): number {
+export function slotWalk(table: ArrayLike<number>, start: number, endpoints: readonly Endpoint[], avoid: ReadonlySet<string> | undefined): number {
   const first = table[start] as number;
   if (avoid === undefined || !avoid.has((endpoints[first] as Endpoint).key)) return first;
   for (let k = 1; k < table.length; k++) {
