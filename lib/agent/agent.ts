@@ -1,6 +1,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { AffinityPolicy, LoadBalancer } from '../balancer/load-balancer.js';
-import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
+import type { AffinityPolicy, LoadBalancer, SchedulingPolicy } from '../balancer/load-balancer.js';
+import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
+import { DEFAULT_SCHEDULER } from '../model/scheduler-annotation.js';
+import type { SchedulerName } from '../model/scheduler-annotation.js';
 import type { Config } from '../config/config.js';
 import { formatHostPort, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
@@ -78,7 +80,7 @@ export interface PortStatus {
   readonly nodePort: number;
   /** The local listener port the rules send portals to (rules modes); 0 in none mode. */
   readonly proxyPort: number;
-  readonly scheduler: 'rr';
+  readonly scheduler: SchedulerName;
   readonly affinity: AffinityPolicy;
   /** Why the listener (or the node port) is not open, if it is not. */
   readonly error: string | undefined;
@@ -174,7 +176,7 @@ export class Agent implements ServiceSourceHandler {
   constructor(options: AgentOptions) {
     this.#config = options.config;
     this.#source = options.source;
-    this.#balancer = options.balancer ?? new RoundRobinBalancer();
+    this.#balancer = options.balancer ?? new SchedulingBalancer();
     this.#rules = options.rules;
     this.#allocator = options.allocator ?? new KernelPortAllocator();
     this.#assigner = options.assigner;
@@ -245,7 +247,7 @@ export class Agent implements ServiceSourceHandler {
       portals: portalsOf(st.service, st.port, st.scope, st.family).map((p) => formatHostPort(p.ip, p.port)),
       nodePort: st.port.nodePort,
       proxyPort: st.proxyPort,
-      scheduler: 'rr' as const,
+      scheduler: st.service.scheduler ?? DEFAULT_SCHEDULER,
       affinity: { type: st.service.sessionAffinity, timeoutSeconds: st.service.affinityTimeoutSeconds },
       error: st.error?.message ?? st.claimError?.message,
       stats: st.socket?.stats,
@@ -493,7 +495,7 @@ export class Agent implements ServiceSourceHandler {
     const opening: PortState[] = [];
     for (const [key, want] of wanted) {
       let st = this.#ports.get(key);
-      this.#balancer.newService(key, { type: current!.sessionAffinity, timeoutSeconds: current!.affinityTimeoutSeconds });
+      this.#balancer.newService(key, { type: current!.sessionAffinity, timeoutSeconds: current!.affinityTimeoutSeconds }, schedulingOf(current!));
       if (st) {
         st.service = current!;
         st.port = want.port;
@@ -647,4 +649,15 @@ export class Agent implements ServiceSourceHandler {
   }
 
   readonly #isThisNode = (nodeName: string): boolean => nodeName === this.#config.nodeName;
+}
+
+/** The service's scheduling annotations as the balancer takes them; one object per spec, so unchanged specs compare equal. */
+const schedulingBySpec = new WeakMap<ServiceSpec, SchedulingPolicy>();
+function schedulingOf(svc: ServiceSpec): SchedulingPolicy {
+  let p = schedulingBySpec.get(svc);
+  if (p === undefined) {
+    p = { scheduler: svc.scheduler ?? DEFAULT_SCHEDULER, weights: svc.weights ?? {} };
+    schedulingBySpec.set(svc, p);
+  }
+  return p;
 }

@@ -1,4 +1,5 @@
 import type { Endpoint } from '../model/endpoint.js';
+import type { SchedulerName } from '../model/scheduler-annotation.js';
 import type { AffinityType } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 
@@ -8,14 +9,29 @@ export interface AffinityPolicy {
   readonly timeoutSeconds: number;
 }
 
+/** A service port's scheduler and the weights of its endpoints, by IP address or Pod name (others weigh 1). */
+export interface SchedulingPolicy {
+  readonly scheduler: SchedulerName;
+  readonly weights: Readonly<Record<string, number>>;
+}
+
+/** Round robin with equal weights: the default. */
+export const DEFAULT_SCHEDULING: SchedulingPolicy = Object.freeze({ scheduler: 'rr', weights: Object.freeze({}) });
+
+/** Per endpoint key, the connections (TCP) or sessions (UDP) a proxy socket has open to it now. */
+export type ConnectionCounts = ReadonlyMap<string, { readonly active: number }>;
+
 /**
  * Picks an endpoint for each new connection (or UDP client) of a service port.
  * Implementations keep per-ServicePortName state; all calls are synchronous and cheap, since
  * nextEndpoint sits on the per-connection path.
  */
 export interface LoadBalancer {
-  /** Registers a service port or updates its affinity policy (type and timeout); endpoints already known are kept. */
-  newService(spn: ServicePortName, affinity: AffinityPolicy): void;
+  /**
+   * Registers a service port or updates its affinity policy (type and timeout) and its scheduling
+   * (DEFAULT_SCHEDULING when omitted); endpoints already known are kept.
+   */
+  newService(spn: ServicePortName, affinity: AffinityPolicy, scheduling?: SchedulingPolicy): void;
   /** Replaces the endpoints of a service port. An unchanged set (in any order) keeps position and affinity. */
   updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void;
   /** Forgets a service port: its endpoints and its affinity entries. */
@@ -23,10 +39,16 @@ export interface LoadBalancer {
   /**
    * The endpoint for a new connection from clientIP, or undefined when the port is unknown or has
    * no endpoints. reset=true bypasses affinity (the previous pick failed) and re-pins the client.
+   * avoid: endpoint keys just found backed off; one outside it is returned when there is one.
    */
-  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean): Endpoint | undefined;
+  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined;
   /** The current endpoints of a service port (empty when unknown). */
   endpoints(spn: ServicePortName): readonly Endpoint[];
+  /**
+   * The proxy socket of a service port hands over its live per-endpoint counts (its stats map), so
+   * that lc, sed and nq see the connections open now. The last call for a port wins.
+   */
+  trackConnections?(spn: ServicePortName, counts: ConnectionCounts): void;
   /** Drops affinity entries idle for at least their timeout, so memory stays bounded. */
   cleanupStaleStickySessions(): void;
 }

@@ -23,6 +23,7 @@ import {
 } from './object-fields.js';
 import type { ObjectMap } from './object-fields.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, needsHealthCheck } from './service.js';
+import { readScheduler, readWeights } from './scheduler-annotation.js';
 import { readTcpIdleTimeout } from './tcp-idle-timeout-annotation.js';
 import type { AffinityType, Protocol, ServicePortSpec, ServiceSpec, ServiceType, TrafficPolicy } from './service.js';
 
@@ -57,6 +58,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const healthCheckNodePort = readHealthCheckNodePort(spec['healthCheckNodePort'], { type, externalTrafficPolicy }, ports);
   const trafficDistribution = readTrafficDistribution(spec['trafficDistribution']);
   const tcpIdleTimeoutMs = readTcpIdleTimeout(meta);
+  const scheduler = readScheduler(meta);
+  const weights = readWeights(meta);
 
   return {
     namespace,
@@ -79,6 +82,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     publishNotReadyAddresses: readPublishNotReadyAddresses(spec, meta),
     // Only when annotated, so that specs without it stay deep-equal to what they were.
     ...(tcpIdleTimeoutMs !== undefined ? { tcpIdleTimeoutMs } : {}),
+    ...(scheduler !== undefined ? { scheduler } : {}),
+    ...(weights !== undefined ? { weights } : {}),
   };
 }
 

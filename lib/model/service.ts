@@ -1,3 +1,4 @@
+import type { SchedulerName } from './scheduler-annotation.js';
 import type { ServiceKey } from './service-port-name.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -62,6 +63,13 @@ export interface ServiceSpec {
    * --tcp-idle-timeout for this Service's TCP ports; undefined when not annotated.
    */
   readonly tcpIdleTimeoutMs?: number | undefined;
+  /** The `kube-userspace-proxy.io/scheduler` annotation; undefined (rr) when not annotated. */
+  readonly scheduler?: SchedulerName | undefined;
+  /**
+   * The `kube-userspace-proxy.io/weights` annotation: weight by endpoint IP address or Pod name
+   * (others weigh 1); undefined when not annotated.
+   */
+  readonly weights?: Readonly<Record<string, number>> | undefined;
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {

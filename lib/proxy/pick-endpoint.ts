@@ -25,11 +25,15 @@ export function pickEndpoint(
   if (ep === undefined || !backoff.isBackedOff(ep.key)) return ep;
   const n = balancer.endpoints(spn).length;
   if (n < 2) return ep;
+  // The keys tried so far: a scheduler whose pick is a function of the client (sh, mh) or of the
+  // load (lc) would otherwise answer the same endpoint again.
+  const tried = new Set<string>([ep.key]);
   for (let i = 0; i < n; i++) {
-    const next = balancer.nextEndpoint(spn, clientIP, true);
+    const next = balancer.nextEndpoint(spn, clientIP, true, tried);
     if (next === undefined) return ep;
     ep = next;
     if (!backoff.isBackedOff(ep.key)) return ep;
+    tried.add(ep.key);
   }
   return ep;
 }

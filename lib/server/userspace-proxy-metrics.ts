@@ -95,6 +95,16 @@ export class UserspaceProxyMetrics {
     perPort('counter', 'local_resource_errors_total', 'Connections refused or closed, dials and UDP sessions given up, and accept errors, for lack of local descriptors, buffers or memory (not counted as dial failures).', (_, s) => s.localResourceErrors);
     perPort('counter', 'tcp_idle_timeouts_total', 'TCP connections closed after no byte either way for the idle timeout.', (st, s) => (st.protocol === 'TCP' ? s.tcpIdleTimeouts : undefined));
     perPort('counter', 'udp_evictions_total', 'UDP sessions closed to stay within --udp-max-sessions.', (st, s) => (st.protocol === 'UDP' ? s.udpEvictions : undefined));
+    new Gauge<PortLabels | 'scheduler'>({
+      name: `${P}service_port_scheduler_info`,
+      help: 'Always 1; the scheduler label names how the service port picks endpoints (kube-userspace-proxy.io/scheduler).',
+      labelNames: [...labelNames, 'scheduler'],
+      registers,
+      collect() {
+        this.reset();
+        for (const st of ports()) this.set({ ...portLabels(st), scheduler: st.scheduler }, 1);
+      },
+    });
     new Counter<PortLabels | 'direction'>({
       name: `${P}bytes_total`,
       help: 'Bytes proxied: direction="in" from clients to endpoints, "out" from endpoints to clients.',

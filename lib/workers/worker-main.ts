@@ -3,7 +3,7 @@
  * listening sockets the agent process opened and shares with it, and proxies them with its own
  * balancer, a replica of the agent's. It owns nothing else: no source, no rules, no servers.
  */
-import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
+import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { configureLogging, logger, rootLogger } from '../log.js';
 import { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
@@ -15,7 +15,7 @@ import { applyBalancerOps } from './replicated-balancer.js';
 import { UdpSessionHost } from './udp-session-host.js';
 
 const log = logger('worker');
-const balancer = new RoundRobinBalancer();
+const balancer = new SchedulingBalancer();
 const backoff = new EndpointBackoff();
 /** Each worker has an open-file limit of its own (inherited from the agent): its own budget. */
 const budget = new DescriptorBudget();

@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { LoadBalancer } from '../balancer/load-balancer.js';
-import { RoundRobinBalancer } from '../balancer/round-robin-balancer.js';
+import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { LocalProxySockets } from '../agent/proxy-socket-factory.js';
 import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-socket-factory.js';
 import { logger } from '../log.js';
@@ -77,7 +77,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   #seq = 1;
   #closed = false;
 
-  constructor(options: WorkerPoolOptions, balancer: LoadBalancer = new RoundRobinBalancer()) {
+  constructor(options: WorkerPoolOptions, balancer: LoadBalancer = new SchedulingBalancer()) {
     this.#options = options;
     this.#workers = new Array<Worker | undefined>(Math.max(0, options.workers)).fill(undefined);
     this.balancer = new ReplicatedBalancer(balancer, (op) => this.#queue(op));

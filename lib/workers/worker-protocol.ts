@@ -1,4 +1,4 @@
-import type { AffinityPolicy } from '../balancer/load-balancer.js';
+import type { AffinityPolicy, SchedulingPolicy } from '../balancer/load-balancer.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { ServicePortName } from '../model/service-port-name.js';
@@ -14,7 +14,7 @@ import type { StatsSnapshot } from './stats-snapshot.js';
 
 /** A change of the balancer's state, replayed in every worker's own balancer. */
 export type BalancerOp =
-  | { readonly op: 'new'; readonly spn: ServicePortName; readonly affinity: AffinityPolicy }
+  | { readonly op: 'new'; readonly spn: ServicePortName; readonly affinity: AffinityPolicy; readonly scheduling?: SchedulingPolicy }
   | { readonly op: 'endpoints'; readonly spn: ServicePortName; readonly endpoints: readonly Endpoint[] }
   | { readonly op: 'delete'; readonly spn: ServicePortName };
 

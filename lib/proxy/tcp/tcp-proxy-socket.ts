@@ -102,6 +102,8 @@ export class TcpProxySocket implements ProxySocket {
     }
     this.#handles = options.handles;
     this.#balancer = options.balancer;
+    // lc, sed and nq read the per-endpoint active counts this socket keeps anyway.
+    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
     this.#log = options.log ?? logger('tcp');
     this.#budget = options.budget;
     const idleTimeoutMs = options.idleTimeoutMs ?? 0;

@@ -153,6 +153,8 @@ export class UdpProxySocket implements ProxySocket {
     this.spn = options.spn;
     this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
     this.#balancer = options.balancer;
+    // lc, sed and nq read the per-endpoint session counts this socket keeps anyway.
+    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
     this.#backoff = options.backoff;
     this.#log = options.log ?? logger('udp');
     this.#maxSessions = maxSessions;

@@ -1,0 +1,262 @@
+import { InvalidConfigError } from '../errors.js';
+import { logger } from '../log.js';
+import type { Endpoint } from '../model/endpoint.js';
+import { parseIP } from '../model/ip-address.js';
+import { DEFAULT_AFFINITY_TIMEOUT_SECONDS } from '../model/service.js';
+import type { AffinityType } from '../model/service.js';
+import type { ServicePortName } from '../model/service-port-name.js';
+import { DEFAULT_SCHEDULING } from './load-balancer.js';
+import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
+import type { PickState, Scheduler } from './scheduler.js';
+import { schedulerFor } from './scheduler-for.js';
+import { shuffle } from './shuffle.js';
+
+const log = logger('balancer');
+
+export interface SchedulingBalancerOptions {
+  /** Source of randomness for shuffling new endpoint lists and for the random scheduler, as Math.random ([0, 1)). */
+  readonly random?: () => number;
+  /** Clock in milliseconds, as Date.now; affinity ages are measured with it. */
+  readonly now?: () => number;
+  /**
+   * Most clients remembered per service port under ClientIP affinity. Past it, the least recently
+   * used client is forgotten, so a scan from many source addresses cannot grow memory without bound.
+   */
+  readonly maxAffinityEntries?: number;
+}
+
+export const DEFAULT_MAX_AFFINITY_ENTRIES = 100_000;
+
+/**
+ * A client's pin. The endpoint is held by key and resolved through the current list, so a pin never
+ * hands out an endpoint object that is no longer (or no longer exactly) in the list.
+ */
+interface AffinityEntry {
+  endpointKey: string;
+  lastUsedMs: number;
+}
+
+interface PortState {
+  /** Shuffled once per change of the set; never mutated after assignment (handed out by endpoints()). */
+  endpoints: readonly Endpoint[];
+  byKey: Map<string, Endpoint>;
+  scheduling: SchedulingPolicy;
+  /** Built on the first pick after the set or the scheduling changed; kept while both stay. */
+  scheduler: Scheduler | undefined;
+  affinityType: AffinityType;
+  timeoutMs: number;
+  /** clientIP → pin, in least-recently-used-first order: refreshing a pin deletes and re-sets it. */
+  affinity: Map<string, AffinityEntry>;
+}
+
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
+/**
+ * Per service port, a scheduler (rr by default) over a shuffled endpoint list, with optional
+ * ClientIP affinity in front of it: a client with a live pin keeps its endpoint whatever the
+ * scheduler, the others are scheduled and (with affinity) pinned. With rr this is the legacy
+ * userspace proxier's LoadBalancerRR, minus its known bugs (a timeout given after the endpoints
+ * arrived was ignored; affinity entries were unbounded).
+ */
+export class SchedulingBalancer implements LoadBalancer {
+  readonly #ports = new Map<ServicePortName, PortState>();
+  /** Kept apart from the port state: a proxy socket may register before or after newService. */
+  readonly #counts = new Map<ServicePortName, ConnectionCounts>();
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #maxAffinityEntries: number;
+
+  constructor(options: SchedulingBalancerOptions = {}) {
+    const problems: string[] = [];
+    const { random = Math.random, now = Date.now, maxAffinityEntries = DEFAULT_MAX_AFFINITY_ENTRIES } = options;
+    if (typeof random !== 'function') problems.push('random must be a function');
+    if (typeof now !== 'function') problems.push('now must be a function');
+    if (!Number.isSafeInteger(maxAffinityEntries) || maxAffinityEntries < 1) {
+      problems.push(`maxAffinityEntries must be a positive integer, got ${String(maxAffinityEntries)}`);
+    }
+    if (problems.length > 0) throw new InvalidConfigError(problems);
+    this.#random = random;
+    this.#now = now;
+    this.#maxAffinityEntries = maxAffinityEntries;
+  }
+
+  newService(spn: ServicePortName, affinity: AffinityPolicy, scheduling: SchedulingPolicy = DEFAULT_SCHEDULING): void {
+    const timeoutMs = affinityTimeoutMs(affinity.timeoutSeconds);
+    const state = this.#ports.get(spn);
+    if (state === undefined) {
+      this.#ports.set(spn, newPortState(affinity.type, timeoutMs, scheduling));
+      return;
+    }
+    if (!sameScheduling(state.scheduling, scheduling)) {
+      state.scheduling = scheduling;
+      state.scheduler = undefined;
+      log.debug('scheduler changed', { service: spn, scheduler: scheduling.scheduler });
+    }
+    // Unlike the legacy code, the timeout is applied here too: endpoints usually arrive before the
+    // Service, so the state already exists and a custom timeout would otherwise be lost.
+    state.timeoutMs = timeoutMs;
+    if (state.affinityType !== affinity.type) {
+      state.affinityType = affinity.type;
+      if (affinity.type === 'None') state.affinity.clear();
+    }
+  }
+
+  updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void {
+    // Dedupe by key: the same address can appear in two EndpointSlices while one replaces the
+    // other, and counting it twice would skew the round robin towards it.
+    const byKey = new Map<string, Endpoint>();
+    for (const ep of endpoints) if (!byKey.has(ep.key)) byKey.set(ep.key, ep);
+
+    let state = this.#ports.get(spn);
+    if (state === undefined) {
+      if (byKey.size === 0) return;
+      // Endpoints often arrive before the Service: start without affinity until newService says.
+      state = newPortState('None', affinityTimeoutMs(0), DEFAULT_SCHEDULING);
+      this.#ports.set(spn, state);
+    }
+
+    if (sameKeys(state.byKey, byKey)) {
+      // Same set, maybe in another order or with fresher metadata (nodeName): keep the position
+      // and the pins, but hand out the new objects.
+      if (state.endpoints.some((ep) => byKey.get(ep.key) !== ep)) {
+        state.endpoints = Object.freeze(state.endpoints.map((ep) => byKey.get(ep.key) as Endpoint));
+        state.byKey = byKey;
+      }
+      return;
+    }
+
+    state.endpoints = Object.freeze(shuffle([...byKey.values()], this.#random));
+    state.byKey = byKey;
+    state.scheduler = undefined;
+    // Clients of endpoints that are still there keep their pin; the others are re-balanced.
+    for (const [client, entry] of state.affinity) {
+      if (!byKey.has(entry.endpointKey)) state.affinity.delete(client);
+    }
+    log.debug('endpoints changed', { service: spn, endpoints: state.endpoints.length });
+  }
+
+  deleteService(spn: ServicePortName): void {
+    this.#ports.delete(spn);
+    this.#counts.delete(spn);
+  }
+
+  trackConnections(spn: ServicePortName, counts: ConnectionCounts): void {
+    this.#counts.set(spn, counts);
+  }
+
+  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
+    const state = this.#ports.get(spn);
+    if (state === undefined) return undefined;
+    const n = state.endpoints.length;
+    if (n === 0) return undefined;
+
+    const sticky = state.affinityType === 'ClientIP';
+    const now = sticky ? this.#now() : 0;
+    if (sticky && !reset) {
+      const entry = state.affinity.get(clientIP);
+      if (entry !== undefined && now - entry.lastUsedMs < state.timeoutMs) {
+        const pinned = state.byKey.get(entry.endpointKey);
+        if (pinned !== undefined && avoid?.has(pinned.key) !== true) {
+          entry.lastUsedMs = now;
+          state.affinity.delete(clientIP);
+          state.affinity.set(clientIP, entry);
+          return pinned;
+        }
+      }
+    }
+
+    state.scheduler ??= this.#build(state);
+    const counts = this.#counts.get(spn);
+    const pickState: PickState = { active: counts === undefined ? noConnections : (key) => counts.get(key)?.active ?? 0, avoid };
+    const ep = state.scheduler.pick(state.endpoints, clientIP, pickState);
+    if (sticky) this.#pin(state, clientIP, ep.key, now);
+    return ep;
+  }
+
+  endpoints(spn: ServicePortName): readonly Endpoint[] {
+    return this.#ports.get(spn)?.endpoints ?? NO_ENDPOINTS;
+  }
+
+  cleanupStaleStickySessions(): void {
+    const now = this.#now();
+    for (const [spn, state] of this.#ports) {
+      const before = state.affinity.size;
+      if (before === 0) continue;
+      // A full scan rather than stopping at the first fresh entry: Date.now can step backwards,
+      // so LRU order does not guarantee lastUsedMs order.
+      for (const [client, entry] of state.affinity) {
+        if (now - entry.lastUsedMs >= state.timeoutMs) state.affinity.delete(client);
+      }
+      const dropped = before - state.affinity.size;
+      if (dropped > 0) log.debug('dropped stale sticky sessions', { service: spn, dropped });
+    }
+  }
+
+  /** The scheduler of a service port (rr when unknown): for status views. */
+  schedulerOf(spn: ServicePortName): SchedulingPolicy['scheduler'] {
+    return this.#ports.get(spn)?.scheduling.scheduler ?? DEFAULT_SCHEDULING.scheduler;
+  }
+
+  #build(state: PortState): Scheduler {
+    const weights = state.endpoints.map((ep) => weightOf(ep, state.scheduling.weights));
+    return schedulerFor(state.scheduling.scheduler)(state.endpoints, weights, this.#random);
+  }
+
+  /** How many clients are pinned on a service port (0 when unknown): for metrics and tests. */
+  affinityEntryCount(spn: ServicePortName): number {
+    return this.#ports.get(spn)?.affinity.size ?? 0;
+  }
+
+  #pin(state: PortState, clientIP: string, endpointKey: string, now: number): void {
+    const existing = state.affinity.get(clientIP);
+    if (existing !== undefined) {
+      existing.endpointKey = endpointKey;
+      existing.lastUsedMs = now;
+      state.affinity.delete(clientIP);
+      state.affinity.set(clientIP, existing);
+      return;
+    }
+    if (state.affinity.size >= this.#maxAffinityEntries) {
+      // Map iterates in insertion order and refreshes re-insert, so the first key is the LRU one.
+      const oldest = state.affinity.keys().next();
+      if (oldest.done !== true) state.affinity.delete(oldest.value);
+    }
+    state.affinity.set(clientIP, { endpointKey, lastUsedMs: now });
+  }
+}
+
+function newPortState(affinityType: AffinityType, timeoutMs: number, scheduling: SchedulingPolicy): PortState {
+  return { endpoints: NO_ENDPOINTS, byKey: new Map(), scheduling, scheduler: undefined, affinityType, timeoutMs, affinity: new Map() };
+}
+
+function noConnections(): number {
+  return 0;
+}
+
+/** An endpoint's weight: by its IP address, else by its Pod's name, else 1. */
+function weightOf(ep: Endpoint, weights: Readonly<Record<string, number>>): number {
+  const ip = parseIP(ep.ip)?.address ?? ep.ip;
+  return weights[ip] ?? (ep.pod !== undefined ? weights[ep.pod.name] : undefined) ?? 1;
+}
+
+function sameScheduling(a: SchedulingPolicy, b: SchedulingPolicy): boolean {
+  if (a.scheduler !== b.scheduler) return false;
+  const ka = Object.keys(a.weights);
+  if (ka.length !== Object.keys(b.weights).length) return false;
+  return ka.every((k) => a.weights[k] === b.weights[k]);
+}
+
+/** 0 (or a missing value) means Kubernetes' default, as in the Service API. */
+function affinityTimeoutMs(timeoutSeconds: number | undefined): number {
+  const seconds =
+    timeoutSeconds !== undefined && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0
+      ? timeoutSeconds
+      : DEFAULT_AFFINITY_TIMEOUT_SECONDS;
+  return seconds * 1000;
+}
+
+function sameKeys(a: ReadonlyMap<string, Endpoint>, b: ReadonlyMap<string, Endpoint>): boolean {
+  if (a.size !== b.size) return false;
+  for (const key of b.keys()) if (!a.has(key)) return false;
+  return true;
+}
