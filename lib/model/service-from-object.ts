@@ -23,6 +23,8 @@ import {
 } from './object-fields.js';
 import type { ObjectMap } from './object-fields.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, needsHealthCheck } from './service.js';
+import { readMaxConnectionAge } from './max-connection-age-annotation.js';
+import { readProxyProtocol } from './proxy-protocol-annotation.js';
 import { readTcpIdleTimeout } from './tcp-idle-timeout-annotation.js';
 import type { AffinityType, Protocol, ServicePortSpec, ServiceSpec, ServiceType, TrafficPolicy } from './service.js';
 
@@ -57,6 +59,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const healthCheckNodePort = readHealthCheckNodePort(spec['healthCheckNodePort'], { type, externalTrafficPolicy }, ports);
   const trafficDistribution = readTrafficDistribution(spec['trafficDistribution']);
   const tcpIdleTimeoutMs = readTcpIdleTimeout(meta);
+  const proxyProtocol = readProxyProtocol(meta, ports);
+  const maxConnectionAgeMs = readMaxConnectionAge(meta);
 
   return {
     namespace,
@@ -79,6 +83,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     publishNotReadyAddresses: readPublishNotReadyAddresses(spec, meta),
     // Only when annotated, so that specs without it stay deep-equal to what they were.
     ...(tcpIdleTimeoutMs !== undefined ? { tcpIdleTimeoutMs } : {}),
+    ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+    ...(maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs } : {}),
   };
 }
 
