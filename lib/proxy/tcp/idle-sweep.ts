@@ -13,7 +13,7 @@ export interface IdleTracked {
   readonly agedAt: number;
   /** The max connection age is reached: FIN to the endpoint (see TcpForwarder.closeAged()). */
   closeAged(now: number): void;
-  /** The endpoint had its grace: FIN to the client too; the next sweep closes what is still open. */
+  /** The endpoint had its grace: FIN to the client too once the endpoint is quiet; the next sweep closes what is still open. */
   closeAfterGrace(): void;
 }
 
@@ -48,12 +48,13 @@ function tickOf(windowMs: number, ticks: number): number {
  * closed its sending side: everything the client sent so far is delivered first, the endpoint
  * answers what it has and closes, and its FIN reaches the client after its last bytes, by the
  * half-close rules of TcpForwarder); if the endpoint has not closed after a grace of a tenth of the
- * age (at most 30 s), a FIN to the client too, and one sweep later whatever is still open is
- * closed, as with the idle timeout.
+ * age (at most 30 s) and is quiet, a FIN to the client too, and one sweep later whatever is still
+ * open is closed, as with the idle timeout.
  */
 export class IdleSweep {
   readonly #connections: () => Iterable<IdleTracked>;
   readonly #random: () => number;
+  readonly #now: () => number;
   #timeoutMs = 0;
   #maxAgeMs = 0;
   #tickMs = 0;
@@ -61,10 +62,19 @@ export class IdleSweep {
   #ticks = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  /** connections: the live connections at each sweep; random: the age's jitter, [0, 1) (tests inject a seeded one). */
-  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random) {
+  /**
+   * connections: the live connections at each sweep; random: the age's jitter, [0, 1); now: the
+   * clock of IdleTracked.startedAt (tests inject a seeded random and their own clock).
+   */
+  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random, now: () => number = () => performance.now()) {
     this.#connections = connections;
     this.#random = random;
+    this.#now = now;
+  }
+
+  /** The interval between sweeps in force (ms; 0 = not sweeping). */
+  get tickMs(): number {
+    return this.#timer === undefined ? 0 : this.#tickMs;
   }
 
   get timeoutMs(): number {
@@ -95,7 +105,7 @@ export class IdleSweep {
     const ageTick = maxAgeMs > 0 ? tickOf(maxAgeMs * AGE_JITTER, AGE_TICKS) : MAX_TICK_MS;
     this.#tickMs = Math.min(idleTick, ageTick);
     this.#ticks = timeoutMs > 0 ? Math.max(1, Math.ceil(timeoutMs / this.#tickMs)) : Infinity;
-    this.#timer = setInterval(this.#sweep, this.#tickMs);
+    this.#timer = setInterval(() => this.sweep(), this.#tickMs);
     // The listeners and connections keep the process alive; the sweep alone must not.
     this.#timer.unref();
   }
@@ -105,10 +115,11 @@ export class IdleSweep {
     this.#timer = undefined;
   }
 
-  readonly #sweep = (): void => {
+  /** One sweep (the timer's; public so that a test can drive the sweep with its own clock). */
+  sweep(): void {
     const ticks = this.#ticks;
     const maxAge = this.#maxAgeMs;
-    const now = maxAge > 0 ? performance.now() : 0;
+    const now = maxAge > 0 ? this.#now() : 0;
     const grace = Math.max(this.#tickMs, Math.min(MAX_AGE_GRACE_MS, maxAge * AGE_JITTER));
     for (const c of this.#connections()) {
       if (c.idleClosing) {
@@ -129,5 +140,5 @@ export class IdleSweep {
         c.closeAfterGrace();
       }
     }
-  };
+  }
 }

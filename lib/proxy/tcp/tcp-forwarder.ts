@@ -169,9 +169,15 @@ export class TcpForwarder implements net.OnReadOpts {
     if (upstream !== undefined && !upstream.destroyed) upstream.end();
   }
 
-  /** The endpoint did not close within the age's grace: a FIN to the client as well; the next sweep closes the rest. */
+  /**
+   * The age's grace is over and the endpoint has not closed: a FIN to the client as well, and the
+   * next sweep closes the rest; but only once the endpoint is quiet (no byte for a whole sweep)
+   * and the client has taken everything queued for it, so that a slow reader still gets the
+   * endpoint's last bytes (the idle timeout bounds how long that may take). Called at each sweep
+   * until then.
+   */
   closeAfterGrace(): void {
-    if (this.idleClosing) return;
+    if (this.idleClosing || this.idleTicks < 2 || this.client.writableLength !== 0) return;
     this.idleClosing = true;
     if (!this.client.destroyed) this.client.end();
   }
