@@ -213,13 +213,19 @@ function uncorkUpstream(f: TcpForwarder): void {
   (f.upstream as net.Socket).uncork();
 }
 
+// A drain counts as traffic for the sweep (idleTicks): the source was paused for backpressure,
+// not quiet, and is read again only from now on.
 function onUpstreamDrain(this: ForwardedSocket): void {
-  this[kForwarder].client.resume();
+  const f = this[kForwarder];
+  f.idleTicks = 0;
+  f.client.resume();
 }
 
 function onClientDrain(this: ForwardedSocket): void {
+  const f = this[kForwarder];
+  f.idleTicks = 0;
   // With onread, resume() restarts reading only if it was stopped.
-  (this[kForwarder].upstream as net.Socket).resume();
+  (f.upstream as net.Socket).resume();
 }
 
 function peer(s: ForwardedSocket): net.Socket {
