@@ -308,7 +308,7 @@ export class TcpProxySocket implements ProxySocket {
         // Before start(): the client is still paused, so the header precedes its first byte.
         const header = this.#proxyHeader(client, version);
         if (header === undefined) {
-          // The client is gone already (its address can no longer be read): nothing to announce.
+          // The client is gone already (its address can no longer be read), or the header cannot be made.
           upstream.destroy();
           this.#forget(client);
           reset(client);
@@ -353,7 +353,13 @@ export class TcpProxySocket implements ProxySocket {
   #proxyHeader(client: net.Socket, version: ProxyProtocolVersion): Buffer | undefined {
     const { remoteAddress, remotePort, localAddress, localPort } = client;
     if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined;
-    return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy.portals, { host: localAddress, port: localPort });
+    try {
+      return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy.portals, { host: localAddress, port: localPort });
+    } catch (err) {
+      // An address the encoder cannot take: this connection fails, never the process.
+      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remoteAddress, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /**
