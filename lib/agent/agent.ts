@@ -11,13 +11,14 @@ import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import type { IPFamily } from '../model/ip-address.js';
 import { EndpointsCache } from '../model/endpoints-cache.js';
 import type { NodeSpec } from '../model/node.js';
-import { isProxied } from '../model/service.js';
+import { isProxied, proxyProtocolOf } from '../model/service.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
 import { servicePortName } from '../model/service-port-name.js';
 import type { ServiceKey, ServicePortName } from '../model/service-port-name.js';
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import type { ProxyStats } from '../proxy/proxy-stats.js';
 import { ServiceChangeTracker } from '../source/service-change-tracker.js';
 import type { ServiceSource, ServiceSourceHandler, SourceHealth } from '../source/service-source.js';
@@ -500,6 +501,7 @@ export class Agent implements ServiceSourceHandler {
         st.service = current!;
         st.port = want.port;
         st.socket?.setIdleTimeout?.(this.#tcpIdleTimeoutOf(current!));
+        st.socket?.setConnectionPolicy?.(this.#tcpPolicyOf(current!, want.port));
         continue;
       }
       st = { key, spn: want.spn, scope: want.scope, family: want.family, service: current!, port: want.port, signature: want.signature, listen: want.listen, socket: undefined, error: undefined, endpointsKey: '', proxyPort: 0, claim: undefined, claimError: undefined };
@@ -513,6 +515,18 @@ export class Agent implements ServiceSourceHandler {
     // worker, which learns them in this order) must find them.
     this.#pushEndpoints(key);
     for (const st of opening) await this.#openPort(st);
+  }
+
+  /**
+   * The Service's annotations for a TCP port's connections. The PROXY header names the cluster
+   * IP and port as the destination in the redirect modes: the kernel's original destination
+   * (SO_ORIGINAL_DST) is out of Node's reach, and a proxy port stands for every portal of the port.
+   */
+  #tcpPolicyOf(service: ServiceSpec, port: ServicePortSpec): TcpConnectionPolicy {
+    const proxyProtocol = proxyProtocolOf(service, port);
+    const maxConnectionAgeMs = service.maxConnectionAgeMs ?? 0;
+    const portals = proxyProtocol !== undefined && this.#rules ? service.clusterIPs.map((host) => ({ host, port: port.port })) : undefined;
+    return { ...(proxyProtocol !== undefined ? { proxyProtocol } : {}), ...(portals ? { portals } : {}), ...(maxConnectionAgeMs > 0 ? { maxConnectionAgeMs } : {}) };
   }
 
   /** The Service's annotation, else --tcp-idle-timeout. */
@@ -550,6 +564,7 @@ export class Agent implements ServiceSourceHandler {
         udpTimeoutMs: this.#config.udpTimeoutMs,
         udpMaxSessions: this.#config.udpMaxSessions,
         tcpIdleTimeoutMs: this.#tcpIdleTimeoutOf(st.service),
+        tcpPolicy: this.#tcpPolicyOf(st.service, st.port),
         budget: this.#budget,
         ...(this.#dialVia ? { connector: this.#dialVia.connector } : {}),
       });

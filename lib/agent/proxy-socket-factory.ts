@@ -5,6 +5,7 @@ import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { EndpointConnector } from '../proxy/endpoint-connector.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 
@@ -24,6 +25,8 @@ export interface ProxySocketRequest {
   readonly budget?: DescriptorBudget;
   /** TCP: reach endpoints through this instead of their IPs (--dial-via port-forward). */
   readonly connector?: EndpointConnector | undefined;
+  /** TCP: the Service's PROXY protocol header and max connection age for the port. */
+  readonly tcpPolicy?: TcpConnectionPolicy;
 }
 
 /** Where the data path runs: ProxySockets for the agent, and whatever processes serve them. */
@@ -48,7 +51,7 @@ export class LocalProxySockets implements ProxySocketFactory {
     const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget };
     return request.protocol === 'UDP'
       ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
-      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs, ...(request.connector ? { connector: request.connector } : {}) });
+      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs, ...(request.tcpPolicy ? { policy: request.tcpPolicy } : {}), ...(request.connector ? { connector: request.connector } : {}) });
   }
 
   async refreshStats(): Promise<void> {}

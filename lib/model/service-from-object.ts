@@ -24,6 +24,8 @@ import {
 import type { ObjectMap } from './object-fields.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, needsHealthCheck } from './service.js';
 import { readScheduler, readWeights } from './scheduler-annotation.js';
+import { readMaxConnectionAge } from './max-connection-age-annotation.js';
+import { readProxyProtocol } from './proxy-protocol-annotation.js';
 import { readTcpIdleTimeout } from './tcp-idle-timeout-annotation.js';
 import type { AffinityType, Protocol, ServicePortSpec, ServiceSpec, ServiceType, TrafficPolicy } from './service.js';
 
@@ -60,6 +62,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
   const tcpIdleTimeoutMs = readTcpIdleTimeout(meta);
   const scheduler = readScheduler(meta);
   const weights = readWeights(meta);
+  const proxyProtocol = readProxyProtocol(meta, ports);
+  const maxConnectionAgeMs = readMaxConnectionAge(meta);
 
   return {
     namespace,
@@ -84,6 +88,8 @@ export function serviceFromObject(obj: unknown): ServiceSpec {
     ...(tcpIdleTimeoutMs !== undefined ? { tcpIdleTimeoutMs } : {}),
     ...(scheduler !== undefined ? { scheduler } : {}),
     ...(weights !== undefined ? { weights } : {}),
+    ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+    ...(maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { SchedulerName } from './scheduler-annotation.js';
 import type { ServiceKey } from './service-port-name.js';
+import type { ProxyProtocolSetting, ProxyProtocolVersion } from './proxy-protocol-annotation.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type AffinityType = 'None' | 'ClientIP';
@@ -70,6 +71,19 @@ export interface ServiceSpec {
    * (others weigh 1); undefined when not annotated.
    */
   readonly weights?: Readonly<Record<string, number>> | undefined;
+  /**
+   * The `kube-userspace-proxy.io/proxy-protocol` annotation (and `-ports`): the PROXY protocol
+   * version sent to endpoints, and the TCP ports it is sent on; undefined when not annotated.
+   */
+  readonly proxyProtocol?: ProxyProtocolSetting | undefined;
+  /** The `kube-userspace-proxy.io/max-connection-age` annotation (ms, 0 = never); undefined when not annotated. */
+  readonly maxConnectionAgeMs?: number | undefined;
+}
+
+/** The PROXY protocol version the Service asks for on one of its ports; undefined = none. */
+export function proxyProtocolOf(svc: Pick<ServiceSpec, 'proxyProtocol'>, port: Pick<ServicePortSpec, 'name' | 'protocol'>): ProxyProtocolVersion | undefined {
+  const pp = svc.proxyProtocol;
+  return pp !== undefined && port.protocol === 'TCP' && pp.ports.includes(port.name) ? pp.version : undefined;
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {

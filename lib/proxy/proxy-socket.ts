@@ -1,3 +1,4 @@
+import type { TcpConnectionPolicy } from './tcp/connection-policy.js';
 import type { Protocol } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { ProxyStats } from './proxy-stats.js';
@@ -31,4 +32,6 @@ export interface ProxySocket {
   destroy(): void;
   /** TCP: closes connections with no byte either way for this long (0 = never), established ones too. */
   setIdleTimeout?(timeoutMs: number): void;
+  /** TCP: the Service's PROXY protocol header and max connection age for the port's connections. */
+  setConnectionPolicy?(policy: TcpConnectionPolicy): void;
 }

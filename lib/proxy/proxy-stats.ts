@@ -50,6 +50,8 @@ export class ProxyStats {
   localResourceErrors = 0;
   /** TCP connections closed by the idle timeout (--tcp-idle-timeout or the Service's annotation). */
   tcpIdleTimeouts = 0;
+  /** TCP connections closed for the Service's max connection age. */
+  maxAgeCloses = 0;
   /**
    * Per endpoint key (`ip:port`, `[ip]:port` for IPv6). Bounded: when it grows, entries with no
    * active connection whose endpoint left the rotation are dropped (see endpoint()).

@@ -2,12 +2,13 @@ import type { Protocol } from '../model/service.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import type { ProxyStats } from '../proxy/proxy-stats.js';
+import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import { sumStats } from './stats-snapshot.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 
 /** What the workers get of a shared socket: TCP listening handles, or a UDP port's session settings. */
 export type ShareSpec =
-  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number }
+  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
   | { readonly kind: 'udp'; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number };
 
 /** What a SharedProxySocket needs of the processes it shares its port with. */
@@ -22,6 +23,8 @@ export interface ListenerSharing {
   destroyShared(id: number): void;
   /** A TCP port's idle timeout changed: every worker applies it to its connections of the port. */
   setIdleTimeout(id: number, timeoutMs: number): void;
+  /** A TCP port's connection policy changed: every worker applies it to its connections of the port. */
+  setConnectionPolicy(id: number, policy: TcpConnectionPolicy): void;
   /** The workers' last counters of socket `id`, and those of workers that are gone. */
   statsOf(id: number): { readonly live: readonly StatsSnapshot[]; readonly gone: readonly StatsSnapshot[] };
 }
@@ -89,6 +92,12 @@ export class SharedProxySocket implements ProxySocket {
     if (this.#local.setIdleTimeout === undefined) return;
     this.#local.setIdleTimeout(timeoutMs);
     this.#sharing.setIdleTimeout(this.#id, timeoutMs);
+  }
+
+  setConnectionPolicy(policy: TcpConnectionPolicy): void {
+    if (this.#local.setConnectionPolicy === undefined) return;
+    this.#local.setConnectionPolicy(policy);
+    this.#sharing.setConnectionPolicy(this.#id, policy);
   }
 
   destroy(): void {

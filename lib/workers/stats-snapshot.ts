@@ -14,10 +14,11 @@ export interface StatsSnapshot {
   readonly udpEvictions: number;
   readonly localResourceErrors: number;
   readonly tcpIdleTimeouts: number;
+  readonly maxAgeCloses: number;
   readonly endpoints: ReadonlyArray<readonly [string, EndpointStats]>;
 }
 
-const COUNTERS = ['active', 'total', 'bytesIn', 'bytesOut', 'noEndpointRejections', 'dialFailures', 'dialRetries', 'dialGiveUps', 'udpEvictions', 'localResourceErrors', 'tcpIdleTimeouts'] as const;
+const COUNTERS = ['active', 'total', 'bytesIn', 'bytesOut', 'noEndpointRejections', 'dialFailures', 'dialRetries', 'dialGiveUps', 'udpEvictions', 'localResourceErrors', 'tcpIdleTimeouts', 'maxAgeCloses'] as const;
 
 export function snapshotOf(stats: ProxyStats): StatsSnapshot {
   return {
@@ -32,6 +33,7 @@ export function snapshotOf(stats: ProxyStats): StatsSnapshot {
     udpEvictions: stats.udpEvictions,
     localResourceErrors: stats.localResourceErrors,
     tcpIdleTimeouts: stats.tcpIdleTimeouts,
+    maxAgeCloses: stats.maxAgeCloses,
     endpoints: [...stats.endpoints].map(([key, es]) => [key, { active: es.active, total: es.total, dialFailures: es.dialFailures }] as const),
   };
 }

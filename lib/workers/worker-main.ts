@@ -42,7 +42,7 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   arriving.set(m.id, handles);
   if (handles.filter(Boolean).length < m.count) return;
   arriving.delete(m.id);
-  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs });
+  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs, policy: m.policy });
   // In `open` while it starts: a 'close' arriving meanwhile must reach it, or this process would
   // keep the port bound after the agent let it go.
   open.set(m.id, socket);
@@ -108,6 +108,10 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'tcp-idle-timeout':
       open.get(m.id)?.setIdleTimeout(m.idleTimeoutMs);
       closed.get(m.id)?.setIdleTimeout(m.idleTimeoutMs);
+      break;
+    case 'tcp-connection-policy':
+      open.get(m.id)?.setConnectionPolicy(m.policy);
+      closed.get(m.id)?.setConnectionPolicy(m.policy);
       break;
     case 'udp-open':
       udp.get(m.id)?.open(m.request, Buffer.from(m.data, 'base64'));

@@ -8,6 +8,8 @@ import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-sock
 import { logger } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { ProxySocket } from '../proxy/proxy-socket.js';
+import { samePolicy } from '../proxy/tcp/connection-policy.js';
+import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 import type { RemoteSessionRequest, UdpSessionPlacement } from '../proxy/udp/udp-session-placement.js';
@@ -101,8 +103,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
     }
     if (request.affinity !== 'None') return this.#local.create(request);
-    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs });
-    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles(), idleTimeoutMs: local.idleTimeoutMs() }));
+    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
+    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles(), idleTimeoutMs: local.idleTimeoutMs(), policy: local.connectionPolicy() }));
   }
 
   #placement(id: number): UdpSessionPlacement {
@@ -166,6 +168,14 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     // Workers that start later get it with the listening handles.
     this.#shared.set(id, { ...shared, idleTimeoutMs: timeoutMs });
     for (const w of this.#ready()) this.#send(w, { t: 'tcp-idle-timeout', id, idleTimeoutMs: timeoutMs });
+  }
+
+  setConnectionPolicy(id: number, policy: TcpConnectionPolicy): void {
+    const shared = this.#shared.get(id);
+    if (shared?.kind !== 'tcp' || samePolicy(shared.policy, policy)) return;
+    // Workers that start later get it with the listening handles.
+    this.#shared.set(id, { ...shared, policy });
+    for (const w of this.#ready()) this.#send(w, { t: 'tcp-connection-policy', id, policy });
   }
 
   destroyShared(id: number): void {
@@ -249,7 +259,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     } else {
       const replied = this.#request(w, `l:${id}`, undefined);
       shared.handles.forEach((handle, index) => {
-        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs }, handle);
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
       });
       reply = await replied;
     }

@@ -3,6 +3,7 @@ import type { LogFormat, LogLevel } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
+import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 
@@ -25,9 +26,11 @@ export type ToWorker =
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
-  | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number }
+  | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
   /** TCP socket `id`'s idle timeout changed (ms, 0 = never). */
   | { readonly t: 'tcp-idle-timeout'; readonly id: number; readonly idleTimeoutMs: number }
+  /** TCP socket `id`'s connection policy changed (PROXY protocol header, max connection age). */
+  | { readonly t: 'tcp-connection-policy'; readonly id: number; readonly policy: TcpConnectionPolicy }
   /** UDP socket `id` may place sessions here; answered with 'listening'. */
   | { readonly t: 'udp-socket'; readonly id: number; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number }
   /** A new session of UDP socket `id`, with its first datagram (base64). */

@@ -68,6 +68,12 @@ export class TcpForwarder implements net.OnReadOpts {
   idleTicks = 0;
   /** The idle timeout sent both peers a FIN; the next sweep closes what is still open. */
   idleClosing = false;
+  /** When forwarding started (performance.now() ms), for the max connection age (see IdleSweep). */
+  startedAt = 0;
+  /** The connection's place in the age's jitter window, drawn by the sweep; negative until then. */
+  ageJitter = -1;
+  /** When the max connection age sent the endpoint a FIN (performance.now() ms); 0 = not yet. */
+  agedAt = 0;
   readonly #toClient = new ReadBuffer();
   readonly #toUpstream = new ReadBuffer(CLIENT_READ_BUFFER_INITIAL);
 
@@ -82,6 +88,7 @@ export class TcpForwarder implements net.OnReadOpts {
     const client = this.client;
     this.upstream = upstream;
     this.endpointStats = endpointStats;
+    this.startedAt = performance.now();
     this.stats.active++;
     endpointStats.active++;
     (client as ForwardedSocket)[kForwarder] = this;
@@ -119,6 +126,8 @@ export class TcpForwarder implements net.OnReadOpts {
   readonly clientCallback = (n: number, buf: Buffer): boolean => {
     this.#toUpstream.read(n);
     this.idleTicks = 0;
+    // The endpoint's side was ended for the max connection age: what comes now is dropped.
+    if (this.agedAt !== 0) return true;
     this.stats.bytesIn += n;
     return (this.upstream as net.Socket).write(buf.subarray(0, n));
   };
@@ -146,6 +155,33 @@ export class TcpForwarder implements net.OnReadOpts {
     if (upstream !== undefined && !upstream.destroyed) upstream.end();
   }
 
+  /**
+   * The max connection age: a FIN to the endpoint after the client bytes still queued for it, as
+   * if the client had closed its sending side. The endpoint answers what it has and closes; its
+   * FIN reaches the client after those bytes (onEnd). Client bytes read from now on are dropped
+   * (the endpoint's side is closed); the client learns to stop with the FIN that follows.
+   */
+  closeAged(now: number): void {
+    if (this.agedAt !== 0) return;
+    this.agedAt = now;
+    this.stats.maxAgeCloses++;
+    const upstream = this.upstream;
+    if (upstream !== undefined && !upstream.destroyed) upstream.end();
+  }
+
+  /**
+   * The age's grace is over and the endpoint has not closed: a FIN to the client as well, and the
+   * next sweep closes the rest; but only once the endpoint is quiet (no byte for a whole sweep)
+   * and the client has taken everything queued for it, so that a slow reader still gets the
+   * endpoint's last bytes (the idle timeout bounds how long that may take). Called at each sweep
+   * until then.
+   */
+  closeAfterGrace(): void {
+    if (this.idleClosing || this.idleTicks < 2 || this.client.writableLength !== 0) return;
+    this.idleClosing = true;
+    if (!this.client.destroyed) this.client.end();
+  }
+
   /** Aborts the connection: both peers get a RST. */
   destroy(): void {
     reset(this.client);
@@ -158,6 +194,7 @@ function onClientData(this: ForwardedSocket, chunk: Buffer): void {
   const upstream = f.upstream as net.Socket;
   f.idleTicks = 0;
   f.stats.bytesIn += chunk.length;
+  if (f.agedAt !== 0) return;
   // A read that filled Node's 64 KiB read buffer: libuv goes on reading this socket in the same
   // turn, one 'data' per 64 KiB. Corking the upstream until the turn's check phase sends those
   // reads with one writev instead of a write each (bounded: write() returns false past the
@@ -176,13 +213,19 @@ function uncorkUpstream(f: TcpForwarder): void {
   (f.upstream as net.Socket).uncork();
 }
 
+// A drain counts as traffic for the sweep (idleTicks): the source was paused for backpressure,
+// not quiet, and is read again only from now on.
 function onUpstreamDrain(this: ForwardedSocket): void {
-  this[kForwarder].client.resume();
+  const f = this[kForwarder];
+  f.idleTicks = 0;
+  f.client.resume();
 }
 
 function onClientDrain(this: ForwardedSocket): void {
+  const f = this[kForwarder];
+  f.idleTicks = 0;
   // With onread, resume() restarts reading only if it was stopped.
-  (this[kForwarder].upstream as net.Socket).resume();
+  (f.upstream as net.Socket).resume();
 }
 
 function peer(s: ForwardedSocket): net.Socket {

@@ -17,7 +17,10 @@ import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer } from './dialer.js';
 import type { DialOutcome, PendingDial } from './dialer.js';
+import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
+import type { TcpConnectionPolicy } from './connection-policy.js';
 import { IdleSweep } from './idle-sweep.js';
+import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, STREAM_HIGH_WATER_MARK, TcpForwarder } from './tcp-forwarder.js';
 
 export interface TcpProxySocketOptions {
@@ -46,6 +49,10 @@ export interface TcpProxySocketOptions {
   readonly idleTimeoutMs?: number;
   /** Reach endpoints through this instead of their IPs (--dial-via port-forward). */
   readonly connector?: EndpointConnector | undefined;
+  /** The Service's wishes for the connections: PROXY protocol header, max connection age. See setConnectionPolicy(). */
+  readonly policy?: TcpConnectionPolicy;
+  /** The max connection age's jitter, [0, 1); default Math.random (tests inject a seeded one). */
+  readonly random?: () => number;
 }
 
 /** Descriptors a proxied connection holds: the client's and the upstream's. */
@@ -89,7 +96,8 @@ export class TcpProxySocket implements ProxySocket {
   readonly #acceptErrorLog = new LogThrottle(1000);
   readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
   readonly #budget: DescriptorBudget | undefined;
-  readonly #idle = new IdleSweep(() => this.#forwarders());
+  readonly #idle: IdleSweep;
+  #policy: TcpConnectionPolicy = {};
 
   constructor(options: TcpProxySocketOptions) {
     if (!Array.isArray(options.listen) || options.listen.length === 0) {
@@ -110,7 +118,9 @@ export class TcpProxySocket implements ProxySocket {
     if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
       throw new InvalidConfigError([`${options.spn}: idleTimeoutMs must be a non-negative integer (ms), got ${String(idleTimeoutMs)}`]);
     }
+    this.#idle = new IdleSweep(() => this.#forwarders(), options.random);
     this.#idle.set(idleTimeoutMs);
+    if (options.policy !== undefined) this.setConnectionPolicy(options.policy);
     this.#dialer = new Dialer({
       spn: options.spn,
       balancer: options.balancer,
@@ -185,6 +195,24 @@ export class TcpProxySocket implements ProxySocket {
   setIdleTimeout(timeoutMs: number): void {
     if (this.#destroyed || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0) return;
     this.#idle.set(timeoutMs);
+  }
+
+  /**
+   * Changes what the Service asks of its connections (its annotations changed). The PROXY
+   * protocol setting applies to connections dialed from now on; the max connection age to
+   * established connections too, counting from their start.
+   */
+  setConnectionPolicy(policy: TcpConnectionPolicy): void {
+    if (this.#destroyed) return;
+    const age = policy.maxConnectionAgeMs ?? 0;
+    if (!Number.isSafeInteger(age) || age < 0) return;
+    this.#policy = { ...policy };
+    this.#idle.setMaxAge(age);
+  }
+
+  /** The connection policy in force. */
+  connectionPolicy(): TcpConnectionPolicy {
+    return this.#policy;
   }
 
   /** The idle timeout in force (ms; 0 = never). */
@@ -277,6 +305,19 @@ export class TcpProxySocket implements ProxySocket {
         this.#forget(client);
         return;
       }
+      const version = this.#policy.proxyProtocol;
+      if (version !== undefined) {
+        // Before start(): the client is still paused, so the header precedes its first byte.
+        const header = this.#proxyHeader(client, version);
+        if (header === undefined) {
+          // The client is gone already (its address can no longer be read), or the header cannot be made.
+          upstream.destroy();
+          this.#forget(client);
+          reset(client);
+          return;
+        }
+        upstream.write(header);
+      }
       forwarder.start(upstream, outcome.endpointStats);
       this.#connections.set(client, forwarder);
       if (this.#log.isDebugEnabled()) {
@@ -308,6 +349,18 @@ export class TcpProxySocket implements ProxySocket {
         reason: outcome.reason,
         suppressed,
       });
+    }
+  }
+
+  #proxyHeader(client: net.Socket, version: ProxyProtocolVersion): Buffer | undefined {
+    const { remoteAddress, remotePort, localAddress, localPort } = client;
+    if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined;
+    try {
+      return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy.portals, { host: localAddress, port: localPort });
+    } catch (err) {
+      // An address the encoder cannot take: this connection fails, never the process.
+      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remoteAddress, error: (err as Error).message });
+      return undefined;
     }
   }
 
