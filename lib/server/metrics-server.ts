@@ -21,6 +21,15 @@ export interface MetricsServerOptions {
 
 const log = logger('metrics');
 
+/** The rules of one service port for the live page; a configuration the backend cannot render shows as its reason. */
+function rulesOf(agent: AgentView, servicePort: string): string | undefined {
+  try {
+    return agent.renderRules?.(servicePort);
+  } catch (err) {
+    return `# cannot render the rules: ${(err as Error).message}`;
+  }
+}
+
 /**
  * The metrics endpoint on --metrics-bind-address, as kube-proxy's:
  *
@@ -48,7 +57,7 @@ export class MetricsServer extends HttpListener {
           const service = query.get('service') ?? undefined;
           const page = statusPage(statusDocument(agent), {
             service,
-            rules: service === undefined ? undefined : agent.renderRules?.(service),
+            rules: service === undefined ? undefined : rulesOf(agent, service),
             page: Number(query.get('page') ?? 1),
           });
           return { status: page.status, contentType: 'text/html; charset=utf-8', body: page.html, headers: { 'Content-Security-Policy': STATUS_PAGE_CSP, 'Cache-Control': 'no-store' } };
