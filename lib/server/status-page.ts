@@ -181,11 +181,11 @@ export function statusPage(doc: StatusDocument, options: StatusPageOptions = {})
     out.push('<p class="muted">No service ports: no Service with a cluster IP (or manifest) is being proxied yet.</p>');
   } else {
     out.push(
-      '<table><thead><tr><th>Service port</th><th>Proto</th><th>Portals</th><th class="n">Proxy port</th><th>Scheduler</th><th>Affinity</th><th>Endpoints / state</th>',
+      '<main><table><thead><tr><th>Service port</th><th>Proto</th><th>Portals</th><th class="n">Proxy port</th><th>Scheduler</th><th>Affinity</th><th>Endpoints / state</th>',
       '<th class="n">Active</th><th class="n">Total</th><th class="n">Failures</th><th class="n">Rejected</th><th class="n">Bytes in</th><th class="n">Bytes out</th></tr></thead><tbody>',
     );
     for (const sp of shown) servicePortRow(sp, sp === selected, out);
-    out.push('</tbody></table>');
+    out.push('</tbody></table></main>');
     if (pages > 1) {
       const links: string[] = [];
       for (let p = 1; p <= pages; p++) links.push(p === page ? `<b>${p}</b>` : `<a href="/?page=${p}">${p}</a>`);
