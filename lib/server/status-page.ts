@@ -109,11 +109,69 @@ function endpointRow(sp: ServicePortStatusJson, e: EndpointStatusJson, out: stri
   );
 }
 
-/** The lines of the rendered rules, the ones naming this service port marked. */
+/**
+ * The lines of the rendered rules that a packet to this service port meets: the ones naming it
+ * (iptables rules, nftables map elements), the jumps into their chains and the rules that look up
+ * their maps, under their table and family headers. The whole text follows, folded.
+ */
+export function rulesExcerpt(rules: string, spn: string): { line: string; mine: boolean }[] {
+  // Each family's transaction (a `#` header) has its own chains and maps.
+  const sections: string[][] = [];
+  for (const l of rules.replace(/\n$/, '').split('\n')) {
+    if (l.startsWith('#') || sections.length === 0) sections.push([]);
+    sections[sections.length - 1]!.push(l);
+  }
+  return sections.flatMap((lines) => sectionExcerpt(lines, spn));
+}
+
+function sectionExcerpt(lines: readonly string[], spn: string): { line: string; mine: boolean }[] {
+  const chains = new Set<string>();
+  const maps = new Set<string>();
+  let block: string | undefined;
+  for (const l of lines) {
+    const opened = /^\s*(?:map|set) (\S+) \{/.exec(l);
+    if (opened) block = opened[1];
+    else if (/^\s*\}\s*$/.test(l) && !/^\t\t\t/.test(l)) block = l.startsWith('\t}') ? undefined : block;
+    if (!l.includes(spn)) continue;
+    const chain = /^-A (\S+)/.exec(l)?.[1];
+    if (chain !== undefined) chains.add(chain);
+    else if (block !== undefined) maps.add(block);
+  }
+  const header = (l: string): '#' | '*' | 'c' | undefined =>
+    l.startsWith('#') ? '#' : l.startsWith('*') || l.startsWith('table ') ? '*' : /^\s*chain \S+ \{/.test(l) ? 'c' : undefined;
+  const kept: { line: string; mine: boolean }[] = [];
+  for (const l of lines) {
+    const mine = l.includes(spn);
+    const jump = /-j (\S+)\s*$/.exec(l)?.[1];
+    const lookup = [...maps].some((m) => l.includes(`@${m}`) || new RegExp(`^\\s*(map|set) ${m} \\{`).test(l));
+    if (mine || header(l) !== undefined || (jump !== undefined && chains.has(jump)) || lookup) kept.push({ line: l, mine });
+  }
+  // Drop headers with nothing of this port under them.
+  const out: { line: string; mine: boolean }[] = [];
+  let since = { '#': false, '*': false, c: false };
+  for (let i = kept.length - 1; i >= 0; i--) {
+    const k = kept[i]!;
+    const level = header(k.line);
+    if (level === undefined) {
+      since = { '#': true, '*': true, c: true };
+      out.push(k);
+    } else if (since[level]) {
+      out.push(k);
+      if (level === '#') since = { '#': false, '*': false, c: false };
+      else if (level === '*') since = { ...since, '*': false, c: false };
+      else since.c = false;
+    }
+  }
+  return out.reverse();
+}
+
 function rulesBlock(rules: string, servicePort: string): string {
   const spn = servicePort.replace(/ \((internal|external)\)$/, '');
-  const lines = rules.replace(/\n$/, '').split('\n').map((l) => (l.includes(spn) ? `<mark>${h(l)}</mark>` : h(l)));
-  return `<pre class="rules">${lines.join('\n')}</pre>`;
+  const excerpt = rulesExcerpt(rules, spn).map((k) => (k.mine ? `<mark>${h(k.line)}</mark>` : h(k.line)));
+  return (
+    `<pre class="rules">${excerpt.length > 0 ? excerpt.join('\n') : h(rules)}</pre>` +
+    `<details><summary>The whole rule set the backend renders for this port alone (as --dry-run prints it)</summary><pre class="rules">${h(rules)}</pre></details>`
+  );
 }
 
 function pathSection(doc: StatusDocument, sp: ServicePortStatusJson, rules: string | undefined, out: string[]): void {

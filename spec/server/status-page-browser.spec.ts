@@ -9,6 +9,7 @@ import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRequest } from '../helpers/backends.js';
 import { CHROMIUM, dumpDom, screenshot } from '../helpers/chromium.js';
+import { RenderedRules } from '../helpers/rendered-rules.js';
 import { get, startMetricsServer, startProxy } from './fixture.js';
 
 /**
@@ -104,6 +105,34 @@ browserTest('after N connections the live-updated page shows what /status says; 
   const png = await readFile(file);
   t.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   t.log(`screenshot: ${file}`);
+});
+
+browserTest('in a rules mode the page shows the rules that capture the portal; a screenshot is kept', async (t) => {
+  const echo = await tcpEcho(ip(12));
+  t.teardown(() => echo.close());
+  const { agent } = await startProxy(
+    t,
+    {
+      'web.yaml': serviceYaml('web', ip(5), [{ name: 'http', port: 80 }], { affinityTimeout: 10800 }),
+      'web-slice.yaml': sliceYaml('web', 'web-1', [{ name: 'http', port: echo.port }], [{ ip: ip(12) }, { ip: ip(13) }, { ip: ip(14) }]),
+      'api.yaml': serviceYaml('api', ip(6), [{ name: 'grpc', port: 9090 }], { namespace: 'shop' }),
+      'api-slice.yaml': sliceYaml('api', 'api-1', [{ name: 'grpc', port: echo.port }], [{ ip: ip(12) }], 'shop'),
+      'dns.yaml': serviceYaml('dns', ip(7), [{ name: 'dns', port: 53, protocol: 'UDP' }], { namespace: 'kube-system' }),
+    },
+    { rules: new RenderedRules('iptables'), config: { bindAddress: '0.0.0.0' } },
+  );
+  const { url } = await startMetricsServer(t, agent, false);
+  // No rule is applied here, so the traffic goes to the proxy port the rule would redirect to.
+  const proxyPort = agent.status().find((s) => s.spn === 'default/web:http')!.proxyPort;
+  for (let i = 0; i < 3; i++) await tcpRequest('127.0.0.1', proxyPort, `request ${i}`);
+  const target = `${url}/?service=${encodeURIComponent('default/web:http')}`;
+  const dom = await dumpDom(target);
+  t.regex(dom, new RegExp(`<mark>-A KUBE-PORTALS-CONTAINER -d ${ip(5).replace(/\./g, '\\.')}/32 -p tcp [^<]*-j REDIRECT --to-ports ${proxyPort}</mark>`));
+  t.regex(dom, /data-polls="[1-9]/);
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, 'status-page-iptables.png');
+  await screenshot(target, file);
+  t.true((await readFile(file)).length > 1000);
 });
 
 browserTest('a Service whose name carries a script cannot run it: the DOM holds only the text', async (t) => {

@@ -1,25 +1,12 @@
 import test from 'ava';
-import { IptablesRules } from '../../lib/rules/iptables-rules.js';
-import type { RuleBackend, RuleContext, ServicePortRules } from '../../lib/rules/rule-backend.js';
 import type { StatusDocument } from '../../lib/server/status-document.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRequest } from '../helpers/backends.js';
+import { RenderedRules } from '../helpers/rendered-rules.js';
 import { get, startMetricsServer, startProxy } from './fixture.js';
 
 const ip = loopbackBlock(176);
-
-/** The iptables backend's real renderer, applying nothing: the agent's own listeners stay reachable directly. */
-class RenderedIptables implements RuleBackend {
-  readonly mode = 'iptables' as const;
-  readonly #real = new IptablesRules();
-  async start(): Promise<void> {}
-  async sync(): Promise<void> {}
-  render(rules: readonly ServicePortRules[], context: RuleContext): string {
-    return this.#real.render(rules, context);
-  }
-  async close(): Promise<void> {}
-}
 
 function cells(html: string, marker: string): Record<string, number> {
   const start = html.indexOf(marker);
@@ -84,7 +71,7 @@ test('/?service= in a rules mode shows the rules the backend renders for that po
       'b-slice.yaml': sliceYaml('b', 'b-1', [{ name: 'http', port: echo.port }], [{ ip: ip(11) }]),
       'c.yaml': serviceYaml('c', ip(5), [{ name: 'http', port: 8080 }]),
     },
-    { rules: new RenderedIptables(), config: { bindAddress: '0.0.0.0' } },
+    { rules: new RenderedRules('iptables'), config: { bindAddress: '0.0.0.0' } },
   );
   const { url } = await startMetricsServer(t, agent, false);
   const proxyPort = agent.status().find((s) => s.spn === 'default/b:http')!.proxyPort;
@@ -98,7 +85,7 @@ test('/?service= in a rules mode shows the rules the backend renders for that po
 });
 
 test('/?service= when the backend cannot render the rules (proxy bound to loopback) shows why, not a 500', async (t) => {
-  const { agent } = await startProxy(t, { 'd.yaml': serviceYaml('d', ip(6), [{ name: 'http', port: 8080 }]) }, { rules: new RenderedIptables() });
+  const { agent } = await startProxy(t, { 'd.yaml': serviceYaml('d', ip(6), [{ name: 'http', port: 8080 }]) }, { rules: new RenderedRules('iptables') });
   const { url } = await startMetricsServer(t, agent, false);
   const res = await get(`${url}/?service=${encodeURIComponent('default/d:http')}`);
   t.is(res.status, 200);
