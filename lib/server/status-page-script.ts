@@ -1,6 +1,6 @@
 /**
  * The live page's only script: polls /status once a second and writes the counters into the rows
- * the server rendered (matched by `data-sp` / `data-ep`, cells by `data-f`). Only textContent and
+ * the server rendered (less often when /status is slow to fetch; matched by `data-sp` / `data-ep`, cells by `data-f`). Only textContent and
  * class names are written, never markup, so nothing from the API can become code. When the set of
  * service ports, endpoints or errors shown has changed, it reloads the page so that the server
  * renders the new rows. Without JavaScript the page is the static table of the moment it was served.
@@ -52,6 +52,7 @@ export const STATUS_PAGE_SCRIPT = `
     return true;
   }
   function poll() {
+    var started = Date.now();
     fetch('/status', { cache: 'no-store' })
       .then(function (res) { if (!res.ok) throw new Error('HTTP ' + res.status); return res.json(); })
       .then(function (doc) {
@@ -60,7 +61,8 @@ export const STATUS_PAGE_SCRIPT = `
         body.setAttribute('data-polls', String(polls));
         live.textContent = 'live, updated ' + new Date(doc.currentTime).toLocaleTimeString();
         live.className = 'ok';
-        setTimeout(poll, 1000);
+        // A huge /status (thousands of ports) is polled less often than once a second.
+        setTimeout(poll, Math.max(1000, 4 * (Date.now() - started)));
       })
       .catch(function (err) {
         live.textContent = 'not updating (' + err.message + '), retrying';
