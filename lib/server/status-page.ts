@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { escapeHtml as h } from './escape-html.js';
+import { rulesExcerpt } from './rules-excerpt.js';
 import type { EndpointStatusJson, ServicePortStatusJson, StatusDocument } from './status-document.js';
 import { STATUS_PAGE_SCRIPT } from './status-page-script.js';
 import { STATUS_PAGE_STYLE } from './status-page-style.js';
@@ -107,62 +108,6 @@ function endpointRow(sp: ServicePortStatusJson, e: EndpointStatusJson, out: stri
     num('dialFailures', e.dialFailures, e.dialFailures > 0 ? 'bad' : ''),
     '<td></td><td></td><td></td></tr>',
   );
-}
-
-/**
- * The lines of the rendered rules that a packet to this service port meets: the ones naming it
- * (iptables rules, nftables map elements), the jumps into their chains and the rules that look up
- * their maps, under their table and family headers. The whole text follows, folded.
- */
-export function rulesExcerpt(rules: string, spn: string): { line: string; mine: boolean }[] {
-  // Each family's transaction (a `#` header) has its own chains and maps.
-  const sections: string[][] = [];
-  for (const l of rules.replace(/\n$/, '').split('\n')) {
-    if (l.startsWith('#') || sections.length === 0) sections.push([]);
-    sections[sections.length - 1]!.push(l);
-  }
-  return sections.flatMap((lines) => sectionExcerpt(lines, spn));
-}
-
-function sectionExcerpt(lines: readonly string[], spn: string): { line: string; mine: boolean }[] {
-  const chains = new Set<string>();
-  const maps = new Set<string>();
-  let block: string | undefined;
-  for (const l of lines) {
-    const opened = /^\s*(?:map|set) (\S+) \{/.exec(l);
-    if (opened) block = opened[1];
-    else if (/^\s*\}\s*$/.test(l) && !/^\t\t\t/.test(l)) block = l.startsWith('\t}') ? undefined : block;
-    if (!l.includes(spn)) continue;
-    const chain = /^-A (\S+)/.exec(l)?.[1];
-    if (chain !== undefined) chains.add(chain);
-    else if (block !== undefined) maps.add(block);
-  }
-  const header = (l: string): '#' | '*' | 'c' | undefined =>
-    l.startsWith('#') ? '#' : l.startsWith('*') || l.startsWith('table ') ? '*' : /^\s*chain \S+ \{/.test(l) ? 'c' : undefined;
-  const kept: { line: string; mine: boolean }[] = [];
-  for (const l of lines) {
-    const mine = l.includes(spn);
-    const jump = /-j (\S+)\s*$/.exec(l)?.[1];
-    const lookup = [...maps].some((m) => l.includes(`@${m}`) || new RegExp(`^\\s*(map|set) ${m} \\{`).test(l));
-    if (mine || header(l) !== undefined || (jump !== undefined && chains.has(jump)) || lookup) kept.push({ line: l, mine });
-  }
-  // Drop headers with nothing of this port under them.
-  const out: { line: string; mine: boolean }[] = [];
-  let since = { '#': false, '*': false, c: false };
-  for (let i = kept.length - 1; i >= 0; i--) {
-    const k = kept[i]!;
-    const level = header(k.line);
-    if (level === undefined) {
-      since = { '#': true, '*': true, c: true };
-      out.push(k);
-    } else if (since[level]) {
-      out.push(k);
-      if (level === '#') since = { '#': false, '*': false, c: false };
-      else if (level === '*') since = { ...since, '*': false, c: false };
-      else since.c = false;
-    }
-  }
-  return out.reverse();
 }
 
 function rulesBlock(rules: string, servicePort: string): string {
