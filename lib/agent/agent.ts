@@ -284,6 +284,18 @@ export class Agent implements ServiceSourceHandler {
     await this.#sockets.refreshStats();
   }
 
+  /**
+   * The rules of one service port (`spn` as in status()), rendered alone by the backend exactly as
+   * --dry-run renders them; undefined in none mode or while the port has no proxy port. For the
+   * live page's packet path.
+   */
+  renderRules(spn: string): string | undefined {
+    const st = this.#ports.get(spn as ServicePortName);
+    const rules = st === undefined ? undefined : this.#portRules(st);
+    if (this.#rules === undefined || rules === undefined) return undefined;
+    return this.#rules.render([rules], this.#ruleContext());
+  }
+
   sourceHealth(): SourceHealth | undefined {
     return this.#source.health?.();
   }
@@ -428,23 +440,33 @@ export class Agent implements ServiceSourceHandler {
     }
   }
 
+  /** One open listener's rules; undefined until it has a proxy port. */
+  #portRules(st: PortState): ServicePortRules | undefined {
+    if (!st.socket || st.proxyPort === 0) return undefined;
+    return {
+      spn: st.spn,
+      protocol: st.port.protocol as 'TCP' | 'UDP',
+      portals: portalsOf(st.service, st.port, st.scope, st.family),
+      nodePort: st.claim ? st.port.nodePort : 0,
+      proxyPort: st.proxyPort,
+      ...(st.family ? { family: st.family } : {}),
+      ...(this.#balancer.endpoints(st.key).length === 0 ? { noEndpoints: true } : {}),
+    };
+  }
+
+  #ruleContext(): RuleContext {
+    const hosts = hostIPs(this.#config.bindAddress);
+    return { bindAddress: this.#config.bindAddress, hostIPv4: hosts.v4, hostIPv6: hosts.v6, nodePortIPs: this.#planContext().nodePortIPs };
+  }
+
   /** Makes the installed rules match the open listeners; retried at the next sync on failure. */
   async #syncRules(): Promise<void> {
     const rules: ServicePortRules[] = [];
     for (const st of this.#ports.values()) {
-      if (!st.socket || st.proxyPort === 0) continue;
-      rules.push({
-        spn: st.spn,
-        protocol: st.port.protocol as 'TCP' | 'UDP',
-        portals: portalsOf(st.service, st.port, st.scope, st.family),
-        nodePort: st.claim ? st.port.nodePort : 0,
-        proxyPort: st.proxyPort,
-        ...(st.family ? { family: st.family } : {}),
-        ...(this.#balancer.endpoints(st.key).length === 0 ? { noEndpoints: true } : {}),
-      });
+      const r = this.#portRules(st);
+      if (r !== undefined) rules.push(r);
     }
-    const hosts = hostIPs(this.#config.bindAddress);
-    const ctx: RuleContext = { bindAddress: this.#config.bindAddress, hostIPv4: hosts.v4, hostIPv6: hosts.v6, nodePortIPs: this.#planContext().nodePortIPs };
+    const ctx = this.#ruleContext();
     const text = JSON.stringify([rules, ctx]);
     if (text === this.#appliedRules) return;
     try {

@@ -23,8 +23,8 @@ export const PROBE_CHANNEL = diagnosticsChannel.channel('kube-userspace-proxy:he
 
 /** Publishes each answer of a route on PROBE_CHANNEL. */
 function counted(agent: AgentView, path: string, route: Route): Route {
-  return async () => {
-    const reply = await route();
+  return async (query) => {
+    const reply = await route(query);
     if (PROBE_CHANNEL.hasSubscribers) PROBE_CHANNEL.publish({ agent, path, status: reply.status });
     return reply;
   };

@@ -10,10 +10,12 @@ export interface Reply {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  /** More response headers (a Content-Security-Policy, say). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** Answers one path (GET and HEAD). Called per request; may be async (a metrics scrape). */
-export type Route = () => Reply | Promise<Reply>;
+/** Answers one path (GET and HEAD), given the query string. Called per request; may be async (a metrics scrape). */
+export type Route = (query: URLSearchParams) => Reply | Promise<Reply>;
 
 function ignore(): void {}
 
@@ -120,7 +122,9 @@ export class HttpListener {
       send(req, res, { status: 503, contentType: 'text/plain; charset=utf-8', body: 'shutting down\n' });
       return;
     }
-    const path = (req.url ?? '/').split('?', 1)[0] as string;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const route = this.#routes.get(path);
     if (route === undefined) {
       send(req, res, { status: 404, contentType: 'text/plain; charset=utf-8', body: '404 page not found\n' });
@@ -133,7 +137,7 @@ export class HttpListener {
     }
     let reply: Reply | Promise<Reply>;
     try {
-      reply = route();
+      reply = route(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
     } catch (err) {
       reply = Promise.reject(err);
     }
@@ -154,6 +158,7 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply)
     'Content-Type': reply.contentType,
     'Content-Length': body.length,
     'X-Content-Type-Options': 'nosniff',
+    ...reply.headers,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

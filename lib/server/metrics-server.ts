@@ -7,6 +7,7 @@ import type { Route } from './http-listener.js';
 import type { Metrics } from './metrics.js';
 import { parseAddress } from './parse-address.js';
 import { statusDocument } from './status-document.js';
+import { STATUS_PAGE_CSP, statusPage } from './status-page.js';
 
 /** kube-proxy's --metrics-bind-address default: loopback only, since /status names every service. */
 export const DEFAULT_METRICS_BIND_ADDRESS = '127.0.0.1:10249';
@@ -20,6 +21,15 @@ export interface MetricsServerOptions {
 
 const log = logger('metrics');
 
+/** The rules of one service port for the live page; a configuration the backend cannot render shows as its reason. */
+function rulesOf(agent: AgentView, servicePort: string): string | undefined {
+  try {
+    return agent.renderRules?.(servicePort);
+  } catch (err) {
+    return `# cannot render the rules: ${(err as Error).message}`;
+  }
+}
+
 /**
  * The metrics endpoint on --metrics-bind-address, as kube-proxy's:
  *
@@ -28,6 +38,8 @@ const log = logger('metrics');
  * - `/healthz`: the same answer as the health server's.
  * - `/status`: the agent's service ports, endpoints and counters as JSON, for
  *   `kube-userspace-proxy status` and scripts.
+ * - `/`: the live page, /status as an HTML table that its script refreshes every second, and with
+ *   `?service=ns/name:port` the path a packet to that service port takes (see statusPage).
  */
 export class MetricsServer extends HttpListener {
 
@@ -38,6 +50,19 @@ export class MetricsServer extends HttpListener {
     if (problems.length > 0) throw new InvalidConfigError(problems);
     const { agent, metrics } = options;
     const routes = new Map<string, Route>([
+      [
+        '/',
+        async (query) => {
+          await agent.refreshStats?.();
+          const service = query.get('service') ?? undefined;
+          const page = statusPage(statusDocument(agent), {
+            service,
+            rules: service === undefined ? undefined : rulesOf(agent, service),
+            page: Number(query.get('page') ?? 1),
+          });
+          return { status: page.status, contentType: 'text/html; charset=utf-8', body: page.html, headers: { 'Content-Security-Policy': STATUS_PAGE_CSP, 'Cache-Control': 'no-store' } };
+        },
+      ],
       ['/metrics', async () => ({ status: 200, contentType: metrics.contentType, body: await metrics.render() })],
       ['/proxyMode', () => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'userspace' })],
       ['/healthz', () => healthzReply(agent)],
