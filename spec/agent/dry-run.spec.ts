@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { canUseNetns, createNetns, tempDir } from '../rules/netns-fixture.js';
+import { netnsTest, createNetns, tempDir } from '../rules/netns-fixture.js';
 import { CLI, START_TIMEOUT_MS } from '../helpers/process.js';
 import { execCommand, SYSTEM_PATH } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -31,8 +31,7 @@ function normalise(lines: string[]): string[] {
   return lines.map((l) => l.replace(/\b4100[01]\b/g, 'P')).sort();
 }
 
-test('--dry-run prints exactly the iptables rules the agent installs, without root or changes', async (t) => {
-  if (!canUseNetns(t)) return t.pass();
+netnsTest('--dry-run prints exactly the iptables rules the agent installs, without root or changes', async (t) => {
   const ns = await createNetns(t);
   const dir = await tempDir(t);
   await writeFile(path.join(dir, 'web.yaml'), MANIFEST);

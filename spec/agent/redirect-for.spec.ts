@@ -3,7 +3,7 @@ import { redirectFor } from '../../lib/agent/redirect-for.js';
 import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import type { Config } from '../../lib/config/config.js';
 import type { CommandRunner } from '../../lib/rules/command-runner.js';
-import { canUseNetns, createNetns } from '../rules/netns-fixture.js';
+import { netnsTest, createNetns } from '../rules/netns-fixture.js';
 
 const auto: Config = { ...DEFAULT_CONFIG, redirect: 'auto' };
 
@@ -12,8 +12,7 @@ function without(runner: CommandRunner, ...names: string[]): CommandRunner {
   return async (argv, stdin) => (names.some((n) => argv[0]!.endsWith(`/${n}`)) ? { code: 1, stdout: '', stderr: `${argv[0]}: not supported by this kernel` } : runner(argv, stdin));
 }
 
-test('--redirect auto picks iptables where it works, else nftables, else none --assign-service-ips', async (t) => {
-  if (!canUseNetns(t)) return t.pass();
+netnsTest('--redirect auto picks iptables where it works, else nftables, else none --assign-service-ips', async (t) => {
   const ns = await createNetns(t);
   t.is((await redirectFor(auto, ns.runner)).mode, 'iptables');
   t.is((await redirectFor(auto, without(ns.runner, 'iptables'))).mode, 'nftables');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import type { CommandResult, CommandRunner } from '../../lib/rules/command-runner.js';
 import { netnsRunner, requireSystemBinary, spawnRunner } from '../../lib/rules/command-runner.js';
@@ -25,6 +26,12 @@ export interface RulesNetns {
  * Whether a root-only test may run: as root, yes; otherwise it is skipped with a visible log line,
  * except in CI (CI=true), where it runs and fails loudly instead of passing silently.
  */
+/**
+ * `test` where network namespaces can be made (root), or with CI=true (where they must be, and a
+ * failure to make them fails the test); elsewhere `test.skip`: a real skip, never a pass.
+ */
+export const netnsTest = process.getuid?.() === 0 || process.env['CI'] === 'true' ? test : test.skip;
+
 export function canUseNetns(t: ExecutionContext): boolean {
   if (process.getuid?.() === 0 || process.env['CI'] === 'true') return true;
   t.log('skipped: needs root to create network namespaces (runs in CI)');

@@ -12,7 +12,7 @@ import { routeSourceAddress } from '../../lib/rules/route-source.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from '../../lib/rules/rule-backend.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { RulesNetns } from './netns-fixture.js';
-import { canUseNetns, createNetns } from './netns-fixture.js';
+import { createNetns, netnsTest } from './netns-fixture.js';
 
 /**
  * Real packets through the rules. A "node" namespace holds the rules, a server on the proxy port and a
@@ -86,8 +86,7 @@ async function client(ns: RulesNetns, proto: 'tcp' | 'udp', host: string, port: 
 }
 
 for (const [name, make] of Object.entries(BACKENDS)) {
-  test(`${name}: ClusterIP, NodePort and UDP portals reach the proxy port from the node (DNAT to the host IP) and from a pod (REDIRECT)`, async (t) => {
-    if (!canUseNetns(t)) return t.pass();
+  netnsTest(`${name}: ClusterIP, NodePort and UDP portals reach the proxy port from the node (DNAT to the host IP) and from a pod (REDIRECT)`, async (t) => {
     const { node, pod } = await topology(t);
     const backend = make(node.runner);
     t.teardown(() => backend.close());
@@ -119,8 +118,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
   });
 }
 
-test('UDP from the node needs the right DNAT target: iptables the route\'s source address as host IP, nftables DNATs to the packet\'s own source', async (t) => {
-  if (!canUseNetns(t)) return t.pass();
+netnsTest('UDP from the node needs the right DNAT target: iptables the route\'s source address as host IP, nftables DNATs to the packet\'s own source', async (t) => {
   const { node } = await topology(t);
   await serve(t, node);
   t.is(await routeSourceAddress(node.runner, '10.96.0.53'), '10.0.0.5', 'the helper names the uplink address');
