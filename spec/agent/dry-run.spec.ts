@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { netnsTest, createNetns, tempDir } from '../rules/netns-fixture.js';
+import { createNetns, netnsTest, tempDir } from '../rules/netns-fixture.js';
 import { CLI, START_TIMEOUT_MS } from '../helpers/process.js';
 import { execCommand, SYSTEM_PATH } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';

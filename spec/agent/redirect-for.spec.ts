@@ -3,7 +3,7 @@ import { redirectFor } from '../../lib/agent/redirect-for.js';
 import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import type { Config } from '../../lib/config/config.js';
 import type { CommandRunner } from '../../lib/rules/command-runner.js';
-import { netnsTest, createNetns } from '../rules/netns-fixture.js';
+import { createNetns, netnsTest } from '../rules/netns-fixture.js';
 
 const auto: Config = { ...DEFAULT_CONFIG, redirect: 'auto' };
 
