@@ -16,7 +16,7 @@ export interface Spawned {
   readonly child: ChildProcess;
   stdout(): string;
   stderr(): string;
-  /** Resolves with the exit code (or the signal name) once the process has exited. */
+  /** Resolves with the exit code (or the signal name) once the process has exited and its output is read. */
   exited: Promise<number | string>;
 }
 
@@ -27,6 +27,14 @@ export function spawnNode(args: string[], options: { cwd?: string; env?: NodeJS.
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      // What it wrote last may still be in the pipes at 'exit': wait for them to close too, for at
+      // most 2 s (a worker process it started could hold them a little longer).
+      const finish = (): void => resolve(code ?? signal ?? -1);
+      child.once('close', finish);
+      setTimeout(finish, 2000).unref();
+    }),
+  );
   return { child, stdout: () => out, stderr: () => err, exited };
 }
