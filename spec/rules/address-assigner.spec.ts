@@ -7,12 +7,11 @@ import { cleanupLeftovers } from '../../lib/rules/cleanup.js';
 import type { CommandRunner } from '../../lib/rules/command-runner.js';
 import { countingRunner } from '../../lib/rules/command-runner.js';
 import type { RulesNetns } from './netns-fixture.js';
-import { canUseNetns, createNetns, tempDir } from './netns-fixture.js';
+import { createNetns, netnsTest, tempDir } from './netns-fixture.js';
 
 /** `none --assign-service-ips`: addresses really added to and removed from an interface in a fresh namespace. */
 
-async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner } | undefined> {
-  if (!canUseNetns(t)) return undefined;
+async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner }> {
   const ns = await createNetns(t);
   const stateDir = await tempDir(t);
   const made: AddressAssigner[] = [];
@@ -34,9 +33,8 @@ async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; stateDir: s
   };
 }
 
-test('sync adds each service IP as a host address (/32, /128) and removes those that went, in one ip -batch per sync', async (t) => {
+netnsTest('sync adds each service IP as a host address (/32, /128) and removes those that went, in one ip -batch per sync', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const counter = countingRunner(s.ns.runner);
   const assigner = s.assigner({ runner: counter.runner });
   await assigner.start();
@@ -64,9 +62,8 @@ test('sync adds each service IP as a host address (/32, /128) and removes those 
   await t.throwsAsync(readFile(file, 'utf8'), { code: 'ENOENT' });
 });
 
-test('addresses that were on the interface before start() are never touched', async (t) => {
+netnsTest('addresses that were on the interface before start() are never touched', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   await s.ns.sh('ip', 'addr', 'add', '10.96.0.1/32', 'dev', 'lo');
   const assigner = s.assigner();
   await assigner.start();
@@ -77,9 +74,8 @@ test('addresses that were on the interface before start() are never touched', as
   t.deepEqual(await s.addresses(), ['10.96.0.1/32']);
 });
 
-test('a restart after a crash removes what the crashed run added; so does cleanupLeftovers', async (t) => {
+netnsTest('a restart after a crash removes what the crashed run added; so does cleanupLeftovers', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const crashed = new AddressAssigner({ runner: s.ns.runner, stateDir: s.stateDir });
   await crashed.start();
   await crashed.sync(['10.96.0.1', 'fd00:96::1']);
@@ -97,9 +93,8 @@ test('a restart after a crash removes what the crashed run added; so does cleanu
   t.deepEqual((await cleanupLeftovers(s.ns.runner, { iptables: false, nftables: false, stateDir: s.stateDir })).removed, []);
 });
 
-test('another interface can be used (--assign-service-ips=IFACE), and a bad name is refused up front', async (t) => {
+netnsTest('another interface can be used (--assign-service-ips=IFACE), and a bad name is refused up front', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   await s.ns.sh('ip', 'link', 'add', 'kup-svc0', 'type', 'veth', 'peer', 'name', 'kup-svc0p');
   const assigner = s.assigner({ interface: 'kup-svc0' });
   await assigner.start();
@@ -110,9 +105,8 @@ test('another interface can be used (--assign-service-ips=IFACE), and a bad name
   t.throws(() => new AddressAssigner({ interface: 'lo; rm -rf /' }), { code: 'KUP_ERR_RULES' });
 });
 
-test('an interface that does not exist fails start() with a RulesError', async (t) => {
+netnsTest('an interface that does not exist fails start() with a RulesError', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const err = await t.throwsAsync(s.assigner({ interface: 'kup-missing0' }).start(), { code: 'KUP_ERR_RULES' });
   t.regex(err!.message, /ip address show dev kup-missing0 failed/);
 });

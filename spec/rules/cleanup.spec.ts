@@ -2,7 +2,7 @@ import test from 'ava';
 import { cleanupLeftovers } from '../../lib/rules/cleanup.js';
 import { resolveSystemBinary } from '../../lib/rules/command-runner.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
-import { ANY, canUseNetns, createNetns, FIXTURE, kubeLines, tempDir } from './netns-fixture.js';
+import { ANY, createNetns, FIXTURE, kubeLines, netnsTest, tempDir } from './netns-fixture.js';
 
 /**
  * The rules the legacy kube-proxy userspace proxier leaves, written by hand the way it wrote them
@@ -38,8 +38,7 @@ COMMIT
 COMMIT
 `;
 
-test('cleanupLeftovers removes the legacy userspace chains from both iptables flavours, IPv4 and IPv6, our nft table and recorded addresses, and keeps everything else', async (t) => {
-  if (!canUseNetns(t)) return t.pass();
+netnsTest('cleanupLeftovers removes the legacy userspace chains from both iptables flavours, IPv4 and IPv6, our nft table and recorded addresses, and keeps everything else', async (t) => {
   const ns = await createNetns(t);
   // First, as a crashed --redirect nftables run would leave it (its start() would remove the iptables chains).
   const nft = new NftablesRules({ runner: ns.runner });
@@ -86,11 +85,10 @@ test('cleanupLeftovers removes the legacy userspace chains from both iptables fl
   t.deepEqual(again.removed, [], 'idempotent');
 });
 
-test('starting one mode removes what a crashed run of the other mode left', async (t) => {
-  if (!canUseNetns(t)) return t.pass();
+netnsTest('starting one mode removes what a crashed run of the other mode left', async (t) => {
   const ns = await createNetns(t);
   const restore = await resolveSystemBinary('iptables-nft-restore');
-  if (!restore) return t.pass();
+  if (!restore) throw new Error('iptables-nft-restore is not installed');
   t.is((await ns.try(restore, ['--noflush'], LEGACY_NAT + RULES_V4)).code, 0);
   const nft = new NftablesRules({ runner: ns.runner, families: ['IPv4'] });
   t.teardown(() => nft.close());

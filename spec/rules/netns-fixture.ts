@@ -32,12 +32,6 @@ export interface RulesNetns {
  */
 export const netnsTest = process.getuid?.() === 0 || process.env['CI'] === 'true' ? test : test.skip;
 
-export function canUseNetns(t: ExecutionContext): boolean {
-  if (process.getuid?.() === 0 || process.env['CI'] === 'true') return true;
-  t.log('skipped: needs root to create network namespaces (runs in CI)');
-  return false;
-}
-
 export async function createNetns(t: ExecutionContext): Promise<RulesNetns> {
   const name = `kup-rules-${randomBytes(4).toString('hex')}`;
   const host = spawnRunner();

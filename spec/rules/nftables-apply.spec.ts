@@ -7,12 +7,11 @@ import { countingRunner } from '../../lib/rules/command-runner.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
 import type { ServicePortRules } from '../../lib/rules/rule-backend.js';
 import type { RulesNetns } from './netns-fixture.js';
-import { ANY, canUseNetns, createNetns, DNS, FIXTURE, FRONTEND, KUBERNETES, SPECIFIC } from './netns-fixture.js';
+import { ANY, createNetns, DNS, FIXTURE, FRONTEND, KUBERNETES, netnsTest, SPECIFIC } from './netns-fixture.js';
 
 /** The nftables table applied for real, in a fresh namespace per test. */
 
-async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; backend(runner?: CommandRunner): NftablesRules; table(): Promise<string> } | undefined> {
-  if (!canUseNetns(t)) return undefined;
+async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; backend(runner?: CommandRunner): NftablesRules; table(): Promise<string> }> {
   const ns = await createNetns(t);
   const backends: NftablesRules[] = [];
   t.teardown(async () => {
@@ -43,9 +42,8 @@ function elements(listing: string, map: string): string[] {
     .sort();
 }
 
-test('sync installs one table with every portal as a commented map element', async (t) => {
+netnsTest('sync installs one table with every portal as a commented map element', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const backend = s.backend();
   await backend.start();
   await backend.sync(FIXTURE, ANY);
@@ -77,9 +75,8 @@ test('sync installs one table with every portal as a commented map element', asy
   t.deepEqual(elements(refusing, 'nodeports-v6'), ['tcp . 30080 comment "web/frontend:http" : 36001', 'udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
 });
 
-test('a changed set leaves nothing stale, a repeated sync changes nothing, and a specific bind address switches to DNAT', async (t) => {
+netnsTest('a changed set leaves nothing stale, a repeated sync changes nothing, and a specific bind address switches to DNAT', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const backend = s.backend();
   await backend.start();
   await backend.sync(FIXTURE, ANY);
@@ -100,9 +97,8 @@ test('a changed set leaves nothing stale, a repeated sync changes nothing, and a
   t.notRegex(specific, /redirect/);
 });
 
-test('start() after a crash replaces the leftover table; close() removes it and is idempotent', async (t) => {
+netnsTest('start() after a crash replaces the leftover table; close() removes it and is idempotent', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const crashed = new NftablesRules({ runner: s.ns.runner });
   await crashed.start();
   await crashed.sync(FIXTURE, ANY);
@@ -119,9 +115,8 @@ test('start() after a crash replaces the leftover table; close() removes it and 
   t.notRegex(await s.ns.sh('nft', 'list', 'ruleset'), /kube-userspace-proxy/);
 });
 
-test('a failed sync throws a RulesError with nft\'s stderr and leaves the installed table as it was', async (t) => {
+netnsTest('a failed sync throws a RulesError with nft\'s stderr and leaves the installed table as it was', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   let corrupt = false;
   const runner: CommandRunner = (argv, stdin) => s.ns.runner(argv, corrupt && argv.includes('-f') ? stdin!.replace('chain output {', 'chain output {\n\t\tbogus statement') : stdin);
   const backend = s.backend(runner);
@@ -134,9 +129,8 @@ test('a failed sync throws a RulesError with nft\'s stderr and leaves the instal
   t.is(await s.table(), before);
 });
 
-test('each sync is one nft execution, however many services', async (t) => {
+netnsTest('each sync is one nft execution, however many services', async (t) => {
   const s = await setup(t);
-  if (!s) return t.pass();
   const counter = countingRunner(s.ns.runner);
   const backend = s.backend(counter.runner);
   await backend.start();
