@@ -1,33 +1,20 @@
-import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
-import winston from 'winston';
 import { Agent } from '../../lib/agent/agent.js';
 import { ownListenersOf } from '../../lib/agent/own-listeners.js';
-import { rootLogger } from '../../lib/log.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { tcpEcho, tcpRequest } from '../helpers/backends.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { captureLogLines } from '../helpers/log-capture.js';
 
 const ip = loopbackBlock(244);
 
-const logLines: string[] = [];
-for (const transport of rootLogger.transports) transport.silent = process.env['KUP_TEST_LOGS'] !== '1';
-const capture = new winston.transports.Stream({
-  stream: new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString());
-      done();
-    },
-  }),
-});
-rootLogger.add(capture);
-test.after.always(() => {
-  rootLogger.remove(capture);
-});
+const logCapture = captureLogLines();
+const logLines = logCapture.lines;
+test.after.always(() => logCapture.close());
 
 function slice(name: string, addresses: readonly string[], port: number): KubeObject {
   return {

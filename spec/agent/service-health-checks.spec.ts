@@ -5,11 +5,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { KubeConfig } from '@kubernetes/client-node';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import test from 'ava';
-import winston from 'winston';
 import { Agent, SYNC_CHANNEL } from '../../lib/agent/agent.js';
-import { rootLogger } from '../../lib/log.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { freePort, tcpRefused } from '../helpers/backends.js';
@@ -19,25 +16,16 @@ import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { FailingRules, get, startProxy } from '../server/fixture.js';
+import { captureLogLines } from '../helpers/log-capture.js';
 
 const ip = loopbackBlock(161);
 const NODE = 'node-a';
 /** Only 127.0.0.1 is a loopback address the kernel lists, so the checks listen there alone. */
 const LOOPBACK_ONLY = { nodeName: NODE, nodePortAddresses: ['127.0.0.0/8'] };
 
-const logLines: string[] = [];
-const capture = new winston.transports.Stream({
-  stream: new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString());
-      done();
-    },
-  }),
-});
-rootLogger.add(capture);
-test.after.always(() => {
-  rootLogger.remove(capture);
-});
+const logCapture = captureLogLines();
+const logLines = logCapture.lines;
+test.after.always(() => logCapture.close());
 
 interface Shape {
   readonly clusterIP: string;

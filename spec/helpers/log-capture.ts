@@ -24,3 +24,22 @@ export function captureLogs(): { readonly entries: LogEntry[]; close(): void } {
   rootLogger.add(capture);
   return { entries, close: () => void rootLogger.remove(capture) };
 }
+
+/**
+ * Captures this process's log lines as its logger formats them (one string each, without the line
+ * end) from now until close(), and silences the console transports unless KUP_TEST_LOGS=1.
+ */
+export function captureLogLines(): { readonly lines: string[]; close(): void } {
+  const lines: string[] = [];
+  for (const transport of rootLogger.transports) transport.silent = process.env['KUP_TEST_LOGS'] !== '1';
+  const capture = new winston.transports.Stream({
+    stream: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString().trimEnd());
+        done();
+      },
+    }),
+  });
+  rootLogger.add(capture);
+  return { lines, close: () => void rootLogger.remove(capture) };
+}

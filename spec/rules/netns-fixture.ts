@@ -23,10 +23,6 @@ export interface RulesNetns {
 }
 
 /**
- * Whether a root-only test may run: as root, yes; otherwise it is skipped with a visible log line,
- * except in CI (CI=true), where it runs and fails loudly instead of passing silently.
- */
-/**
  * `test` where network namespaces can be made (root), or with CI=true (where they must be, and a
  * failure to make them fails the test); elsewhere `test.skip`: a real skip, never a pass.
  */

@@ -1,12 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import winston from 'winston';
 import { ClosedError, InvalidConfigError } from '../../lib/errors.js';
-import { rootLogger } from '../../lib/log.js';
 import type { EndpointSliceSpec } from '../../lib/model/endpoint-slice.js';
 import type { NodeSpec } from '../../lib/model/node.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
@@ -16,6 +13,7 @@ import type { ServiceSourceHandler } from '../../lib/source/service-source.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { captureLogLines } from '../helpers/log-capture.js';
 
 // ---- fixtures ----------------------------------------------------------------------------------
 
@@ -155,20 +153,9 @@ async function syncedSource(t: ExecutionContext, seed: (api: TestApiServer) => v
 // ---- log capture -------------------------------------------------------------------------------
 
 /** Every log line of this process (stderr output is silenced to keep the test output readable). */
-const logLines: string[] = [];
-for (const transport of rootLogger.transports) transport.silent = process.env['KUP_TEST_LOGS'] !== '1';
-const capture = new winston.transports.Stream({
-  stream: new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString().trimEnd());
-      done();
-    },
-  }),
-});
-rootLogger.add(capture);
-test.after.always(() => {
-  rootLogger.remove(capture);
-});
+const logCapture = captureLogLines();
+const logLines = logCapture.lines;
+test.after.always(() => logCapture.close());
 
 function linesWith(...parts: string[]): string[] {
   return logLines.filter((l) => parts.every((p) => l.includes(p)));

@@ -1,32 +1,19 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import test from 'ava';
-import winston from 'winston';
 import { ManifestError } from '../../lib/errors.js';
-import { rootLogger } from '../../lib/log.js';
 import { ManifestParseThread } from '../../lib/source/manifest-parse-thread.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRequest } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { deepBlockService, deepFlowService, slowConfigMap } from '../helpers/hostile-manifests.js';
+import { captureLogLines } from '../helpers/log-capture.js';
 
 const ip = loopbackBlock(243);
 
-const logLines: string[] = [];
-for (const transport of rootLogger.transports) transport.silent = process.env['KUP_TEST_LOGS'] !== '1';
-const capture = new winston.transports.Stream({
-  stream: new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString());
-      done();
-    },
-  }),
-});
-rootLogger.add(capture);
-test.after.always(() => {
-  rootLogger.remove(capture);
-});
+const logCapture = captureLogLines();
+const logLines = logCapture.lines;
+test.after.always(() => logCapture.close());
 
 // Serial (run before the others in this file): their large texts are built on this event loop too.
 test.serial('hostile manifests are refused or read off the event loop: a service keeps answering through the proxy', async (t) => {

@@ -1,12 +1,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import winston from 'winston';
 import { ManifestError } from '../../lib/errors.js';
-import { rootLogger } from '../../lib/log.js';
 import type { EndpointSliceSpec } from '../../lib/model/endpoint-slice.js';
 import type { NodeSpec } from '../../lib/model/node.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
@@ -14,6 +11,7 @@ import { ManifestSource } from '../../lib/source/manifest-source.js';
 import type { ManifestRejection, ManifestSourceOptions } from '../../lib/source/manifest-source.js';
 import type { ServiceSourceHandler } from '../../lib/source/service-source.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { captureLogLines } from '../helpers/log-capture.js';
 
 /** How long a watched change may take to arrive. */
 const DELIVERY_BUDGET_MS = 1000;
@@ -53,19 +51,9 @@ class Recorder implements ServiceSourceHandler {
 }
 
 /** Every `rejected manifest object` log line, to check there is exactly one per rejection. */
-const logLines: string[] = [];
-const capture = new winston.transports.Stream({
-  stream: new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString());
-      done();
-    },
-  }),
-});
-rootLogger.add(capture);
-test.after.always(() => {
-  rootLogger.remove(capture);
-});
+const logCapture = captureLogLines();
+const logLines = logCapture.lines;
+test.after.always(() => logCapture.close());
 
 const dirs: string[] = [];
 test.after.always(async () => {
