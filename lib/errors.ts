@@ -4,6 +4,8 @@
  * path logs and closes sockets instead.
  */
 
+import { formatHostPort } from './net/host-port.js';
+
 /** Base class: every project error has a stable code. */
 export class ProxyError extends Error {
   override name = 'ProxyError';
@@ -87,11 +89,6 @@ export class ClosedError extends ProxyError {
   constructor(what: string) {
     super(`${what} is closed`);
   }
-}
-
-/** Formats an address and port the way users type them: `[::1]:80` for IPv6. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** No usable kubeconfig: a file that is missing or unreadable, no current cluster, or a bad --master URL. */

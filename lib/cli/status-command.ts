@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, request } from 'undici';
-import { formatHostPort, InvalidConfigError } from '../errors.js';
+import { InvalidConfigError } from '../errors.js';
 import { DEFAULT_METRICS_BIND_ADDRESS } from '../server/metrics-server.js';
-import { parseAddress } from '../server/parse-address.js';
-import type { HostPort } from '../server/parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
+import { formatHostPort } from '../net/host-port.js';
+import type { HostPort } from '../net/host-port.js';
 import type { StatusDocument } from '../server/status-document.js';
 import { formatStatusTable } from './status-table.js';
 
