@@ -4,7 +4,7 @@ import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { DEFAULT_SCHEDULER } from '../model/scheduler-annotation.js';
 import type { SchedulerName } from '../model/scheduler-annotation.js';
 import type { Config } from '../config/config.js';
-import { PortConflictError } from '../errors.js';
+import { CloseError, PortConflictError } from '../errors.js';
 import { formatHostPort } from '../net/host-port.js';
 import { logger } from '../log.js';
 import { serviceKeyOfSlice } from '../model/endpoint-slice.js';
@@ -375,7 +375,7 @@ export class Agent implements ServiceSourceHandler {
     const failures: unknown[] = [];
     await this.#rules?.close().catch((err: unknown) => failures.push(err));
     await this.#assigner?.close().catch((err: unknown) => failures.push(err));
-    if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => (f as Error).message).join('; '));
+    if (failures.length > 0) throw new CloseError('agent', failures);
   }
 
   /** Stops at once: every listener, connection and UDP session. Idempotent. */

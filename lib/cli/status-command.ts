@@ -134,11 +134,13 @@ export async function runStatus(argv: readonly string[], io: StatusIO = process,
     await dispatcher.destroy().catch(() => undefined);
   }
   if (statusCode !== 200) return fail(`the agent at ${where} answered HTTP ${statusCode} for /status`);
-  let doc: StatusDocument;
+  let doc: StatusDocument | undefined;
   try {
     doc = JSON.parse(body) as StatusDocument;
-    if (!Array.isArray(doc?.servicePorts) || typeof doc.counts !== 'object') throw new Error('no servicePorts');
   } catch {
+    doc = undefined;
+  }
+  if (!Array.isArray(doc?.servicePorts) || typeof doc.counts !== 'object') {
     return fail(`the answer of ${where}/status is not a status document (is ${where} the metrics address of kube-userspace-proxy?)`);
   }
   io.stdout.write(args.output === 'json' ? body : formatStatusTable(doc));

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesListObject, KubernetesObject, RequestContext } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
+import { ClosedError } from '../errors.js';
 import { logger } from '../log.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
@@ -207,10 +208,10 @@ export class InformerSupervisor implements RetryableInformer {
 
   async #list(run: Run): Promise<KubernetesListObject<KubernetesObject>> {
     // An error here stops the ListWatch before it opens a watch nobody would close.
-    if (this.#run !== run || run.stop.signal.aborted) throw new Error('informer stopped');
+    if (this.#run !== run || run.stop.signal.aborted) throw new ClosedError('informer run');
     const signal = AbortSignal.any([run.stop.signal, AbortSignal.timeout(this.#listTimeoutMs)]);
     const list = await this.#options.list(signal);
-    if (this.#closed || this.#run !== run || run.stop.signal.aborted) throw new Error('informer stopped');
+    if (this.#closed || this.#run !== run || run.stop.signal.aborted) throw new ClosedError('informer run');
     // client-node's cache dereferences metadata unguarded, outside any try: one item without it
     // would reject a promise nobody handles.
     const items = list.items ?? [];
