@@ -9,7 +9,7 @@ import { ROOT } from './helpers/process.js';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['errors', 'net'],
-  ['log'],
+  ['log', 'internals'],
   ['model', 'config'],
   ['balancer'],
   ['proxy'],
