@@ -27,6 +27,7 @@ import type { PortAllocator } from '../proxy/port-allocator.js';
 import { KernelPortAllocator } from '../proxy/kernel-port-allocator.js';
 import type { AddressAssigner } from '../rules/address-assigner.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from '../rules/rule-backend.js';
+import { redirectModeName } from '../rules/redirect-mode-name.js';
 import { addressesInCidrs, hostIPs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
 import { claimNodePort } from './node-port-claim.js';
@@ -185,7 +186,7 @@ export class Agent implements ServiceSourceHandler {
     this.#sockets = options.sockets ?? new LocalProxySockets();
     this.#budget = options.budget;
     this.#dialVia = options.connector ? new DialVia(options.connector) : undefined;
-    this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
+    this.redirectMode = redirectModeName(options.rules, options.assigner);
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
