@@ -28,7 +28,7 @@ import { FanOutSource } from '../lib/source/fan-out-source.js';
 import { localArgv } from '../lib/cli/local-command.js';
 import type { LocalPlan } from '../lib/cli/local-command.js';
 import { formatReadyTable } from '../lib/cli/ready-table.js';
-import { parseAddress } from '../lib/server/parse-address.js';
+import { parseAddress } from '../lib/net/parse-address.js';
 
 const PROGRAM = 'kube-userspace-proxy';
 

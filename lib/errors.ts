@@ -4,6 +4,8 @@
  * path logs and closes sockets instead.
  */
 
+import { formatHostPort } from './net/host-port.js';
+
 /** Base class: every project error has a stable code. */
 export class ProxyError extends Error {
   override name = 'ProxyError';
@@ -89,11 +91,6 @@ export class ClosedError extends ProxyError {
   }
 }
 
-/** Formats an address and port the way users type them: `[::1]:80` for IPv6. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** No usable kubeconfig: a file that is missing or unreadable, no current cluster, or a bad --master URL. */
 export class KubeConfigError extends ProxyError {
   override name = 'KubeConfigError';
@@ -164,5 +161,35 @@ export class PortForwardError extends ProxyError {
   constructor(target: string, message: string, options?: { cause?: unknown }) {
     super(`port-forward to ${target}: ${message}`, options);
     this.target = target;
+  }
+}
+
+/**
+ * Closing a part failed in one or more of its steps. Every step still ran: one thing that cannot be
+ * removed must not keep the others in place. Carries each failure in the order they happened.
+ */
+export class CloseError extends ProxyError {
+  override name = 'CloseError';
+  override readonly code = 'KUP_ERR_CLOSE';
+  /** What was being closed, e.g. `agent`. */
+  readonly what: string;
+  readonly errors: readonly unknown[];
+  constructor(what: string, errors: readonly unknown[]) {
+    const messages = errors.map((e) => (e instanceof Error ? e.message : String(e)));
+    super(`${what} did not close cleanly: ${messages.join('; ')}`, errors.length === 1 ? { cause: errors[0] } : undefined);
+    this.what = what;
+    this.errors = errors;
+  }
+}
+
+/** A data-path worker process (--workers) did not report ready in time, or died while starting. */
+export class WorkerStartError extends ProxyError {
+  override name = 'WorkerStartError';
+  override readonly code = 'KUP_ERR_WORKER_START';
+  /** The worker's number, from 1. */
+  readonly worker: number;
+  constructor(worker: number) {
+    super(`data-path worker ${worker} did not start`);
+    this.worker = worker;
   }
 }

@@ -4,7 +4,8 @@ import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { DEFAULT_SCHEDULER } from '../model/scheduler-annotation.js';
 import type { SchedulerName } from '../model/scheduler-annotation.js';
 import type { Config } from '../config/config.js';
-import { formatHostPort, PortConflictError } from '../errors.js';
+import { CloseError, PortConflictError } from '../errors.js';
+import { formatHostPort } from '../net/host-port.js';
 import { logger } from '../log.js';
 import { serviceKeyOfSlice } from '../model/endpoint-slice.js';
 import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
@@ -26,6 +27,7 @@ import type { PortAllocator } from '../proxy/port-allocator.js';
 import { KernelPortAllocator } from '../proxy/kernel-port-allocator.js';
 import type { AddressAssigner } from '../rules/address-assigner.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from '../rules/rule-backend.js';
+import { redirectModeName } from '../rules/redirect-mode-name.js';
 import { addressesInCidrs, hostIPs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
 import { claimNodePort } from './node-port-claim.js';
@@ -184,7 +186,7 @@ export class Agent implements ServiceSourceHandler {
     this.#sockets = options.sockets ?? new LocalProxySockets();
     this.#budget = options.budget;
     this.#dialVia = options.connector ? new DialVia(options.connector) : undefined;
-    this.redirectMode = options.rules?.mode ?? (options.assigner ? 'none --assign-service-ips' : 'none');
+    this.redirectMode = redirectModeName(options.rules, options.assigner);
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     this.#runner = new SyncRunner({
       fn: () => this.#sync(),
@@ -374,7 +376,7 @@ export class Agent implements ServiceSourceHandler {
     const failures: unknown[] = [];
     await this.#rules?.close().catch((err: unknown) => failures.push(err));
     await this.#assigner?.close().catch((err: unknown) => failures.push(err));
-    if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => (f as Error).message).join('; '));
+    if (failures.length > 0) throw new CloseError('agent', failures);
   }
 
   /** Stops at once: every listener, connection and UDP session. Idempotent. */

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { listenError } from '../proxy/listen-error.js';
-import { whenBound } from '../proxy/when-bound.js';
+import { listenError } from '../net/listen-error.js';
+import { whenBound } from '../net/when-bound.js';
 
 /** A held node port: closing it gives the port back. Idempotent. */
 export interface NodePortClaim {

@@ -9,6 +9,7 @@ import type { CommandRunner } from '../rules/command-runner.js';
 import { IptablesRules } from '../rules/iptables-rules.js';
 import { NftablesRules } from '../rules/nftables-rules.js';
 import { requireNetAdmin } from '../rules/privileges.js';
+import { redirectModeName } from '../rules/redirect-mode-name.js';
 import type { RuleBackend } from '../rules/rule-backend.js';
 
 const log = logger('main');
@@ -40,13 +41,15 @@ export async function redirectFor(config: Config, runner: CommandRunner = spawnR
     }
   }
   const allocator = config.proxyPortRange ? new RangePortAllocator(config.proxyPortRange) : new KernelPortAllocator();
-  let redirect: Redirect;
-  if (mode === 'iptables') redirect = { mode, rules: new IptablesRules({ runner }), assigner: undefined, allocator };
-  else if (mode === 'nftables') redirect = { mode, rules: new NftablesRules({ runner }), assigner: undefined, allocator };
+  let rules: RuleBackend | undefined;
+  let assigner: AddressAssigner | undefined;
+  if (mode === 'iptables') rules = new IptablesRules({ runner });
+  else if (mode === 'nftables') rules = new NftablesRules({ runner });
   else if (iface !== undefined) {
     requireNetAdmin('--assign-service-ips', 'leave it out and give services local cluster IPs');
-    redirect = { mode: `none --assign-service-ips=${iface}`, rules: undefined, assigner: new AddressAssigner({ runner, interface: iface }), allocator };
-  } else redirect = { mode: 'none', rules: undefined, assigner: undefined, allocator };
+    assigner = new AddressAssigner({ runner, interface: iface });
+  }
+  const redirect: Redirect = { mode: redirectModeName(rules, assigner), rules, assigner, allocator };
   log.info('redirect mode', { mode: redirect.mode, requested: config.redirect });
   return redirect;
 }

@@ -1,7 +1,8 @@
 import type { PortStatus } from '../agent/agent.js';
-import { formatHostPort } from '../errors.js';
+
 import { serviceKeyOf } from '../model/service-port-name.js';
-import type { HostPort } from '../server/parse-address.js';
+import { formatHostPort } from '../net/host-port.js';
+import type { HostPort } from '../net/host-port.js';
 
 export interface ReadyView {
   /** The agent's service ports (Agent.status()). */

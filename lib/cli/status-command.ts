@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, request } from 'undici';
-import { formatHostPort, InvalidConfigError } from '../errors.js';
+import { InvalidConfigError } from '../errors.js';
 import { DEFAULT_METRICS_BIND_ADDRESS } from '../server/metrics-server.js';
-import { parseAddress } from '../server/parse-address.js';
-import type { HostPort } from '../server/parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
+import { formatHostPort } from '../net/host-port.js';
+import type { HostPort } from '../net/host-port.js';
 import type { StatusDocument } from '../server/status-document.js';
 import { formatStatusTable } from './status-table.js';
 
@@ -133,11 +134,13 @@ export async function runStatus(argv: readonly string[], io: StatusIO = process,
     await dispatcher.destroy().catch(() => undefined);
   }
   if (statusCode !== 200) return fail(`the agent at ${where} answered HTTP ${statusCode} for /status`);
-  let doc: StatusDocument;
+  let doc: StatusDocument | undefined;
   try {
     doc = JSON.parse(body) as StatusDocument;
-    if (!Array.isArray(doc?.servicePorts) || typeof doc.counts !== 'object') throw new Error('no servicePorts');
   } catch {
+    doc = undefined;
+  }
+  if (!Array.isArray(doc?.servicePorts) || typeof doc.counts !== 'object') {
     return fail(`the answer of ${where}/status is not a status document (is ${where} the metrics address of kube-userspace-proxy?)`);
   }
   io.stdout.write(args.output === 'json' ? body : formatStatusTable(doc));

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { InvalidConfigError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
-import { parseAddress } from '../server/parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
 import { DEFAULT_CONFIG } from './config.js';
 import type { Config, DialVia, DnsUpstream, RedirectMode } from './config.js';
 import { parseLabelSelector } from '../model/label-selector.js';

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { parseAddress } from '../server/parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
 import { DnsResponder } from './dns-responder.js';
 import { DnsServer } from './dns-server.js';
 import { DnsZone } from './dns-zone.js';

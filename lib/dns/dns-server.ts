@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { ClosedError, ListenError, PortConflictError } from '../errors.js';
 import { logger } from '../log.js';
-import { parseAddress } from '../server/parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
 import type { DnsResponder, Outcome } from './dns-responder.js';
 
 export interface DnsServerOptions {

@@ -14,9 +14,9 @@ export interface EndpointBackoffOptions {
   readonly now?: () => number;
 }
 
-export const DEFAULT_BACKOFF_INITIAL_MS = 1000;
-export const DEFAULT_BACKOFF_MAX_MS = 10_000;
-export const DEFAULT_BACKOFF_MAX_ENTRIES = 10_000;
+export const DEFAULT_ENDPOINT_BACKOFF_INITIAL_MS = 1000;
+export const DEFAULT_ENDPOINT_BACKOFF_MAX_MS = 10_000;
+export const DEFAULT_ENDPOINT_BACKOFF_MAX_ENTRIES = 10_000;
 
 interface Entry {
   /** The endpoint is avoided until this time. */
@@ -47,9 +47,9 @@ export class EndpointBackoff {
 
   constructor(options: EndpointBackoffOptions = {}) {
     const {
-      initialMs = DEFAULT_BACKOFF_INITIAL_MS,
-      maxMs = DEFAULT_BACKOFF_MAX_MS,
-      maxEntries = DEFAULT_BACKOFF_MAX_ENTRIES,
+      initialMs = DEFAULT_ENDPOINT_BACKOFF_INITIAL_MS,
+      maxMs = DEFAULT_ENDPOINT_BACKOFF_MAX_MS,
+      maxEntries = DEFAULT_ENDPOINT_BACKOFF_MAX_ENTRIES,
       now = Date.now,
     } = options;
     const problems: string[] = [];

@@ -1,4 +1,4 @@
-import { ClosedError, RulesError } from '../errors.js';
+import { RulesError } from '../errors.js';
 import { logger } from '../log.js';
 import { parseIP } from '../model/ip-address.js';
 import type { CommandRunner } from './command-runner.js';
@@ -15,7 +15,7 @@ import {
   stateFile,
   writeAddressState,
 } from './address-state.js';
-import { teardownError } from './teardown-error.js';
+import { SerialLifecycle } from './serial-lifecycle.js';
 
 export interface AddressAssignerOptions extends PrivilegeProbe {
   /** Runs `ip` & co.; default: spawn directly. Tests pass a `netnsRunner`. */
@@ -48,8 +48,7 @@ export class AddressAssigner {
   #foreign = new Set<string>();
   /** Addresses we added and have not removed. */
   #current = new Set<string>();
-  #state: 'new' | 'started' | 'closed' = 'new';
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #lifecycle = new SerialLifecycle('address assigner');
 
   constructor(options: AddressAssignerOptions = {}) {
     this.#options = options;
@@ -71,25 +70,20 @@ export class AddressAssigner {
   }
 
   start(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('address assigner');
-      if (this.#state === 'started') return;
+    return this.#lifecycle.start(async () => {
       requireNetAdmin('--assign-service-ips', 'leave out --assign-service-ips', this.#options);
       this.#file = stateFile(this.#stateDir, await netnsId(this.#runner));
       const removed = await removeRecordedAddresses(this.#runner, this.#stateDir);
       if (removed.length) log.warn('removed service addresses left by an earlier run', { removed });
       this.#foreign = new Set(await this.#listInterface());
       await writeAddressState(this.#file, { interface: this.#interface, addresses: [] });
-      this.#state = 'started';
       log.info('assigning service IPs', { interface: this.#interface, stateFile: this.#file });
     });
   }
 
   /** Makes the assigned addresses exactly `ips` (less those that were on the interface before start()). */
   sync(ips: readonly string[]): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('address assigner');
-      if (this.#state !== 'started') throw new RulesError('address assigner: sync() before start()');
+    return this.#lifecycle.sync(async () => {
       const wanted = new Set<string>();
       for (const text of ips) {
         const ip = parseIP(text);
@@ -123,19 +117,13 @@ export class AddressAssigner {
 
   /** Removes every address this instance (or a crashed predecessor in this namespace) added. Idempotent. */
   close(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') return;
-      const wasStarted = this.#state === 'started';
-      this.#state = 'closed';
-      if (!wasStarted) return;
-      try {
+    return this.#lifecycle.close(() => [
+      async () => {
         const removed = await removeRecordedAddresses(this.#runner, this.#stateDir);
         this.#current.clear();
         if (removed.length) log.info('removed service addresses', { removed: removed.length });
-      } catch (err) {
-        throw teardownError([err]);
-      }
-    });
+      },
+    ]);
   }
 
   /** The addresses on our interface now (`ip -o addr show dev IFACE`). */
@@ -143,11 +131,5 @@ export class AddressAssigner {
     const ip = await requireSystemBinary('ip');
     const result = await runChecked(this.#runner, [ip, '-o', 'address', 'show', 'dev', this.#interface], undefined, `ip address show dev ${this.#interface}`);
     return [...result.stdout.matchAll(/\binet6? ([0-9a-fA-F.:]+)\//g)].map((m) => parseIP(m[1]!)?.address ?? m[1]!);
-  }
-
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,4 +1,4 @@
-import { ClosedError, RulesError } from '../errors.js';
+import { RulesError } from '../errors.js';
 import { logger } from '../log.js';
 import type { IPFamily } from '../model/ip-address.js';
 import { cleanupLeftovers } from './cleanup.js';
@@ -17,8 +17,8 @@ import { requireNetAdmin } from './privileges.js';
 import { EMPTY_RULE_CONTEXT } from './rule-backend.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from './rule-backend.js';
 import type { FamilyPlan, RulePlan } from './rule-plan.js';
-import { teardownError } from './teardown-error.js';
 import { FAMILIES, planRules } from './rule-plan.js';
+import { SerialLifecycle } from './serial-lifecycle.js';
 
 export interface IptablesRulesOptions extends PrivilegeProbe {
   /** Runs iptables & co.; default: spawn directly. Tests pass a `netnsRunner`. */
@@ -70,8 +70,7 @@ export class IptablesRules implements RuleBackend {
   readonly #installed = new Map<IPFamily, { plan: FamilyPlan; rules: IptablesRuleSet; fullAt: number }>();
   readonly #fullResyncMs: number;
   readonly #now: () => number;
-  #state: 'new' | 'started' | 'closed' = 'new';
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #lifecycle = new SerialLifecycle('iptables rules');
 
   constructor(options: IptablesRulesOptions = {}) {
     this.#options = options;
@@ -91,9 +90,7 @@ export class IptablesRules implements RuleBackend {
   }
 
   start(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('iptables rules');
-      if (this.#state === 'started') return;
+    return this.#lifecycle.start(async () => {
       requireNetAdmin('--redirect iptables', 'use --redirect none', this.#options);
       const detected = this.#options.flavour ? { flavour: this.#options.flavour, reason: 'configured' } : await detectIptablesFlavour(this.#runner);
       for (const family of this.#families) {
@@ -110,14 +107,11 @@ export class IptablesRules implements RuleBackend {
       // An empty sync is the whole leftover story for our own flavour: declaring our chains flushes
       // whatever a crashed run left in them, and the jump repair removes duplicated jumps.
       await this.#apply(planRules([], EMPTY_RULE_CONTEXT), true);
-      this.#state = 'started';
     });
   }
 
   sync(rules: readonly ServicePortRules[], context: RuleContext): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('iptables rules');
-      if (this.#state !== 'started') throw new RulesError('iptables rules: sync() before start()');
+    return this.#lifecycle.sync(async () => {
       const plan = planRules(rules, context);
       for (const d of plan.dropped) log.warn('dropped duplicate portal', { service: d.spn, reason: d.reason });
       await this.#apply(plan);
@@ -138,22 +132,12 @@ export class IptablesRules implements RuleBackend {
   }
 
   close(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') return;
-      const wasStarted = this.#state === 'started';
-      this.#state = 'closed';
+    return this.#lifecycle.close(() => {
       this.#installed.clear();
-      if (!wasStarted) return;
-      const failures: unknown[] = [];
-      for (const commands of this.#commands.values()) {
-        try {
-          const removed = await removeIptablesChains(this.#runner, commands);
-          if (removed.length) log.info('removed iptables chains', { removed });
-        } catch (err) {
-          failures.push(err);
-        }
-      }
-      if (failures.length) throw teardownError(failures);
+      return [...this.#commands.values()].map((commands) => async () => {
+        const removed = await removeIptablesChains(this.#runner, commands);
+        if (removed.length) log.info('removed iptables chains', { removed });
+      });
     });
   }
 
@@ -211,11 +195,5 @@ export class IptablesRules implements RuleBackend {
     } catch (err) {
       log.warn('could not remove leftovers of an earlier run', { error: err });
     }
-  }
-
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }

@@ -1,4 +1,4 @@
-import { ClosedError, RulesError } from '../errors.js';
+import { RulesError } from '../errors.js';
 import { logger } from '../log.js';
 import type { IPFamily } from '../model/ip-address.js';
 import { cleanupLeftovers } from './cleanup.js';
@@ -13,7 +13,7 @@ import { EMPTY_RULE_CONTEXT } from './rule-backend.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from './rule-backend.js';
 import type { RulePlan } from './rule-plan.js';
 import { FAMILIES, planRules } from './rule-plan.js';
-import { teardownError } from './teardown-error.js';
+import { SerialLifecycle } from './serial-lifecycle.js';
 
 export interface NftablesRulesOptions extends PrivilegeProbe {
   /** Runs nft & co.; default: spawn directly. Tests pass a `netnsRunner`. */
@@ -39,8 +39,7 @@ export class NftablesRules implements RuleBackend {
   readonly #conntrack: ConntrackCleaner | undefined;
   #nft: string | undefined;
   #applied: RulePlan | undefined;
-  #state: 'new' | 'started' | 'closed' = 'new';
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #lifecycle = new SerialLifecycle('nftables rules');
 
   constructor(options: NftablesRulesOptions = {}) {
     this.#options = options;
@@ -53,9 +52,7 @@ export class NftablesRules implements RuleBackend {
   }
 
   start(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('nftables rules');
-      if (this.#state === 'started') return;
+    return this.#lifecycle.start(async () => {
       requireNetAdmin('--redirect nftables', 'use --redirect none', this.#options);
       this.#nft = await requireSystemBinary('nft');
       const version = await this.#runner([this.#nft, '--version']);
@@ -63,14 +60,11 @@ export class NftablesRules implements RuleBackend {
       await this.#removeOtherLeftovers();
       // Applying an empty table replaces whatever table a crashed run left.
       await this.#apply(planRules([], EMPTY_RULE_CONTEXT));
-      this.#state = 'started';
     });
   }
 
   sync(rules: readonly ServicePortRules[], context: RuleContext): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') throw new ClosedError('nftables rules');
-      if (this.#state !== 'started') throw new RulesError('nftables rules: sync() before start()');
+    return this.#lifecycle.sync(async () => {
       const plan = planRules(rules, context);
       for (const d of plan.dropped) log.warn('dropped duplicate portal', { service: d.spn, reason: d.reason });
       await this.#apply(plan);
@@ -82,17 +76,11 @@ export class NftablesRules implements RuleBackend {
   }
 
   close(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#state === 'closed') return;
-      const wasStarted = this.#state === 'started';
-      this.#state = 'closed';
-      if (!wasStarted) return;
-      try {
+    return this.#lifecycle.close(() => [
+      async () => {
         if (await removeNftTable(this.#runner, this.#nft)) log.info('removed nftables table');
-      } catch (err) {
-        throw teardownError([err]);
-      }
-    });
+      },
+    ]);
   }
 
   async #apply(plan: RulePlan): Promise<void> {
@@ -113,11 +101,5 @@ export class NftablesRules implements RuleBackend {
     } catch (err) {
       log.warn('could not remove leftovers of an earlier run', { error: err });
     }
-  }
-
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 }

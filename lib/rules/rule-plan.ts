@@ -10,11 +10,12 @@ import type { PortalKind, RuleContext, ServicePortRules } from './rule-backend.j
  * port name makes the rendered text depend only on the set of rules, not on the order they came in.
  */
 
-export type Protocol = 'tcp' | 'udp';
+/** A service port's protocol as iptables (`-p tcp`) and nftables (`tcp dport`) spell it; Kubernetes' own is model's `Protocol`. */
+export type RuleProtocol = 'tcp' | 'udp';
 
 export interface PlannedPortal {
   readonly spn: ServicePortName;
-  readonly protocol: Protocol;
+  readonly protocol: RuleProtocol;
   /** Normalised: dotted quad, or RFC 5952 IPv6 (the form iptables-save and nft print). */
   readonly ip: string;
   readonly port: number;
@@ -24,7 +25,7 @@ export interface PlannedPortal {
 
 export interface PlannedNodePort {
   readonly spn: ServicePortName;
-  readonly protocol: Protocol;
+  readonly protocol: RuleProtocol;
   readonly nodePort: number;
   readonly proxyPort: number;
 }
@@ -32,7 +33,7 @@ export interface PlannedNodePort {
 /** A listener whose port has no endpoint: new connections redirected to it are refused. */
 export interface PlannedReject {
   readonly spn: ServicePortName;
-  readonly protocol: Protocol;
+  readonly protocol: RuleProtocol;
   readonly proxyPort: number;
 }
 
@@ -95,7 +96,7 @@ export function planRules(rules: readonly ServicePortRules[], context: RuleConte
     if (rule.protocol !== 'TCP' && rule.protocol !== 'UDP') {
       throw new RulesError(`${rule.spn}: unsupported protocol ${JSON.stringify(rule.protocol)}`);
     }
-    const protocol: Protocol = rule.protocol === 'TCP' ? 'tcp' : 'udp';
+    const protocol: RuleProtocol = rule.protocol === 'TCP' ? 'tcp' : 'udp';
     checkPort(rule.proxyPort, `${rule.spn}: proxy port`);
     if (rule.nodePort !== 0) checkPort(rule.nodePort, `${rule.spn}: node port`);
     const ordered = rule.portals.map((p, i) => ({ p, i })).sort((a, b) => KIND_ORDER[a.p.kind] - KIND_ORDER[b.p.kind] || a.i - b.i);

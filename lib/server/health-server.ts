@@ -5,7 +5,7 @@ import type { AgentView } from './agent-view.js';
 import { healthzReply, livezReply } from './healthz.js';
 import { HttpListener } from './http-listener.js';
 import type { Route } from './http-listener.js';
-import { parseAddress } from './parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
 
 /** kube-proxy's --healthz-bind-address default. */
 export const DEFAULT_HEALTHZ_BIND_ADDRESS = '0.0.0.0:10256';

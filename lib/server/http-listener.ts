@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ClosedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { listenError } from '../proxy/listen-error.js';
-import type { HostPort } from './parse-address.js';
+import { listenError } from '../net/listen-error.js';
+import type { HostPort } from '../net/host-port.js';
 
 /** What a route answers. */
 export interface Reply {

@@ -5,7 +5,7 @@ import { healthzReply } from './healthz.js';
 import { HttpListener } from './http-listener.js';
 import type { Route } from './http-listener.js';
 import type { Metrics } from './metrics.js';
-import { parseAddress } from './parse-address.js';
+import { parseAddress } from '../net/parse-address.js';
 import { statusDocument } from './status-document.js';
 import { STATUS_PAGE_CSP, statusPage } from './status-page.js';
 

@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ClosedError, formatHostPort } from '../errors.js';
+import { ClosedError } from '../errors.js';
+import { formatHostPort } from '../net/host-port.js';
 import { logger } from '../log.js';
-import { listenError } from '../proxy/listen-error.js';
-import { whenBound } from '../proxy/when-bound.js';
+import { listenError } from '../net/listen-error.js';
+import { whenBound } from '../net/when-bound.js';
 import type { Reply } from './http-listener.js';
 
 /** What a service health check reports, read at every request. */

@@ -1,4 +1,4 @@
-import { formatHostPort } from '../errors.js';
+import { formatHostPort } from '../net/host-port.js';
 import type { AgentView } from './agent-view.js';
 
 /** One endpoint of a service port in /status. */

@@ -11,8 +11,8 @@ export interface BackoffOptions {
   readonly random?: () => number;
 }
 
-export const DEFAULT_BACKOFF_INITIAL_MS = 1000;
-export const DEFAULT_BACKOFF_MAX_MS = 30_000;
+export const DEFAULT_API_BACKOFF_INITIAL_MS = 1000;
+export const DEFAULT_API_BACKOFF_MAX_MS = 30_000;
 const DEFAULT_JITTER = 0.2;
 
 /**
@@ -31,8 +31,8 @@ export class Backoff {
   #attempt = 0;
 
   constructor(options: BackoffOptions = {}) {
-    const initialMs = options.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
-    const maxMs = options.maxMs ?? Math.max(DEFAULT_BACKOFF_MAX_MS, initialMs);
+    const initialMs = options.initialMs ?? DEFAULT_API_BACKOFF_INITIAL_MS;
+    const maxMs = options.maxMs ?? Math.max(DEFAULT_API_BACKOFF_MAX_MS, initialMs);
     const jitter = options.jitter ?? DEFAULT_JITTER;
     const problems = Backoff.validate({ initialMs, maxMs, jitter });
     if (problems.length > 0) throw new InvalidConfigError(problems);
@@ -47,8 +47,8 @@ export class Backoff {
     const problems: string[] = [];
     const { initialMs, maxMs, jitter } = options;
     if (initialMs !== undefined && (!Number.isFinite(initialMs) || initialMs <= 0)) problems.push(`backoff.initialMs: must be a number > 0, got ${initialMs}`);
-    if (maxMs !== undefined && (!Number.isFinite(maxMs) || maxMs < (initialMs ?? DEFAULT_BACKOFF_INITIAL_MS))) {
-      problems.push(`backoff.maxMs: must be a number >= initialMs (${initialMs ?? DEFAULT_BACKOFF_INITIAL_MS}), got ${maxMs}`);
+    if (maxMs !== undefined && (!Number.isFinite(maxMs) || maxMs < (initialMs ?? DEFAULT_API_BACKOFF_INITIAL_MS))) {
+      problems.push(`backoff.maxMs: must be a number >= initialMs (${initialMs ?? DEFAULT_API_BACKOFF_INITIAL_MS}), got ${maxMs}`);
     }
     if (jitter !== undefined && (!Number.isFinite(jitter) || jitter < 0 || jitter >= 1)) problems.push(`backoff.jitter: must be a number in [0, 1), got ${jitter}`);
     return problems;

@@ -5,6 +5,7 @@ import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { LocalProxySockets } from '../agent/proxy-socket-factory.js';
 import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-socket-factory.js';
+import { WorkerStartError } from '../errors.js';
 import { logger } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { ProxySocket } from '../proxy/proxy-socket.js';
@@ -243,7 +244,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     const ready = await this.#request(w, 'ready', { t: 'init', logLevel: this.#options.logLevel, logFormat: this.#options.logFormat, worker: index + 1 }, READY_TIMEOUT_MS);
     if (ready?.t !== 'ready') {
       child.kill('SIGKILL');
-      throw new Error(`data-path worker ${index + 1} did not start`);
+      throw new WorkerStartError(index + 1);
     }
     if (this.#closed) return;
     this.#flush();

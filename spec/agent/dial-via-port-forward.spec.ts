@@ -12,7 +12,7 @@ import { tcpName, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, waitUntilSteady } from '../helpers/wait-for.js';
 import { get, startMetricsServer } from '../server/fixture.js';
 
 // --dial-via port-forward, the whole path: the real client-node informers and PortForward against
@@ -271,22 +271,6 @@ test('the kubelet\'s error channel (nothing listens on the pod\'s port) resets t
   t.is(api.portForwards.requests[0]?.status, 101);
 });
 
-/** Waits until a counter has stopped growing for half a second. */
-async function untilSteady(what: string, read: () => number): Promise<number> {
-  let last = -1;
-  let stableSince = Date.now();
-  await waitFor(`${what} to stop growing`, () => {
-    const now = read();
-    if (now !== last) {
-      last = now;
-      stableSince = Date.now();
-      return false;
-    }
-    return now > 0 && Date.now() - stableSince >= 500;
-  }, 20_000, 25);
-  return last;
-}
-
 function pattern(offset: number, length: number): Buffer {
   const b = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
@@ -327,7 +311,7 @@ test.serial('backpressure through the forward: a pod that does not read holds th
   };
   client.on('connect', pump);
   const stats = (): number => agent.status()[0]?.stats?.bytesIn ?? 0;
-  const heldBack = await untilSteady('bytes read from the client', stats);
+  const heldBack = await waitUntilSteady('bytes read from the client', stats);
   t.log(`while the pod was not reading the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${SIZE / 2 ** 20} MiB from the client`);
   t.true(heldBack < SIZE / 2, `read ${heldBack} bytes`);
   const s = await waitFor('pod connection', () => podSide);
@@ -370,7 +354,7 @@ test.serial('backpressure the other way: a client that does not read holds the p
   t.teardown(() => void client.destroy());
   client.pause();
   const stats = (): number => agent.status()[0]?.stats?.bytesOut ?? 0;
-  const heldBack = await untilSteady('bytes sent to the client', stats);
+  const heldBack = await waitUntilSteady('bytes sent to the client', stats);
   t.log(`while the client was not reading the proxy passed on ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${SIZE / 2 ** 20} MiB; the pod had written ${(written / 2 ** 20).toFixed(0)} MiB`);
   t.true(heldBack < SIZE / 2, `passed on ${heldBack} bytes`);
   t.true(written < SIZE, 'the pod was held back too');

@@ -1,11 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test from 'ava';
-import { createNetns, netnsTest, tempDir } from '../rules/netns-fixture.js';
+import { createNetns, netnsSupport, netnsTestIf, tempDir } from '../helpers/netns.js';
 import { CLI, START_TIMEOUT_MS } from '../helpers/process.js';
 import { execCommand, SYSTEM_PATH } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { spawn } from 'node:child_process';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 const MANIFEST = `apiVersion: v1
 kind: Service

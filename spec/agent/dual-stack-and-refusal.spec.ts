@@ -11,10 +11,9 @@
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { sliceYaml } from '../helpers/agent-fixture.js';
-import { createTopology, netnsSupport } from '../helpers/netns.js';
+import { createTopology, netnsSupport, netnsTestIf } from '../helpers/netns.js';
 import type { NetnsProcess, Pod, Topology } from '../helpers/netns.js';
 import { httpGet, tcpRefused, udpAsk, udpRefused } from '../helpers/netns-probes.js';
 import { CLI } from '../helpers/process.js';
@@ -23,14 +22,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const TOOLS = ['iptables', 'ip6tables', 'nft', 'curl', 'socat', 'sysctl'];
 const support = await netnsSupport(TOOLS);
-const mustRun = process.env['CI'] === 'true';
-const nsTest = support.ok || mustRun ? test : test.skip;
-if (!support.ok && !mustRun) {
-  test('data-path semantics tests need root and network namespaces', (t) => {
-    t.log(`skipping the data-path semantics tests: ${support.reason} (with CI=true they run, and fail)`);
-    t.pass();
-  });
-}
+const nsTest = netnsTestIf(support, 'data-path semantics tests');
 
 const MODES = [
   { title: 'iptables', flags: ['--redirect', 'iptables'] },

@@ -9,11 +9,10 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { sliceYaml } from '../helpers/agent-fixture.js';
 import { projectText } from '../helpers/kernel-state.js';
-import { netnsSupport } from '../helpers/netns.js';
+import { netnsSupport, netnsTestIf } from '../helpers/netns.js';
 import type { Topology } from '../helpers/netns.js';
 import { httpGet } from '../helpers/netns-probes.js';
 import { START_TIMEOUT_MS } from '../helpers/process.js';
@@ -23,14 +22,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const TOOLS = ['iptables', 'iptables-save', 'nft', 'curl'];
 const support = await netnsSupport(TOOLS);
-const mustRun = process.env['CI'] === 'true';
-const nsTest = support.ok || mustRun ? test : test.skip;
-if (!support.ok && !mustRun) {
-  test('health check node port tests need root and network namespaces', (t) => {
-    t.log(`skipping the health check node port tests: ${support.reason} (with CI=true they run, and fail)`);
-    t.pass();
-  });
-}
+const nsTest = netnsTestIf(support, 'health check node port tests');
 
 const NODE = 'node-1';
 const HEALTH_CHECK_PORT = 32100;

@@ -3,7 +3,9 @@ import { redirectFor } from '../../lib/agent/redirect-for.js';
 import { DEFAULT_CONFIG } from '../../lib/config/config.js';
 import type { Config } from '../../lib/config/config.js';
 import type { CommandRunner } from '../../lib/rules/command-runner.js';
-import { createNetns, netnsTest } from '../rules/netns-fixture.js';
+import { createNetns, netnsSupport, netnsTestIf } from '../helpers/netns.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 const auto: Config = { ...DEFAULT_CONFIG, redirect: 'auto' };
 

@@ -7,11 +7,10 @@
  * These tests need root and `ip netns`. Elsewhere they are skipped with a message, except when
  * CI=true: there they must run.
  */
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { duplicates, leftovers, projectText, rulesMentioning, shape } from '../helpers/kernel-state.js';
 import type { KernelState } from '../helpers/kernel-state.js';
-import { createTopology, netnsSupport } from '../helpers/netns.js';
+import { createTopology, netnsSupport, netnsTestIf } from '../helpers/netns.js';
 import type { Pod } from '../helpers/netns.js';
 import { httpGet, tcpText, udpAsk } from '../helpers/netns-probes.js';
 import { BACKEND, PORTS, createScenario } from '../helpers/redirect-scenario.js';
@@ -20,14 +19,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const TOOLS = ['iptables', 'iptables-save', 'nft', 'curl', 'socat', 'sysctl', 'ss'];
 const support = await netnsSupport(TOOLS);
-const mustRun = process.env['CI'] === 'true';
-const nsTest = support.ok || mustRun ? test : test.skip;
-if (!support.ok && !mustRun) {
-  test('redirect-mode tests need root and network namespaces', (t) => {
-    t.log(`skipping the redirect-mode tests: ${support.reason} (with CI=true they run, and fail)`);
-    t.pass();
-  });
-}
+const nsTest = netnsTestIf(support, 'redirect-mode tests');
 
 interface Mode {
   readonly title: string;

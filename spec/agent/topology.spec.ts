@@ -10,7 +10,7 @@ import { KubeSource } from '../../lib/source/kube-source.js';
 import { ManifestSource } from '../../lib/source/manifest-source.js';
 import type { ServiceSource } from '../../lib/source/service-source.js';
 import { loopbackBlock } from '../helpers/addresses.js';
-import { tcpName, tcpRequest } from '../helpers/backends.js';
+import { backendFor, tcpName, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
@@ -62,9 +62,7 @@ function nodeObject(name: string, labels: Record<string, string>): KubeObject {
 }
 
 async function backends(t: ExecutionContext, ...names: Array<[string, number]>): Promise<Backend[]> {
-  const started = await Promise.all(names.map(([n, host]) => tcpName(n, ip(host))));
-  for (const b of started) t.teardown(() => b.close());
-  return started;
+  return Promise.all(names.map(([n, host]) => backendFor(t, tcpName(n, ip(host)))));
 }
 
 async function startAgent(t: ExecutionContext, source: ServiceSource, nodeName: string): Promise<Agent> {

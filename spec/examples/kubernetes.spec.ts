@@ -8,7 +8,7 @@ import YAML, { parseAllDocuments } from 'yaml';
 import type { Config } from '../../lib/config/config.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { rootLogger } from '../../lib/log.js';
-import { parseAddress } from '../../lib/server/parse-address.js';
+import { parseAddress } from '../../lib/net/parse-address.js';
 import { loadKubeConfig } from '../../lib/source/kube-config.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import { ROOT } from '../helpers/process.js';

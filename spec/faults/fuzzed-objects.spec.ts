@@ -3,8 +3,7 @@ import type { ExecutionContext } from 'ava';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { startAgent } from '../helpers/agent-fixture.js';
 import { startApiAgent } from '../helpers/api-agent.js';
-import { httpPathEcho } from '../helpers/backends.js';
-import type { Backend } from '../helpers/backends.js';
+import { backendFor, httpPathEcho } from '../helpers/backends.js';
 import { formatDelay, watchEventLoopDelay } from '../helpers/event-loop-delay.js';
 import type { LoopDelay } from '../helpers/event-loop-delay.js';
 import { httpLoad } from '../helpers/http-load.js';
@@ -48,12 +47,6 @@ function generate(seed: number, clusterIP: string): MutatedObject[] {
   return Array.from({ length: CASES }, (_, i) => mutatedObject(r, i, clusterIP));
 }
 
-async function goodBackend(t: ExecutionContext, host: string): Promise<Backend> {
-  const b = await httpPathEcho(host, 0, 'good');
-  t.teardown(() => b.close());
-  return b;
-}
-
 function checkOneLineEach(t: ExecutionContext, cases: readonly MutatedObject[], linesOf: (c: MutatedObject) => LogEntry[]): void {
   let wrong = 0;
   for (const c of cases) {
@@ -67,7 +60,7 @@ function checkOneLineEach(t: ExecutionContext, cases: readonly MutatedObject[], 
 test('manifests: several hundred generated bad objects, one error line each, the good Service serving throughout', async (t) => {
   const ip = loopbackBlock(224);
   const SEED = 4242;
-  const good = await goodBackend(t, ip(101));
+  const good = await backendFor(t, httpPathEcho(ip(101), 0, 'good'));
   const fixture = await startAgent(t, {
     'good.yaml': [goodService('good', ip(1)), goodSlice('good-0', 'good', good.host, good.port)].map((o) => JSON.stringify(o)).join('\n---\n'),
   });
@@ -101,7 +94,7 @@ test('manifests: several hundred generated bad objects, one error line each, the
 test('API: several hundred generated bad objects through client-node, one warning each, the good Service serving throughout', async (t) => {
   const ip = loopbackBlock(225);
   const SEED = 777;
-  const good = await goodBackend(t, ip(101));
+  const good = await backendFor(t, httpPathEcho(ip(101), 0, 'good'));
   const { api, agent } = await startApiAgent(t, (api) => {
     api.create('services', goodService('good', ip(1)));
     api.create('endpointslices', goodSlice('good-0', 'good', good.host, good.port));

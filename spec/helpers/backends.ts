@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { ExecutionContext } from 'ava';
 
 /** A started test backend; close() also destroys open connections. */
 export interface Backend {
@@ -11,6 +12,13 @@ export interface Backend {
   /** Connections (TCP) or datagrams (UDP) received. */
   count(): number;
   close(): Promise<void>;
+}
+
+/** Awaits a backend being started and closes it when the test ends, passed or failed. */
+export async function backendFor(t: ExecutionContext, starting: Promise<Backend>): Promise<Backend> {
+  const backend = await starting;
+  t.teardown(() => backend.close());
+  return backend;
 }
 
 /** TCP echo server: writes back everything it reads, half-closes after the client's FIN. */

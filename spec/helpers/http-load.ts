@@ -19,10 +19,11 @@ export interface Load {
 /**
  * A bounded loop of real HTTP requests to `base`/<word>, `parallel` at a time, each on a fresh
  * connection (so every request goes through the proxy's accept and dial), until stop() or
- * `maxRequests`. A request fails unless it answers 200 with the word back.
+ * `maxRequests`, or `maxMs` after it began. A request fails unless it answers 200 with the word back.
  */
-export function httpLoad(base: string, options: { parallel?: number; maxRequests?: number; timeoutMs?: number } = {}): Load {
-  const { parallel = 4, maxRequests = 20_000, timeoutMs = 5000 } = options;
+export function httpLoad(base: string, options: { parallel?: number; maxRequests?: number; timeoutMs?: number; maxMs?: number } = {}): Load {
+  const { parallel = 4, maxRequests = 20_000, timeoutMs = 5000, maxMs = 120_000 } = options;
+  const deadline = Date.now() + maxMs;
   let started = 0;
   let requests = 0;
   let failures = 0;
@@ -45,7 +46,7 @@ export function httpLoad(base: string, options: { parallel?: number; maxRequests
     }
   };
   const worker = async (): Promise<void> => {
-    while (running && started < maxRequests) await one(started++);
+    while (running && started < maxRequests && Date.now() < deadline) await one(started++);
   };
   const workers = Promise.all(Array.from({ length: parallel }, worker));
   return {

@@ -1,10 +1,16 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import type { CommandResult, CommandRunner } from '../../lib/rules/command-runner.js';
+import { netnsRunner, requireSystemBinary, spawnRunner } from '../../lib/rules/command-runner.js';
 
 /**
- * Network namespaces for real-network tests: a "node" running the agent, "pods" and a "client
+ * Network namespaces for real-network tests: one namespace with loopback only (createNetns: rules
+ * and addresses applied for real), or a topology (createTopology): a "node" running the agent, "pods" and a "client
  * node" wired to it with veth pairs. Everything lives in namespaces this module creates, so the
  * tests never touch the host's interfaces, rules or addresses, and deleting the namespaces
  * removes every veth, address and rule in them.
@@ -163,6 +169,60 @@ export async function netnsSupport(tools: readonly string[] = []): Promise<{ ok:
   if (up.code !== 0) return { ok: false, reason: `ip netns exec does not work: ${up.stderr.trim()}` };
   if (del.code !== 0) return { ok: false, reason: `ip netns del does not work: ${del.stderr.trim()}` };
   return { ok: true };
+}
+
+/**
+ * `test` where namespace tests can run (see netnsSupport), or with CI=true, where they must run and
+ * each fails on what is missing; elsewhere `test.skip`, so that they are reported as skipped, never
+ * as passed. Decided before the tests are declared; the reason is printed once.
+ */
+export function netnsTestIf(support: { ok: true } | { ok: false; reason: string }, what = 'network namespace tests'): typeof test | typeof test.skip {
+  if (support.ok || process.env['CI'] === 'true') return test;
+  console.warn(`skipping the ${what}: ${support.reason} (with CI=true they run, and fail)`);
+  return test.skip;
+}
+
+/**
+ * A throwaway network namespace per test, so that rules are applied for real without touching the
+ * host's firewall. Removed in teardown even when the test fails; deleting the namespace removes every
+ * rule, table, address and interface in it.
+ */
+export interface Netns {
+  readonly name: string;
+  readonly runner: CommandRunner;
+  /** Runs a system binary (by name) in the namespace; throws unless it exits 0. */
+  sh(name: string, ...args: string[]): Promise<string>;
+  /** Like sh, but returns the whole result. */
+  try(name: string, args: readonly string[], stdin?: string): Promise<CommandResult>;
+}
+
+export async function createNetns(t: ExecutionContext): Promise<Netns> {
+  const name = `kup-ns-${randomBytes(4).toString('hex')}`;
+  const host = spawnRunner();
+  const ip = await requireSystemBinary('ip');
+  const added = await host([ip, 'netns', 'add', name]);
+  if (added.code !== 0) throw new Error(`ip netns add ${name} failed: ${added.stderr}`);
+  t.teardown(async () => {
+    const deleted = await host([ip, 'netns', 'del', name]);
+    if (deleted.code !== 0) t.log(`ip netns del ${name} failed: ${deleted.stderr}`);
+  });
+  const runner = await netnsRunner(name, { timeoutMs: 30_000 });
+  const tryRun = async (bin: string, args: readonly string[], stdin?: string): Promise<CommandResult> =>
+    runner([bin.startsWith('/') ? bin : await requireSystemBinary(bin), ...args], stdin);
+  const sh = async (bin: string, ...args: string[]): Promise<string> => {
+    const result = await tryRun(bin, args);
+    if (result.code !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+    return result.stdout;
+  };
+  await sh('ip', 'link', 'set', 'lo', 'up');
+  return { name, runner, sh, try: tryRun };
+}
+
+/** A temporary directory removed in teardown. */
+export async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(`${tmpdir()}/kup-spec-`);
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /**

@@ -22,3 +22,27 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Polls a growing counter until it is above 0 and has not moved for `quietMs`; returns its value.
+ * Throws with `what` in the message when it is still moving (or still 0) at the deadline.
+ */
+export async function waitUntilSteady(what: string, read: () => number, timeoutMs = 20_000, quietMs = 500): Promise<number> {
+  let last = -1;
+  let stableSince = Date.now();
+  await waitFor(
+    `${what} to stop growing`,
+    () => {
+      const now = read();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+        return false;
+      }
+      return now > 0 && Date.now() - stableSince >= quietMs;
+    },
+    timeoutMs,
+    25,
+  );
+  return last;
+}

@@ -1,17 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { AddressAssigner } from '../../lib/rules/address-assigner.js';
 import { netnsId, stateFile } from '../../lib/rules/address-state.js';
 import { cleanupLeftovers } from '../../lib/rules/cleanup.js';
 import type { CommandRunner } from '../../lib/rules/command-runner.js';
 import { countingRunner } from '../../lib/rules/command-runner.js';
-import type { RulesNetns } from './netns-fixture.js';
-import { createNetns, netnsTest, tempDir } from './netns-fixture.js';
+import type { Netns } from '../helpers/netns.js';
+import { createNetns, netnsSupport, netnsTestIf, tempDir } from '../helpers/netns.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 /** `none --assign-service-ips`: addresses really added to and removed from an interface in a fresh namespace. */
 
-async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner }> {
+async function setup(t: ExecutionContext): Promise<{ ns: Netns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner }> {
   const ns = await createNetns(t);
   const stateDir = await tempDir(t);
   const made: AddressAssigner[] = [];

@@ -1,8 +1,10 @@
-import test from 'ava';
 import { cleanupLeftovers } from '../../lib/rules/cleanup.js';
 import { resolveSystemBinary } from '../../lib/rules/command-runner.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
-import { ANY, createNetns, FIXTURE, kubeLines, netnsTest, tempDir } from './netns-fixture.js';
+import { createNetns, netnsSupport, netnsTestIf, tempDir } from '../helpers/netns.js';
+import { ANY, FIXTURE, kubeLines } from './rule-fixtures.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 /**
  * The rules the legacy kube-proxy userspace proxier leaves, written by hand the way it wrote them

@@ -9,8 +9,9 @@ import { countingRunner, resolveSystemBinary } from '../../lib/rules/command-run
 import type { IptablesFlavour } from '../../lib/rules/iptables-flavour.js';
 import { IptablesRules } from '../../lib/rules/iptables-rules.js';
 import type { ServicePortRules } from '../../lib/rules/rule-backend.js';
-import type { RulesNetns } from './netns-fixture.js';
-import { ANY, createNetns, DNS, FIXTURE, FRONTEND, jumpLines, kubeLines, KUBERNETES, ourRuleLines, renderedRuleLines } from './netns-fixture.js';
+import type { Netns } from '../helpers/netns.js';
+import { createNetns } from '../helpers/netns.js';
+import { ANY, DNS, FIXTURE, FRONTEND, jumpLines, kubeLines, KUBERNETES, ourRuleLines, renderedRuleLines } from './rule-fixtures.js';
 
 /**
  * iptables rules applied for real, in a fresh namespace per test, for each flavour installed. The
@@ -27,7 +28,7 @@ const EXPECTED_JUMPS = [
 ];
 
 interface Setup {
-  readonly ns: RulesNetns;
+  readonly ns: Netns;
   save(family?: IPFamily): Promise<string>;
   backend(runner?: CommandRunner): IptablesRules;
 }

@@ -4,7 +4,7 @@ import { servicePortName } from '../../lib/model/service-port-name.js';
 import { IptablesRules } from '../../lib/rules/iptables-rules.js';
 import { jumpRepairs } from '../../lib/rules/iptables-chains.js';
 import { parseChainListing } from '../../lib/rules/iptables-save-parser.js';
-import { ANY, DNS, FIXTURE, FRONTEND, KUBERNETES, SPECIFIC } from './netns-fixture.js';
+import { ANY, DNS, FIXTURE, FRONTEND, KUBERNETES, SPECIFIC } from './rule-fixtures.js';
 
 const PORTALS_JUMP_COMMENT = '-m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules"';
 const NODEPORT_JUMP = '-m addrtype --dst-type LOCAL -m comment --comment "handle service NodePorts; NOTE: this must be the last rule in the chain"';

@@ -1,4 +1,3 @@
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RulesError } from '../../lib/errors.js';
 import { servicePortName } from '../../lib/model/service-port-name.js';
@@ -6,12 +5,15 @@ import type { CommandRunner } from '../../lib/rules/command-runner.js';
 import { countingRunner } from '../../lib/rules/command-runner.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
 import type { ServicePortRules } from '../../lib/rules/rule-backend.js';
-import type { RulesNetns } from './netns-fixture.js';
-import { ANY, createNetns, DNS, FIXTURE, FRONTEND, KUBERNETES, netnsTest, SPECIFIC } from './netns-fixture.js';
+import type { Netns } from '../helpers/netns.js';
+import { createNetns, netnsSupport, netnsTestIf } from '../helpers/netns.js';
+import { ANY, DNS, FIXTURE, FRONTEND, KUBERNETES, SPECIFIC } from './rule-fixtures.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 /** The nftables table applied for real, in a fresh namespace per test. */
 
-async function setup(t: ExecutionContext): Promise<{ ns: RulesNetns; backend(runner?: CommandRunner): NftablesRules; table(): Promise<string> }> {
+async function setup(t: ExecutionContext): Promise<{ ns: Netns; backend(runner?: CommandRunner): NftablesRules; table(): Promise<string> }> {
   const ns = await createNetns(t);
   const backends: NftablesRules[] = [];
   t.teardown(async () => {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { servicePortName } from '../../lib/model/service-port-name.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
 import type { ServicePortRules } from '../../lib/rules/rule-backend.js';
-import { ANY, FIXTURE, SPECIFIC } from './netns-fixture.js';
+import { ANY, FIXTURE, SPECIFIC } from './rule-fixtures.js';
 
 test('renders one inet table whose maps hold the services, for a proxy bound to the any-address: REDIRECT for pods, DNAT to its own source address for the node', (t) => {
   t.is(

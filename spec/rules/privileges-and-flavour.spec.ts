@@ -7,7 +7,9 @@ import { detectIptablesFlavour } from '../../lib/rules/iptables-flavour.js';
 import { IptablesRules } from '../../lib/rules/iptables-rules.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';
 import { requireNetAdmin } from '../../lib/rules/privileges.js';
-import { createNetns, netnsTest } from './netns-fixture.js';
+import { createNetns, netnsSupport, netnsTestIf } from '../helpers/netns.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 const nobody = { getuid: () => 1000, effectiveCapabilities: () => 0n };
 const noCommands: CommandRunner = async () => ({ code: 1, stdout: '', stderr: 'must not run' });

@@ -3,7 +3,7 @@ import { RulesError } from '../../lib/errors.js';
 import type { IPFamily } from '../../lib/model/ip-address.js';
 import type { ServicePortRules } from '../../lib/rules/rule-backend.js';
 import { planRules } from '../../lib/rules/rule-plan.js';
-import { ANY, DNS, FRONTEND, KUBERNETES } from './netns-fixture.js';
+import { ANY, DNS, FRONTEND, KUBERNETES } from './rule-fixtures.js';
 
 const ofFamily = (rule: ServicePortRules, family: IPFamily, proxyPort: number): ServicePortRules => ({
   ...rule,

@@ -11,8 +11,10 @@ import { NftablesRules } from '../../lib/rules/nftables-rules.js';
 import { routeSourceAddress } from '../../lib/rules/route-source.js';
 import type { RuleBackend, RuleContext, ServicePortRules } from '../../lib/rules/rule-backend.js';
 import { waitFor } from '../helpers/wait-for.js';
-import type { RulesNetns } from './netns-fixture.js';
-import { createNetns, netnsTest } from './netns-fixture.js';
+import type { Netns } from '../helpers/netns.js';
+import { createNetns, netnsSupport, netnsTestIf } from '../helpers/netns.js';
+
+const netnsTest = netnsTestIf(await netnsSupport());
 
 /**
  * Real packets through the rules. A "node" namespace holds the rules, a server on the proxy port and a
@@ -46,8 +48,8 @@ const BACKENDS: Record<string, (runner: CommandRunner) => RuleBackend> = {
 };
 
 interface Topology {
-  readonly node: RulesNetns;
-  readonly pod: RulesNetns;
+  readonly node: Netns;
+  readonly pod: Netns;
 }
 
 async function topology(t: ExecutionContext): Promise<Topology> {
@@ -71,7 +73,7 @@ async function topology(t: ExecutionContext): Promise<Topology> {
 }
 
 /** Starts the server on the proxy port in the node namespace; killed in teardown. */
-async function serve(t: ExecutionContext, ns: RulesNetns): Promise<void> {
+async function serve(t: ExecutionContext, ns: Netns): Promise<void> {
   const ip = await requireSystemBinary('ip');
   const child = spawn(ip, ['netns', 'exec', ns.name, process.execPath, PEER, 'serve', String(PROXY_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void child.kill('SIGKILL'));
@@ -80,7 +82,7 @@ async function serve(t: ExecutionContext, ns: RulesNetns): Promise<void> {
   await waitFor('the server to listen', () => out.includes('"ready":true'), 10_000);
 }
 
-async function client(ns: RulesNetns, proto: 'tcp' | 'udp', host: string, port: number): Promise<{ reply?: string; from?: string; error?: string }> {
+async function client(ns: Netns, proto: 'tcp' | 'udp', host: string, port: number): Promise<{ reply?: string; from?: string; error?: string }> {
   const result = await ns.runner([process.execPath, PEER, proto, host, String(port)]);
   return JSON.parse(result.stdout.trim() || '{"error":"no output"}') as { reply?: string; from?: string; error?: string };
 }

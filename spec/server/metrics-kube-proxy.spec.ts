@@ -8,7 +8,7 @@ import { Metrics } from '../../lib/server/metrics.js';
 import { KubeSource } from '../../lib/source/kube-source.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
-import { tcpName, tcpRequest } from '../helpers/backends.js';
+import { backendFor, tcpName, tcpRequest } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
 import { TestApiServer } from '../helpers/test-api-server.js';
 import type { KubeObject } from '../helpers/test-api-server.js';
@@ -76,12 +76,6 @@ function annotated(yaml: string, triggerTime: string): string {
   return yaml.replace('metadata:\n', `metadata:\n  annotations:\n    ${TRIGGER}: "${triggerTime}"\n`);
 }
 
-async function backend(t: ExecutionContext, started: Promise<Backend>): Promise<Backend> {
-  const b = await started;
-  t.teardown(() => b.close());
-  return b;
-}
-
 function metricsFor(t: ExecutionContext, agent: Agent): Metrics {
   const metrics = new Metrics({ agent, defaultMetrics: false });
   t.teardown(() => metrics.close());
@@ -89,7 +83,7 @@ function metricsFor(t: ExecutionContext, agent: Agent): Metrics {
 }
 
 test('every kubeproxy_* metric is exported with kube-proxy\'s type, labels and buckets', async (t) => {
-  const a = await backend(t, tcpName('a', ip(10)));
+  const a = await backendFor(t, tcpName('a', ip(10)));
   let sourceFresh = true;
   const { agent, write } = await startProxy(
     t,
@@ -309,8 +303,8 @@ const count = async (metrics: Metrics): Promise<number> => sample(await metrics.
 
 test('network programming latency: from the slice\'s trigger time to the change in force, through the API', async (t) => {
   // Same port on both backends: the slice's port stays, only the endpoint changes.
-  const a = await backend(t, tcpName('a', api(10)));
-  const b = await backend(t, tcpName('b', api(11), a.port!));
+  const a = await backendFor(t, tcpName('a', api(10)));
+  const b = await backendFor(t, tcpName('b', api(11), a.port!));
   // Objects of the initial list carry old trigger times: not a change this agent programmed.
   const { server, metrics } = await startWithApi(t, (s) => {
     s.create('services', kubeService('web', api(1), 7000));
@@ -340,7 +334,7 @@ test('network programming latency: from the slice\'s trigger time to the change 
 });
 
 test('network programming latency: a slice of a service not yet applied is timed at the sync that applies it', async (t) => {
-  const a = await backend(t, tcpName('a', api(20)));
+  const a = await backendFor(t, tcpName('a', api(20)));
   const { server, metrics } = await startWithApi(t, () => {});
   const triggered = Date.now();
   server.create('endpointslices', kubeSlice('late-1', 'late', [a], new Date(triggered).toISOString()));
@@ -353,8 +347,8 @@ test('network programming latency: a slice of a service not yet applied is timed
 });
 
 test('network programming latency: v1 Endpoints carry the trigger time too', async (t) => {
-  const a = await backend(t, tcpName('a', api(30)));
-  const b = await backend(t, tcpName('b', api(31), a.port));
+  const a = await backendFor(t, tcpName('a', api(30)));
+  const b = await backendFor(t, tcpName('b', api(31), a.port));
   const endpoints = (target: Backend, triggerTime: string): KubeObject => ({
     metadata: { namespace: 'default', name: 'old', annotations: { [TRIGGER]: triggerTime } },
     subsets: [{ addresses: [{ ip: target.host }], ports: [{ name: 'p', port: target.port, protocol: 'TCP' }] }],

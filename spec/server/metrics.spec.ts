@@ -2,24 +2,16 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
 import { Metrics } from '../../lib/server/metrics.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml } from '../helpers/agent-fixture.js';
-import { tcpEcho, tcpRequest, udpEcho } from '../helpers/backends.js';
-import type { Backend } from '../helpers/backends.js';
+import { backendFor, tcpEcho, tcpRequest, udpEcho } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { FailingRules, get, sample, startMetricsServer, startProxy, withHealth } from './fixture.js';
 
 const ip = loopbackBlock(70);
 const P = 'kube_userspace_proxy_';
-
-async function backend(t: ExecutionContext, started: Promise<Backend>): Promise<Backend> {
-  const b = await started;
-  t.teardown(() => b.close());
-  return b;
-}
 
 async function scrape(url: string): Promise<string> {
   const res = await get(`${url}/metrics`);
@@ -28,7 +20,7 @@ async function scrape(url: string): Promise<string> {
 }
 
 test('3 TCP connections of N bytes each: exact connection and byte counts, and no active connection left', async (t) => {
-  const echo = await backend(t, tcpEcho(ip(10)));
+  const echo = await backendFor(t, tcpEcho(ip(10)));
   const { agent } = await startProxy(t, {
     'web.yaml': serviceYaml('web', ip(1), [{ name: 'http', port: 8080 }]),
     'web-slice.yaml': sliceYaml('web', 'web-1', [{ name: 'http', port: echo.port }], [{ ip: ip(10) }]),
@@ -61,7 +53,7 @@ test('3 TCP connections of N bytes each: exact connection and byte counts, and n
 });
 
 test('an open connection is active in the gauge and in its endpoint until it closes', async (t) => {
-  const echo = await backend(t, tcpEcho(ip(14)));
+  const echo = await backendFor(t, tcpEcho(ip(14)));
   const { agent } = await startProxy(t, {
     'hold.yaml': serviceYaml('hold', ip(5), [{ name: 'tcp', port: 8080 }]),
     'hold-slice.yaml': sliceYaml('hold', 'hold-1', [{ name: 'tcp', port: echo.port }], [{ ip: ip(14) }]),
@@ -80,7 +72,7 @@ test('an open connection is active in the gauge and in its endpoint until it clo
 });
 
 test('UDP: two clients make two sessions; exact bytes both ways', async (t) => {
-  const echo = await backend(t, udpEcho(ip(11)));
+  const echo = await backendFor(t, udpEcho(ip(11)));
   const { agent } = await startProxy(t, {
     'dns.yaml': serviceYaml('dns', ip(2), [{ name: 'dns', port: 5353, protocol: 'UDP' }]),
     'dns-slice.yaml': sliceYaml('dns', 'dns-1', [{ name: 'dns', port: echo.port, protocol: 'UDP' }], [{ ip: ip(11) }]),
@@ -118,7 +110,7 @@ test('a service port without endpoints is refused by the kernel in none mode: no
 });
 
 test('a refused endpoint: one dial failure and one retry, counted on the service port and on that endpoint', async (t) => {
-  const live = await backend(t, tcpEcho(ip(13)));
+  const live = await backendFor(t, tcpEcho(ip(13)));
   // Nothing listens on ip(12) at that port; the endpoints are sorted by key and the balancer's
   // shuffle is the identity, so the dead one is tried first.
   const { agent } = await startProxy(
@@ -187,7 +179,7 @@ test.serial('rules that fail to apply are counted, once per failed sync', async 
 });
 
 test('labels are the service port (namespace, service, port name) and protocol only: series do not grow with clients or endpoints', async (t) => {
-  const echo = await backend(t, tcpEcho(ip(15)));
+  const echo = await backendFor(t, tcpEcho(ip(15)));
   const { agent } = await startProxy(t, {
     'many.yaml': serviceYaml('many', ip(8), [{ name: 'http', port: 8080 }]),
     'many-slice.yaml': sliceYaml('many', 'many-1', [{ name: 'http', port: echo.port }], [{ ip: ip(15) }]),

@@ -45,14 +45,15 @@ async function echoConnection(t: ExecutionContext, host: string, port: number): 
   return s;
 }
 
-/** Opens echo connections until one is owned by `pid` (at most `max`); returns them all. */
+/** Opens echo connections until one is owned by `pid` (at most `max`, for at most 30 s); returns them all. */
 async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: number, pid: number, max = 300): Promise<net.Socket[]> {
   const conns: net.Socket[] = [];
-  while (conns.length < max) {
+  const deadline = Date.now() + 30_000;
+  while (conns.length < max && Date.now() < deadline) {
     conns.push(await echoConnection(t, host, port));
     if (socketOwners('tcp', host, port).includes(pid)) return conns;
   }
-  throw new Error(`none of ${max} connections was accepted by process ${pid}`);
+  throw new Error(`none of ${conns.length} connections was accepted by process ${pid}`);
 }
 
 async function closeAll(conns: net.Socket[]): Promise<void> {

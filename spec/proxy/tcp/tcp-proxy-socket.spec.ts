@@ -18,7 +18,7 @@ import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import { ACCEPTED_ONREAD_SUPPORTED } from '../../../lib/proxy/tcp/accepted-onread.js';
 import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRequest } from '../../helpers/backends.js';
 import { stalledEndpoint } from '../../helpers/stalled-endpoint.js';
-import { waitFor } from '../../helpers/wait-for.js';
+import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';
 
 const spn = servicePortName('default', 'svc', 'p');
 
@@ -410,26 +410,6 @@ function pattern(offset: number, length: number): Buffer {
   return b;
 }
 
-/** Polls a growing counter until it is above 0 and has not moved for 500 ms. */
-async function untilSteady(what: string, read: () => number): Promise<void> {
-  let last = -1;
-  let stableSince = Date.now();
-  await waitFor(
-    `${what} to stop growing`,
-    () => {
-      const now = read();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-        return false;
-      }
-      return now > 0 && Date.now() - stableSince >= 500;
-    },
-    20_000,
-    25,
-  );
-}
-
 test.serial('backpressure: a client that does not read holds the backend back; then it reads 64 MiB byte-exact', async (t) => {
   const size = 64 * 2 ** 20;
   const chunk = 2 ** 20;
@@ -454,7 +434,7 @@ test.serial('backpressure: a client that does not read holds the backend back; t
   client.pause();
 
   // Poll until bytesOut (read by the proxy from the backend) stops growing.
-  await untilSteady('bytesOut', () => proxy.stats.bytesOut);
+  await waitUntilSteady('bytesOut', () => proxy.stats.bytesOut);
   const heldBack = proxy.stats.bytesOut;
   t.log(`while the client was paused the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${size / 2 ** 20} MiB from the backend`);
   t.true(heldBack < 16 * 2 ** 20, `proxy read ${heldBack} bytes while the client was not reading`);
@@ -606,7 +586,7 @@ test.serial('backpressure the other way: a backend that does not read holds the 
   };
   pump();
 
-  await untilSteady('bytesIn', () => proxy.stats.bytesIn);
+  await waitUntilSteady('bytesIn', () => proxy.stats.bytesIn);
   const heldBack = proxy.stats.bytesIn;
   t.log(`while the backend was not reading the proxy read ${(heldBack / 2 ** 20).toFixed(2)} MiB of ${size / 2 ** 20} MiB from the client`);
   t.true(heldBack < 16 * 2 ** 20, `proxy read ${heldBack} bytes while the backend was not reading`);

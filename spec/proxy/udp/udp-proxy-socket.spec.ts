@@ -13,7 +13,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { UdpProxySocket } from '../../../lib/proxy/udp/udp-proxy-socket.js';
-import { udpEcho, udpRequest } from '../../helpers/backends.js';
+import { backendFor, udpEcho, udpRequest } from '../../helpers/backends.js';
 import type { Backend } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -50,9 +50,7 @@ async function setup(
 }
 
 async function echo(t: ExecutionContext, name?: string): Promise<Backend> {
-  const b = await udpEcho('127.0.0.1', 0, name);
-  t.teardown(() => b.close());
-  return b;
+  return backendFor(t, udpEcho('127.0.0.1', 0, name));
 }
 
 function ep(b: { host: string; port: number }): Endpoint {

@@ -1,12 +1,6 @@
 import net from 'node:net';
 import { InvalidConfigError } from '../errors.js';
-
-export interface HostPort {
-  /** An IP literal (IPv6 without brackets) or a host name such as `localhost`. */
-  readonly host: string;
-  /** 0 lets the kernel choose (tests); the flags have real defaults. */
-  readonly port: number;
-}
+import type { HostPort } from './host-port.js';
 
 /** A DNS name: dot-separated labels of letters, digits and inner hyphens. */
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;

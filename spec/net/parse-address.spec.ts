@@ -1,6 +1,6 @@
 import test from 'ava';
 import { InvalidConfigError } from '../../lib/errors.js';
-import { parseAddress } from '../../lib/server/parse-address.js';
+import { parseAddress } from '../../lib/net/parse-address.js';
 
 const good: Array<[string, { host: string; port: number }]> = [
   ['0.0.0.0:10256', { host: '0.0.0.0', port: 10256 }],
