@@ -6,7 +6,7 @@ import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { PortAllocator } from '../proxy/port-allocator.js';
 import type { ProxySocket } from '../proxy/proxy-socket.js';
 import type { DialVia } from './dial-via.js';
-import { claimNodePort } from './node-port-claim.js';
+import { holdNodePort, needsNodePort } from './node-port-hold.js';
 import type { ProxiedPort } from './proxied-port.js';
 import type { ProxySocketFactory } from './proxy-socket-factory.js';
 import { tcpIdleTimeoutOf, tcpPolicyOf } from './service-port-policies.js';
@@ -33,7 +33,7 @@ export interface PortOpenerOptions {
 
 /**
  * Opens and closes the sockets of proxied ports: the listener (at a proxy port drawn from the
- * allocator in the rules modes, retried past ports another process holds) and the node-port hold.
+ * allocator in the rules modes, retried past ports another process holds), then the NodePort hold.
  * A failure affects only its port, is logged once per distinct message, and is retried at every
  * sync. Closed listeners whose TCP connections are still finishing are kept, so destroy() reaches them.
  */
@@ -98,24 +98,12 @@ export class PortOpener {
       st.error = undefined;
       break;
     }
-    if (this.needsNodePort(st)) await this.holdNodePort(st);
+    if (needsNodePort(st, o.redirect)) await holdNodePort(st);
   }
 
-  /** Rules modes: a port with a NodePort holds it, so that no other process takes it (the internal socket of a split port has none). */
-  needsNodePort(st: ProxiedPort): boolean {
-    return this.#o.redirect && st.port.nodePort > 0 && st.scope !== 'internal';
-  }
-
-  async holdNodePort(st: ProxiedPort): Promise<void> {
-    try {
-      st.claim = await claimNodePort(st.port.protocol as 'TCP' | 'UDP', st.port.nodePort, st.family === 'IPv6' ? '::' : '0.0.0.0');
-      st.claimError = undefined;
-    } catch (err) {
-      if (st.claimError?.message !== (err as Error).message) {
-        log.error('cannot hold node port', { service: st.spn, protocol: st.port.protocol, nodePort: st.port.nodePort, error: (err as Error).message });
-      }
-      st.claimError = err as Error;
-    }
+  /** A socket whose listener is open but whose NodePort is not held (it failed before): tried again. */
+  async retryNodePort(st: ProxiedPort): Promise<void> {
+    if (st.socket && !st.claim && needsNodePort(st, this.#o.redirect)) await holdNodePort(st);
   }
 
   /** A Service change that keeps the listener: its connections' settings follow the new spec. */

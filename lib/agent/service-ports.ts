@@ -138,7 +138,7 @@ export class ServicePorts {
     for (const st of this.#ports.values()) {
       if (stopped()) return;
       if (!st.socket) await opener.open(st);
-      else if (!st.claim && opener.needsNodePort(st)) await opener.holdNodePort(st);
+      else await opener.retryNodePort(st);
     }
   }
 
