@@ -29,8 +29,24 @@ import { localArgv } from '../lib/cli/local-command.js';
 import type { LocalPlan } from '../lib/cli/local-command.js';
 import { formatReadyTable } from '../lib/cli/ready-table.js';
 import { parseAddress } from '../lib/net/parse-address.js';
+import { checkStartInputs } from '../lib/agent/start-inputs.js';
 
 const PROGRAM = 'kube-userspace-proxy';
+
+/**
+ * After SIGTERM, how long past --shutdown-grace-period the rest of the shutdown may take before the
+ * process exits anyway (code 1): removing rules and service addresses (each iptables call waits up
+ * to 5 s for the xtables lock), closing the servers and the worker processes. A shutdown that hangs
+ * would otherwise outlive the pod's terminationGracePeriodSeconds and end in SIGKILL, with no word
+ * of what hung.
+ */
+const SHUTDOWN_MARGIN_MS = 10_000;
+
+/** The fields of a failure's one log line: its stable code and message when it is ours; else what it is (its stack, if asked). */
+function failureFields(err: unknown, stack = false): { code?: string; error: string } {
+  if (err instanceof ProxyError) return { code: err.code, error: err.message };
+  return { error: String((stack && (err as Error)?.stack) || err) };
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -89,6 +105,12 @@ async function main(commandLine: readonly string[]): Promise<number> {
       return 1;
     }
   }
+  if (!config.cleanup && !config.dryRun) {
+    // Before anything starts: a missing file is one line, not the start and stop of every server.
+    const problems = checkStartInputs(config);
+    for (const err of problems) log.error('start failed', failureFields(err));
+    if (problems.length > 0) return 1;
+  }
   log.info('kube-userspace-proxy starting', { version: version(), redirect: config.redirect, bindAddress: config.bindAddress });
 
   if (config.cleanup) {
@@ -141,7 +163,7 @@ async function main(commandLine: readonly string[]): Promise<number> {
     const { budget, udpMaxSessions } = descriptorLimits(config, log);
     agent = new Agent({ config: { ...config, nodeName, udpMaxSessions }, source, rules, assigner, allocator, sockets: pool, balancer: pool?.balancer, budget, ...(connector ? { connector } : {}) });
   } catch (err) {
-    log.error('start failed', { error: err instanceof ProxyError ? err.message : String(err) });
+    log.error('start failed', failureFields(err));
     return 1;
   }
   const servers = startServers(config, agent, log);
@@ -155,19 +177,30 @@ async function main(commandLine: readonly string[]): Promise<number> {
       process.exit(1);
     }
     stopping = true;
-    log.info('stopping', { signal, gracePeriodMs: config.shutdownGracePeriodMs });
+    const deadlineMs = config.shutdownGracePeriodMs + SHUTDOWN_MARGIN_MS;
+    log.info('stopping', { signal, gracePeriodMs: config.shutdownGracePeriodMs, deadlineMs });
+    // Not unref'd: it also keeps the process from exiting 0 while a close step hangs on nothing.
+    setTimeout(() => {
+      log.error('shutdown deadline passed: exiting now', { deadlineMs });
+      agent.destroy();
+      process.exit(1);
+    }, deadlineMs);
     // Order: stop accepting and remove rules, let established connections finish, then close the
     // rest; health answers 503 (draining) until the process is gone.
+    let code = 0;
     agent
       .drain(config.shutdownGracePeriodMs)
       .then(() => agent.close())
-      .catch((err: unknown) => log.error('close failed', { error: (err as Error).message }))
+      .catch((err: unknown) => {
+        code = 1;
+        log.error('close failed', { error: (err as Error).message });
+      })
       .finally(async () => {
         agent.destroy();
         await dns?.close();
         await servers.close();
-        log.info('stopped');
-        process.exit(0);
+        log.info('stopped', { code });
+        process.exit(code);
       });
   };
   process.on('SIGINT', () => stop('SIGINT'));
@@ -183,8 +216,7 @@ async function main(commandLine: readonly string[]): Promise<number> {
       process.stdout.write(formatReadyTable({ ports: agent.status(), clusterDomain: config.clusterDomain, dns: dnsAddress, hostsFile: config.hostsFile }));
     }
   } catch (err) {
-    const message = err instanceof ProxyError ? err.message : String((err as Error)?.stack ?? err);
-    log.error('start failed', { error: message });
+    log.error('start failed', failureFields(err, true));
     agent.destroy();
     dns?.destroy();
     await servers.close();

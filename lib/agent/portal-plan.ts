@@ -1,6 +1,6 @@
 import type { IPFamily } from '../model/ip-address.js';
 import type { ServicePortSpec, ServiceSpec } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey, ServicePortName } from '../model/service-port-name.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
 import type { Portal } from '../rules/rule-backend.js';
 import { directListenAddresses } from './listen-addresses.js';
@@ -60,9 +60,9 @@ export function groupsOf(svc: ServiceSpec, port: ServicePortSpec): PortalGroup[]
  * The key of a group's socket in the agent, the balancer, status and metrics: the ServicePortName,
  * with the scope and family in parentheses when the port is split (`ns/web:http (external, IPv6)`).
  */
-export function groupKey(spn: ServicePortName, group: PortalGroup): ServicePortName {
+export function groupKey(spn: ServicePortName, group: PortalGroup): ProxySocketKey {
   const parts = [...(group.scope === 'all' ? [] : [group.scope]), ...(group.family === undefined ? [] : [group.family])];
-  return (parts.length === 0 ? spn : `${spn} (${parts.join(', ')})`) as ServicePortName;
+  return parts.length === 0 ? spn : (`${spn} (${parts.join(', ')})` as ProxySocketKey);
 }
 
 export function familyOf(ip: string): IPFamily {

@@ -1,6 +1,6 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import type { AffinityType } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
 import type { EndpointConnector } from '../proxy/endpoint-connector.js';
@@ -11,7 +11,7 @@ import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
 
 /** What the agent wants for one service port's listeners. */
 export interface ProxySocketRequest {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly protocol: 'TCP' | 'UDP';
   readonly listen: readonly ListenAddress[];
   readonly affinity: AffinityType;

@@ -1,7 +1,7 @@
 import type { Endpoint } from '../model/endpoint.js';
 import type { SchedulerName } from '../model/scheduler-annotation.js';
 import type { AffinityType } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 
 export interface AffinityPolicy {
   readonly type: AffinityType;
@@ -23,7 +23,7 @@ export type ConnectionCounts = ReadonlyMap<string, { readonly active: number }>;
 
 /**
  * Picks an endpoint for each new connection (or UDP client) of a service port.
- * Implementations keep per-ServicePortName state; all calls are synchronous and cheap, since
+ * Implementations keep state per ProxySocketKey; all calls are synchronous and cheap, since
  * nextEndpoint sits on the per-connection path.
  */
 export interface LoadBalancer {
@@ -31,24 +31,24 @@ export interface LoadBalancer {
    * Registers a service port or updates its affinity policy (type and timeout) and its scheduling
    * (DEFAULT_SCHEDULING when omitted); endpoints already known are kept.
    */
-  newService(spn: ServicePortName, affinity: AffinityPolicy, scheduling?: SchedulingPolicy): void;
+  newService(spn: ProxySocketKey, affinity: AffinityPolicy, scheduling?: SchedulingPolicy): void;
   /** Replaces the endpoints of a service port. An unchanged set (in any order) keeps position and affinity. */
-  updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void;
+  updateEndpoints(spn: ProxySocketKey, endpoints: readonly Endpoint[]): void;
   /** Forgets a service port: its endpoints and its affinity entries. */
-  deleteService(spn: ServicePortName): void;
+  deleteService(spn: ProxySocketKey): void;
   /**
    * The endpoint for a new connection from clientIP, or undefined when the port is unknown or has
    * no endpoints. reset=true bypasses affinity (the previous pick failed) and re-pins the client.
    * avoid: endpoint keys just found backed off; one outside it is returned when there is one.
    */
-  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined;
+  nextEndpoint(spn: ProxySocketKey, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined;
   /** The current endpoints of a service port (empty when unknown). */
-  endpoints(spn: ServicePortName): readonly Endpoint[];
+  endpoints(spn: ProxySocketKey): readonly Endpoint[];
   /**
    * The proxy socket of a service port hands over its live per-endpoint counts (its stats map), so
    * that lc, sed and nq see the connections open now. The last call for a port wins.
    */
-  trackConnections?(spn: ServicePortName, counts: ConnectionCounts): void;
+  trackConnections?(spn: ProxySocketKey, counts: ConnectionCounts): void;
   /** Drops affinity entries idle for at least their timeout, so memory stays bounded. */
   cleanupStaleStickySessions(): void;
 }

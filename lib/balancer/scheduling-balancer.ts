@@ -4,7 +4,7 @@ import type { Endpoint } from '../model/endpoint.js';
 import { parseIP } from '../model/ip-address.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS } from '../model/service.js';
 import type { AffinityType } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import { DEFAULT_SCHEDULING } from './load-balancer.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
 import type { PickState, Scheduler } from './scheduler.js';
@@ -59,9 +59,9 @@ const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
  * arrived was ignored; affinity entries were unbounded).
  */
 export class SchedulingBalancer implements LoadBalancer {
-  readonly #ports = new Map<ServicePortName, PortState>();
+  readonly #ports = new Map<ProxySocketKey, PortState>();
   /** Kept apart from the port state: a proxy socket may register before or after newService. */
-  readonly #counts = new Map<ServicePortName, ConnectionCounts>();
+  readonly #counts = new Map<ProxySocketKey, ConnectionCounts>();
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #maxAffinityEntries: number;
@@ -80,7 +80,7 @@ export class SchedulingBalancer implements LoadBalancer {
     this.#maxAffinityEntries = maxAffinityEntries;
   }
 
-  newService(spn: ServicePortName, affinity: AffinityPolicy, scheduling: SchedulingPolicy = DEFAULT_SCHEDULING): void {
+  newService(spn: ProxySocketKey, affinity: AffinityPolicy, scheduling: SchedulingPolicy = DEFAULT_SCHEDULING): void {
     const timeoutMs = affinityTimeoutMs(affinity.timeoutSeconds);
     const state = this.#ports.get(spn);
     if (state === undefined) {
@@ -101,7 +101,7 @@ export class SchedulingBalancer implements LoadBalancer {
     }
   }
 
-  updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void {
+  updateEndpoints(spn: ProxySocketKey, endpoints: readonly Endpoint[]): void {
     // Dedupe by key: the same address can appear in two EndpointSlices while one replaces the
     // other, and counting it twice would skew the round robin towards it.
     const byKey = new Map<string, Endpoint>();
@@ -135,16 +135,16 @@ export class SchedulingBalancer implements LoadBalancer {
     log.debug('endpoints changed', { service: spn, endpoints: state.endpoints.length });
   }
 
-  deleteService(spn: ServicePortName): void {
+  deleteService(spn: ProxySocketKey): void {
     this.#ports.delete(spn);
     this.#counts.delete(spn);
   }
 
-  trackConnections(spn: ServicePortName, counts: ConnectionCounts): void {
+  trackConnections(spn: ProxySocketKey, counts: ConnectionCounts): void {
     this.#counts.set(spn, counts);
   }
 
-  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
+  nextEndpoint(spn: ProxySocketKey, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
     const state = this.#ports.get(spn);
     if (state === undefined) return undefined;
     const n = state.endpoints.length;
@@ -173,7 +173,7 @@ export class SchedulingBalancer implements LoadBalancer {
     return ep;
   }
 
-  endpoints(spn: ServicePortName): readonly Endpoint[] {
+  endpoints(spn: ProxySocketKey): readonly Endpoint[] {
     return this.#ports.get(spn)?.endpoints ?? NO_ENDPOINTS;
   }
 
@@ -193,7 +193,7 @@ export class SchedulingBalancer implements LoadBalancer {
   }
 
   /** The scheduler of a service port (rr when unknown): for status views. */
-  schedulerOf(spn: ServicePortName): SchedulingPolicy['scheduler'] {
+  schedulerOf(spn: ProxySocketKey): SchedulingPolicy['scheduler'] {
     return this.#ports.get(spn)?.scheduling.scheduler ?? DEFAULT_SCHEDULING.scheduler;
   }
 
@@ -203,7 +203,7 @@ export class SchedulingBalancer implements LoadBalancer {
   }
 
   /** How many clients are pinned on a service port (0 when unknown): for metrics and tests. */
-  affinityEntryCount(spn: ServicePortName): number {
+  affinityEntryCount(spn: ProxySocketKey): number {
     return this.#ports.get(spn)?.affinity.size ?? 0;
   }
 

@@ -4,6 +4,14 @@
  */
 export type ServicePortName = string & { readonly __brand: 'ServicePortName' };
 
+/**
+ * The key of one proxy socket, under which the balancer, the data path, status and metrics know it:
+ * the ServicePortName, or, for a service port served by more than one socket (split by traffic
+ * policy or IP family), the ServicePortName with the split after it: `ns/web:http (external, IPv6)`.
+ * Every ServicePortName is one; a key is not a ServicePortName (rules and logs of the Service want that).
+ */
+export type ProxySocketKey = ServicePortName | (string & { readonly __brand: 'ProxySocketKey' });
+
 /** `namespace/name`, the key of a Service (and of the endpoints that belong to it). */
 export type ServiceKey = string;
 
@@ -15,7 +23,7 @@ export function serviceKey(namespace: string, name: string): ServiceKey {
   return `${namespace}/${name}`;
 }
 
-/** The Service key a ServicePortName belongs to. */
-export function serviceKeyOf(spn: ServicePortName): ServiceKey {
-  return spn.slice(0, spn.lastIndexOf(':'));
+/** The Service key a ServicePortName, or a socket's key, belongs to (a split is after the port name's colon). */
+export function serviceKeyOf(key: ProxySocketKey): ServiceKey {
+  return key.slice(0, key.lastIndexOf(':'));
 }

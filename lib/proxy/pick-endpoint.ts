@@ -1,6 +1,6 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import type { Endpoint } from '../model/endpoint.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { EndpointBackoff } from './endpoint-backoff.js';
 
 /**
@@ -17,7 +17,7 @@ import type { EndpointBackoff } from './endpoint-backoff.js';
 export function pickEndpoint(
   balancer: LoadBalancer,
   backoff: EndpointBackoff,
-  spn: ServicePortName,
+  spn: ProxySocketKey,
   clientIP: string,
   reset: boolean,
 ): Endpoint | undefined {

@@ -1,6 +1,6 @@
 import type { TcpConnectionPolicy } from './tcp/connection-policy.js';
 import type { Protocol } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { ProxyStats } from './proxy-stats.js';
 
 export interface ListenAddress {
@@ -16,7 +16,7 @@ export interface ListenAddress {
  * connection or UDP client to an endpoint picked by the LoadBalancer.
  */
 export interface ProxySocket {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly protocol: Protocol;
   readonly stats: ProxyStats;
   /** Opens every listener. Rejects with PortConflictError or ListenError (and opens none) on failure. */

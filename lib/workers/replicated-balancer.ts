@@ -1,7 +1,7 @@
 import { DEFAULT_SCHEDULING } from '../balancer/load-balancer.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from '../balancer/load-balancer.js';
 import type { Endpoint } from '../model/endpoint.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { BalancerOp } from './worker-protocol.js';
 
 /**
@@ -14,14 +14,14 @@ import type { BalancerOp } from './worker-protocol.js';
 export class ReplicatedBalancer implements LoadBalancer {
   readonly #local: LoadBalancer;
   readonly #publish: (op: BalancerOp) => void;
-  readonly #state = new Map<ServicePortName, { affinity: AffinityPolicy; scheduling: SchedulingPolicy; endpoints: readonly Endpoint[] }>();
+  readonly #state = new Map<ProxySocketKey, { affinity: AffinityPolicy; scheduling: SchedulingPolicy; endpoints: readonly Endpoint[] }>();
 
   constructor(local: LoadBalancer, publish: (op: BalancerOp) => void) {
     this.#local = local;
     this.#publish = publish;
   }
 
-  newService(spn: ServicePortName, affinity: AffinityPolicy, scheduling: SchedulingPolicy = DEFAULT_SCHEDULING): void {
+  newService(spn: ProxySocketKey, affinity: AffinityPolicy, scheduling: SchedulingPolicy = DEFAULT_SCHEDULING): void {
     this.#local.newService(spn, affinity, scheduling);
     const st = this.#state.get(spn);
     if (st !== undefined && st.affinity.type === affinity.type && st.affinity.timeoutSeconds === affinity.timeoutSeconds && st.scheduling === scheduling) return;
@@ -29,7 +29,7 @@ export class ReplicatedBalancer implements LoadBalancer {
     this.#publish({ op: 'new', spn, affinity, scheduling });
   }
 
-  updateEndpoints(spn: ServicePortName, endpoints: readonly Endpoint[]): void {
+  updateEndpoints(spn: ProxySocketKey, endpoints: readonly Endpoint[]): void {
     this.#local.updateEndpoints(spn, endpoints);
     const st = this.#state.get(spn);
     if (st !== undefined) st.endpoints = endpoints;
@@ -37,21 +37,21 @@ export class ReplicatedBalancer implements LoadBalancer {
     this.#publish({ op: 'endpoints', spn, endpoints });
   }
 
-  deleteService(spn: ServicePortName): void {
+  deleteService(spn: ProxySocketKey): void {
     this.#local.deleteService(spn);
     this.#state.delete(spn);
     this.#publish({ op: 'delete', spn });
   }
 
-  nextEndpoint(spn: ServicePortName, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
+  nextEndpoint(spn: ProxySocketKey, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
     return this.#local.nextEndpoint(spn, clientIP, reset, avoid);
   }
 
-  trackConnections(spn: ServicePortName, counts: ConnectionCounts): void {
+  trackConnections(spn: ProxySocketKey, counts: ConnectionCounts): void {
     this.#local.trackConnections?.(spn, counts);
   }
 
-  endpoints(spn: ServicePortName): readonly Endpoint[] {
+  endpoints(spn: ProxySocketKey): readonly Endpoint[] {
     return this.#local.endpoints(spn);
   }
 

@@ -1,5 +1,5 @@
 import type { Protocol } from '../model/service.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import type { ProxyStats } from '../proxy/proxy-stats.js';
 import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
@@ -8,8 +8,8 @@ import type { StatsSnapshot } from './stats-snapshot.js';
 
 /** What the workers get of a shared socket: TCP listening handles, or a UDP port's session settings. */
 export type ShareSpec =
-  | { readonly kind: 'tcp'; readonly spn: ServicePortName; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
-  | { readonly kind: 'udp'; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number };
+  | { readonly kind: 'tcp'; readonly spn: ProxySocketKey; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  | { readonly kind: 'udp'; readonly spn: ProxySocketKey; readonly idleTimeoutMs: number; readonly maxSessions: number };
 
 /** What a SharedProxySocket needs of the processes it shares its port with. */
 export interface ListenerSharing {
@@ -36,7 +36,7 @@ export interface ListenerSharing {
  * UdpSessionPlacement). Stats are the sum over all of them (as of the last refresh for the workers).
  */
 export class SharedProxySocket implements ProxySocket {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly protocol: Protocol;
   readonly #local: ProxySocket;
   readonly #sharing: ListenerSharing;

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import { isLocalResourceError } from '../proxy/descriptor-budget.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointStats } from '../proxy/proxy-stats.js';
@@ -28,7 +28,7 @@ class HostedSession {
 }
 
 export interface UdpSessionHostOptions {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly idleTimeoutMs: number;
   readonly maxSessions: number;
   /** A session ended; `failedEndpoint` when it ended on an upstream error. */

@@ -1,7 +1,7 @@
 import type { AffinityPolicy, SchedulingPolicy } from '../balancer/load-balancer.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
-import type { ServicePortName } from '../model/service-port-name.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
 import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
@@ -15,9 +15,9 @@ import type { StatsSnapshot } from './stats-snapshot.js';
 
 /** A change of the balancer's state, replayed in every worker's own balancer. */
 export type BalancerOp =
-  | { readonly op: 'new'; readonly spn: ServicePortName; readonly affinity: AffinityPolicy; readonly scheduling?: SchedulingPolicy }
-  | { readonly op: 'endpoints'; readonly spn: ServicePortName; readonly endpoints: readonly Endpoint[] }
-  | { readonly op: 'delete'; readonly spn: ServicePortName };
+  | { readonly op: 'new'; readonly spn: ProxySocketKey; readonly affinity: AffinityPolicy; readonly scheduling?: SchedulingPolicy }
+  | { readonly op: 'endpoints'; readonly spn: ProxySocketKey; readonly endpoints: readonly Endpoint[] }
+  | { readonly op: 'delete'; readonly spn: ProxySocketKey };
 
 export type ToWorker =
   | { readonly t: 'init'; readonly logLevel: LogLevel; readonly logFormat: LogFormat; readonly worker: number }
@@ -26,13 +26,13 @@ export type ToWorker =
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
-  | { readonly t: 'listen'; readonly id: number; readonly spn: ServicePortName; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  | { readonly t: 'listen'; readonly id: number; readonly spn: ProxySocketKey; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
   /** TCP socket `id`'s idle timeout changed (ms, 0 = never). */
   | { readonly t: 'tcp-idle-timeout'; readonly id: number; readonly idleTimeoutMs: number }
   /** TCP socket `id`'s connection policy changed (PROXY protocol header, max connection age). */
   | { readonly t: 'tcp-connection-policy'; readonly id: number; readonly policy: TcpConnectionPolicy }
   /** UDP socket `id` may place sessions here; answered with 'listening'. */
-  | { readonly t: 'udp-socket'; readonly id: number; readonly spn: ServicePortName; readonly idleTimeoutMs: number; readonly maxSessions: number }
+  | { readonly t: 'udp-socket'; readonly id: number; readonly spn: ProxySocketKey; readonly idleTimeoutMs: number; readonly maxSessions: number }
   /** A new session of UDP socket `id`, with its first datagram (base64). */
   | { readonly t: 'udp-open'; readonly id: number; readonly request: RemoteSessionRequest; readonly data: string }
   /** A datagram of a session here that reached the agent's listening socket (base64). */

@@ -3,7 +3,7 @@ import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { InvalidConfigError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
-import type { ServicePortName } from '../../model/service-port-name.js';
+import type { ProxySocketKey } from '../../model/service-port-name.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import type { ConnectResult, EndpointConnector, PendingConnect } from '../endpoint-connector.js';
@@ -29,7 +29,7 @@ export type DialOutcome =
   | { readonly kind: 'local-error'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string };
 
 export interface DialerOptions {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly balancer: LoadBalancer;
   readonly backoff: EndpointBackoff;
   readonly stats: ProxyStats;
@@ -60,7 +60,7 @@ function isLocalError(reason: string): boolean {
  * inside its accept loop, so one dead endpoint stalled every new client of the service).
  */
 export class Dialer {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly balancer: LoadBalancer;
   readonly backoff: EndpointBackoff;
   readonly stats: ProxyStats;

@@ -5,7 +5,7 @@ import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
-import type { ServicePortName } from '../../model/service-port-name.js';
+import type { ProxySocketKey } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
@@ -25,7 +25,7 @@ import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, STREAM_HIGH_WATER_MARK, TcpForwarder } from './tcp-forwarder.js';
 
 export interface TcpProxySocketOptions {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   /** One listener per address; port 0 lets the kernel choose. */
   readonly listen: readonly ListenAddress[];
   readonly balancer: LoadBalancer;
@@ -75,7 +75,7 @@ function ignore(): void {}
  * upstream exists; the dial runs asynchronously and never holds up other clients.
  */
 export class TcpProxySocket implements ProxySocket {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly protocol = 'TCP' as const;
   readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
 

@@ -7,7 +7,7 @@ import { formatHostPort } from '../../net/host-port.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
-import type { ServicePortName } from '../../model/service-port-name.js';
+import type { ProxySocketKey } from '../../model/service-port-name.js';
 import { clientIP } from '../client-ip.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
@@ -25,7 +25,7 @@ import { UdpSessionTable } from './udp-session-table.js';
 import type { RemovalReason } from './udp-session-table.js';
 
 export interface UdpProxySocketOptions {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   /** One socket per address; port 0 lets the kernel choose. */
   readonly listen: readonly ListenAddress[];
   readonly balancer: LoadBalancer;
@@ -117,7 +117,7 @@ function socketType(host: string): 'udp4' | 'udp6' {
  * this table.
  */
 export class UdpProxySocket implements ProxySocket {
-  readonly spn: ServicePortName;
+  readonly spn: ProxySocketKey;
   readonly protocol = 'UDP' as const;
   readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
 

@@ -1,0 +1,46 @@
+import type { AffinityPolicy, LoadBalancer } from '../balancer/load-balancer.js';
+import { formatHostPort } from '../net/host-port.js';
+import { DEFAULT_SCHEDULER } from '../model/scheduler-annotation.js';
+import type { SchedulerName } from '../model/scheduler-annotation.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
+import type { ListenAddress } from '../proxy/proxy-socket.js';
+import type { ProxyStats } from '../proxy/proxy-stats.js';
+import { portalsOf } from './portal-plan.js';
+import type { ProxiedPort } from './proxied-port.js';
+import { affinityOf } from './service-port-policies.js';
+
+/** What the agent does for one proxy socket of a service port, for status views and tests. */
+export interface PortStatus {
+  /** The socket's key: the ServicePortName, with the split when the port has several sockets. */
+  readonly spn: ProxySocketKey;
+  readonly protocol: string;
+  /** Bound listeners (empty while the port failed to open). */
+  readonly listening: readonly ListenAddress[];
+  readonly endpoints: readonly string[];
+  /** Portals captured by rules (rules modes) or served directly (none mode). */
+  readonly portals: readonly string[];
+  readonly nodePort: number;
+  /** The local listener port the rules send portals to (rules modes); 0 in none mode. */
+  readonly proxyPort: number;
+  readonly scheduler: SchedulerName;
+  readonly affinity: AffinityPolicy;
+  /** Why the listener (or the node port) is not open, if it is not. */
+  readonly error: string | undefined;
+  readonly stats: ProxyStats | undefined;
+}
+
+export function portStatusOf(st: ProxiedPort, balancer: LoadBalancer): PortStatus {
+  return {
+    spn: st.key,
+    protocol: st.port.protocol,
+    listening: st.socket?.addresses() ?? [],
+    endpoints: balancer.endpoints(st.key).map((e) => e.key),
+    portals: portalsOf(st.service, st.port, st.scope, st.family).map((p) => formatHostPort(p.ip, p.port)),
+    nodePort: st.port.nodePort,
+    proxyPort: st.proxyPort,
+    scheduler: st.service.scheduler ?? DEFAULT_SCHEDULER,
+    affinity: affinityOf(st.service),
+    error: st.error?.message ?? st.claimError?.message,
+    stats: st.socket?.stats,
+  };
+}

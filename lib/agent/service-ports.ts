@@ -1,0 +1,149 @@
+import type { LoadBalancer } from '../balancer/load-balancer.js';
+import { logger } from '../log.js';
+import type { EndpointsCache } from '../model/endpoints-cache.js';
+import { isProxied } from '../model/service.js';
+import type { ServiceSpec } from '../model/service.js';
+import type { ProxySocketKey, ServiceKey } from '../model/service-port-name.js';
+import type { DialVia } from './dial-via.js';
+import type { PlanContext } from './portal-plan.js';
+import type { PortOpener } from './port-opener.js';
+import { newProxiedPort, wantedPorts } from './proxied-port.js';
+import type { ProxiedPort, WantedPort } from './proxied-port.js';
+import { affinityOf, schedulingOf } from './service-port-policies.js';
+import type { ThisNode } from './this-node.js';
+
+const log = logger('agent');
+
+export interface ServicePortsOptions {
+  readonly opener: PortOpener;
+  readonly balancer: LoadBalancer;
+  readonly endpoints: EndpointsCache;
+  readonly node: ThisNode;
+  readonly dialVia: DialVia | undefined;
+  /** Rules modes: listeners at proxy ports; otherwise on the portals. */
+  readonly redirect: boolean;
+  readonly affinityNeedsNewListener: boolean;
+  readonly isThisNode: (nodeName: string) => boolean;
+}
+
+/**
+ * The applied Services and the proxied ports of each, and the per-Service work of a sync:
+ * kube-proxy's mergeService and unmergeService, and the push of endpoints to the balancer.
+ */
+export class ServicePorts {
+  /** Services as last applied. */
+  readonly services = new Map<ServiceKey, ServiceSpec>();
+  readonly #o: ServicePortsOptions;
+  readonly #ports = new Map<ProxySocketKey, ProxiedPort>();
+  readonly #keysByService = new Map<ServiceKey, Set<ProxySocketKey>>();
+
+  constructor(options: ServicePortsOptions) {
+    this.#o = options;
+  }
+
+  get size(): number {
+    return this.#ports.size;
+  }
+
+  get(key: ProxySocketKey): ProxiedPort | undefined {
+    return this.#ports.get(key);
+  }
+
+  values(): IterableIterator<ProxiedPort> {
+    return this.#ports.values();
+  }
+
+  /** The Services that have proxied ports. */
+  serviceKeys(): IterableIterator<ServiceKey> {
+    return this.#keysByService.keys();
+  }
+
+  /**
+   * Makes one Service's sockets match its current spec (undefined: deleted): sockets whose
+   * listener must change are closed and opened anew, the others keep their listener and take the
+   * new settings. kube-proxy's mergeService and unmergeService in one.
+   */
+  async mergeService(serviceKey: ServiceKey, current: ServiceSpec | undefined, ctx: PlanContext): Promise<void> {
+    const o = this.#o;
+    let wanted = new Map<ProxySocketKey, WantedPort>();
+    if (current && isProxied(current)) {
+      this.services.set(serviceKey, current);
+      wanted = wantedPorts(current, ctx, o);
+    } else {
+      if (current) log.info('service not proxied', { service: serviceKey, reason: current.headless ? 'headless' : current.type === 'ExternalName' ? 'ExternalName' : 'no cluster IP' });
+      this.services.delete(serviceKey);
+    }
+
+    const keys = this.#keysByService.get(serviceKey) ?? new Set<ProxySocketKey>();
+    for (const key of [...keys]) {
+      const st = this.#ports.get(key)!;
+      const want = wanted.get(key);
+      if (want && want.signature === st.signature) continue;
+      this.#ports.delete(key);
+      await o.opener.close(st);
+      keys.delete(key);
+      if (!want) o.balancer.deleteService(key);
+    }
+    const opening: ProxiedPort[] = [];
+    for (const [key, want] of wanted) {
+      const st = this.#ports.get(key);
+      o.balancer.newService(key, affinityOf(current!), schedulingOf(current!));
+      if (st) {
+        st.service = current!;
+        st.port = want.port;
+        o.opener.update(st);
+        continue;
+      }
+      const added = newProxiedPort(key, want, current!);
+      this.#ports.set(key, added);
+      keys.add(key);
+      opening.push(added);
+    }
+    if (keys.size > 0) this.#keysByService.set(serviceKey, keys);
+    else this.#keysByService.delete(serviceKey);
+    // Endpoints before listeners: a connection accepted as soon as a port opens (here or in a
+    // worker, which learns them in this order) must find them.
+    this.pushEndpoints(serviceKey);
+    for (const st of opening) await o.opener.open(st);
+  }
+
+  /**
+   * Gives the balancer the current endpoints of every port of a service; no listener is touched.
+   * Returns whether a port went from no endpoints to some, or back.
+   */
+  pushEndpoints(serviceKey: ServiceKey): boolean {
+    const o = this.#o;
+    const svc = this.services.get(serviceKey);
+    const keys = this.#keysByService.get(serviceKey);
+    if (!svc || !keys) return false;
+    let flipped = false;
+    for (const key of keys) {
+      const st = this.#ports.get(key)!;
+      const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
+      const all = o.endpoints.endpointsFor(svc, st.port, { ...(policy === 'Local' ? { accept: o.isThisNode } : { topology: o.node.topology() }), ...(st.family ? { family: st.family } : {}) });
+      const eps = o.dialVia ? o.dialVia.usable(all, st.spn) : all;
+      const epKey = eps.map((e) => e.key).join(',');
+      if (epKey === st.endpointsKey) continue;
+      if ((st.endpointsKey === '') !== (epKey === '')) flipped = true;
+      st.endpointsKey = epKey;
+      o.balancer.updateEndpoints(key, eps);
+      log.info('endpoints changed', { service: key, endpoints: eps.length });
+    }
+    return flipped;
+  }
+
+  /** Opens what failed to open (or, in none mode, waited for endpoints) and holds node ports not held yet. */
+  async retryFailed(stopped: () => boolean): Promise<void> {
+    const opener = this.#o.opener;
+    for (const st of this.#ports.values()) {
+      if (stopped()) return;
+      if (!st.socket) await opener.open(st);
+      else await opener.retryNodePort(st);
+    }
+  }
+
+  /** none mode: closes the listeners of ports that lost their last endpoint (reopened by retryFailed). */
+  async closeUnserved(): Promise<void> {
+    for (const st of this.#ports.values()) await this.#o.opener.closeUnserved(st);
+  }
+}
