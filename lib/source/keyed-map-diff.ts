@@ -22,6 +22,7 @@ export function diffKeyedMaps<K extends string, V>(
   let added = 0;
   let updated = 0;
   let removed = 0;
+  const changed: K[] = [];
   const compare = (key: K): void => {
     const before = previous.get(key);
     const after = current.get(key);
@@ -29,13 +30,12 @@ export function diffKeyedMaps<K extends string, V>(
     if (before === undefined) added++;
     else if (after === undefined) removed++;
     else updated++;
-    visit(key, before, after);
+    if (options.sorted) changed.push(key);
+    else visit(key, before, after);
   };
-  if (options.sorted) {
-    for (const key of [...new Set([...previous.keys(), ...current.keys()])].sort()) compare(key);
-  } else {
-    for (const key of previous.keys()) compare(key);
-    for (const key of current.keys()) if (!previous.has(key)) compare(key);
-  }
+  for (const key of previous.keys()) compare(key);
+  for (const key of current.keys()) if (!previous.has(key)) compare(key);
+  // Sorting only what changed: a rescan that changed one object of 10,000 sorts one key.
+  if (options.sorted) for (const key of changed.sort()) visit(key, previous.get(key), current.get(key));
   return { added, updated, removed };
 }

@@ -10,6 +10,7 @@ import type { NodeSpec } from '../model/node.js';
 import type { ServiceSpec } from '../model/service.js';
 import { manifestSizeExceeded } from './manifest-limits.js';
 import type { ManifestListing } from './manifest-listing.js';
+import type { ManifestFileChange } from './manifest-merge.js';
 import { isGone } from './manifest-listing.js';
 import { ManifestParseThread } from './manifest-parse-thread.js';
 import type { ManifestEntry } from './manifest-parser.js';
@@ -97,12 +98,13 @@ export class ManifestFileCache {
 
   /**
    * Brings the cache in line with a listing: loads what changed, forgets files gone from it
-   * (but keeps those in directories that could not be listed). Returns false when closed meanwhile.
+   * (but keeps those in directories that could not be listed). Resolves to the files whose
+   * objects changed, or to undefined when the cache was closed meanwhile.
    *
    * Files are read and parsed in PARSE_LANES lanes at once, each with its own parse thread; what
    * a file's load logs and rejects is done afterwards in path order, as if read one by one.
    */
-  async refresh(listing: ManifestListing): Promise<boolean> {
+  async refresh(listing: ManifestListing): Promise<ManifestFileChange[] | undefined> {
     const files = listing.files;
     const loaded: Array<Settle | undefined> = [];
     let taken = 0;
@@ -117,7 +119,7 @@ export class ManifestFileCache {
     } finally {
       for (const parser of this.#parsers) parser.release();
     }
-    if (this.#closed) return false;
+    if (this.#closed) return undefined;
     const next = new Map<string, FileState>();
     files.forEach((file, i) => {
       const state = loaded[i]!();
@@ -128,8 +130,14 @@ export class ManifestFileCache {
       if (listing.unlisted.some((dir) => file.startsWith(dir + path.sep))) next.set(file, state);
       else log.info('manifest file removed', { file });
     }
+    const changes: ManifestFileChange[] = [];
+    for (const [file, state] of next) {
+      const before = this.#files.get(file)?.objects;
+      if (before !== state.objects) changes.push({ file, before, after: state.objects });
+    }
+    for (const [file, state] of this.#files) if (!next.has(file)) changes.push({ file, before: state.objects, after: undefined });
     this.#files = next;
-    return true;
+    return changes;
   }
 
   close(): void {
