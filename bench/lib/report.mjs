@@ -211,13 +211,17 @@ function goalsFor(rows, target, prefix, { fdHard, checkpoint, services }) {
         ? `this machine's hard descriptor limit is ${fdHard} per process (it cannot be raised here), so one process can proxy at most about ${Math.floor((fdHard - 50) / 2).toLocaleString('en-US')} connections`
         : '';
     add('concurrent connections held', h ? Math.round(h.median).toLocaleString('en-US') : 'not measured', '>= 50,000', h ? h.median >= 50_000 : null, note);
+  }
+  {
+    // Start-up with many service ports; "not worse than legacy" above covers time and RSS against it.
+    const n = services.toLocaleString('en-US');
+    const range = (r, scale, digits, unit) => `${(r.median / scale).toFixed(digits)} ${unit} (${(r.min / scale).toFixed(digits)}–${(r.max / scale).toFixed(digits)})`;
     const s = row('startup', 'ready_ms');
-    add(
-      `${services.toLocaleString('en-US')} service ports listening after start`,
-      s ? `${(s.median / 1000).toFixed(2)} s (${(s.min / 1000).toFixed(2)}–${(s.max / 1000).toFixed(2)})` : 'not measured',
-      '<= 2 s',
-      s ? s.median <= 2000 : null,
-    );
+    add(`${n} service ports listening after start`, s ? range(s, 1000, 2, 's') : 'not measured', '<= 1 s', s ? s.median <= 1000 : null);
+    const m = row('startup', 'rss_mib');
+    add(`RSS with ${n} service ports open`, m ? range(m, 1, 1, 'MiB') : 'not measured', '<= 64 MiB', m ? m.median <= 64 : null);
+    const a = row('startup', 'add_one_ms');
+    add(`one more service (manifest written) → listening, with ${n} in place`, a ? range(a, 1, 0, 'ms') : 'not measured', '<= 20 ms', a ? a.median <= 20 : null);
   }
   return out;
 }

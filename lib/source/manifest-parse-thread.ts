@@ -72,6 +72,8 @@ export class ManifestParseThread {
   #online = false;
   #pending: Pending | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Parses waiting for their turn. */
+  #queued = 0;
   #nextId = 1;
   #closed = false;
 
@@ -82,9 +84,26 @@ export class ManifestParseThread {
 
   /** The entries of one file, as parseManifest gives them; rejects with ManifestError over a limit. */
   parse(text: string, file: string, options: ClassifyOptions = {}): Promise<ManifestEntry[]> {
-    const run = this.#queue.then(() => this.#parseOne(text, file, options));
+    this.#queued++;
+    const run = this.#queue.then(() => {
+      this.#queued--;
+      return this.#parseOne(text, file, options);
+    });
     this.#queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Ends the thread if no parse is queued or running; the next parse starts a new one. A thread
+   * kept idle holds its heap, sized by the largest file it read: after a start-up from 10 files of
+   * 1,000 Services, about 60 MiB of RSS for nothing, against a new thread's start (tens of ms, off
+   * the event loop) on the next large edit. Small edits never need it (INLINE_PARSE_MAX_BYTES).
+   */
+  release(): void {
+    if (this.#closed || this.#pending !== undefined || this.#queued > 0) return;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    void worker?.terminate();
   }
 
   /** Ends the thread; a parse in progress rejects. Idempotent. */

@@ -1,8 +1,8 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { InvalidObjectError } from '../errors.js';
 import { logger } from '../log.js';
 import type { InformerSink } from './informer-supervisor.js';
+import { diffKeyedMaps } from './keyed-map-diff.js';
 
 const log = logger('kubernetes');
 
@@ -105,20 +105,8 @@ export class ObjectTracker<S> implements InformerSink {
   }
 
   #diff(prev: ReadonlyMap<string, S>, next: ReadonlyMap<string, S>): void {
-    for (const [key, before] of prev) {
-      const after = next.get(key);
-      if (after === undefined) {
-        this.#specs--;
-        this.#conversion.deliver(key, before, undefined);
-      } else if (!isDeepStrictEqual(before, after)) {
-        this.#conversion.deliver(key, before, after);
-      }
-    }
-    for (const [key, after] of next) {
-      if (prev.has(key)) continue;
-      this.#specs++;
-      this.#conversion.deliver(key, undefined, after);
-    }
+    const { added, removed } = diffKeyedMaps(prev, next, (key, before, after) => this.#conversion.deliver(key, before, after));
+    this.#specs += added - removed;
   }
 
   #reject(id: string, obj: KubernetesObject, err: unknown): void {

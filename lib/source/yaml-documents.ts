@@ -1,5 +1,17 @@
+import { createRequire } from 'node:module';
 import { FAILSAFE_SCHEMA, load, Type } from 'js-yaml';
-import { parseAllDocuments } from 'yaml';
+import type * as Yaml from 'yaml';
+
+/**
+ * `yaml` is loaded on first use: the plain streams every manifest generator writes never need it,
+ * and loading it costs the parse thread about 75 ms of CPU at every start (the thread is started
+ * again after each idle spell) and 10 MB.
+ */
+const requireModule = createRequire(import.meta.url);
+let yamlModule: typeof Yaml | undefined;
+function yaml(): typeof Yaml {
+  return (yamlModule ??= requireModule('yaml') as typeof Yaml);
+}
 
 /** One document of a YAML stream: its value (null when empty), or the first line of why it cannot be read. */
 export type YamlDocument = { readonly value: unknown } | { readonly error: string };
@@ -21,7 +33,7 @@ export function parseYamlDocuments(text: string): YamlDocument[] {
 
 /** The reference reader: `yaml`, with per-document errors and alias expansion capped. */
 export function fullDocuments(text: string): YamlDocument[] {
-  return parseAllDocuments(text).map((doc): YamlDocument => {
+  return yaml().parseAllDocuments(text).map((doc): YamlDocument => {
     if (doc.errors.length > 0) return { error: firstLine(doc.errors[0]!.message) };
     try {
       return { value: doc.toJS({ maxAliasCount: 100 }) };

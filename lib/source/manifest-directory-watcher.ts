@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import { logger } from '../log.js';
+import type { WatchedDir } from './manifest-listing.js';
+
+const log = logger('manifests');
+
+/**
+ * One fs.watch per manifest directory, kept in step with the latest listing; every event that
+ * may concern a manifest calls `onEvent`. Events are hints only: the caller rescans, and its
+ * periodic rescan catches what a watch missed.
+ */
+export class ManifestDirectoryWatcher {
+  readonly #onEvent: () => void;
+  readonly #watchers = new Map<string, WatchedDir & { readonly watcher: fs.FSWatcher }>();
+  readonly #failures = new Set<string>();
+  #closed = false;
+
+  constructor(onEvent: () => void) {
+    this.#onEvent = onEvent;
+  }
+
+  /** Watches exactly these directories (and, where given, only these names in them). */
+  sync(dirs: ReadonlyMap<string, WatchedDir>): void {
+    if (this.#closed) return;
+    for (const [dir, watched] of this.#watchers) {
+      const want = dirs.get(dir);
+      // A different inode is a directory deleted and made again: the old watch sees nothing.
+      if (want && want.ino === watched.ino) continue;
+      watched.watcher.close();
+      this.#watchers.delete(dir);
+    }
+    for (const [dir, want] of dirs) {
+      const have = this.#watchers.get(dir);
+      if (have) {
+        have.names = want.names;
+        continue;
+      }
+      try {
+        const watcher = fs.watch(dir, { persistent: true }, (_event, filename) => this.#onWatchEvent(dir, filename));
+        watcher.on('error', (err) => this.#onWatchError(dir, watcher, err));
+        this.#watchers.set(dir, { ...want, watcher });
+        this.#failures.delete(dir);
+      } catch (err) {
+        // Out of inotify watches, say: the periodic rescan still finds changes, only later.
+        if (!this.#failures.has(dir)) log.warn('cannot watch manifest directory', { dir, error: (err as Error).message });
+        this.#failures.add(dir);
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const { watcher } of this.#watchers.values()) watcher.close();
+    this.#watchers.clear();
+  }
+
+  #onWatchEvent(dir: string, filename: string | Buffer | null): void {
+    try {
+      const watched = this.#watchers.get(dir);
+      if (watched?.names && filename !== null && !watched.names.has(filename.toString())) return;
+      this.#onEvent();
+    } catch (err) {
+      log.error('manifest watch event failed', { dir, error: (err as Error).message });
+    }
+  }
+
+  #onWatchError(dir: string, watcher: fs.FSWatcher, err: Error): void {
+    try {
+      log.debug('manifest watch failed', { dir, error: err.message });
+      watcher.close();
+      if (this.#watchers.get(dir)?.watcher === watcher) this.#watchers.delete(dir);
+      this.#onEvent();
+    } catch (e) {
+      log.error('manifest watch event failed', { dir, error: (e as Error).message });
+    }
+  }
+}

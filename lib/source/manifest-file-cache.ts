@@ -1,0 +1,244 @@
+import { createHash } from 'node:crypto';
+import type fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ManifestError } from '../errors.js';
+import { logger } from '../log.js';
+import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
+import type { NodeSpec } from '../model/node.js';
+import type { ServiceSpec } from '../model/service.js';
+import { manifestSizeExceeded } from './manifest-limits.js';
+import type { ManifestListing } from './manifest-listing.js';
+import type { ManifestFileChange } from './manifest-merge.js';
+import { isGone } from './manifest-listing.js';
+import { ManifestParseThread } from './manifest-parse-thread.js';
+import type { ManifestEntry } from './manifest-parser.js';
+
+const log = logger('manifests');
+
+/** A manifest object (or a whole file) that was not applied; its last good state stays in force. */
+export interface ManifestRejection {
+  readonly file: string;
+  /** 1-based document in the file; 0 when the file itself could not be read. */
+  readonly document: number;
+  /** 0-based index in the `items` of a List document. */
+  readonly item?: number;
+  /** `Service default/web`, or `unknown` when the document is too broken to tell. */
+  readonly object: string;
+  /** The field at fault, as `spec.ports[1].targetPort`; '' for the whole document or file. */
+  readonly field: string;
+  readonly reason: string;
+}
+
+/** One object of a manifest file. */
+export type ManifestObject =
+  | { readonly type: 'service'; readonly service: ServiceSpec }
+  | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] }
+  | { readonly type: 'node'; readonly node: NodeSpec };
+
+/** What was last loaded from one file. */
+interface FileState {
+  /** dev, ino, size, mtime and ctime: a change in any of them means "read again". */
+  readonly signature: string;
+  /** sha256 of the text; undefined when the file could not be read. */
+  readonly hash: string | undefined;
+  /** Modified so recently that a same-size rewrite within the timestamp granularity could hide; read again next time. */
+  readonly racy: boolean;
+  /** Object key (`Kind namespace/name`) → object, in document order. */
+  readonly objects: ReadonlyMap<string, ManifestObject>;
+}
+
+export interface ManifestFileCacheOptions {
+  /** --service-proxy-name, passed on to the parser. */
+  readonly serviceProxyName: string | undefined;
+  /** Called (after the error line) for every object or file that was not applied. */
+  readonly onReject: ((rejection: ManifestRejection) => void) | undefined;
+}
+
+/**
+ * Files read at once, each lane with its own parse thread. Two: a start-up from many large files
+ * (10 files of 1,000 Services) is bound by parsing, the main thread waits meanwhile, and two lanes
+ * halve that wait on two cores; each thread is ended once the files are read.
+ */
+const PARSE_LANES = Math.max(1, Math.min(2, os.availableParallelism()));
+
+/** What makes a loaded file's state, reporting its rejections: called in path order. */
+type Settle = () => FileState | undefined;
+
+/** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
+const RACY_WINDOW_MS = 2000;
+
+/**
+ * The objects of every manifest file, re-read only when a file's stat changed and re-parsed only
+ * when its text did. A document that fails to parse or validate is rejected (one error line, and
+ * onReject) and the object's last good state stays in force; so does a file that cannot be read.
+ */
+export class ManifestFileCache {
+  readonly #proxyName: string | undefined;
+  readonly #onReject: ((rejection: ManifestRejection) => void) | undefined;
+  /** Files are parsed off the event loop, within size, nesting, time and memory limits (see ManifestParseThread). */
+  readonly #parsers = Array.from({ length: PARSE_LANES }, () => new ManifestParseThread());
+  #files = new Map<string, FileState>();
+  #closed = false;
+
+  constructor(options: ManifestFileCacheOptions) {
+    this.#proxyName = options.serviceProxyName;
+    this.#onReject = options.onReject;
+  }
+
+  get size(): number {
+    return this.#files.size;
+  }
+
+  /** file → its objects, in path order. */
+  *objectsByFile(): IterableIterator<[string, ReadonlyMap<string, ManifestObject>]> {
+    for (const file of [...this.#files.keys()].sort()) yield [file, this.#files.get(file)!.objects];
+  }
+
+  /**
+   * Brings the cache in line with a listing: loads what changed, forgets files gone from it
+   * (but keeps those in directories that could not be listed). Resolves to the files whose
+   * objects changed, or to undefined when the cache was closed meanwhile.
+   *
+   * Files are read and parsed in PARSE_LANES lanes at once, each with its own parse thread; what
+   * a file's load logs and rejects is done afterwards in path order, as if read one by one.
+   */
+  async refresh(listing: ManifestListing): Promise<ManifestFileChange[] | undefined> {
+    const files = listing.files;
+    const loaded: Array<Settle | undefined> = [];
+    let taken = 0;
+    const lane = async (parser: ManifestParseThread): Promise<void> => {
+      while (taken < files.length && !this.#closed) {
+        const i = taken++;
+        loaded[i] = await this.#load(files[i]!, this.#files.get(files[i]!), parser);
+      }
+    };
+    try {
+      await Promise.all(this.#parsers.map(lane));
+    } finally {
+      for (const parser of this.#parsers) parser.release();
+    }
+    if (this.#closed) return undefined;
+    const next = new Map<string, FileState>();
+    files.forEach((file, i) => {
+      const state = loaded[i]!();
+      if (state) next.set(file, state);
+    });
+    for (const [file, state] of this.#files) {
+      if (next.has(file)) continue;
+      if (listing.unlisted.some((dir) => file.startsWith(dir + path.sep))) next.set(file, state);
+      else log.info('manifest file removed', { file });
+    }
+    const changes: ManifestFileChange[] = [];
+    for (const [file, state] of next) {
+      const before = this.#files.get(file)?.objects;
+      if (before !== state.objects) changes.push({ file, before, after: state.objects });
+    }
+    for (const [file, state] of this.#files) if (!next.has(file)) changes.push({ file, before: state.objects, after: undefined });
+    this.#files = next;
+    return changes;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const parser of this.#parsers) parser.close();
+  }
+
+  /**
+   * Re-reads a file only when its stat changed. Resolves to what settles the file: its state, or
+   * undefined when it no longer exists (with the file's rejections reported when called).
+   */
+  async #load(file: string, prev: FileState | undefined, parser: ManifestParseThread): Promise<Settle> {
+    let st: fs.BigIntStats;
+    try {
+      st = await fsp.stat(file, { bigint: true });
+    } catch (err) {
+      if (isGone(err)) return () => undefined;
+      return () => this.#unreadable(file, prev, `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err);
+    }
+    if (!st.isFile()) return () => undefined;
+    const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    if (prev && prev.signature === signature && !prev.racy) return () => prev;
+    const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
+    const tooLarge = manifestSizeExceeded(Number(st.size));
+    if (tooLarge) return () => this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
+    let text: string;
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      if (isGone(err)) return () => undefined;
+      return () => this.#unreadable(file, prev, signature, err);
+    }
+    const hash = createHash('sha256').update(text).digest('hex');
+    if (prev && prev.hash === hash) return () => ({ ...prev, signature, racy });
+    let entries: ManifestEntry[];
+    try {
+      entries = await parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
+    } catch (err) {
+      entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: (err as Error).message }];
+    }
+    if (this.#closed) return () => prev;
+    return () => ({ signature, hash, racy, objects: this.#objectsOf(file, entries, prev) });
+  }
+
+  /** A file that cannot be read keeps its last good objects; reported once per change of its stat. */
+  #unreadable(file: string, prev: FileState | undefined, signature: string, err: unknown): FileState {
+    if (prev?.signature !== signature) {
+      this.#reject({ file, document: 0, object: 'unknown', field: '', reason: `cannot read file: ${(err as Error).message}` });
+    }
+    return { signature, hash: undefined, racy: false, objects: prev?.objects ?? new Map() };
+  }
+
+  /** The objects of one file's new entries, with the last good state of each rejected object kept. */
+  #objectsOf(file: string, entries: readonly ManifestEntry[], prev: FileState | undefined): Map<string, ManifestObject> {
+    const objects = new Map<string, ManifestObject>();
+    const add = (key: string, obj: ManifestObject, document: number): void => {
+      if (objects.has(key)) log.warn('duplicate manifest object', { file, document, object: key, kept: 'first' });
+      else objects.set(key, obj);
+    };
+    const keep = new Set<string>();
+    let keepAll = false;
+    for (const entry of entries) {
+      switch (entry.type) {
+        case 'service':
+          add(entry.object, { type: 'service', service: entry.service }, entry.document);
+          break;
+        case 'slices':
+          add(entry.object, { type: 'slices', slices: entry.slices }, entry.document);
+          break;
+        case 'node':
+          add(entry.object, { type: 'node', node: entry.node }, entry.document);
+          break;
+        case 'ignored': {
+          const fields = { file, document: entry.document, item: entry.item, object: entry.object ?? 'unknown', apiVersion: entry.apiVersion, kind: entry.kind };
+          // A Service skipped for its labels is news to whoever wrote it; an unrelated kind is not.
+          if (entry.reason !== undefined) log.info('ignored manifest object', { ...fields, reason: entry.reason });
+          else log.debug('ignored manifest object', fields);
+          break;
+        }
+        case 'rejected': {
+          const rejection: ManifestRejection = { file, document: entry.document, ...(entry.item === undefined ? {} : { item: entry.item }), object: entry.object ?? 'unknown', field: entry.field, reason: entry.reason };
+          this.#reject(rejection);
+          // Without an identity, any object of the old text may be the one that broke.
+          if (entry.object === undefined) keepAll = true;
+          else keep.add(entry.object);
+          break;
+        }
+      }
+    }
+    for (const [key, obj] of prev?.objects ?? []) {
+      if (!objects.has(key) && (keepAll || keep.has(key))) objects.set(key, obj);
+    }
+    return objects;
+  }
+
+  #reject(rejection: ManifestRejection): void {
+    log.error('rejected manifest object', { ...rejection });
+    try {
+      this.#onReject?.(rejection);
+    } catch (err) {
+      log.error('manifest onReject callback failed', { error: (err as Error).message });
+    }
+  }
+}
