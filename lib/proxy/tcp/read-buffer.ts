@@ -59,6 +59,11 @@ export class ReadBuffer {
     return buf;
   }
 
+  /** The buffer next() gave last. */
+  get current(): Buffer {
+    return this.#buf as Buffer;
+  }
+
   /** n bytes were read into the current buffer. */
   read(n: number): void {
     this.#last = n;
