@@ -30,12 +30,15 @@ calls. Needs wrk, strace, nginx (the backend), haproxy and go for those targets;
   --duration S        seconds per load run (default 5)
   --proxy-root DIR    the checkout whose dist/ is measured (default this one)
   --node PATH         the node binary that runs the proxy (default this one)
+  --baseline DIR      also measure the proxy of another checkout's dist/ (say, a build of the
+                      previous commit), as target "baseline", in the same run
+  --rounds N          measure every target N times, in turn (default 1)
   --port-base P       first port of the layout (default 27000)
   --legacy-go PATH    the legacy stand-in's main.go (default ../shared/bench/legacy-go/main.go)
   --out FILE          also write the results as JSON to FILE`;
 
 function parseArgs(argv) {
-  const o = { targets: ['proxy', 'haproxy', 'legacy'], scenario: 'newconn', duration: 5, proxyRoot: REPO, node: process.execPath, portBase: 27_000, out: null, legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go') };
+  const o = { targets: ['proxy', 'haproxy', 'legacy'], scenario: 'newconn', duration: 5, proxyRoot: REPO, node: process.execPath, portBase: 27_000, out: null, baseline: null, rounds: 1, legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go') };
   const problems = [];
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i];
@@ -54,6 +57,11 @@ function parseArgs(argv) {
         break;
       case '--proxy-root': o.proxyRoot = path.resolve(v()); break;
       case '--node': o.node = v(); break;
+      case '--baseline': o.baseline = path.resolve(v()); break;
+      case '--rounds':
+        o.rounds = Number(v());
+        if (!(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) problems.push('--rounds must be a whole number from 1 to 20');
+        break;
       case '--port-base':
         o.portBase = Number(v());
         if (!(o.portBase >= 1024 && o.portBase <= 29_000)) problems.push('--port-base must be a number from 1024 to 29000');
@@ -179,6 +187,8 @@ async function main() {
   if (!fs.existsSync('/usr/bin/strace') && !fs.existsSync('/bin/strace')) problems.push('strace is missing: apt-get install -y strace');
   const proxyCli = path.join(o.proxyRoot, 'dist', 'bin', 'kube-userspace-proxy.js');
   if (o.targets.some((t) => t.startsWith('proxy')) && !fs.existsSync(proxyCli)) problems.push(`${proxyCli} does not exist: run npm run build first`);
+  const baselineCli = o.baseline && path.join(o.baseline, 'dist', 'bin', 'kube-userspace-proxy.js');
+  if (baselineCli && !fs.existsSync(baselineCli)) problems.push(`${baselineCli} does not exist: build that checkout first`);
   if (problems.length) {
     for (const p of problems) process.stderr.write(`bench:syscalls: ${p}\n`);
     process.stderr.write(`\n${USAGE}\n`);
@@ -210,16 +220,20 @@ async function main() {
   try {
     if (o.targets.includes('legacy')) ctx.legacyBin = await buildLegacy(o.legacyGo, tmp, path.join(tmp, 'bin'));
     await startBackends(ctx, { http: true });
-    for (const t of o.targets) {
+    const list = baselineCli ? [...o.targets, 'baseline'] : o.targets;
+    for (let round = 0; round < o.rounds; round++) for (const name of list) {
+      // The baseline is the proxy target of another checkout, on the same port.
+      const t = name === 'baseline' ? 'proxy' : name;
+      const tctx = name === 'baseline' ? { ...ctx, proxyCli: baselineCli } : ctx;
       // The proxy runs under --node; the others are binaries.
       const saved = process.execPath;
       const inst = await (async () => {
-        if (!t.startsWith('proxy')) return startTarget(ctx, t, 'main', mainServices(L, t));
-        Object.defineProperty(process, 'execPath', { value: o.node, configurable: true });
+        if (!t.startsWith('proxy')) return startTarget(tctx, t, 'main', mainServices(L, t));
+        process.execPath = o.node;
         try {
-          return await startTarget(ctx, t, 'main', mainServices(L, t));
+          return await startTarget(tctx, t, 'main', mainServices(L, t));
         } finally {
-          Object.defineProperty(process, 'execPath', { value: saved, configurable: true });
+          process.execPath = saved;
         }
       })();
       if (!inst.ok) {
@@ -228,8 +242,8 @@ async function main() {
         continue;
       }
       try {
-        const r = await measure(ctx, t, inst, o);
-        log(`${t}: ${r.cpuUs.toFixed(1)} CPU µs and ${r.syscalls.toFixed(1)} system calls per ${SCENARIOS[o.scenario].unit}`);
+        const r = { ...(await measure(ctx, t, inst, o)), target: name };
+        log(`${name}: ${r.cpuUs.toFixed(1)} CPU µs and ${r.syscalls.toFixed(1)} system calls per ${SCENARIOS[o.scenario].unit}`);
         results.push(r);
       } finally {
         await stop(inst.proc);
