@@ -195,6 +195,14 @@ function make(b: Bindings): TcpHandles {
   };
 }
 
+/**
+ * The native handle of a listening net.Server, for another process to accept on (sent with
+ * child_process send(), which takes handles); undefined when it is not listening.
+ */
+export function listeningHandle(server: net.Server): object | undefined {
+  return (server as unknown as { _handle?: object | null })._handle ?? undefined;
+}
+
 const BINDINGS = probe();
 
 /** The handle operations, or undefined where this Node does not offer them (stay on `net`). */

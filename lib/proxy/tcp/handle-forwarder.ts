@@ -246,14 +246,14 @@ function onRead(this: ReadHandle): Uint8Array | undefined {
       f.abortFrom(d.dst);
       return undefined;
     }
-    let busy = false;
     if (r === WRITE_QUEUED) {
       d.req = undefined;
       d.writing = true;
-      busy = true;
       this.readStop();
     }
-    const next = rb.next(busy);
+    // Never busy: a queued write stops reading until it completes, so the next read cannot
+    // overwrite what it still sends, and the same buffer serves again.
+    const next = rb.next(false);
     return next === buf ? undefined : next;
   }
   if (n === 0) return undefined;

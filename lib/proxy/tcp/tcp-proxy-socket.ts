@@ -19,7 +19,7 @@ import { Dialer } from './dialer.js';
 import type { DialOutcome, PendingDial } from './dialer.js';
 import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
-import { TCP_HANDLES } from '../../internals/tcp-handles.js';
+import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
@@ -220,7 +220,7 @@ export class TcpProxySocket implements ProxySocket {
    * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
    */
   listeningHandles(): object[] {
-    return this.#servers.map((server) => (server as unknown as { _handle: object })._handle).filter((h) => h != null);
+    return this.#servers.map(listeningHandle).filter((h): h is object => h !== undefined);
   }
 
   /**
