@@ -127,11 +127,12 @@ for (const path of PATHS) {
       c1.write('x');
     });
     t.is(err.code, 'ECONNRESET');
+    await waitFor('the first connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
     mode = 'wait';
     const c2 = await connect(front);
     t.teardown(() => c2.destroy());
     c2.write('y');
-    await waitFor('the second connection to be forwarding', () => proxy.stats.active === 1);
+    await waitFor('the second connection to be forwarding', () => proxy.stats.active === 1 && proxy.stats.bytesIn === 2);
     c2.resetAndDestroy();
     await waitFor('the backend to see the reset', () => backendErrors.includes('ECONNRESET'));
     await waitFor('both connections to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
