@@ -2,8 +2,8 @@ import type net from 'node:net';
 import type { Endpoint } from '../model/endpoint.js';
 
 /** How one attempt to reach an endpoint ended: a connected stream, or the reason it failed. */
-export type ConnectResult =
-  | { readonly kind: 'connected'; readonly socket: net.Socket }
+export type ConnectResult<S = net.Socket> =
+  | { readonly kind: 'connected'; readonly socket: S }
   /** reason: an error code (ECONNREFUSED, ETIMEDOUT) or a short phrase; counted as the endpoint's failure. */
   | { readonly kind: 'failed'; readonly reason: string };
 

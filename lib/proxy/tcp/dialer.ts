@@ -6,7 +6,7 @@ import type { Endpoint } from '../../model/endpoint.js';
 import type { ProxySocketKey } from '../../model/service-port-name.js';
 import { isLocalResourceError } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
-import type { ConnectResult, EndpointConnector, PendingConnect } from '../endpoint-connector.js';
+import type { ConnectResult, PendingConnect } from '../endpoint-connector.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import { UPSTREAM_WRITE_HIGH_WATER_MARK } from './tcp-forwarder.js';
@@ -14,9 +14,9 @@ import { UPSTREAM_WRITE_HIGH_WATER_MARK } from './tcp-forwarder.js';
 /** The legacy proxier's connect timeouts: 4 attempts, at most 3.75 s in all. */
 export const DEFAULT_DIAL_TIMEOUTS_MS: readonly number[] = Object.freeze([250, 500, 1000, 2000]);
 
-export type DialOutcome =
+export type DialOutcome<S = net.Socket> =
   /** endpointStats: the endpoint's counters (total already counted), for the forwarder's active count. */
-  | { readonly kind: 'connected'; readonly socket: net.Socket; readonly endpoint: Endpoint; readonly endpointStats: EndpointStats; readonly attempts: number }
+  | { readonly kind: 'connected'; readonly socket: S; readonly endpoint: Endpoint; readonly endpointStats: EndpointStats; readonly attempts: number }
   /** The port has no endpoint (at the first attempt, or they all went away between attempts). */
   | { readonly kind: 'no-endpoint'; readonly attempts: number }
   /** Every attempt failed; reason is the last failure's error code, or 'ETIMEDOUT'. */
@@ -28,7 +28,18 @@ export type DialOutcome =
    */
   | { readonly kind: 'local-error'; readonly attempts: number; readonly endpoint: Endpoint; readonly reason: string };
 
-export interface DialerOptions {
+/**
+ * Another way than net.connect to make one attempt (EndpointConnector for --dial-via; libuv
+ * handles on the fast path): the Dialer still picks endpoints, retries and counts failures.
+ */
+export interface UpstreamConnector<S> {
+  /** One timeout per attempt, when this way of connecting needs other ones than a TCP connect's. */
+  readonly dialTimeoutsMs?: readonly number[];
+  /** One attempt, given up after timeoutMs; done is called once, asynchronously, unless cancelled. */
+  connect(endpoint: Endpoint, timeoutMs: number, onread: net.OnReadOpts | undefined, done: (result: ConnectResult<S>) => void): PendingConnect;
+}
+
+export interface DialerOptions<S = net.Socket> {
   readonly spn: ProxySocketKey;
   readonly balancer: LoadBalancer;
   readonly backoff: EndpointBackoff;
@@ -36,8 +47,8 @@ export interface DialerOptions {
   /** One connect timeout per attempt. Default DEFAULT_DIAL_TIMEOUTS_MS. */
   readonly timeoutsMs?: readonly number[];
   readonly log: Logger;
-  /** Reach endpoints through this instead of a TCP connection to their IP (--dial-via). */
-  readonly connector?: EndpointConnector | undefined;
+  /** Make each attempt this way instead of net.connect (--dial-via, or the fast path's handles). */
+  readonly connector?: UpstreamConnector<S> | undefined;
 }
 
 /** A dial in progress; cancel() abandons it (its callback is then never called). */
@@ -59,16 +70,16 @@ function isLocalError(reason: string): boolean {
  * only the connection dialing it, never the accept loop (the legacy proxier dialed synchronously
  * inside its accept loop, so one dead endpoint stalled every new client of the service).
  */
-export class Dialer {
+export class Dialer<S = net.Socket> {
   readonly spn: ProxySocketKey;
   readonly balancer: LoadBalancer;
   readonly backoff: EndpointBackoff;
   readonly stats: ProxyStats;
   readonly timeoutsMs: readonly number[];
   readonly log: Logger;
-  readonly connector: EndpointConnector | undefined;
+  readonly connector: UpstreamConnector<S> | undefined;
 
-  constructor(options: DialerOptions) {
+  constructor(options: DialerOptions<S>) {
     const timeoutsMs = options.timeoutsMs ?? DEFAULT_DIAL_TIMEOUTS_MS;
     if (!Array.isArray(timeoutsMs) || timeoutsMs.length === 0 || !timeoutsMs.every((t) => Number.isSafeInteger(t) && t > 0)) {
       throw new InvalidConfigError([`dial timeouts must be a non-empty list of positive integers (ms), got ${JSON.stringify(timeoutsMs)}`]);
@@ -86,18 +97,18 @@ export class Dialer {
    * Starts dialing for a client; done is called exactly once, asynchronously, unless cancelled.
    * onread, if given, is the upstream socket's read handling (net.connect's onread option).
    */
-  dial(clientIP: string, done: (outcome: DialOutcome) => void, onread?: net.OnReadOpts): PendingDial {
-    return new Dial(this, clientIP, done, onread);
+  dial(clientIP: string, done: (outcome: DialOutcome<S>) => void, onread?: net.OnReadOpts): PendingDial {
+    return new Dial<S>(this, clientIP, done, onread);
   }
 }
 
 function ignore(): void {}
 
 /** One client's dial: at most one upstream socket in flight at a time. */
-class Dial implements PendingDial {
-  readonly #dialer: Dialer;
+class Dial<S> implements PendingDial {
+  readonly #dialer: Dialer<S>;
   readonly #clientIP: string;
-  readonly #done: (outcome: DialOutcome) => void;
+  readonly #done: (outcome: DialOutcome<S>) => void;
   readonly #onread: net.OnReadOpts | undefined;
   #attempts = 0;
   #socket: net.Socket | undefined;
@@ -108,7 +119,7 @@ class Dial implements PendingDial {
   #over = false;
   #cancelled = false;
 
-  constructor(dialer: Dialer, clientIP: string, done: (outcome: DialOutcome) => void, onread: net.OnReadOpts | undefined) {
+  constructor(dialer: Dialer<S>, clientIP: string, done: (outcome: DialOutcome<S>) => void, onread: net.OnReadOpts | undefined) {
     this.#dialer = dialer;
     this.#clientIP = clientIP;
     this.#done = done;
@@ -181,17 +192,18 @@ class Dial implements PendingDial {
     s.removeListener('error', this.#onError);
     s.setTimeout(0);
     this.#socket = undefined;
-    this.#connected(s, ep);
+    // Without a connector S is net.Socket.
+    this.#connected(s as unknown as S, ep);
   };
 
-  readonly #onConnected = (result: ConnectResult): void => {
+  readonly #onConnected = (result: ConnectResult<S>): void => {
     this.#pending = undefined;
     if (this.#over) return;
     if (result.kind === 'connected') this.#connected(result.socket, this.#endpoint as Endpoint);
     else this.#failed(result.reason);
   };
 
-  #connected(s: net.Socket, ep: Endpoint): void {
+  #connected(s: S, ep: Endpoint): void {
     this.#over = true;
     this.#dialer.backoff.ok(ep.key);
     const endpointStats = this.#dialer.stats.endpoint(ep.key);

@@ -15,12 +15,25 @@ const READ_BUFFER_MAX = 1 << 20;
 const READ_SMALL = READ_BUFFER_BASE >> 2;
 
 /**
- * Base-size read buffers of finished connections, reused by new ones: a connection then costs no
- * buffer allocation. Bounded (4 MiB in all); a buffer goes back only once both sockets are closed,
- * when neither a read nor a write can still reference it.
+ * Read buffers of READ_BUFFER_BASE and up that no read or write references any more (a buffer a
+ * connection outgrew or shrank from, or held when it closed), by size, reused before allocating:
+ * a download that grows its buffer 16 KiB → 1 MiB per response would otherwise allocate (and have
+ * the kernel zero) 1.3 MiB per response. Bounded: at most FREE_BYTES_PER_SIZE per size.
  */
-const FREE_BUFFERS: Buffer[] = [];
-const MAX_FREE_BUFFERS = 256;
+const FREE_BUFFERS = new Map<number, Buffer[]>();
+const FREE_BYTES_PER_SIZE = 4 << 20;
+
+function take(size: number): Buffer {
+  return FREE_BUFFERS.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function give(buf: Buffer): void {
+  const size = buf.length;
+  if (size < READ_BUFFER_BASE) return;
+  let free = FREE_BUFFERS.get(size);
+  if (free === undefined) FREE_BUFFERS.set(size, (free = []));
+  if ((free.length + 1) * size <= FREE_BYTES_PER_SIZE) free.push(buf);
+}
 
 export class ReadBuffer {
   readonly #initial: number;
@@ -53,10 +66,17 @@ export class ReadBuffer {
       want = READ_BUFFER_BASE;
     }
     if (want !== len || busy) {
-      buf = want === READ_BUFFER_BASE ? (FREE_BUFFERS.pop() ?? Buffer.allocUnsafeSlow(want)) : Buffer.allocUnsafe(want);
+      // A busy buffer is still being written from: it is dropped, not reused.
+      if (!busy) give(buf);
+      buf = take(want);
       this.#buf = buf;
     }
     return buf;
+  }
+
+  /** The buffer next() gave last. */
+  get current(): Buffer {
+    return this.#buf as Buffer;
   }
 
   /** n bytes were read into the current buffer. */
@@ -68,6 +88,6 @@ export class ReadBuffer {
   release(): void {
     const buf = this.#buf;
     this.#buf = undefined;
-    if (buf !== undefined && buf.length === READ_BUFFER_BASE && FREE_BUFFERS.length < MAX_FREE_BUFFERS) FREE_BUFFERS.push(buf);
+    if (buf !== undefined) give(buf);
   }
 }

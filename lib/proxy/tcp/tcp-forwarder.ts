@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
-import { adoptOnRead } from './accepted-onread.js';
+import { adoptOnRead } from '../../internals/tcp-accepted-onread.js';
 import { CLIENT_READ_BUFFER_INITIAL, ReadBuffer } from './read-buffer.js';
 
 /**

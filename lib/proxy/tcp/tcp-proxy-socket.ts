@@ -20,6 +20,10 @@ import { Dialer } from './dialer.js';
 import type { DialOutcome, PendingDial } from './dialer.js';
 import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
+import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
+import type { TcpHandle } from '../../internals/tcp-handles.js';
+import { HANDLE_CONNECTOR } from './handle-connector.js';
+import { HandleForwarder, resetHandle } from './handle-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, STREAM_HIGH_WATER_MARK, TcpForwarder } from './tcp-forwarder.js';
@@ -54,7 +58,16 @@ export interface TcpProxySocketOptions {
   readonly policy?: TcpConnectionPolicy;
   /** The max connection age's jitter, [0, 1); default Math.random (tests inject a seeded one). */
   readonly random?: () => number;
+  /**
+   * 'handles' (the default): connections are forwarded on libuv's TCP handles directly
+   * (HandleForwarder), where this Node allows it and no connector is given; 'net': always on
+   * net.Socket (TcpForwarder).
+   */
+  readonly dataPath?: 'handles' | 'net';
 }
+
+type Client = net.Socket | TcpHandle;
+type Connection = PendingDial | TcpForwarder | HandleForwarder;
 
 /** Descriptors a proxied connection holds: the client's and the upstream's. */
 const DESCRIPTORS_PER_CONNECTION = 2;
@@ -86,7 +99,9 @@ export class TcpProxySocket implements ProxySocket {
   readonly #log: Logger;
   #servers: net.Server[] = [];
   /** Every client connection not yet finished: dialing (PendingDial) or forwarding. */
-  readonly #connections = new Map<net.Socket, PendingDial | TcpForwarder>();
+  readonly #connections = new Map<Client, Connection>();
+  /** Dials upstream handles: set when this socket forwards on handles (see dataPath). */
+  readonly #handleDialer: Dialer<TcpHandle> | undefined;
   #starting: Promise<void> | undefined;
   #opening = false;
   #closing: Promise<void> | undefined;
@@ -131,6 +146,22 @@ export class TcpProxySocket implements ProxySocket {
       log: this.#log,
       connector: options.connector,
     });
+    if (TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined) {
+      this.#handleDialer = new Dialer<TcpHandle>({
+        spn: options.spn,
+        balancer: options.balancer,
+        backoff: options.backoff,
+        stats: this.stats,
+        timeoutsMs: this.#dialer.timeoutsMs,
+        log: this.#log,
+        connector: HANDLE_CONNECTOR,
+      });
+    }
+  }
+
+  /** Whether connections are forwarded on libuv handles (see dataPath). */
+  get forwardsOnHandles(): boolean {
+    return this.#handleDialer !== undefined;
   }
 
   start(): Promise<void> {
@@ -164,7 +195,11 @@ export class TcpProxySocket implements ProxySocket {
       const { host, port } = this.#listen[failed] as ListenAddress;
       throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
     }
-    for (const server of servers) server.on('error', this.#onAcceptError);
+    for (const server of servers) {
+      server.on('error', this.#onAcceptError);
+      // A server whose handle cannot be taken over keeps accepting net.Sockets.
+      if (this.#handleDialer !== undefined) TCP_HANDLES?.takeAccepts(server, this.#onHandle);
+    }
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
       this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
@@ -186,7 +221,7 @@ export class TcpProxySocket implements ProxySocket {
    * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
    */
   listeningHandles(): object[] {
-    return this.#servers.map((server) => (server as unknown as { _handle: object })._handle).filter((h) => h != null);
+    return this.#servers.map(listeningHandle).filter((h): h is object => h !== undefined);
   }
 
   /**
@@ -221,8 +256,8 @@ export class TcpProxySocket implements ProxySocket {
     return this.#idle.timeoutMs;
   }
 
-  *#forwarders(): Generator<TcpForwarder> {
-    for (const conn of this.#connections.values()) if (conn instanceof TcpForwarder && conn.upstream !== undefined) yield conn;
+  *#forwarders(): Generator<TcpForwarder | HandleForwarder> {
+    for (const conn of this.#connections.values()) if ((conn instanceof HandleForwarder || conn instanceof TcpForwarder) && conn.upstream !== undefined) yield conn;
   }
 
   /** Client connections not yet finished, dialing or established. */
@@ -256,11 +291,12 @@ export class TcpProxySocket implements ProxySocket {
     this.#idle.stop();
     this.#budget?.release(DESCRIPTORS_PER_CONNECTION * this.#connections.size);
     for (const [client, conn] of this.#connections) {
-      if (conn instanceof TcpForwarder) {
+      if (conn instanceof TcpForwarder || conn instanceof HandleForwarder) {
         conn.destroy();
       } else {
         conn.cancel();
-        reset(client);
+        if (client instanceof net.Socket) reset(client);
+        else resetHandle(client);
       }
     }
     this.#connections.clear();
@@ -276,7 +312,7 @@ export class TcpProxySocket implements ProxySocket {
       return;
     }
     if (this.#balancer.endpoints(this.spn).length === 0) {
-      this.#rejectNoEndpoint(client);
+      this.#rejectNoEndpoint(client, () => reset(client));
       return;
     }
     if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
@@ -296,6 +332,68 @@ export class TcpProxySocket implements ProxySocket {
       this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, forwarder, outcome), forwarder),
     );
   };
+
+  /** A connection accepted as a libuv handle (see dataPath): as #onConnection, on the handle path. */
+  readonly #onHandle = (error: string | undefined, client: TcpHandle | undefined): void => {
+    if (error !== undefined || client === undefined) {
+      this.#onAcceptError(Object.assign(new Error(`accept ${error}`), { code: error, syscall: 'accept' }));
+      return;
+    }
+    const stats = this.stats;
+    stats.total++;
+    if (this.#destroyed) {
+      client.close();
+      return;
+    }
+    if (this.#balancer.endpoints(this.spn).length === 0) {
+      this.#rejectNoEndpoint(TCP_HANDLES?.peer(client)?.address ?? '', () => resetHandle(client));
+      return;
+    }
+    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
+      stats.localResourceErrors++;
+      resetHandle(client);
+      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      return;
+    }
+    const ip = clientIP(TCP_HANDLES?.peer(client)?.address);
+    const forwarder = new HandleForwarder(client, stats, this.#onForwarderClosed);
+    this.#connections.set(
+      client,
+      (this.#handleDialer as Dialer<TcpHandle>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
+    );
+  };
+
+  #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
+    if (outcome.kind !== 'connected') {
+      this.#forget(client);
+      this.#dialFailed(outcome, ip, () => resetHandle(client));
+      return;
+    }
+    const upstream = outcome.socket;
+    if (forwarder.clientClosed) {
+      upstream.close();
+      this.#forget(client);
+      return;
+    }
+    let header: Buffer | undefined;
+    const version = this.#policy.proxyProtocol;
+    if (version !== undefined) {
+      const remote = TCP_HANDLES?.peer(client);
+      const local = TCP_HANDLES?.local(client);
+      header = remote === undefined || local === undefined ? undefined : this.#proxyHeaderFor(version, remote.address, remote.port, local.address, local.port);
+      if (header === undefined) {
+        upstream.close();
+        this.#forget(client);
+        resetHandle(client);
+        return;
+      }
+    }
+    this.#connections.set(client, forwarder);
+    forwarder.start(upstream, outcome.endpointStats, header);
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, TCP_HANDLES?.peer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+    }
+  }
 
   #dialed(client: net.Socket, ip: string, forwarder: TcpForwarder, outcome: DialOutcome): void {
     if (outcome.kind === 'connected') {
@@ -327,19 +425,24 @@ export class TcpProxySocket implements ProxySocket {
       return;
     }
     this.#forget(client);
+    this.#dialFailed(outcome, ip, () => reset(client));
+  }
+
+  /** The dial did not connect: the client gets a RST, and the reason is counted and logged. */
+  #dialFailed(outcome: Exclude<DialOutcome<unknown>, { kind: 'connected' }>, ip: string, resetClient: () => void): void {
     if (outcome.kind === 'no-endpoint') {
-      this.#rejectNoEndpoint(client);
+      this.#rejectNoEndpoint(ip, resetClient);
       return;
     }
     if (outcome.kind === 'local-error') {
       // Counted by the dialer; the endpoint is not to blame and was not backed off.
-      reset(client);
+      resetClient();
       this.#logLocalResource('cannot open a connection to an endpoint: out of local resources', outcome.reason, { endpoint: outcome.endpoint.key });
       return;
     }
     this.stats.dialGiveUps++;
     // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
-    reset(client);
+    resetClient();
     const suppressed = this.#giveUpLog.take();
     if (suppressed >= 0) {
       this.#log.warn('failed to connect to an endpoint', {
@@ -356,6 +459,10 @@ export class TcpProxySocket implements ProxySocket {
   #proxyHeader(client: net.Socket, version: ProxyProtocolVersion): Buffer | undefined {
     const { remoteAddress, remotePort, localAddress, localPort } = client;
     if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined;
+    return this.#proxyHeaderFor(version, remoteAddress, remotePort, localAddress, localPort);
+  }
+
+  #proxyHeaderFor(version: ProxyProtocolVersion, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Buffer | undefined {
     try {
       return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy.portals, { host: localAddress, port: localPort });
     } catch (err) {
@@ -371,18 +478,18 @@ export class TcpProxySocket implements ProxySocket {
    * listeners follow an endpoint change. A RST, not a FIN: to the client as close to "refused" as an
    * accepted connection can be, and never mistaken for an empty reply.
    */
-  #rejectNoEndpoint(client: net.Socket): void {
+  #rejectNoEndpoint(client: net.Socket | string, resetClient: () => void): void {
     this.stats.noEndpointRejections++;
-    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, resetting connection', { service: this.spn, client: client.remoteAddress });
-    reset(client);
+    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, resetting connection', { service: this.spn, client: typeof client === 'string' ? client : client.remoteAddress });
+    resetClient();
   }
 
-  readonly #onForwarderClosed = (forwarder: TcpForwarder): void => {
+  readonly #onForwarderClosed = (forwarder: TcpForwarder | HandleForwarder): void => {
     this.#forget(forwarder.client);
   };
 
   /** The connection is finished: its descriptors go back to the budget. */
-  #forget(client: net.Socket): void {
+  #forget(client: Client): void {
     if (this.#connections.delete(client)) this.#budget?.release(DESCRIPTORS_PER_CONNECTION);
     if (this.#closing !== undefined && this.#connections.size === 0) this.#idle.stop();
   }

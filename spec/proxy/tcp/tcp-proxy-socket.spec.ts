@@ -15,7 +15,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
-import { ACCEPTED_ONREAD_SUPPORTED } from '../../../lib/proxy/tcp/accepted-onread.js';
+import { ACCEPTED_ONREAD_SUPPORTED } from '../../../lib/internals/tcp-accepted-onread.js';
 import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRequest } from '../../helpers/backends.js';
 import { stalledEndpoint } from '../../helpers/stalled-endpoint.js';
 import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';

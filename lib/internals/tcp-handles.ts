@@ -1,0 +1,209 @@
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+
+/**
+ * libuv's TCP handles as Node's internal tcp_wrap and stream_wrap bindings expose them: what
+ * net.Socket is built on, without the Socket, its streams and their per-connection state. The
+ * only place this project touches those bindings (an internal API: it may change in any Node
+ * release). A feature probe at load decides whether they are usable; where not, TCP_HANDLES is
+ * undefined and the callers stay on `net`. Checked on Node 20 and 24 by the specs.
+ *
+ * process.binding() prints a deprecation warning (DEP0111) only under --pending-deprecation; a
+ * process started that way does not use the handles at all, so it prints nothing either.
+ */
+
+/** The part of a TCP handle this project uses. Every method returns 0 or a negative errno. */
+export interface TcpHandle {
+  /** Called with `this` the handle; the number of bytes is readResult(). Returns the next read buffer, if it changes. */
+  onread: ((this: never) => Uint8Array | undefined) | null;
+  readStart(): number;
+  readStop(): number;
+  /** Reads go into this buffer (and the ones onread returns) instead of one allocated per read. */
+  useUserBuffer(buf: Uint8Array): void;
+  setNoDelay(enable: boolean): number;
+  getpeername(out: Record<string, unknown>): number;
+  getsockname(out: Record<string, unknown>): number;
+  /** Closes the descriptor now; pending writes and shutdowns complete with an error. */
+  close(callback?: () => void): void;
+  /** Closes with SO_LINGER 0 (a RST); fails (EINVAL) once a shutdown was issued. */
+  reset(callback?: () => void): number;
+}
+
+/** A write or shutdown request: its oncomplete is called with `this` the request. */
+export interface HandleRequest {
+  oncomplete: (this: HandleRequest, status: number) => void;
+  /** Whatever the caller hangs on it (its connection). */
+  owner: unknown;
+}
+
+/** write(): all written at once; the request may serve the next write. */
+export const WRITE_DONE = 0;
+/** write(): queued in libuv; the request and buffer are in use until its oncomplete. */
+export const WRITE_QUEUED = 1;
+/** shutdown(): the FIN is already sent (or the socket is not connected); oncomplete will not be called. */
+export const SHUTDOWN_DONE = 1;
+
+export interface Address {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface TcpHandles {
+  /** libuv's end-of-stream read result. */
+  readonly EOF: number;
+  /** Bytes (or a negative errno, or EOF) of the read being reported to onread. */
+  readResult(): number;
+  /**
+   * Takes over the accepts of a listening net.Server: each accepted connection comes to
+   * onConnection as a handle that does not read yet, or an accept error as its code. False (and
+   * nothing changed) when the server has no handle of the expected kind.
+   */
+  takeAccepts(server: net.Server, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): boolean;
+  /**
+   * Starts connecting a new handle to ip:port; done(0 or a negative errno, handle) once, later.
+   * A synchronous failure (out of descriptors) is returned as its negative errno, done not called.
+   */
+  connect(ip: string, port: number, done: (status: number, handle: TcpHandle) => void): TcpHandle | number;
+  newRequest(oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): HandleRequest;
+  /** WRITE_DONE, WRITE_QUEUED, or a negative errno. buf must stay untouched until then. */
+  write(handle: TcpHandle, req: HandleRequest, buf: Uint8Array): number;
+  /** Sends a FIN after the queued writes: 0 (oncomplete follows), SHUTDOWN_DONE, or a negative errno. */
+  shutdown(handle: TcpHandle, oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): number;
+  /** The peer's or local address, or undefined once the connection is gone. */
+  peer(handle: TcpHandle): Address | undefined;
+  local(handle: TcpHandle): Address | undefined;
+  /** The error code of a negative errno: 'ECONNREFUSED'. */
+  errorName(errno: number): string;
+}
+
+interface Bindings {
+  readonly TCP: new (type: number) => TcpHandle & { connect(req: object, ip: string, port: number): number; connect6(req: object, ip: string, port: number): number };
+  readonly TCPConnectWrap: new () => Record<string, unknown>;
+  readonly SOCKET: number;
+  readonly WriteWrap: new () => HandleRequest & { handle: TcpHandle; buffer: Uint8Array | undefined };
+  readonly ShutdownWrap: new () => HandleRequest & { handle: TcpHandle };
+  readonly state: Int32Array;
+  readonly kReadBytesOrError: number;
+  readonly kLastWriteWasAsync: number;
+}
+
+const HANDLE_METHODS = ['readStart', 'readStop', 'useUserBuffer', 'setNoDelay', 'getpeername', 'getsockname', 'close', 'reset', 'connect', 'connect6', 'writeBuffer', 'shutdown'];
+
+function pendingDeprecation(): boolean {
+  return process.execArgv.includes('--pending-deprecation') || /--pending-deprecation/.test(process.env.NODE_OPTIONS ?? '') || process.env.NODE_PENDING_DEPRECATION === '1';
+}
+
+function probe(): Bindings | undefined {
+  if (pendingDeprecation()) return undefined;
+  try {
+    const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
+    if (typeof binding !== 'function') return undefined;
+    const tcp = binding('tcp_wrap');
+    const stream = binding('stream_wrap');
+    const TCP = tcp.TCP as Bindings['TCP'];
+    const constants = tcp.constants as { SOCKET?: number } | undefined;
+    const state = stream.streamBaseState;
+    if (typeof TCP !== 'function' || typeof tcp.TCPConnectWrap !== 'function' || typeof constants?.SOCKET !== 'number') return undefined;
+    if (typeof stream.WriteWrap !== 'function' || typeof stream.ShutdownWrap !== 'function' || !(state instanceof Int32Array)) return undefined;
+    if (typeof stream.kReadBytesOrError !== 'number' || typeof stream.kLastWriteWasAsync !== 'number') return undefined;
+    const probe = new TCP(constants.SOCKET) as unknown as Record<string, unknown>;
+    const missing = HANDLE_METHODS.some((m) => typeof probe[m] !== 'function');
+    (probe as unknown as TcpHandle).close();
+    if (missing || getSystemErrorName(-4095) !== 'EOF') return undefined;
+    return {
+      TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap as Bindings['TCPConnectWrap'],
+      SOCKET: constants.SOCKET,
+      WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
+      ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
+      state,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** libuv's ENOTCONN: a shutdown of a socket the peer already reset counts as done. */
+const UV_ENOTCONN = -107;
+
+function make(b: Bindings): TcpHandles {
+  const { state, kReadBytesOrError, kLastWriteWasAsync } = b;
+  function afterConnect(this: { done: (status: number, handle: TcpHandle) => void }, status: number, handle: TcpHandle): void {
+    this.done(status, handle);
+  }
+  const address = (handle: TcpHandle, local: boolean): Address | undefined => {
+    const out: Record<string, unknown> = {};
+    const err = local ? handle.getsockname(out) : handle.getpeername(out);
+    if (err !== 0 || typeof out.address !== 'string' || typeof out.port !== 'number') return undefined;
+    return { address: out.address, port: out.port };
+  };
+  return {
+    EOF: -4095,
+    readResult: () => state[kReadBytesOrError] as number,
+    takeAccepts(server, onConnection) {
+      const handle = (server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
+      if (handle == null || !(handle instanceof b.TCP) || typeof handle.onconnection !== 'function') return false;
+      handle.onconnection = (err: number, client: TcpHandle | undefined) => {
+        if (err) onConnection(getSystemErrorName(err), undefined);
+        else onConnection(undefined, client);
+      };
+      return true;
+    },
+    connect(ip, port, done) {
+      const handle = new b.TCP(b.SOCKET);
+      const req = new b.TCPConnectWrap();
+      req.oncomplete = afterConnect;
+      req.done = done;
+      req.address = ip;
+      req.port = port;
+      const err = net.isIPv6(ip) ? handle.connect6(req, ip, port) : handle.connect(req, ip, port);
+      if (err !== 0) {
+        handle.close();
+        return err;
+      }
+      return handle;
+    },
+    newRequest(oncomplete, owner) {
+      const req = new b.WriteWrap();
+      req.oncomplete = oncomplete;
+      req.owner = owner;
+      return req;
+    },
+    write(handle, req, buf) {
+      const w = req as InstanceType<Bindings['WriteWrap']>;
+      w.handle = handle;
+      const err = (handle as unknown as { writeBuffer(req: object, buf: Uint8Array): number }).writeBuffer(w, buf);
+      if (err !== 0) return err;
+      if (state[kLastWriteWasAsync] === 0) return WRITE_DONE;
+      // Referenced until oncomplete: the bytes are written from it.
+      w.buffer = buf;
+      return WRITE_QUEUED;
+    },
+    shutdown(handle, oncomplete, owner) {
+      const s = new b.ShutdownWrap();
+      s.oncomplete = oncomplete;
+      s.owner = owner;
+      s.handle = handle;
+      const err = (handle as unknown as { shutdown(req: object): number }).shutdown(s);
+      return err === 1 || err === UV_ENOTCONN ? SHUTDOWN_DONE : err;
+    },
+    peer: (handle) => address(handle, false),
+    local: (handle) => address(handle, true),
+    errorName: (errno) => getSystemErrorName(errno),
+  };
+}
+
+/**
+ * The native handle of a listening net.Server, for another process to accept on (sent with
+ * child_process send(), which takes handles); undefined when it is not listening.
+ */
+export function listeningHandle(server: net.Server): object | undefined {
+  return (server as unknown as { _handle?: object | null })._handle ?? undefined;
+}
+
+const BINDINGS = probe();
+
+/** The handle operations, or undefined where this Node does not offer them (stay on `net`). */
+export const TCP_HANDLES: TcpHandles | undefined = BINDINGS === undefined ? undefined : make(BINDINGS);

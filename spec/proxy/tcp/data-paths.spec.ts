@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
+import { TCP_HANDLES } from '../../../lib/internals/tcp-handles.js';
+import { makeEndpoint } from '../../../lib/model/endpoint.js';
+import { servicePortName } from '../../../lib/model/service-port-name.js';
+import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
+import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+// The same behaviours on both data paths: libuv handles (the default where Node allows it) and
+// net.Socket (the fallback, forced here with dataPath: 'net').
+const PATHS = ['handles', 'net'] as const;
+type DataPath = (typeof PATHS)[number];
+
+const spn = servicePortName('default', 'paths', 'p');
+
+/** A backend with its own connection handler; its sockets are destroyed in teardown. */
+async function backend(t: ExecutionContext, onConnection: (s: net.Socket) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onConnection(s);
+  });
+  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  );
+  return (srv.address() as AddressInfo).port;
+}
+
+async function proxyFor(t: ExecutionContext, dataPath: DataPath, backendPort: number, options: Partial<TcpProxySocketOptions> = {}): Promise<{ proxy: TcpProxySocket; port: number }> {
+  const balancer = new RoundRobinBalancer();
+  balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
+  balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', backendPort)]);
+  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), dataPath, ...options });
+  t.teardown(() => proxy.destroy());
+  await proxy.start();
+  return { proxy, port: proxy.addresses()[0]?.port ?? 0 };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Everything the socket sends until its FIN. */
+function readAll(s: net.Socket): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+test('this Node (20 and 24 checked) offers the TCP handles, and a socket forwards on them unless told otherwise', async (t) => {
+  t.truthy(TCP_HANDLES, 'the feature probe found the tcp_wrap and stream_wrap bindings');
+  const port = await backend(t, (s) => s.pipe(s));
+  t.true((await proxyFor(t, 'handles', port)).proxy.forwardsOnHandles);
+  t.false((await proxyFor(t, 'net', port)).proxy.forwardsOnHandles);
+});
+
+for (const path of PATHS) {
+  test(`${path}: 1 MiB each way byte-exact through a client half-close; exact counters, active back to 0`, async (t) => {
+    // The backend replies only after the client's FIN: the reply travels on a half-closed connection.
+    const port = await backend(t, (s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('end', () => s.end(Buffer.concat(chunks).reverse()));
+    });
+    const { proxy, port: front } = await proxyFor(t, path, port);
+    const payload = randomBytes(1 << 20);
+    const client = await connect(front);
+    t.teardown(() => client.destroy());
+    const reply = readAll(client);
+    client.end(payload);
+    t.true((await reply).equals(Buffer.from(payload).reverse()));
+    await waitFor('the connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+    t.is(proxy.stats.bytesIn, 1 << 20);
+    t.is(proxy.stats.bytesOut, 1 << 20);
+    t.is(proxy.stats.total, 1);
+    t.is(proxy.stats.endpoint(makeEndpoint('127.0.0.1', port).key).active, 0);
+  });
+
+  test(`${path}: the backend half-closes first and the client still sends afterwards`, async (t) => {
+    let received: Promise<Buffer> | undefined;
+    const port = await backend(t, (s) => {
+      received = readAll(s);
+      s.end('first');
+    });
+    const { proxy, port: front } = await proxyFor(t, path, port);
+    const client = await connect(front);
+    t.teardown(() => client.destroy());
+    t.is((await readAll(client)).toString(), 'first');
+    client.end('after');
+    await waitFor('the backend to accept', () => received !== undefined);
+    t.is((await (received as Promise<Buffer>)).toString(), 'after');
+    await waitFor('the connection to finish', () => proxy.connectionCount() === 0);
+  });
+
+  test(`${path}: a RST from the backend reaches the client as ECONNRESET; a RST from the client reaches the backend`, async (t) => {
+    const backendErrors: string[] = [];
+    let mode: 'reset' | 'wait' = 'reset';
+    const port = await backend(t, (s) => {
+      if (mode === 'reset') s.once('data', () => s.resetAndDestroy());
+      else s.on('error', (e: NodeJS.ErrnoException) => backendErrors.push(e.code ?? ''));
+    });
+    const { proxy, port: front } = await proxyFor(t, path, port);
+    const c1 = await connect(front);
+    t.teardown(() => c1.destroy());
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      c1.once('error', resolve);
+      c1.write('x');
+    });
+    t.is(err.code, 'ECONNRESET');
+    await waitFor('the first connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+    mode = 'wait';
+    const c2 = await connect(front);
+    t.teardown(() => c2.destroy());
+    c2.write('y');
+    await waitFor('the second connection to be forwarding', () => proxy.stats.active === 1 && proxy.stats.bytesIn === 2);
+    c2.resetAndDestroy();
+    await waitFor('the backend to see the reset', () => backendErrors.includes('ECONNRESET'));
+    await waitFor('both connections to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+    t.is(proxy.stats.total, 2);
+  });
+
+  test(`${path}: the idle timeout ends a silent connection with a FIN and counts it`, async (t) => {
+    const port = await backend(t, (s) => s.pipe(s));
+    const { proxy, port: front } = await proxyFor(t, path, port, { idleTimeoutMs: 100 });
+    const client = await connect(front);
+    t.teardown(() => client.destroy());
+    const all = readAll(client);
+    client.write('ping');
+    t.is((await all).toString(), 'ping');
+    t.is(proxy.stats.tcpIdleTimeouts, 1);
+    await waitFor('the connection to finish', () => proxy.connectionCount() === 0);
+  });
+
+  test(`${path}: a PROXY protocol v1 header precedes the client's first byte`, async (t) => {
+    let got: Promise<Buffer> | undefined;
+    const port = await backend(t, (s) => {
+      got = readAll(s);
+    });
+    const { port: front } = await proxyFor(t, path, port, { policy: { proxyProtocol: 'v1' } });
+    const client = await connect(front);
+    t.teardown(() => client.destroy());
+    client.end('hello');
+    await waitFor('the backend to accept', () => got !== undefined);
+    t.is((await (got as Promise<Buffer>)).toString(), `PROXY TCP4 127.0.0.1 127.0.0.1 ${client.localPort} ${front}\r\nhello`);
+  });
+}
