@@ -1,4 +1,6 @@
 import dgram from 'node:dgram';
+import { connectedSender, receiveDirect } from '../internals/udp-handles.js';
+import type { DatagramSender } from '../internals/udp-handles.js';
 import type { ServicePortName } from '../model/service-port-name.js';
 import { isLocalResourceError } from '../proxy/descriptor-budget.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
@@ -17,6 +19,8 @@ class HostedSession {
   upstreamReady = false;
   replyReady = false;
   closed = false;
+  toEndpoint: DatagramSender | undefined;
+  toClient: DatagramSender | undefined;
 
   constructor(
     readonly key: string,
@@ -89,6 +93,8 @@ export class UdpSessionHost {
     upstream.connect(ep.port, ep.ip, (err?: NodeJS.ErrnoException) => {
       if (err !== undefined && err !== null) return this.#fail(session, true, err.code);
       session.upstreamReady = true;
+      session.toEndpoint = connectedSender(upstream);
+      receiveDirect(upstream, (msg) => this.#toClient(session, msg));
       this.#flush(session);
     });
 
@@ -104,6 +110,9 @@ export class UdpSessionHost {
       reply.connect(request.client.port, request.client.address, (err?: NodeJS.ErrnoException) => {
         if (err !== undefined && err !== null) return this.#fail(session, false, err.code);
         session.replyReady = true;
+        session.toClient = connectedSender(reply);
+        // Connected: the kernel now delivers only this client's datagrams here.
+        receiveDirect(reply, (msg) => this.#toEndpoint(session, msg));
         this.#flush(session);
       });
     });
@@ -131,7 +140,9 @@ export class UdpSessionHost {
     if (session.closed) return;
     this.stats.bytesOut += msg.length;
     this.#table.touch(session);
-    session.reply.send(msg);
+    // Replies wait for nothing: until the reply socket is connected, none can have been asked for
+    // through it, and the first datagram's reply comes after both are connected (see #flush).
+    session.toClient?.(msg);
   }
 
   /** Sends what waited, once the endpoint and the client are both connected. */
@@ -139,7 +150,8 @@ export class UdpSessionHost {
     if (session.closed || !session.upstreamReady || !session.replyReady) return;
     const pending = session.pending;
     session.pending = undefined;
-    for (const msg of pending ?? []) session.upstream.send(msg);
+    const send = session.toEndpoint as DatagramSender;
+    for (const msg of pending ?? []) send(msg);
   }
 
   #fail(session: HostedSession, upstreamFailed: boolean, code: string | undefined): void {

@@ -3,6 +3,8 @@ import dns from 'node:dns';
 import net from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { ClosedError, formatHostPort, InvalidConfigError } from '../../errors.js';
+import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
+import type { DatagramSender } from '../../internals/udp-handles.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
@@ -66,6 +68,10 @@ class UdpSession {
    * address per send. Undefined until then, or if it could not be opened.
    */
   reply: dgram.Socket | undefined;
+  /** Sends on the reply socket; set with it. */
+  toClient: DatagramSender | undefined;
+  /** Sends on the upstream socket, once it is connected. */
+  toEndpoint: DatagramSender | undefined;
 
   constructor(
     readonly key: string,
@@ -383,7 +389,10 @@ export class UdpProxySocket implements ProxySocket {
         this.stats.localResourceErrors++;
         this.#logLocalResource('cannot open a UDP reply socket: out of local resources', err.code as string, {});
       }
-      if (session.reply === socket) session.reply = undefined;
+      if (session.reply === socket) {
+        session.reply = undefined;
+        session.toClient = undefined;
+      }
       closeQuietly(socket);
     });
     socket.bind({ address: local.address, port: local.port }, () => {
@@ -397,6 +406,9 @@ export class UdpProxySocket implements ProxySocket {
           return;
         }
         session.reply = socket;
+        session.toClient = connectedSender(socket);
+        // Connected: the kernel now delivers only this client's datagrams here.
+        receiveDirect(socket, (msg) => this.#onSessionDatagram(session, msg));
       });
     });
   }
@@ -412,7 +424,10 @@ export class UdpProxySocket implements ProxySocket {
     const pending = session.pending;
     session.pending = undefined;
     if (session.closed || pending === undefined) return;
-    for (const msg of pending) session.upstream.send(msg);
+    const send = connectedSender(session.upstream);
+    session.toEndpoint = send;
+    receiveDirect(session.upstream, (reply) => this.#onReply(session, reply));
+    for (const msg of pending) send(msg);
   }
 
   #onReply(session: UdpSession, reply: Buffer): void {
@@ -421,8 +436,8 @@ export class UdpProxySocket implements ProxySocket {
     this.#table.touch(session);
     // From the listening socket's address, so the reply's source is the address the client sent
     // to (a connect()ed client, or the conntrack un-NAT of a portal, accepts nothing else).
-    const socket = session.reply;
-    if (socket !== undefined) socket.send(reply);
+    const toClient = session.toClient;
+    if (toClient !== undefined) toClient(reply);
     else session.listenSocket.send(reply, session.clientPort, session.clientAddress);
   }
 
@@ -471,6 +486,7 @@ export class UdpProxySocket implements ProxySocket {
   #closeSession(session: UdpSession): void {
     if (endSession(this.stats, session)) {
       session.reply = undefined;
+      session.toClient = undefined;
       this.#budget?.release(DESCRIPTORS_PER_UDP_SESSION);
     }
   }
