@@ -108,16 +108,22 @@ export function connectedSender(socket: dgram.Socket): DatagramSender {
   };
 }
 
+/** Who sent a datagram: the address object the handle makes for every datagram anyway. */
+export interface DatagramSource {
+  readonly address: string;
+  readonly port: number;
+}
+
 /**
  * Delivers the datagrams a connected socket receives to onDatagram instead of 'message' events;
  * receive errors (an ICMP port unreachable as ECONNREFUSED) are still emitted as 'error' events.
  * Returns false, changing nothing, when not possible: 'message' events go on.
  */
-export function receiveDirect(socket: dgram.Socket, onDatagram: (msg: Buffer) => void): boolean {
+export function receiveDirect(socket: dgram.Socket, onDatagram: (msg: Buffer, source: DatagramSource) => void): boolean {
   const handle = handleOf(socket);
   if (handle === undefined || typeof handle.onmessage !== 'function') return false;
-  handle.onmessage = (nread: number, _handle: unknown, buf: Buffer | undefined): void => {
-    if (nread >= 0 && buf !== undefined) onDatagram(buf);
+  handle.onmessage = (nread: number, _handle: unknown, buf: Buffer | undefined, source: DatagramSource): void => {
+    if (nread >= 0 && buf !== undefined) onDatagram(buf, source);
     else if (nread < 0) socket.emit('error', errnoException(nread, 'recvmsg'));
   };
   return true;

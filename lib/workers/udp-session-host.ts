@@ -98,12 +98,13 @@ export class UdpSessionHost {
       this.#flush(session);
     });
 
-    reply.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-      // Before connect() completes this socket may receive any client's datagram (it is the
-      // newest one bound to the address): those belong to the listening socket.
+    // Before connect() completes this socket may receive any client's datagram (it is the newest
+    // one bound to the address), and those stay queued after: they belong to the listening socket.
+    const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (session.replyReady && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
       else this.#options.onStray(request.listenIndex, msg, rinfo.address, rinfo.port);
-    });
+    };
+    reply.on('message', onDatagram);
     reply.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, false, err.code));
     reply.bind({ address: request.local.address, port: request.local.port }, () => {
       if (session.closed) return;
@@ -111,8 +112,7 @@ export class UdpSessionHost {
         if (err !== undefined && err !== null) return this.#fail(session, false, err.code);
         session.replyReady = true;
         session.toClient = connectedSender(reply);
-        // Connected: the kernel now delivers only this client's datagrams here.
-        receiveDirect(reply, (msg) => this.#toEndpoint(session, msg));
+        receiveDirect(reply, onDatagram);
         this.#flush(session);
       });
     });

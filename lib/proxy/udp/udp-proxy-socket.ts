@@ -273,8 +273,11 @@ export class UdpProxySocket implements ProxySocket {
   /** A datagram another process received on a socket bound to this port's address before it was connected. */
   strayDatagram(listenIndex: number, msg: Buffer, address: string, port: number): void {
     const socket = this.#sockets[listenIndex];
-    if (socket === undefined) return;
-    this.#onClientDatagram(socket, listenIndex, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
+    if (socket !== undefined) this.#strayDatagram(socket, listenIndex, msg, address, port);
+  }
+
+  #strayDatagram(listenSocket: dgram.Socket, listenIndex: number, msg: Buffer, address: string, port: number): void {
+    this.#onClientDatagram(listenSocket, listenIndex, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
   }
 
   #onClientDatagram(listenSocket: dgram.Socket, index: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -379,10 +382,11 @@ export class UdpProxySocket implements ProxySocket {
     // Until connect() completes, the kernel may deliver any client's datagram to this socket (it
     // is bound to the listening socket's address and port, and is newer): those take the
     // listening socket's path, so none is lost.
-    socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+    const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (session.reply === socket && rinfo.port === session.clientPort && rinfo.address === session.clientAddress) this.#onSessionDatagram(session, msg);
-      else this.#onClientDatagram(session.listenSocket, session.listenIndex, msg, rinfo);
-    });
+      else this.#strayDatagram(session.listenSocket, session.listenIndex, msg, rinfo.address, rinfo.port);
+    };
+    socket.on('message', onDatagram);
     // Any failure (out of descriptors, say) leaves the session on the listening socket.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (isLocalResourceError(err.code)) {
@@ -407,8 +411,8 @@ export class UdpProxySocket implements ProxySocket {
         }
         session.reply = socket;
         session.toClient = connectedSender(socket);
-        // Connected: the kernel now delivers only this client's datagrams here.
-        receiveDirect(socket, (msg) => this.#onSessionDatagram(session, msg));
+        // Other clients' datagrams queued before connect() may still be read: onDatagram sorts.
+        receiveDirect(socket, onDatagram);
       });
     });
   }
