@@ -10,10 +10,12 @@ import { endSession, sendOrQueue } from '../proxy/udp/session-sockets.js';
 import { DESCRIPTORS_PER_UDP_SESSION } from '../proxy/udp/udp-proxy-socket.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
-import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
+import type { RemovalReason, TableEntry } from '../proxy/udp/udp-session-table.js';
 
 class HostedSession {
   lastActiveMs = 0;
+  olderEntry: TableEntry | undefined = undefined;
+  newerEntry: TableEntry | undefined = undefined;
   /** Datagrams for the endpoint, until both sockets are connected; then undefined. */
   pending: Buffer[] | undefined = [];
   upstreamReady = false;

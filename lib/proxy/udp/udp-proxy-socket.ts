@@ -23,7 +23,7 @@ import type { EndpointStats } from '../proxy-stats.js';
 import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
-import type { RemovalReason } from './udp-session-table.js';
+import type { RemovalReason, TableEntry } from './udp-session-table.js';
 
 export interface UdpProxySocketOptions {
   readonly spn: ServicePortName;
@@ -58,6 +58,8 @@ export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
 /** One client (address and port, on one listening socket) and its upstream socket. */
 class UdpSession {
   lastActiveMs = 0;
+  olderEntry: TableEntry | undefined = undefined;
+  newerEntry: TableEntry | undefined = undefined;
   /** Datagrams waiting for connect(); undefined once connected. */
   pending: Buffer[] | undefined = [];
   closed = false;
