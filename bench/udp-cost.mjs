@@ -18,23 +18,25 @@ const TARGETS = ['direct', 'proxy', 'proxy-workers', 'nginx', 'legacy'];
 
 const USAGE = `usage: node bench/udp-cost.mjs [options]      (after npm run build; needs gcc, strace; nginx, go optional)
 
-Per target: a bounded udp-rr load (4 flows x 16 in flight, 64 B) with CPU time read from /proc
-before and after, then a second one under strace -c -f. Prints round trips/s, CPU µs per round
-trip (user/system) and system calls per round trip (with the most frequent ones).
+Per target and round: a bounded udp-rr load (4 flows x 16 in flight, 64 B) with CPU time read
+from /proc before and after; a second one with perf stat counting system calls; a third under
+strace -c -f for the breakdown by call. Prints round trips/s, CPU µs per round trip (user /
+system) and system calls per round trip.
 
   --targets a,b       of ${TARGETS.join(',')} (default: all)
-  --baseline DIR      also measure DIR's dist/ as "base" and "base-workers" (a checkout or a copy of
-                      dist/ beside node_modules), in the same run, for before/after figures
+  --baseline DIR      also measure DIR's dist/ (a checkout, or a copy of dist/ beside node_modules)
+                      as "proxy@NAME" and "proxy-workers@NAME", NAME being DIR's last part, in the
+                      same run, for before/after figures; may be given more than once
   --duration S        seconds per load (default 3)
   --reps N            rounds, targets rotated each round (default 2)
-  --no-strace         CPU figures only
+  --no-strace         CPU figures and perf's system call count only (no per-call breakdown)
   --port-base P       first port (default 29500; the UDP echo backend is P+301, fronts P+1000+10i)
   --legacy-go PATH    the legacy stand-in's main.go (default ../shared/bench/legacy-go/main.go)
   --out FILE          also write every figure as JSON to FILE
   --help`;
 
 function parseArgs(argv) {
-  const o = { targets: [...TARGETS], baseline: null, duration: 3, reps: 2, strace: true, portBase: 29_500, out: null, legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go') };
+  const o = { targets: [...TARGETS], baselines: [], duration: 3, reps: 2, strace: true, portBase: 29_500, out: null, legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go') };
   const problems = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -42,7 +44,7 @@ function parseArgs(argv) {
     if (a === '--targets') {
       o.targets = String(next() ?? '').split(',').filter(Boolean);
       for (const t of o.targets) if (!TARGETS.includes(t)) problems.push(`--targets: unknown "${t}" (known: ${TARGETS.join(', ')})`);
-    } else if (a === '--baseline') o.baseline = path.resolve(String(next()));
+    } else if (a === '--baseline') o.baselines.push(path.resolve(String(next())));
     else if (a === '--duration') o.duration = Number(next());
     else if (a === '--reps') o.reps = Number(next());
     else if (a === '--no-strace') o.strace = false;
@@ -55,7 +57,7 @@ function parseArgs(argv) {
   if (!(o.duration >= 1 && o.duration <= 60)) problems.push('--duration must be 1 to 60 seconds');
   if (!(Number.isInteger(o.reps) && o.reps >= 1 && o.reps <= 20)) problems.push('--reps must be an integer from 1 to 20');
   if (!(Number.isInteger(o.portBase) && o.portBase >= 1024 && o.portBase <= 60_000)) problems.push('--port-base must be a port from 1024 to 60000');
-  if (o.baseline && !fs.existsSync(path.join(o.baseline, 'dist', 'bin', 'kube-userspace-proxy.js'))) problems.push(`--baseline: ${o.baseline}/dist/bin/kube-userspace-proxy.js does not exist`);
+  for (const b of o.baselines) if (!fs.existsSync(path.join(b, 'dist', 'bin', 'kube-userspace-proxy.js'))) problems.push(`--baseline: ${b}/dist/bin/kube-userspace-proxy.js does not exist`);
   return { o, problems };
 }
 
@@ -99,6 +101,21 @@ export function parseStraceSummary(text) {
   return { total, calls };
 }
 
+/** System calls the group PGID makes during a load, counted by perf on the raw_syscalls tracepoint (no per-call stop, unlike strace). */
+async function perfCounted(ctx, pgid, port, seconds) {
+  const file = path.join(ctx.tmp, `perf-${pgid}.txt`);
+  const pids = groupPids(pgid).join(',');
+  const counter = spawnManaged('perf', 'perf', ['stat', '-e', 'raw_syscalls:sys_enter', '-x', ',', '-o', file, '-p', pids, '--', 'sleep', String(seconds + 0.5)]);
+  // perf attaches in well under a second and has no readiness signal of its own.
+  await sleep(300);
+  const rr = await udpLoad(ctx.bin['udp-rr'], port, seconds);
+  await Promise.race([counter.exited, sleep(5000)]);
+  await stop(counter);
+  const line = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').find((l) => l.includes('raw_syscalls:sys_enter')) : undefined;
+  const count = line ? Number(line.split(',')[0]) : NaN;
+  return rr && rr.received > 0 && Number.isFinite(count) ? count / rr.received : NaN;
+}
+
 async function straced(ctx, pgid, port, seconds) {
   const pids = groupPids(pgid);
   const file = path.join(ctx.tmp, `strace-${pgid}.txt`);
@@ -139,6 +156,8 @@ async function main() {
       return 2;
     }
   }
+  const perf = which('perf') !== null;
+  if (!perf) log('perf is missing: no system call count without strace (apt-get install -y linux-perf)');
   const proxyCli = path.join(REPO, 'dist', 'bin', 'kube-userspace-proxy.js');
   if (!fs.existsSync(proxyCli)) {
     process.stderr.write(`udp-cost: ${proxyCli} does not exist: run \`npm run build\` first\n`);
@@ -151,7 +170,13 @@ async function main() {
     else return true;
     return false;
   });
-  if (o.baseline) targets.push(...targets.filter((t) => t.startsWith('proxy')).map((t) => t.replace('proxy', 'base')));
+  const roots = {};
+  for (const b of o.baselines) {
+    for (const t of o.targets.filter((t) => t.startsWith('proxy'))) {
+      targets.push(`${t}@${path.basename(b)}`);
+      roots[`${t}@${path.basename(b)}`] = b;
+    }
+  }
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kup-udp-cost-'));
   setLogDir(path.join(tmp, 'logs'));
@@ -181,10 +206,11 @@ async function main() {
     await startBackends(ctx, { udp: true });
     const running = {};
     for (const t of targets.filter((t) => t !== 'direct')) {
-      const base = t.startsWith('base');
-      const kind = t.replace(/^base/, 'proxy');
+      const root = roots[t];
+      const kind = t.split('@')[0];
       const service = { name: 'bench-udp', proto: 'UDP', ip: '127.0.0.1', port: front(t), endpoints: [{ ip: '127.0.0.1', port: echoPort }] };
-      const inst = await startTarget(base ? { ...ctx, proxyCli: path.join(o.baseline, 'dist', 'bin', 'kube-userspace-proxy.js') } : ctx, kind, base ? 'udpcost-base' : 'udpcost', [service]);
+      const tctx = root ? { ...ctx, proxyCli: path.join(root, 'dist', 'bin', 'kube-userspace-proxy.js') } : ctx;
+      const inst = await startTarget(tctx, kind, `udpcost-${targets.indexOf(t)}`, [service]);
       if (!inst.ok) throw new Error(`${t} did not start; see ${inst.proc.logPath}`);
       running[t] = inst.proc;
       // Warm-up (JIT, sessions opened), discarded.
@@ -193,7 +219,7 @@ async function main() {
     for (let rep = 0; rep < o.reps; rep++) {
       for (const t of rotate(targets, rep)) {
         const port = t === 'direct' ? echoPort : front(t);
-        const r = (results[t] ??= { rtps: [], cpuUs: [], usrUs: [], sysUs: [], syscalls: [], calls: [] });
+        const r = (results[t] ??= { rtps: [], cpuUs: [], usrUs: [], sysUs: [], perfSyscalls: [], syscalls: [], calls: [] });
         const pg = running[t]?.pid;
         const cpu0 = pg ? groupCpu(pg) : null;
         const rr = await udpLoad(ctx.bin['udp-rr'], port, o.duration);
@@ -209,12 +235,16 @@ async function main() {
           r.cpuUs.push(r.usrUs.at(-1) + r.sysUs.at(-1));
         }
         let line = `${t}: ${Math.round(rr.rtps)} rt/s${pg ? `, ${fmt(r.cpuUs.at(-1))} µs CPU/rt` : ''}`;
+        if (pg && perf) {
+          r.perfSyscalls.push(await perfCounted(ctx, pg, port, o.duration));
+          line += `, ${fmt(r.perfSyscalls.at(-1), 2)} syscalls/rt (perf)`;
+        }
         if (pg && o.strace) {
           const s = await straced(ctx, pg, port, o.duration);
           if (s.rr && s.rr.received > 0 && s.summary.total > 0) {
             r.syscalls.push(s.summary.total / s.rr.received);
             r.calls.push(Object.fromEntries(Object.entries(s.summary.calls).map(([k, v]) => [k, v / s.rr.received])));
-            line += `, ${fmt(r.syscalls.at(-1), 2)} syscalls/rt (under strace: ${Math.round(s.rr.rtps)} rt/s, ${s.processes} processes)`;
+            line += `, ${fmt(r.syscalls.at(-1), 2)} syscalls/rt (strace, which slows it to ${Math.round(s.rr.rtps)} rt/s; ${s.processes} processes)`;
           }
         }
         log(line);
@@ -222,8 +252,9 @@ async function main() {
     }
   } finally {
     await stopAll();
+    if (!process.env.KUP_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const rows = ['| target | round trips/s | CPU µs / round trip (user / system) | syscalls / round trip | most frequent (per round trip) |', '|---|---:|---:|---:|---|'];
+  const rows = ['| target | round trips/s | CPU µs / round trip (user / system) | syscalls / round trip (perf) | syscalls / round trip (strace) | most frequent under strace (per round trip) |', '|---|---:|---:|---:|---:|---|'];
   for (const t of targets) {
     const r = results[t];
     if (!r) continue;
@@ -235,11 +266,10 @@ async function main() {
       .slice(0, 4)
       .map(([k, v]) => `${k} ${fmt(v, 2)}`)
       .join(', ');
-    rows.push(`| ${t} | ${Math.round(median(r.rtps))} | ${fmt(median(r.cpuUs))} (${fmt(median(r.usrUs))} / ${fmt(median(r.sysUs))}) | ${fmt(median(r.syscalls), 2)} | ${most} |`);
+    rows.push(`| ${t} | ${Math.round(median(r.rtps))} | ${fmt(median(r.cpuUs))} (${fmt(median(r.usrUs))} / ${fmt(median(r.sysUs))}) | ${fmt(median(r.perfSyscalls), 2)} | ${fmt(median(r.syscalls), 2)} | ${most} |`);
   }
   process.stdout.write(`\nmedians of ${o.reps} round(s) of ${o.duration} s; loadavg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n${rows.join('\n')}\n`);
   if (o.out) fs.writeFileSync(o.out, JSON.stringify({ date: new Date().toISOString(), options: o, results }, null, 2));
-  fs.rmSync(tmp, { recursive: true, force: true });
   return 0;
 }
 
