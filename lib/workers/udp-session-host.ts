@@ -1,4 +1,6 @@
 import dgram from 'node:dgram';
+import { connectedSender, receiveDirect } from '../internals/udp-handles.js';
+import type { DatagramSender } from '../internals/udp-handles.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 import { isLocalResourceError } from '../proxy/descriptor-budget.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
@@ -8,15 +10,19 @@ import { endSession, sendOrQueue } from '../proxy/udp/session-sockets.js';
 import { DESCRIPTORS_PER_UDP_SESSION } from '../proxy/udp/udp-proxy-socket.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
 import { UdpSessionTable } from '../proxy/udp/udp-session-table.js';
-import type { RemovalReason } from '../proxy/udp/udp-session-table.js';
+import type { RemovalReason, TableEntry } from '../proxy/udp/udp-session-table.js';
 
 class HostedSession {
   lastActiveMs = 0;
+  olderEntry: TableEntry | undefined = undefined;
+  newerEntry: TableEntry | undefined = undefined;
   /** Datagrams for the endpoint, until both sockets are connected; then undefined. */
   pending: Buffer[] | undefined = [];
   upstreamReady = false;
   replyReady = false;
   closed = false;
+  toEndpoint: DatagramSender | undefined;
+  toClient: DatagramSender | undefined;
 
   constructor(
     readonly key: string,
@@ -89,21 +95,26 @@ export class UdpSessionHost {
     upstream.connect(ep.port, ep.ip, (err?: NodeJS.ErrnoException) => {
       if (err !== undefined && err !== null) return this.#fail(session, true, err.code);
       session.upstreamReady = true;
+      session.toEndpoint = connectedSender(upstream);
+      receiveDirect(upstream, (msg) => this.#toClient(session, msg));
       this.#flush(session);
     });
 
-    reply.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-      // Before connect() completes this socket may receive any client's datagram (it is the
-      // newest one bound to the address): those belong to the listening socket.
+    // Before connect() completes this socket may receive any client's datagram (it is the newest
+    // one bound to the address), and those stay queued after: they belong to the listening socket.
+    const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (session.replyReady && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
       else this.#options.onStray(request.listenIndex, msg, rinfo.address, rinfo.port);
-    });
+    };
+    reply.on('message', onDatagram);
     reply.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, false, err.code));
     reply.bind({ address: request.local.address, port: request.local.port }, () => {
       if (session.closed) return;
       reply.connect(request.client.port, request.client.address, (err?: NodeJS.ErrnoException) => {
         if (err !== undefined && err !== null) return this.#fail(session, false, err.code);
         session.replyReady = true;
+        session.toClient = connectedSender(reply);
+        receiveDirect(reply, onDatagram);
         this.#flush(session);
       });
     });
@@ -131,7 +142,9 @@ export class UdpSessionHost {
     if (session.closed) return;
     this.stats.bytesOut += msg.length;
     this.#table.touch(session);
-    session.reply.send(msg);
+    // Replies wait for nothing: until the reply socket is connected, none can have been asked for
+    // through it, and the first datagram's reply comes after both are connected (see #flush).
+    session.toClient?.(msg);
   }
 
   /** Sends what waited, once the endpoint and the client are both connected. */
@@ -139,7 +152,8 @@ export class UdpSessionHost {
     if (session.closed || !session.upstreamReady || !session.replyReady) return;
     const pending = session.pending;
     session.pending = undefined;
-    for (const msg of pending ?? []) session.upstream.send(msg);
+    const send = session.toEndpoint as DatagramSender;
+    for (const msg of pending ?? []) send(msg);
   }
 
   #fail(session: HostedSession, upstreamFailed: boolean, code: string | undefined): void {

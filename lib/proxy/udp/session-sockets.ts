@@ -1,4 +1,5 @@
 import type dgram from 'node:dgram';
+import type { DatagramSender } from '../../internals/udp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /**
@@ -11,13 +12,15 @@ const MAX_PENDING = 64;
 export interface SendingSession {
   /** Datagrams waiting for the session's sockets to connect; undefined once they are. */
   pending: Buffer[] | undefined;
+  /** Sends on the upstream socket; set when it is connected, before pending is undefined. */
+  toEndpoint: DatagramSender | undefined;
   readonly upstream: dgram.Socket;
 }
 
 /** Sends a client's datagram to the endpoint, or queues it until the session is connected; false when dropped. */
 export function sendOrQueue(session: SendingSession, msg: Buffer): boolean {
   const pending = session.pending;
-  if (pending === undefined) session.upstream.send(msg);
+  if (pending === undefined) (session.toEndpoint as DatagramSender)(msg);
   else if (pending.length < MAX_PENDING) pending.push(msg);
   else return false;
   return true;

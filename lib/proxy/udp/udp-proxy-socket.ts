@@ -4,6 +4,8 @@ import net from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
+import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
+import type { DatagramSender } from '../../internals/udp-handles.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
@@ -22,7 +24,7 @@ import type { EndpointStats } from '../proxy-stats.js';
 import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
-import type { RemovalReason } from './udp-session-table.js';
+import type { RemovalReason, TableEntry } from './udp-session-table.js';
 
 export interface UdpProxySocketOptions {
   readonly spn: ProxySocketKey;
@@ -57,6 +59,8 @@ export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
 /** One client (address and port, on one listening socket) and its upstream socket. */
 class UdpSession {
   lastActiveMs = 0;
+  olderEntry: TableEntry | undefined = undefined;
+  newerEntry: TableEntry | undefined = undefined;
   /** Datagrams waiting for connect(); undefined once connected. */
   pending: Buffer[] | undefined = [];
   closed = false;
@@ -67,6 +71,10 @@ class UdpSession {
    * address per send. Undefined until then, or if it could not be opened.
    */
   reply: dgram.Socket | undefined;
+  /** Sends on the reply socket; set with it. */
+  toClient: DatagramSender | undefined;
+  /** Sends on the upstream socket, once it is connected. */
+  toEndpoint: DatagramSender | undefined;
 
   constructor(
     readonly key: string,
@@ -268,8 +276,11 @@ export class UdpProxySocket implements ProxySocket {
   /** A datagram another process received on a socket bound to this port's address before it was connected. */
   strayDatagram(listenIndex: number, msg: Buffer, address: string, port: number): void {
     const socket = this.#sockets[listenIndex];
-    if (socket === undefined) return;
-    this.#onClientDatagram(socket, listenIndex, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
+    if (socket !== undefined) this.#strayDatagram(socket, listenIndex, msg, address, port);
+  }
+
+  #strayDatagram(listenSocket: dgram.Socket, listenIndex: number, msg: Buffer, address: string, port: number): void {
+    this.#onClientDatagram(listenSocket, listenIndex, msg, { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: msg.length });
   }
 
   #onClientDatagram(listenSocket: dgram.Socket, index: number, msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -374,17 +385,21 @@ export class UdpProxySocket implements ProxySocket {
     // Until connect() completes, the kernel may deliver any client's datagram to this socket (it
     // is bound to the listening socket's address and port, and is newer): those take the
     // listening socket's path, so none is lost.
-    socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+    const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (session.reply === socket && rinfo.port === session.clientPort && rinfo.address === session.clientAddress) this.#onSessionDatagram(session, msg);
-      else this.#onClientDatagram(session.listenSocket, session.listenIndex, msg, rinfo);
-    });
+      else this.#strayDatagram(session.listenSocket, session.listenIndex, msg, rinfo.address, rinfo.port);
+    };
+    socket.on('message', onDatagram);
     // Any failure (out of descriptors, say) leaves the session on the listening socket.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (isLocalResourceError(err.code)) {
         this.stats.localResourceErrors++;
         this.#logLocalResource('cannot open a UDP reply socket: out of local resources', err.code as string, {});
       }
-      if (session.reply === socket) session.reply = undefined;
+      if (session.reply === socket) {
+        session.reply = undefined;
+        session.toClient = undefined;
+      }
       closeQuietly(socket);
     });
     socket.bind({ address: local.address, port: local.port }, () => {
@@ -398,6 +413,9 @@ export class UdpProxySocket implements ProxySocket {
           return;
         }
         session.reply = socket;
+        session.toClient = connectedSender(socket);
+        // Other clients' datagrams queued before connect() may still be read: onDatagram sorts.
+        receiveDirect(socket, onDatagram);
       });
     });
   }
@@ -413,7 +431,10 @@ export class UdpProxySocket implements ProxySocket {
     const pending = session.pending;
     session.pending = undefined;
     if (session.closed || pending === undefined) return;
-    for (const msg of pending) session.upstream.send(msg);
+    const send = connectedSender(session.upstream);
+    session.toEndpoint = send;
+    receiveDirect(session.upstream, (reply) => this.#onReply(session, reply));
+    for (const msg of pending) send(msg);
   }
 
   #onReply(session: UdpSession, reply: Buffer): void {
@@ -422,8 +443,8 @@ export class UdpProxySocket implements ProxySocket {
     this.#table.touch(session);
     // From the listening socket's address, so the reply's source is the address the client sent
     // to (a connect()ed client, or the conntrack un-NAT of a portal, accepts nothing else).
-    const socket = session.reply;
-    if (socket !== undefined) socket.send(reply);
+    const toClient = session.toClient;
+    if (toClient !== undefined) toClient(reply);
     else session.listenSocket.send(reply, session.clientPort, session.clientAddress);
   }
 
@@ -472,6 +493,7 @@ export class UdpProxySocket implements ProxySocket {
   #closeSession(session: UdpSession): void {
     if (endSession(this.stats, session)) {
       session.reply = undefined;
+      session.toClient = undefined;
       this.#budget?.release(DESCRIPTORS_PER_UDP_SESSION);
     }
   }

@@ -3,6 +3,9 @@ export interface TableEntry {
   readonly key: string;
   /** Last datagram in either direction (ms, as Date.now); maintained by touch(). */
   lastActiveMs: number;
+  /** Neighbours in the table's order of activity; the table's own (start them undefined). */
+  olderEntry: TableEntry | undefined;
+  newerEntry: TableEntry | undefined;
 }
 
 export type RemovalReason = 'idle' | 'evicted';
@@ -10,9 +13,10 @@ export type RemovalReason = 'idle' | 'evicted';
 /**
  * UDP sessions by client key, in order of last activity, with idle expiry and a size cap.
  *
- * Activity moves a session to the end of the Map (delete + set), so the head is always the least
- * recently active session: one timer, armed for the head's expiry, sweeps idle sessions from the
- * head (no timer per session), and when the table is full the head is the one to evict.
+ * Activity moves a session to the newest end of a list linked through the sessions themselves (a
+ * few field writes per datagram; the Map is only for lookups), so the oldest end is always the
+ * least recently active session: one timer, armed for its expiry, sweeps idle sessions from there
+ * (no timer per session), and when the table is full it is the one to evict.
  * The table only orders and removes; onRemove (the owner) closes what it removed.
  */
 export class UdpSessionTable<S extends TableEntry> {
@@ -21,6 +25,8 @@ export class UdpSessionTable<S extends TableEntry> {
   readonly #maxSessions: number;
   readonly #onRemove: (session: S, reason: RemovalReason) => void;
   readonly #now: () => number;
+  #oldest: S | undefined;
+  #newest: S | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(idleTimeoutMs: number, maxSessions: number, onRemove: (session: S, reason: RemovalReason) => void, now: () => number = Date.now) {
@@ -45,41 +51,72 @@ export class UdpSessionTable<S extends TableEntry> {
 
   /** Removes the least recently active session (reported to onRemove as 'evicted'). */
   evictOldest(): S | undefined {
-    const oldest = this.#sessions.values().next();
-    if (oldest.done === true) return undefined;
-    this.#sessions.delete(oldest.value.key);
-    this.#onRemove(oldest.value, 'evicted');
-    return oldest.value;
+    const oldest = this.#oldest;
+    if (oldest === undefined) return undefined;
+    this.#remove(oldest);
+    this.#onRemove(oldest, 'evicted');
+    return oldest;
   }
 
   /** Adds a new session as the most recently active one. */
   add(session: S): void {
     session.lastActiveMs = this.#now();
     this.#sessions.set(session.key, session);
+    this.#append(session);
     this.#timer ??= this.#arm(this.#idleTimeoutMs);
   }
 
   /** Marks the session active now (on a datagram in either direction). */
   touch(session: S): void {
     session.lastActiveMs = this.#now();
-    const sessions = this.#sessions;
-    // Re-insert to move it to the end (a Map keeps insertion order). A session removed meanwhile
-    // (evicted, errored) is not brought back.
-    if (sessions.delete(session.key)) sessions.set(session.key, session);
+    // A session removed meanwhile (evicted, errored) is not brought back.
+    if (session === this.#newest || !this.#linked(session)) return;
+    this.#unlink(session);
+    this.#append(session);
   }
 
   /** Forgets a session the owner closed for its own reasons (upstream error). */
   delete(session: S): void {
-    if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+    if (this.#linked(session)) this.#remove(session);
   }
 
   /** Removes every session without calling onRemove, and stops the timer; returns them. */
   clear(): S[] {
     const all = [...this.#sessions.values()];
+    for (const session of all) this.#unlink(session);
     this.#sessions.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     return all;
+  }
+
+  #linked(session: S): boolean {
+    return session.olderEntry !== undefined || this.#oldest === session;
+  }
+
+  #remove(session: S): void {
+    this.#unlink(session);
+    this.#sessions.delete(session.key);
+  }
+
+  #append(session: S): void {
+    const newest = this.#newest;
+    session.olderEntry = newest;
+    session.newerEntry = undefined;
+    if (newest === undefined) this.#oldest = session;
+    else newest.newerEntry = session;
+    this.#newest = session;
+  }
+
+  #unlink(session: S): void {
+    const older = session.olderEntry as S | undefined;
+    const newer = session.newerEntry as S | undefined;
+    if (older === undefined) this.#oldest = newer;
+    else older.newerEntry = newer;
+    if (newer === undefined) this.#newest = older;
+    else newer.olderEntry = older;
+    session.olderEntry = undefined;
+    session.newerEntry = undefined;
   }
 
   #arm(delayMs: number): NodeJS.Timeout {
@@ -93,13 +130,13 @@ export class UdpSessionTable<S extends TableEntry> {
     this.#timer = undefined;
     const now = this.#now();
     const idle = this.#idleTimeoutMs;
-    for (const session of this.#sessions.values()) {
+    for (let session = this.#oldest; session !== undefined; session = this.#oldest) {
       const dueMs = session.lastActiveMs + idle;
       if (dueMs > now) {
         this.#timer = this.#arm(dueMs - now);
         return;
       }
-      this.#sessions.delete(session.key);
+      this.#remove(session);
       this.#onRemove(session, 'idle');
     }
   };
