@@ -5,7 +5,7 @@ import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { logger } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
-import type { ProxySocket } from '../proxy/proxy-socket.js';
+import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
 import { LocalProxySockets } from '../proxy/proxy-socket-factory.js';
 import type { ProxySocketFactory, ProxySocketRequest } from '../proxy/proxy-socket-factory.js';
 import { samePolicy } from '../proxy/tcp/connection-policy.js';
@@ -17,6 +17,8 @@ import { ReplicatedBalancer } from './replicated-balancer.js';
 import { SharedProxySocket } from './shared-proxy-socket.js';
 import type { ListenerSharing, ShareSpec } from './shared-proxy-socket.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
+import { resolveTcpListenerMode } from './tcp-listener-mode.js';
+import type { TcpListenerMode, TcpListenerModeOption } from './tcp-listener-mode.js';
 import type { BalancerOp, FromWorker, ToWorker } from './worker-protocol.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -32,6 +34,8 @@ export interface WorkerPoolOptions {
   readonly logFormat: LogFormat;
   /** Wait before a worker that exited is started again. */
   readonly restartDelayMs?: number;
+  /** How workers accept on TCP ports (see TcpListenerMode); default `auto`. */
+  readonly tcpListeners?: TcpListenerModeOption;
 }
 
 interface Worker {
@@ -47,9 +51,16 @@ interface Worker {
 const log = logger('workers');
 
 /**
- * The data path on several cores: worker processes that accept on the same listening sockets as
- * this one (shared handles, so the kernel spreads connections over the processes) and proxy with
- * replicas of this process's balancer.
+ * The data path on several cores: worker processes that accept on the same TCP ports as this one
+ * and proxy with replicas of this process's balancer. Where Node binds with SO_REUSEPORT (>= 22.12)
+ * every process binds each port itself (this one first, so port 0 and port ranges are decided here)
+ * and has an accept queue of its own; elsewhere the workers accept on this process's listening
+ * handles, one queue for all. Either way the kernel spreads connections over the processes.
+ *
+ * A worker that dies takes with it the connections it accepted; with SO_REUSEPORT also those still
+ * in its accept queue (the kernel resets them, unless net.ipv4.tcp_migrate_req moves them to
+ * another process's queue). From its exit on, new connections go to the other processes only, until
+ * the worker is started again and binds the ports anew.
  *
  * UDP: this process receives every new client on the listening socket and picks its endpoint,
  * then places the session here or, in turn, in a worker, which opens a socket connected to the
@@ -73,6 +84,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   /** Counters of workers that exited, per shared socket. */
   readonly #gone = new Map<number, StatsSnapshot[]>();
   readonly #restarts = new Set<NodeJS.Timeout>();
+  /** Decided in start(): a socket created before then shares its handles. */
+  #tcpMode: TcpListenerMode = 'shared-handle';
   #ops: BalancerOp[] = [];
   #flushQueued = false;
   #nextId = 1;
@@ -87,8 +100,14 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
 
   /** Starts every worker; rejects if one does not come up. */
   async start(): Promise<void> {
+    if (this.#workers.length > 0) this.#tcpMode = await resolveTcpListenerMode(this.#options.tcpListeners ?? 'auto');
     await Promise.all(this.#workers.map((_, i) => this.#spawn(i)));
-    log.info('workers started', { workers: this.#workers.length });
+    log.info('workers started', { workers: this.#workers.length, tcpListeners: this.#tcpMode });
+  }
+
+  /** How the workers accept on TCP ports (decided in start()). */
+  get tcpListenerMode(): TcpListenerMode {
+    return this.#tcpMode;
   }
 
   create(request: ProxySocketRequest): ProxySocket {
@@ -103,8 +122,18 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
     }
     if (request.affinity !== 'None') return this.#local.create(request);
-    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
-    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles(), idleTimeoutMs: local.idleTimeoutMs(), policy: local.connectionPolicy() }));
+    const reusePort = this.#tcpMode === 'reuse-port';
+    const local = new TcpProxySocket({ spn, listen: request.listen, reusePort, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
+    return new SharedProxySocket(local, this, id, () => ({
+      kind: 'tcp',
+      spn,
+      // With SO_REUSEPORT the workers bind what this process bound: the ports the kernel or the
+      // allocator chose, and the same ipv6Only (a reuseport group is one address and port).
+      addresses: reusePort ? boundAddresses(request.listen, local.addresses()) : local.addresses(),
+      handles: reusePort ? undefined : local.listeningHandles(),
+      idleTimeoutMs: local.idleTimeoutMs(),
+      policy: local.connectionPolicy(),
+    }));
   }
 
   #placement(id: number): UdpSessionPlacement {
@@ -256,10 +285,13 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     let reply: FromWorker | undefined;
     if (shared.kind === 'udp') {
       reply = await this.#request(w, `l:${id}`, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
+    } else if (shared.handles === undefined) {
+      reply = await this.#request(w, `l:${id}`, { t: 'bind', id, spn: shared.spn, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy });
     } else {
+      const { handles } = shared;
       const replied = this.#request(w, `l:${id}`, undefined);
-      shared.handles.forEach((handle, index) => {
-        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
+      handles.forEach((handle, index) => {
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
       });
       reply = await replied;
     }
@@ -344,4 +376,9 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#ops = [];
     for (const w of this.#ready()) this.#send(w, { t: 'balancer', ops });
   }
+}
+
+/** The listen addresses with the ports they were bound to. */
+function boundAddresses(listen: readonly ListenAddress[], bound: readonly ListenAddress[]): ListenAddress[] {
+  return listen.map((a, i) => ({ ...a, port: bound[i]?.port ?? a.port }));
 }
