@@ -1,6 +1,3 @@
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { logger } from '../log.js';
@@ -19,13 +16,12 @@ import type { ListenerSharing, ShareSpec } from './shared-proxy-socket.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 import { resolveTcpListenerMode } from './tcp-listener-mode.js';
 import type { TcpListenerMode, TcpListenerModeOption } from './tcp-listener-mode.js';
+import { WorkerProcess } from './worker-process.js';
 import type { BalancerOp, FromWorker, ToWorker } from './worker-protocol.js';
 
-const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 /** A worker that does not answer within this long is skipped (its last counters stand). */
 const REPLY_TIMEOUT_MS = 5_000;
-const EXIT_TIMEOUT_MS = 5_000;
 
 export interface WorkerPoolOptions {
   /** Worker processes besides this one, which serves connections too. */
@@ -36,16 +32,6 @@ export interface WorkerPoolOptions {
   readonly restartDelayMs?: number;
   /** How workers accept on TCP ports (see TcpListenerMode); default `auto`. */
   readonly tcpListeners?: TcpListenerModeOption;
-}
-
-interface Worker {
-  readonly index: number;
-  readonly child: ChildProcess;
-  ready: boolean;
-  /** The last counters it reported, per shared socket. */
-  snapshots: Map<number, StatsSnapshot>;
-  /** Replies awaited, by `kind:number`. */
-  readonly waiting: Map<string, (reply: FromWorker | undefined) => void>;
 }
 
 const log = logger('workers');
@@ -75,7 +61,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   readonly balancer: ReplicatedBalancer;
   readonly #options: WorkerPoolOptions;
   readonly #local = new LocalProxySockets();
-  readonly #workers: Array<Worker | undefined>;
+  readonly #workers: Array<WorkerProcess | undefined>;
   readonly #shared = new Map<number, ShareSpec>();
   /** UDP sockets that place sessions in workers, by shared id. */
   readonly #udp = new Map<number, UdpProxySocket>();
@@ -94,7 +80,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
 
   constructor(options: WorkerPoolOptions, balancer: LoadBalancer = new SchedulingBalancer()) {
     this.#options = options;
-    this.#workers = new Array<Worker | undefined>(Math.max(0, options.workers)).fill(undefined);
+    this.#workers = new Array<WorkerProcess | undefined>(Math.max(0, options.workers)).fill(undefined);
     this.balancer = new ReplicatedBalancer(balancer, (op) => this.#queue(op));
   }
 
@@ -141,7 +127,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       place: (): number | undefined => {
         const ready = this.#ready();
         const n = this.#nextPlace++ % (ready.length + 1);
-        return n === 0 ? undefined : (ready[n - 1] as Worker).index;
+        return n === 0 ? undefined : (ready[n - 1] as WorkerProcess).index;
       },
       open: (host: number, request: RemoteSessionRequest, first: Buffer): void => {
         const w = this.#workers[host];
@@ -232,16 +218,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#closed = true;
     for (const t of this.#restarts) clearTimeout(t);
     this.#restarts.clear();
-    await Promise.all(
-      this.#workers.map(async (w) => {
-        if (w === undefined || w.child.exitCode !== null || w.child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
-        if (w.child.connected) w.child.disconnect();
-        const timer = setTimeout(() => w.child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(this.#workers.map((w) => w?.stop()));
   }
 
   /** Kills the workers now. Idempotent. */
@@ -249,29 +226,24 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#closed = true;
     for (const t of this.#restarts) clearTimeout(t);
     this.#restarts.clear();
-    for (const w of this.#workers) if (w !== undefined && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    for (const w of this.#workers) w?.kill();
   }
 
   /** Process ids of the running workers. */
   pids(): number[] {
-    return this.#ready().map((w) => w.child.pid as number);
+    return this.#ready().map((w) => w.pid);
   }
 
-  #ready(): Worker[] {
-    return this.#workers.filter((w): w is Worker => w !== undefined && w.ready);
+  #ready(): WorkerProcess[] {
+    return this.#workers.filter((w): w is WorkerProcess => w !== undefined && w.ready);
   }
 
   async #spawn(index: number): Promise<void> {
-    const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-    const w: Worker = { index, child, ready: false, snapshots: new Map(), waiting: new Map() };
+    const w: WorkerProcess = new WorkerProcess(index, (m) => this.#onMessage(m), (code, signal) => this.#onExit(w, code, signal));
     this.#workers[index] = w;
-    child.on('message', (m: FromWorker) => this.#onMessage(w, m));
-    // A send to a worker that just died: its 'exit' handles the rest.
-    child.on('error', (err) => log.warn('worker channel error', { worker: index + 1, error: err.message }));
-    child.once('exit', (code, signal) => this.#onExit(w, code, signal));
     const ready = await this.#request(w, 'ready', { t: 'init', logLevel: this.#options.logLevel, logFormat: this.#options.logFormat, worker: index + 1 }, READY_TIMEOUT_MS);
     if (ready?.t !== 'ready') {
-      child.kill('SIGKILL');
+      w.kill();
       throw new Error(`data-path worker ${index + 1} did not start`);
     }
     if (this.#closed) return;
@@ -281,7 +253,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     await Promise.all([...this.#shared].map(([id, shared]) => this.#shareWith(w, id, shared)));
   }
 
-  async #shareWith(w: Worker, id: number, shared: ShareSpec): Promise<void> {
+  async #shareWith(w: WorkerProcess, id: number, shared: ShareSpec): Promise<void> {
     let reply: FromWorker | undefined;
     if (shared.kind === 'udp') {
       reply = await this.#request(w, `l:${id}`, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
@@ -300,25 +272,13 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     }
   }
 
-  #onMessage(w: Worker, m: FromWorker): void {
-    if (m.t === 'udp-closed') {
-      this.#udp.get(m.id)?.remoteClosed(m.key, m.failedEndpoint);
-      return;
-    }
-    if (m.t === 'udp-stray') {
-      this.#udp.get(m.id)?.strayDatagram(m.listenIndex, Buffer.from(m.data, 'base64'), m.address, m.port);
-      return;
-    }
-    const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : `s:${m.seq}`;
-    const resolve = w.waiting.get(key);
-    if (resolve === undefined) return;
-    w.waiting.delete(key);
-    resolve(m);
+  /** What a worker says unasked: its UDP sessions' news. */
+  #onMessage(m: FromWorker): void {
+    if (m.t === 'udp-closed') this.#udp.get(m.id)?.remoteClosed(m.key, m.failedEndpoint);
+    else if (m.t === 'udp-stray') this.#udp.get(m.id)?.strayDatagram(m.listenIndex, Buffer.from(m.data, 'base64'), m.address, m.port);
   }
 
-  #onExit(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
-    for (const resolve of w.waiting.values()) resolve(undefined);
-    w.waiting.clear();
+  #onExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#workers[w.index] === w) this.#workers[w.index] = undefined;
     if (this.#closed || !w.ready) return;
     for (const socket of this.#udp.values()) socket.dropRemote(w.index);
@@ -329,7 +289,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       this.#gone.set(id, list);
     }
     const delayMs = this.#options.restartDelayMs ?? 1000;
-    log.error('data-path worker exited; starting it again', { worker: w.index + 1, pid: w.child.pid, code, signal, restartInMs: delayMs });
+    log.error('data-path worker exited; starting it again', { worker: w.index + 1, pid: w.pid, code, signal, restartInMs: delayMs });
     const timer = setTimeout(() => {
       this.#restarts.delete(timer);
       this.#spawn(w.index).catch((err: unknown) => log.error('cannot start data-path worker', { worker: w.index + 1, error: (err as Error).message }));
@@ -338,27 +298,16 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   }
 
   /** Sends `message` (if any) and resolves with the reply under `key`, or undefined on timeout or exit. */
-  #request(w: Worker, key: string, message: ToWorker | undefined, timeoutMs = REPLY_TIMEOUT_MS): Promise<FromWorker | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        w.waiting.delete(key);
-        resolve(undefined);
-      }, timeoutMs);
-      w.waiting.set(key, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
-      });
+  #request(w: WorkerProcess, key: string, message: ToWorker | undefined, timeoutMs = REPLY_TIMEOUT_MS): Promise<FromWorker | undefined> {
+    return w.request(key, timeoutMs, () => {
       if (message !== undefined) this.#send(w, message);
     });
   }
 
-  #send(w: Worker, message: ToWorker, handle?: object): void {
+  #send(w: WorkerProcess, message: ToWorker, handle?: object): void {
     // Balancer changes made before this message must reach the worker before it.
     if (message.t !== 'balancer') this.#flush();
-    if (!w.child.connected) return;
-    w.child.send(message, handle as never, (err) => {
-      if (err) log.debug('cannot reach worker', { worker: w.index + 1, error: err.message });
-    });
+    w.send(message, handle);
   }
 
   #queue(op: BalancerOp): void {
