@@ -9,7 +9,7 @@ import type { ProxySocket } from '../proxy/proxy-socket.js';
 import type { DialVia } from './dial-via.js';
 import { holdNodePort, needsNodePort } from './node-port-hold.js';
 import type { ProxiedPort } from './proxied-port.js';
-import type { ProxySocketFactory } from './proxy-socket-factory.js';
+import type { ProxySocketFactory } from '../proxy/proxy-socket-factory.js';
 import { tcpIdleTimeoutOf, tcpPolicyOf } from './service-port-policies.js';
 
 const log = logger('agent');

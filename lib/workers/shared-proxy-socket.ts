@@ -6,9 +6,13 @@ import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import { sumStats } from './stats-snapshot.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 
-/** What the workers get of a shared socket: TCP listening handles, or a UDP port's session settings. */
+/**
+ * What the workers get of a shared socket: a TCP port's listening handles (or, with `handles`
+ * undefined, the bound addresses for each worker to bind itself with SO_REUSEPORT), or a UDP port's
+ * session settings.
+ */
 export type ShareSpec =
-  | { readonly kind: 'tcp'; readonly spn: ProxySocketKey; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  | { readonly kind: 'tcp'; readonly spn: ProxySocketKey; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[] | undefined; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
   | { readonly kind: 'udp'; readonly spn: ProxySocketKey; readonly idleTimeoutMs: number; readonly maxSessions: number };
 
 /** What a SharedProxySocket needs of the processes it shares its port with. */
@@ -31,8 +35,8 @@ export interface ListenerSharing {
 
 /**
  * A service port served by several processes. TCP: this one opens the listeners and accepts on
- * them, and so does every worker it shares them with; the kernel hands each connection to one of
- * them. UDP: this one receives every new client and places some sessions in workers (see
+ * them, and so does every worker it shares them with (or that binds the same port with
+ * SO_REUSEPORT); the kernel hands each connection to one of them. UDP: this one receives every new client and places some sessions in workers (see
  * UdpSessionPlacement). Stats are the sum over all of them (as of the last refresh for the workers).
  */
 export class SharedProxySocket implements ProxySocket {

@@ -1,7 +1,8 @@
 /**
  * Entry point of a data-path worker process (forked by WorkerPool). It accepts connections on
- * listening sockets the agent process opened and shares with it, and proxies them with its own
- * balancer, a replica of the agent's. It owns nothing else: no source, no rules, no servers.
+ * listening sockets the agent process opened and shares with it (or on its own sockets bound to the
+ * same ports with SO_REUSEPORT), and proxies them with its own balancer, a replica of the agent's.
+ * It owns nothing else: no source, no rules, no servers.
  */
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
 import { configureLogging, logger, rootLogger } from '../log.js';
@@ -42,7 +43,12 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   arriving.set(m.id, handles);
   if (handles.filter(Boolean).length < m.count) return;
   arriving.delete(m.id);
-  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], handles, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs, policy: m.policy });
+  await serve(m, { handles });
+}
+
+/** Starts accepting on shared socket `m.id`, on the agent's handles or with sockets of its own. */
+async function serve(m: Extract<ToWorker, { t: 'listen' | 'bind' }>, listeners: { handles: object[] } | { reusePort: true }): Promise<void> {
+  const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], ...listeners, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs, policy: m.policy });
   // In `open` while it starts: a 'close' arriving meanwhile must reach it, or this process would
   // keep the port bound after the agent let it go.
   open.set(m.id, socket);
@@ -101,6 +107,9 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
       return;
     case 'listen':
       void onListen(m, handle);
+      return;
+    case 'bind':
+      void serve(m, { reusePort: true });
       return;
     case 'udp-socket':
       onUdpSocket(m);

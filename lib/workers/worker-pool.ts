@@ -1,14 +1,11 @@
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
-import { LocalProxySockets } from '../agent/proxy-socket-factory.js';
-import type { ProxySocketFactory, ProxySocketRequest } from '../agent/proxy-socket-factory.js';
 import { WorkerStartError } from '../errors.js';
 import { logger } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
-import type { ProxySocket } from '../proxy/proxy-socket.js';
+import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
+import { LocalProxySockets } from '../proxy/proxy-socket-factory.js';
+import type { ProxySocketFactory, ProxySocketRequest } from '../proxy/proxy-socket-factory.js';
 import { samePolicy } from '../proxy/tcp/connection-policy.js';
 import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
@@ -18,13 +15,14 @@ import { ReplicatedBalancer } from './replicated-balancer.js';
 import { SharedProxySocket } from './shared-proxy-socket.js';
 import type { ListenerSharing, ShareSpec } from './shared-proxy-socket.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
+import { resolveTcpListenerMode } from './tcp-listener-mode.js';
+import type { TcpListenerMode, TcpListenerModeOption } from './tcp-listener-mode.js';
+import { WorkerProcess } from './worker-process.js';
 import type { BalancerOp, FromWorker, ToWorker } from './worker-protocol.js';
 
-const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 /** A worker that does not answer within this long is skipped (its last counters stand). */
 const REPLY_TIMEOUT_MS = 5_000;
-const EXIT_TIMEOUT_MS = 5_000;
 
 export interface WorkerPoolOptions {
   /** Worker processes besides this one, which serves connections too. */
@@ -33,24 +31,23 @@ export interface WorkerPoolOptions {
   readonly logFormat: LogFormat;
   /** Wait before a worker that exited is started again. */
   readonly restartDelayMs?: number;
-}
-
-interface Worker {
-  readonly index: number;
-  readonly child: ChildProcess;
-  ready: boolean;
-  /** The last counters it reported, per shared socket. */
-  snapshots: Map<number, StatsSnapshot>;
-  /** Replies awaited, by `kind:number`. */
-  readonly waiting: Map<string, (reply: FromWorker | undefined) => void>;
+  /** How workers accept on TCP ports (see TcpListenerMode); default `auto`. */
+  readonly tcpListeners?: TcpListenerModeOption;
 }
 
 const log = logger('workers');
 
 /**
- * The data path on several cores: worker processes that accept on the same listening sockets as
- * this one (shared handles, so the kernel spreads connections over the processes) and proxy with
- * replicas of this process's balancer.
+ * The data path on several cores: worker processes that accept on the same TCP ports as this one
+ * and proxy with replicas of this process's balancer. Where Node binds with SO_REUSEPORT (>= 22.12)
+ * every process binds each port itself (this one first, so port 0 and port ranges are decided here)
+ * and has an accept queue of its own; elsewhere the workers accept on this process's listening
+ * handles, one queue for all. Either way the kernel spreads connections over the processes.
+ *
+ * A worker that dies takes with it the connections it accepted; with SO_REUSEPORT also those still
+ * in its accept queue (the kernel resets them, unless net.ipv4.tcp_migrate_req moves them to
+ * another process's queue). From its exit on, new connections go to the other processes only, until
+ * the worker is started again and binds the ports anew.
  *
  * UDP: this process receives every new client on the listening socket and picks its endpoint,
  * then places the session here or, in turn, in a worker, which opens a socket connected to the
@@ -65,7 +62,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   readonly balancer: ReplicatedBalancer;
   readonly #options: WorkerPoolOptions;
   readonly #local = new LocalProxySockets();
-  readonly #workers: Array<Worker | undefined>;
+  readonly #workers: Array<WorkerProcess | undefined>;
   readonly #shared = new Map<number, ShareSpec>();
   /** UDP sockets that place sessions in workers, by shared id. */
   readonly #udp = new Map<number, UdpProxySocket>();
@@ -74,6 +71,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   /** Counters of workers that exited, per shared socket. */
   readonly #gone = new Map<number, StatsSnapshot[]>();
   readonly #restarts = new Set<NodeJS.Timeout>();
+  /** Decided in start(): a socket created before then shares its handles. */
+  #tcpMode: TcpListenerMode = 'shared-handle';
   #ops: BalancerOp[] = [];
   #flushQueued = false;
   #nextId = 1;
@@ -82,14 +81,20 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
 
   constructor(options: WorkerPoolOptions, balancer: LoadBalancer = new SchedulingBalancer()) {
     this.#options = options;
-    this.#workers = new Array<Worker | undefined>(Math.max(0, options.workers)).fill(undefined);
+    this.#workers = new Array<WorkerProcess | undefined>(Math.max(0, options.workers)).fill(undefined);
     this.balancer = new ReplicatedBalancer(balancer, (op) => this.#queue(op));
   }
 
   /** Starts every worker; rejects if one does not come up. */
   async start(): Promise<void> {
+    if (this.#workers.length > 0) this.#tcpMode = await resolveTcpListenerMode(this.#options.tcpListeners ?? 'auto');
     await Promise.all(this.#workers.map((_, i) => this.#spawn(i)));
-    log.info('workers started', { workers: this.#workers.length });
+    log.info('workers started', { workers: this.#workers.length, tcpListeners: this.#tcpMode });
+  }
+
+  /** How the workers accept on TCP ports (decided in start()). */
+  get tcpListenerMode(): TcpListenerMode {
+    return this.#tcpMode;
   }
 
   create(request: ProxySocketRequest): ProxySocket {
@@ -104,8 +109,18 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
     }
     if (request.affinity !== 'None') return this.#local.create(request);
-    const local = new TcpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
-    return new SharedProxySocket(local, this, id, () => ({ kind: 'tcp', spn, addresses: local.addresses(), handles: local.listeningHandles(), idleTimeoutMs: local.idleTimeoutMs(), policy: local.connectionPolicy() }));
+    const reusePort = this.#tcpMode === 'reuse-port';
+    const local = new TcpProxySocket({ spn, listen: request.listen, reusePort, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
+    return new SharedProxySocket(local, this, id, () => ({
+      kind: 'tcp',
+      spn,
+      // With SO_REUSEPORT the workers bind what this process bound: the ports the kernel or the
+      // allocator chose, and the same ipv6Only (a reuseport group is one address and port).
+      addresses: reusePort ? boundAddresses(request.listen, local.addresses()) : local.addresses(),
+      handles: reusePort ? undefined : local.listeningHandles(),
+      idleTimeoutMs: local.idleTimeoutMs(),
+      policy: local.connectionPolicy(),
+    }));
   }
 
   #placement(id: number): UdpSessionPlacement {
@@ -113,7 +128,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       place: (): number | undefined => {
         const ready = this.#ready();
         const n = this.#nextPlace++ % (ready.length + 1);
-        return n === 0 ? undefined : (ready[n - 1] as Worker).index;
+        return n === 0 ? undefined : (ready[n - 1] as WorkerProcess).index;
       },
       open: (host: number, request: RemoteSessionRequest, first: Buffer): void => {
         const w = this.#workers[host];
@@ -204,16 +219,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#closed = true;
     for (const t of this.#restarts) clearTimeout(t);
     this.#restarts.clear();
-    await Promise.all(
-      this.#workers.map(async (w) => {
-        if (w === undefined || w.child.exitCode !== null || w.child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
-        if (w.child.connected) w.child.disconnect();
-        const timer = setTimeout(() => w.child.kill('SIGKILL'), EXIT_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(this.#workers.map((w) => w?.stop()));
   }
 
   /** Kills the workers now. Idempotent. */
@@ -221,29 +227,24 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#closed = true;
     for (const t of this.#restarts) clearTimeout(t);
     this.#restarts.clear();
-    for (const w of this.#workers) if (w !== undefined && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    for (const w of this.#workers) w?.kill();
   }
 
   /** Process ids of the running workers. */
   pids(): number[] {
-    return this.#ready().map((w) => w.child.pid as number);
+    return this.#ready().map((w) => w.pid);
   }
 
-  #ready(): Worker[] {
-    return this.#workers.filter((w): w is Worker => w !== undefined && w.ready);
+  #ready(): WorkerProcess[] {
+    return this.#workers.filter((w): w is WorkerProcess => w !== undefined && w.ready);
   }
 
   async #spawn(index: number): Promise<void> {
-    const child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-    const w: Worker = { index, child, ready: false, snapshots: new Map(), waiting: new Map() };
+    const w: WorkerProcess = new WorkerProcess(index, (m) => this.#onMessage(m), (code, signal) => this.#onExit(w, code, signal));
     this.#workers[index] = w;
-    child.on('message', (m: FromWorker) => this.#onMessage(w, m));
-    // A send to a worker that just died: its 'exit' handles the rest.
-    child.on('error', (err) => log.warn('worker channel error', { worker: index + 1, error: err.message }));
-    child.once('exit', (code, signal) => this.#onExit(w, code, signal));
     const ready = await this.#request(w, 'ready', { t: 'init', logLevel: this.#options.logLevel, logFormat: this.#options.logFormat, worker: index + 1 }, READY_TIMEOUT_MS);
     if (ready?.t !== 'ready') {
-      child.kill('SIGKILL');
+      w.kill();
       throw new WorkerStartError(index + 1);
     }
     if (this.#closed) return;
@@ -253,14 +254,17 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     await Promise.all([...this.#shared].map(([id, shared]) => this.#shareWith(w, id, shared)));
   }
 
-  async #shareWith(w: Worker, id: number, shared: ShareSpec): Promise<void> {
+  async #shareWith(w: WorkerProcess, id: number, shared: ShareSpec): Promise<void> {
     let reply: FromWorker | undefined;
     if (shared.kind === 'udp') {
       reply = await this.#request(w, `l:${id}`, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
+    } else if (shared.handles === undefined) {
+      reply = await this.#request(w, `l:${id}`, { t: 'bind', id, spn: shared.spn, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy });
     } else {
+      const { handles } = shared;
       const replied = this.#request(w, `l:${id}`, undefined);
-      shared.handles.forEach((handle, index) => {
-        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: shared.handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
+      handles.forEach((handle, index) => {
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
       });
       reply = await replied;
     }
@@ -269,25 +273,13 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     }
   }
 
-  #onMessage(w: Worker, m: FromWorker): void {
-    if (m.t === 'udp-closed') {
-      this.#udp.get(m.id)?.remoteClosed(m.key, m.failedEndpoint);
-      return;
-    }
-    if (m.t === 'udp-stray') {
-      this.#udp.get(m.id)?.strayDatagram(m.listenIndex, Buffer.from(m.data, 'base64'), m.address, m.port);
-      return;
-    }
-    const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : `s:${m.seq}`;
-    const resolve = w.waiting.get(key);
-    if (resolve === undefined) return;
-    w.waiting.delete(key);
-    resolve(m);
+  /** What a worker says unasked: its UDP sessions' news. */
+  #onMessage(m: FromWorker): void {
+    if (m.t === 'udp-closed') this.#udp.get(m.id)?.remoteClosed(m.key, m.failedEndpoint);
+    else if (m.t === 'udp-stray') this.#udp.get(m.id)?.strayDatagram(m.listenIndex, Buffer.from(m.data, 'base64'), m.address, m.port);
   }
 
-  #onExit(w: Worker, code: number | null, signal: NodeJS.Signals | null): void {
-    for (const resolve of w.waiting.values()) resolve(undefined);
-    w.waiting.clear();
+  #onExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#workers[w.index] === w) this.#workers[w.index] = undefined;
     if (this.#closed || !w.ready) return;
     for (const socket of this.#udp.values()) socket.dropRemote(w.index);
@@ -298,7 +290,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       this.#gone.set(id, list);
     }
     const delayMs = this.#options.restartDelayMs ?? 1000;
-    log.error('data-path worker exited; starting it again', { worker: w.index + 1, pid: w.child.pid, code, signal, restartInMs: delayMs });
+    log.error('data-path worker exited; starting it again', { worker: w.index + 1, pid: w.pid, code, signal, restartInMs: delayMs });
     const timer = setTimeout(() => {
       this.#restarts.delete(timer);
       this.#spawn(w.index).catch((err: unknown) => log.error('cannot start data-path worker', { worker: w.index + 1, error: (err as Error).message }));
@@ -307,27 +299,16 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   }
 
   /** Sends `message` (if any) and resolves with the reply under `key`, or undefined on timeout or exit. */
-  #request(w: Worker, key: string, message: ToWorker | undefined, timeoutMs = REPLY_TIMEOUT_MS): Promise<FromWorker | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        w.waiting.delete(key);
-        resolve(undefined);
-      }, timeoutMs);
-      w.waiting.set(key, (reply) => {
-        clearTimeout(timer);
-        resolve(reply);
-      });
+  #request(w: WorkerProcess, key: string, message: ToWorker | undefined, timeoutMs = REPLY_TIMEOUT_MS): Promise<FromWorker | undefined> {
+    return w.request(key, timeoutMs, () => {
       if (message !== undefined) this.#send(w, message);
     });
   }
 
-  #send(w: Worker, message: ToWorker, handle?: object): void {
+  #send(w: WorkerProcess, message: ToWorker, handle?: object): void {
     // Balancer changes made before this message must reach the worker before it.
     if (message.t !== 'balancer') this.#flush();
-    if (!w.child.connected) return;
-    w.child.send(message, handle as never, (err) => {
-      if (err) log.debug('cannot reach worker', { worker: w.index + 1, error: err.message });
-    });
+    w.send(message, handle);
   }
 
   #queue(op: BalancerOp): void {
@@ -345,4 +326,9 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#ops = [];
     for (const w of this.#ready()) this.#send(w, { t: 'balancer', ops });
   }
+}
+
+/** The listen addresses with the ports they were bound to. */
+function boundAddresses(listen: readonly ListenAddress[], bound: readonly ListenAddress[]): ListenAddress[] {
+  return listen.map((a, i) => ({ ...a, port: bound[i]?.port ?? a.port }));
 }

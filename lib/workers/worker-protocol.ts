@@ -27,6 +27,11 @@ export type ToWorker =
    * starts accepting once it has all of them.
    */
   | { readonly t: 'listen'; readonly id: number; readonly spn: ProxySocketKey; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  /**
+   * Bind the addresses of shared socket `id` (their ports as bound by the agent process) with
+   * SO_REUSEPORT and accept on them; answered with 'listening'.
+   */
+  | { readonly t: 'bind'; readonly id: number; readonly spn: ProxySocketKey; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
   /** TCP socket `id`'s idle timeout changed (ms, 0 = never). */
   | { readonly t: 'tcp-idle-timeout'; readonly id: number; readonly idleTimeoutMs: number }
   /** TCP socket `id`'s connection policy changed (PROXY protocol header, max connection age). */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Agent } from '../../lib/agent/agent.js';
 import type { AgentConfig } from '../../lib/agent/agent.js';
-import type { ProxySocketFactory } from '../../lib/agent/proxy-socket-factory.js';
+import type { ProxySocketFactory } from '../../lib/proxy/proxy-socket-factory.js';
 import type { LoadBalancer } from '../../lib/balancer/load-balancer.js';
 import { ManifestSource } from '../../lib/source/manifest-source.js';
 

@@ -45,6 +45,11 @@ export interface TcpProxySocketOptions {
    */
   readonly handles?: readonly object[];
   /**
+   * Bind with SO_REUSEPORT (Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
+   * may bind the same address and port with it too, each with an accept queue of its own.
+   */
+  readonly reusePort?: boolean;
+  /**
    * The process's descriptor budget (shared by every proxy socket of the process): a connection
    * takes two (client and upstream) for its life, and one that does not fit is refused at once.
    * Without it, connections are limited only by the kernel.
@@ -94,6 +99,7 @@ export class TcpProxySocket implements ProxySocket {
 
   readonly #listen: readonly ListenAddress[];
   readonly #handles: readonly object[] | undefined;
+  readonly #reusePort: boolean;
   readonly #balancer: LoadBalancer;
   readonly #dialer: Dialer;
   readonly #log: Logger;
@@ -125,6 +131,7 @@ export class TcpProxySocket implements ProxySocket {
       throw new InvalidConfigError([`${options.spn}: ${options.handles.length} listening handles for ${options.listen.length} listen addresses`]);
     }
     this.#handles = options.handles;
+    this.#reusePort = options.reusePort === true;
     this.#balancer = options.balancer;
     // lc, sed and nq read the per-endpoint active counts this socket keeps anyway.
     options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
@@ -182,7 +189,7 @@ export class TcpProxySocket implements ProxySocket {
     this.#servers = servers;
     const handles = this.#handles;
     const results = await Promise.allSettled(
-      servers.map((server, i) => (handles === undefined ? listen(server, this.#listen[i] as ListenAddress) : adopt(server, handles[i] as object))),
+      servers.map((server, i) => (handles === undefined ? listen(server, this.#listen[i] as ListenAddress, this.#reusePort) : adopt(server, handles[i] as object))),
     );
     const failed = results.findIndex((r) => r.status === 'rejected');
     this.#opening = false;
@@ -515,8 +522,9 @@ export class TcpProxySocket implements ProxySocket {
   };
 }
 
-function listen(server: net.Server, address: ListenAddress): Promise<void> {
-  return whenBound(server, (bound) => server.listen({ host: address.host, port: address.port, backlog: BACKLOG, ipv6Only: address.ipv6Only === true }, bound));
+function listen(server: net.Server, address: ListenAddress, reusePort: boolean): Promise<void> {
+  const options = { host: address.host, port: address.port, backlog: BACKLOG, ipv6Only: address.ipv6Only === true, ...(reusePort ? { reusePort } : {}) };
+  return whenBound(server, (bound) => server.listen(options, bound));
 }
 
 function adopt(server: net.Server, handle: object): Promise<void> {

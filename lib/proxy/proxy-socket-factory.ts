@@ -1,13 +1,13 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import type { AffinityType } from '../model/service.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
-import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
-import type { EndpointBackoff } from '../proxy/endpoint-backoff.js';
-import type { EndpointConnector } from '../proxy/endpoint-connector.js';
-import type { ListenAddress, ProxySocket } from '../proxy/proxy-socket.js';
-import type { TcpConnectionPolicy } from '../proxy/tcp/connection-policy.js';
-import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
-import { UdpProxySocket } from '../proxy/udp/udp-proxy-socket.js';
+import type { DescriptorBudget } from './descriptor-budget.js';
+import type { EndpointBackoff } from './endpoint-backoff.js';
+import type { EndpointConnector } from './endpoint-connector.js';
+import type { ListenAddress, ProxySocket } from './proxy-socket.js';
+import type { TcpConnectionPolicy } from './tcp/connection-policy.js';
+import { TcpProxySocket } from './tcp/tcp-proxy-socket.js';
+import { UdpProxySocket } from './udp/udp-proxy-socket.js';
 
 /** What the agent wants for one service port's listeners. */
 export interface ProxySocketRequest {
