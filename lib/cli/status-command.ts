@@ -1,4 +1,6 @@
 import { Agent as HttpAgent, request } from 'undici';
+import { helpColumns } from '../config/help-columns.js';
+import { nearestName } from '../config/nearest-name.js';
 import { InvalidConfigError } from '../errors.js';
 import { DEFAULT_METRICS_BIND_ADDRESS } from '../server/metrics-server.js';
 import { parseAddress } from '../net/parse-address.js';
@@ -37,16 +39,23 @@ export function statusUsage(): string {
     "Shows the running agent's service ports, their portals, proxy ports and affinity, and each",
     "endpoint's active and total connections and failed dials, read from the agent's metrics server.",
     '',
-    `  --metrics-address HOST:PORT  the agent's --metrics-bind-address (default ${DEFAULT_METRICS_BIND_ADDRESS})`,
-    '  --output, -o text|json       a table (default), or the JSON of /status for scripts',
-    '  --help, -h                   this help',
+    ...helpColumns([
+      ['  --metrics-address HOST:PORT', `the agent's --metrics-bind-address (default ${DEFAULT_METRICS_BIND_ADDRESS}); --metrics-bind-address is another name for it`],
+      ['  --output, -o text|json', 'a table (default), or the JSON of /status for scripts'],
+      ['  --help, -h', 'this help'],
+    ]),
   ].join('\n');
 }
+
+/** The subcommand's flags, for the nearest-name hint on a mistyped one. */
+const STATUS_FLAGS = ['--metrics-address', '--metrics-bind-address', '--output', '--help'];
 
 /** Parses the status subcommand's arguments; throws InvalidConfigError listing every problem. */
 export function parseStatusArgs(argv: readonly string[]): StatusArgs {
   const problems: string[] = [];
   let addressText = DEFAULT_METRICS_BIND_ADDRESS;
+  // The flag the address came from: the agent's own name for it is taken too, since that is the one users know.
+  let addressFlag: string | undefined;
   let output: StatusOutput = 'text';
   let help = false;
   for (let i = 0; i < argv.length; i++) {
@@ -64,9 +73,12 @@ export function parseStatusArgs(argv: readonly string[]): StatusArgs {
       return next;
     };
     switch (name) {
-      case '--metrics-address': {
+      case '--metrics-address':
+      case '--metrics-bind-address': {
         const v = value();
-        if (v !== undefined) addressText = v;
+        if (addressFlag !== undefined) problems.push(addressFlag === name ? `${name} given more than once` : `${name} and ${addressFlag} are the same setting: give one`);
+        else if (v !== undefined) addressText = v;
+        addressFlag ??= name;
         break;
       }
       case '--output':
@@ -80,13 +92,15 @@ export function parseStatusArgs(argv: readonly string[]): StatusArgs {
       case '-h':
         help = true;
         break;
-      default:
-        problems.push(arg.startsWith('-') ? `unknown flag ${name}` : `unexpected argument ${JSON.stringify(arg)}`);
+      default: {
+        const near = arg.startsWith('-') ? nearestName(name, STATUS_FLAGS) : undefined;
+        problems.push(!arg.startsWith('-') ? `unexpected argument ${JSON.stringify(arg)}` : near === undefined ? `unknown flag ${name}` : `unknown flag ${name}; did you mean ${near}?`);
+      }
     }
   }
   let address: HostPort | undefined;
   try {
-    address = parseAddress(addressText, '--metrics-address');
+    address = parseAddress(addressText, addressFlag ?? '--metrics-address');
   } catch (err) {
     problems.push(...(err as InvalidConfigError).problems);
   }

@@ -1,11 +1,12 @@
 import type { FlagSpec } from './flag-table.js';
 import { FLAGS } from './flag-table.js';
 import type { FlagValues } from './flag-values.js';
+import { nearestName } from './nearest-name.js';
 
 /**
  * Splits argv (without node and the script) into flag values, without judging them: `--name
- * VALUE`, `--name=VALUE`, bare booleans, `--flag[=VALUE]` for optional values, klog's `-v N`, and
- * kube-proxy's spellings of flags this proxy names differently (stored under this proxy's name).
+ * VALUE`, `--name=VALUE`, bare booleans, `--flag[=VALUE]` for optional values, klog's `-v N`, `-h`
+ * for `--help`, and kube-proxy's spellings of flags this proxy names differently (stored under this proxy's name).
  */
 export function parseArgv(argv: readonly string[]): { values: FlagValues; problems: string[] } {
   const problems: string[] = [];
@@ -15,15 +16,22 @@ export function parseArgv(argv: readonly string[]): { values: FlagValues; proble
     let arg = argv[i]!;
     // klog's short form, which kube-proxy users type: -v 4, -v=4.
     if (arg === '-v' || arg.startsWith('-v=')) arg = `-${arg}`;
+    if (arg === '-h') arg = '--help';
     if (!arg.startsWith('--') || arg === '--') {
-      problems.push(`unexpected argument "${arg}"`);
+      // Go's flag package, and so kube-proxy, takes `-name` too: say which flag that is here.
+      const single = /^-([a-z][a-z-]*)(?:=|$)/.exec(arg)?.[1];
+      problems.push(single !== undefined && byName.has(single) ? `unexpected argument "${arg}"; did you mean --${single}?` : `unexpected argument "${arg}"`);
       continue;
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = byName.get(name);
     if (!spec) {
-      problems.push(`unknown flag --${name}`);
+      const near = nearestName(name, byName.keys());
+      problems.push(near === undefined ? `unknown flag --${name}` : `unknown flag --${name}; did you mean --${near}?`);
+      // The mistyped flag's value is not a stray argument of its own.
+      const kind = near === undefined ? undefined : byName.get(near)!.kind;
+      if (eq < 0 && kind !== undefined && kind !== 'bool' && kind !== 'optional' && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) i++;
       continue;
     }
     let value: string;

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { FLAGS } from './flag-table.js';
 import { overlay } from './flag-values.js';
 import type { SettingWarning } from './flag-values.js';
+import { helpColumns } from './help-columns.js';
 
 export { FLAGS } from './flag-table.js';
 
@@ -53,10 +54,12 @@ export function usage(program: string): string {
     '',
     'Flags:',
   ];
-  for (const f of FLAGS) {
-    const left = `  --${f.name}${f.value ? `${f.kind === 'optional' ? '' : ' '}${f.value}` : ''}`;
-    const def = f.def !== undefined ? ` (default ${f.def})` : '';
-    lines.push(left.padEnd(Math.max(32, left.length + 2)) + f.help + def);
-  }
-  return lines.join('\n');
+  const rows = FLAGS.map((f) => {
+    const short = f.name === 'help' ? '-h, ' : f.name === 'v' ? '-v, ' : '';
+    const left = `  ${short}--${f.name}${f.value ? `${f.kind === 'optional' ? '' : ' '}${f.value}` : ''}`;
+    // The default stays on one line with its value.
+    const def = f.def !== undefined ? ` (default\u00a0${f.def.replaceAll(' ', '\u00a0')})` : '';
+    return [left, f.help + def] as const;
+  });
+  return [...lines, ...helpColumns(rows)].join('\n');
 }

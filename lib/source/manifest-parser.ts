@@ -5,6 +5,7 @@ import type { NodeSpec } from '../model/node.js';
 import { nodeFromObject } from '../model/node-from-object.js';
 import { isMapping } from '../model/object-fields.js';
 import { serviceFromObject } from '../model/service-from-object.js';
+import { shapeOf, unknownFields } from '../model/unknown-fields.js';
 import type { ServiceSpec } from '../model/service.js';
 import { notServedBecause, rawLabels } from './proxy-labels.js';
 import { manifestLimitExceeded } from './manifest-limits.js';
@@ -22,15 +23,20 @@ export type ManifestDocument = (ManifestLocation & { readonly object: unknown })
 
 /** What a manifest object means to the proxy. `object` is its identity, `Kind namespace/name`. */
 export type ManifestEntry =
-  | (ManifestLocation & { readonly type: 'service'; readonly object: string; readonly service: ServiceSpec })
+  | (ManifestLocation & UnknownFields & { readonly type: 'service'; readonly object: string; readonly service: ServiceSpec })
   /** An EndpointSlice (one slice) or a v1 Endpoints (one or more). */
-  | (ManifestLocation & { readonly type: 'slices'; readonly object: string; readonly slices: readonly EndpointSliceSpec[] })
+  | (ManifestLocation & UnknownFields & { readonly type: 'slices'; readonly object: string; readonly slices: readonly EndpointSliceSpec[] })
   /** A v1 Node: this node's labels and state, when its name is this node's. */
-  | (ManifestLocation & { readonly type: 'node'; readonly object: string; readonly node: NodeSpec })
+  | (ManifestLocation & UnknownFields & { readonly type: 'node'; readonly object: string; readonly node: NodeSpec })
   /** A kind the proxy does not use, or (with `reason`) a Service, slice or Endpoints it does not serve. */
   | (ManifestLocation & { readonly type: 'ignored'; readonly object: string | undefined; readonly apiVersion: string; readonly kind: string; readonly reason?: string })
   /** `object` is undefined when the document is too broken to tell which object it is. `field` is '' for the whole document. */
   | (ManifestLocation & { readonly type: 'rejected'; readonly object: string | undefined; readonly field: string; readonly reason: string });
+
+/** Fields of a used object that its kind does not have (`spec.ports[0].protocl`), for a warning; absent when there are none. */
+export interface UnknownFields {
+  readonly unknownFields?: readonly string[];
+}
 
 /** The identity of an object across files and edits: `Service default/web`. */
 export function objectKey(kind: string, namespace: string, name: string): string {
@@ -96,6 +102,14 @@ export function classifyManifestObject(doc: ManifestDocument, options: ClassifyO
   const where: ManifestLocation = doc.item === undefined ? { document: doc.document } : { document: doc.document, item: doc.item };
   if ('error' in doc) return { ...where, type: 'rejected', object: undefined, field: '', reason: doc.error };
   const obj = doc.object;
+  const entry = classify(where, obj, options);
+  if (entry.type !== 'service' && entry.type !== 'slices' && entry.type !== 'node') return entry;
+  // Only manifests are checked: the API server already refuses fields its types do not have.
+  const unknown = unknownFields(obj, shapeOf((obj as Record<string, unknown>)['apiVersion'], (obj as Record<string, unknown>)['kind'])!);
+  return unknown.length === 0 ? entry : { ...entry, unknownFields: unknown };
+}
+
+function classify(where: ManifestLocation, obj: unknown, options: ClassifyOptions): ManifestEntry {
   if (!isMapping(obj)) return { ...where, type: 'rejected', object: undefined, field: '', reason: 'must be a mapping with apiVersion and kind' };
   const apiVersion = obj['apiVersion'];
   const kind = obj['kind'];

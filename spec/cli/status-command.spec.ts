@@ -177,3 +177,23 @@ test('argument parsing: defaults, both flag forms, a flag missing its value', (t
   const err = t.throws(() => parseStatusArgs(['--metrics-address']), { instanceOf: InvalidConfigError });
   t.deepEqual(err?.problems, ['--metrics-address needs a value']);
 });
+
+test('the agent\'s own flag name --metrics-bind-address is taken too; giving both is one problem', (t) => {
+  t.deepEqual(parseStatusArgs(['--metrics-bind-address', '127.0.0.2:9001']), { address: { host: '127.0.0.2', port: 9001 }, output: 'text', help: false });
+  t.deepEqual(parseStatusArgs(['--metrics-bind-address=[::1]:9002']).address, { host: '::1', port: 9002 });
+  const both = t.throws(() => parseStatusArgs(['--metrics-address', '127.0.0.1:1', '--metrics-bind-address', '127.0.0.1:2']), { instanceOf: InvalidConfigError });
+  t.deepEqual(both?.problems, ['--metrics-bind-address and --metrics-address are the same setting: give one']);
+  const bad = t.throws(() => parseStatusArgs(['--metrics-bind-address', 'nope']), { instanceOf: InvalidConfigError });
+  t.regex(bad!.problems[0]!, /^--metrics-bind-address: missing ":PORT", got "nope"/);
+});
+
+test('a mistyped flag names the nearest one; -h is --help', (t) => {
+  const err = t.throws(() => parseStatusArgs(['--metrics-adress', '127.0.0.1:1', '--outptu', 'json']), { instanceOf: InvalidConfigError });
+  t.deepEqual(err?.problems, [
+    'unknown flag --metrics-adress; did you mean --metrics-address?',
+    'unexpected argument "127.0.0.1:1"',
+    'unknown flag --outptu; did you mean --output?',
+    'unexpected argument "json"',
+  ]);
+  t.true(parseStatusArgs(['-h']).help);
+});

@@ -40,6 +40,24 @@ test('help and version win over everything else', (t) => {
   t.is(parseFlags(['--version']).action, 'version');
 });
 
+test('-h is --help', (t) => {
+  t.is(parseFlags(['-h']).action, 'help');
+  t.is(parseFlags(['--manifests', 'x', '-h']).action, 'help');
+  t.regex(usage('kube-userspace-proxy'), /^ {2}-h, --help +print this help and exit$/m);
+});
+
+test('an unknown flag names the nearest known one, and its value is not reported as a stray argument', (t) => {
+  const err = t.throws(() => parseFlags(['--manifest', 'x', '--metrics-bind-adress=127.0.0.1:1', '--dryrun', '--bogus', '-manifests', 'y']), { instanceOf: InvalidConfigError })!;
+  t.deepEqual(err.problems, [
+    'unknown flag --manifest; did you mean --manifests?',
+    'unknown flag --metrics-bind-adress; did you mean --metrics-bind-address?',
+    'unknown flag --dryrun; did you mean --dry-run?',
+    'unknown flag --bogus',
+    'unexpected argument "-manifests"; did you mean --manifests?',
+    'unexpected argument "y"',
+  ]);
+});
+
 test('every problem is reported at once', (t) => {
   const err = t.throws(
     () => parseFlags(['--bogus', '--bind-address', 'nope', '--udp-timeout', '30', '--udp-max-sessions', '-5', '--log-level', 'loud', '--proxy-port-range', '9-3', 'stray', '--manifests']),

@@ -1,0 +1,103 @@
+/**
+ * CPU time to read 10,000 Services and their EndpointSlices from YAML, by each reader the manifest
+ * source has: the quick one (js-yaml, plain streams) and the reference one (`yaml`, everything
+ * else), in one run. It is why the project carries two YAML parsers: a start-up with thousands of
+ * services spends most of its parsing time here, and `yaml` alone costs about ten times more.
+ *
+ *   node dist/bench/yaml-parse-bench.js [--services 10000] [--rounds 5]
+ *
+ * Both styles manifests come in: flow mappings (as the benchmark's generator writes them) and block
+ * mappings (as kubectl writes them), in files of 1,000 services. Figures are the median CPU time
+ * (user + system) of the rounds, so a busy neighbour on a shared machine distorts them little.
+ */
+import { parseArgs } from 'node:util';
+import { fullDocuments, quickDocuments } from '../lib/source/yaml-documents.js';
+
+const { values } = parseArgs({ options: { services: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '5' } } });
+const services = Number(values.services);
+const rounds = Number(values.rounds);
+
+const address = (i: number): string => `127.100.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+const STYLES: Record<string, (i: number) => string> = {
+  flow: (i) =>
+    [
+      'apiVersion: v1',
+      'kind: Service',
+      `metadata: {name: svc-${i}, namespace: bench}`,
+      'spec:',
+      '  type: ClusterIP',
+      `  clusterIP: ${address(i)}`,
+      '  ports: [{name: p, protocol: TCP, port: 8080, targetPort: p}]',
+      '---',
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      `metadata: {name: svc-${i}-0, namespace: bench, labels: {kubernetes.io/service-name: svc-${i}}}`,
+      'addressType: IPv4',
+      'ports: [{name: p, protocol: TCP, port: 9000}]',
+      'endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]',
+    ].join('\n'),
+  block: (i) =>
+    [
+      'apiVersion: v1',
+      'kind: Service',
+      'metadata:',
+      `  name: svc-${i}`,
+      '  namespace: bench',
+      'spec:',
+      '  type: ClusterIP',
+      `  clusterIP: ${address(i)}`,
+      '  selector:',
+      `    app: svc-${i}`,
+      '  ports:',
+      '  - name: p',
+      '    protocol: TCP',
+      '    port: 8080',
+      '    targetPort: p',
+      '---',
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      'metadata:',
+      `  name: svc-${i}-0`,
+      '  namespace: bench',
+      '  labels:',
+      `    kubernetes.io/service-name: svc-${i}`,
+      'addressType: IPv4',
+      'ports:',
+      '- name: p',
+      '  protocol: TCP',
+      '  port: 9000',
+      'endpoints:',
+      '- addresses:',
+      '  - 127.0.0.1',
+      '  conditions:',
+      '    ready: true',
+    ].join('\n'),
+};
+const READERS: Record<string, (text: string) => unknown[] | undefined> = { 'js-yaml (quick)': quickDocuments, 'yaml (reference)': fullDocuments };
+
+function medianCpuMs(files: string[], read: (text: string) => unknown[] | undefined): number {
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const before = process.cpuUsage();
+    let documents = 0;
+    for (const f of files) documents += read(f)?.length ?? 0;
+    const used = process.cpuUsage(before);
+    if (documents !== 2 * services) throw new Error(`read ${documents} documents, expected ${2 * services}`);
+    samples.push((used.user + used.system) / 1000);
+  }
+  return samples.sort((a, b) => a - b)[Math.floor(rounds / 2)]!;
+}
+
+console.log(`style\treader\tCPU ms for ${services} services (median of ${rounds})\t÷ quick`);
+for (const [style, manifest] of Object.entries(STYLES)) {
+  const files: string[] = [];
+  for (let i = 0; i < services; i += 1000) {
+    files.push(`${Array.from({ length: Math.min(1000, services - i) }, (_, k) => manifest(i + k)).join('\n---\n')}\n`);
+  }
+  let quick = 0;
+  for (const [name, read] of Object.entries(READERS)) {
+    const ms = medianCpuMs(files, read);
+    quick ||= ms;
+    console.log(`${style}\t${name}\t${ms.toFixed(0)}\t${(ms / quick).toFixed(2)}`);
+  }
+}
