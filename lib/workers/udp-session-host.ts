@@ -18,9 +18,8 @@ class HostedSession {
   newerEntry: TableEntry | undefined = undefined;
   /** Datagrams for the endpoint, until both sockets are connected; then undefined. */
   pending: Buffer[] | undefined = [];
-  upstreamReady = false;
-  replyReady = false;
   closed = false;
+  /** Senders of the upstream and reply sockets, each set once its socket is connected. */
   toEndpoint: DatagramSender | undefined;
   toClient: DatagramSender | undefined;
 
@@ -94,7 +93,6 @@ export class UdpSessionHost {
     upstream.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, true, err.code));
     upstream.connect(ep.port, ep.ip, (err?: NodeJS.ErrnoException) => {
       if (err !== undefined && err !== null) return this.#fail(session, true, err.code);
-      session.upstreamReady = true;
       session.toEndpoint = connectedSender(upstream);
       receiveDirect(upstream, (msg) => this.#toClient(session, msg));
       this.#flush(session);
@@ -103,7 +101,7 @@ export class UdpSessionHost {
     // Before connect() completes this socket may receive any client's datagram (it is the newest
     // one bound to the address), and those stay queued after: they belong to the listening socket.
     const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
-      if (session.replyReady && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
+      if (session.toClient !== undefined && rinfo.port === request.client.port && rinfo.address === request.client.address) this.#toEndpoint(session, msg);
       else this.#options.onStray(request.listenIndex, msg, rinfo.address, rinfo.port);
     };
     reply.on('message', onDatagram);
@@ -112,7 +110,6 @@ export class UdpSessionHost {
       if (session.closed) return;
       reply.connect(request.client.port, request.client.address, (err?: NodeJS.ErrnoException) => {
         if (err !== undefined && err !== null) return this.#fail(session, false, err.code);
-        session.replyReady = true;
         session.toClient = connectedSender(reply);
         receiveDirect(reply, onDatagram);
         this.#flush(session);
@@ -142,17 +139,16 @@ export class UdpSessionHost {
     if (session.closed) return;
     this.stats.bytesOut += msg.length;
     this.#table.touch(session);
-    // Replies wait for nothing: until the reply socket is connected, none can have been asked for
-    // through it, and the first datagram's reply comes after both are connected (see #flush).
+    // Nothing reaches the endpoint before both sockets are connected (#flush), so neither do replies.
     session.toClient?.(msg);
   }
 
   /** Sends what waited, once the endpoint and the client are both connected. */
   #flush(session: HostedSession): void {
-    if (session.closed || !session.upstreamReady || !session.replyReady) return;
+    const send = session.toEndpoint;
+    if (session.closed || send === undefined || session.toClient === undefined) return;
     const pending = session.pending;
     session.pending = undefined;
-    const send = session.toEndpoint as DatagramSender;
     for (const msg of pending ?? []) send(msg);
   }
 

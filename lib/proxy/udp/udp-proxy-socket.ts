@@ -1,6 +1,4 @@
 import dgram from 'node:dgram';
-import dns from 'node:dns';
-import net from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
@@ -21,6 +19,7 @@ import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import type { EndpointStats } from '../proxy-stats.js';
+import { bindListeningSocket, createListeningSocket, socketType } from './listening-socket.js';
 import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
@@ -88,31 +87,7 @@ class UdpSession {
   ) {}
 }
 
-/**
- * Socket buffers of a listening socket, which every client of the service shares: room for a burst
- * (the kernel caps it at net.core.rmem_max / wmem_max without complaint). Session sockets carry
- * one client each and keep the defaults.
- */
-const LISTEN_BUFFER_BYTES = 4 << 20;
-
 function ignore(): void {}
-
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-
-/**
- * The listening sockets' address lookup. dgram looks up the destination of every unconnected
- * send(), and dns.lookup answers even an IP literal only on the next tick; the replies to clients
- * all go to IP literals, so answering those synchronously saves a lookup and a tick per datagram.
- */
-function lookupLiteral(hostname: string, options: number, callback: LookupCallback): void {
-  const family = net.isIP(hostname);
-  if (family !== 0) callback(null, hostname, family);
-  else dns.lookup(hostname, options, callback);
-}
-
-function socketType(host: string): 'udp4' | 'udp6' {
-  return host.includes(':') ? 'udp6' : 'udp4';
-}
 
 /**
  * The UDP side of one service port: a session per client address, each with its own upstream
@@ -184,19 +159,9 @@ export class UdpProxySocket implements ProxySocket {
 
   async #open(): Promise<void> {
     this.#opening = true;
-    const sockets = this.#listen.map((a) =>
-      dgram.createSocket({
-        type: socketType(a.host),
-        ipv6Only: a.ipv6Only === true,
-        // Sessions' reply sockets bind the same address and port (see UdpSession.reply).
-        reuseAddr: true,
-        recvBufferSize: LISTEN_BUFFER_BYTES,
-        sendBufferSize: LISTEN_BUFFER_BYTES,
-        lookup: lookupLiteral as unknown as dgram.SocketOptions['lookup'],
-      }),
-    );
+    const sockets = this.#listen.map(createListeningSocket);
     this.#sockets = sockets;
-    const results = await Promise.allSettled(sockets.map((s, i) => bind(s, this.#listen[i] as ListenAddress)));
+    const results = await Promise.allSettled(sockets.map((s, i) => bindListeningSocket(s, this.#listen[i] as ListenAddress)));
     const failed = results.findIndex((r) => r.status === 'rejected');
     this.#opening = false;
     if (failed >= 0 || this.#closing !== undefined) {
@@ -509,9 +474,5 @@ export class UdpProxySocket implements ProxySocket {
     const suppressed = this.#errorLog.take();
     if (suppressed >= 0) this.#log.warn('UDP socket error', { service: this.spn, code: err.code, error: err, suppressed });
   };
-}
-
-function bind(socket: dgram.Socket, address: ListenAddress): Promise<void> {
-  return whenBound(socket, (bound) => socket.bind({ address: address.host, port: address.port, exclusive: true }, bound));
 }
 
