@@ -13,7 +13,6 @@ import { isLocalResourceError } from '../descriptor-budget.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import { listenError } from '../../net/listen-error.js';
-import { whenBound } from '../../net/when-bound.js';
 import { LogThrottle } from '../log-throttle.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
