@@ -30,17 +30,9 @@ import type { LocalPlan } from '../lib/cli/local-command.js';
 import { formatReadyTable } from '../lib/cli/ready-table.js';
 import { parseAddress } from '../lib/net/parse-address.js';
 import { checkStartInputs } from '../lib/agent/start-inputs.js';
+import { exitOnSignals } from '../lib/agent/signal-shutdown.js';
 
 const PROGRAM = 'kube-userspace-proxy';
-
-/**
- * After SIGTERM, how long past --shutdown-grace-period the rest of the shutdown may take before the
- * process exits anyway (code 1): removing rules and service addresses (each iptables call waits up
- * to 5 s for the xtables lock), closing the servers and the worker processes. A shutdown that hangs
- * would otherwise outlive the pod's terminationGracePeriodSeconds and end in SIGKILL, with no word
- * of what hung.
- */
-const SHUTDOWN_MARGIN_MS = 10_000;
 
 /** The fields of a failure's one log line: its stable code and message when it is ours; else what it is (its stack, if asked). */
 function failureFields(err: unknown, stack = false): { code?: string; error: string } {
@@ -168,43 +160,15 @@ async function main(commandLine: readonly string[]): Promise<number> {
   }
   const servers = startServers(config, agent, log);
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) {
-      // The operator wants out now; leftovers are removed at the next start or by --cleanup.
-      log.warn('second signal: exiting now', { signal });
-      agent.destroy(); // synchronous: removes the hosts block, if any, on the way out
-      process.exit(1);
-    }
-    stopping = true;
-    const deadlineMs = config.shutdownGracePeriodMs + SHUTDOWN_MARGIN_MS;
-    log.info('stopping', { signal, gracePeriodMs: config.shutdownGracePeriodMs, deadlineMs });
-    // Not unref'd: it also keeps the process from exiting 0 while a close step hangs on nothing.
-    setTimeout(() => {
-      log.error('shutdown deadline passed: exiting now', { deadlineMs });
-      agent.destroy();
-      process.exit(1);
-    }, deadlineMs);
-    // Order: stop accepting and remove rules, let established connections finish, then close the
-    // rest; health answers 503 (draining) until the process is gone.
-    let code = 0;
-    agent
-      .drain(config.shutdownGracePeriodMs)
-      .then(() => agent.close())
-      .catch((err: unknown) => {
-        code = 1;
-        log.error('close failed', { error: (err as Error).message });
-      })
-      .finally(async () => {
-        agent.destroy();
-        await dns?.close();
-        await servers.close();
-        log.info('stopped', { code });
-        process.exit(code);
-      });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  exitOnSignals({
+    agent,
+    gracePeriodMs: config.shutdownGracePeriodMs,
+    closeRest: async () => {
+      await dns?.close();
+      await servers.close();
+    },
+    log,
+  });
 
   try {
     // Listening before the source syncs: until then in-zone questions get SERVFAIL, not a wrong NXDOMAIN.
