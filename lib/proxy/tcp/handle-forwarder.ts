@@ -251,9 +251,9 @@ function onRead(this: ReadHandle): Uint8Array | undefined {
       d.writing = true;
       this.readStop();
     }
-    // Never busy: a queued write stops reading until it completes, so the next read cannot
-    // overwrite what it still sends, and the same buffer serves again.
-    const next = rb.next(false);
+    // A queued write stops reading until it completes, so the next read cannot overwrite what it
+    // still sends: the same buffer serves again (but is not given to others if outgrown).
+    const next = rb.next(r === WRITE_QUEUED, true);
     return next === buf ? undefined : next;
   }
   if (n === 0) return undefined;
@@ -278,6 +278,9 @@ function onWritten(this: HandleRequest, status: number): void {
     return;
   }
   d.writing = false;
+  // As a 'drain' on the net path, a completed write counts as traffic for the sweep: the source
+  // was held back, not quiet, and is read again only from now on.
+  f.idleTicks = 0;
   if (d.ending) f.finish(d);
   else if (!d.srcEnded && !f.isClosed(d.src)) d.src.readStart();
 }

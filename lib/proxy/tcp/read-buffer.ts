@@ -46,9 +46,11 @@ export class ReadBuffer {
 
   /**
    * The buffer for the next read. `busy`: a write of the last read did not complete synchronously
-   * and still references the current buffer, so the next read gets a fresh one.
+   * and still references the current buffer, so the next read gets a fresh one, unless
+   * `reuseBusy` (the caller reads nothing until that write completes); a busy buffer is never
+   * given to another connection.
    */
-  next(busy: boolean): Buffer {
+  next(busy: boolean, reuseBusy = false): Buffer {
     let buf = this.#buf;
     if (buf === undefined) {
       // A slice of Node's shared allocation pool: no allocation of its own per connection.
@@ -65,7 +67,7 @@ export class ReadBuffer {
     } else if (last < READ_SMALL && len > READ_BUFFER_BASE) {
       want = READ_BUFFER_BASE;
     }
-    if (want !== len || busy) {
+    if (want !== len || (busy && !reuseBusy)) {
       // A busy buffer is still being written from: it is dropped, not reused.
       if (!busy) give(buf);
       buf = take(want);

@@ -1,0 +1,324 @@
+import net from 'node:net';
+import type { LoadBalancer } from '../../balancer/load-balancer.js';
+import { formatHostPort } from '../../net/host-port.js';
+import { TCP_HANDLES } from '../../internals/tcp-handles.js';
+import type { TcpHandle } from '../../internals/tcp-handles.js';
+import type { Logger } from '../../log.js';
+import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
+import type { ProxySocketKey } from '../../model/service-port-name.js';
+import { clientIP } from '../client-ip.js';
+import { isLocalResourceError } from '../descriptor-budget.js';
+import type { DescriptorBudget } from '../descriptor-budget.js';
+import { LogThrottle } from '../log-throttle.js';
+import type { ProxyStats } from '../proxy-stats.js';
+import type { TcpConnectionPolicy } from './connection-policy.js';
+import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
+import { HandleForwarder, resetHandle } from './handle-forwarder.js';
+import { proxyProtocolHeader } from './proxy-protocol-header.js';
+import { reset, TcpForwarder } from './tcp-forwarder.js';
+
+/** Descriptors a proxied connection holds: the client's and the upstream's. */
+const DESCRIPTORS_PER_CONNECTION = 2;
+
+/** Lines about running out of local resources: at most one per this interval per port, with a count. */
+export const LOCAL_RESOURCE_LOG_INTERVAL_MS = 5000;
+
+function ignore(): void {}
+
+type Client = net.Socket | TcpHandle;
+type Connection = PendingDial | TcpForwarder | HandleForwarder;
+
+export interface TcpConnectionsOptions {
+  readonly spn: ProxySocketKey;
+  readonly stats: ProxyStats;
+  readonly balancer: LoadBalancer;
+  readonly log: Logger;
+  readonly budget: DescriptorBudget | undefined;
+  /** Dials for net.Socket clients. */
+  readonly dialer: Dialer;
+  /** Dials for clients accepted as handles (onHandle); undefined when the port forwards on net only. */
+  readonly handleDialer: Dialer<TcpHandle> | undefined;
+  /** The Service's connection policy in force. */
+  readonly policy: () => TcpConnectionPolicy;
+  /** Called whenever the last connection has finished. */
+  readonly onEmpty: () => void;
+}
+
+/**
+ * The client connections of one TCP service port, from accept to close: each is checked (endpoints,
+ * descriptor budget), dialed, and handed to its forwarder (TcpForwarder for net.Sockets,
+ * HandleForwarder for libuv handles); a dial that fails resets the client, counted and logged with
+ * a throttle.
+ */
+export class TcpConnections {
+  readonly spn: ProxySocketKey;
+  readonly stats: ProxyStats;
+  readonly #balancer: LoadBalancer;
+  readonly #log: Logger;
+  readonly #budget: DescriptorBudget | undefined;
+  readonly #dialer: Dialer;
+  readonly #handleDialer: Dialer<TcpHandle> | undefined;
+  readonly #policy: () => TcpConnectionPolicy;
+  readonly #onEmpty: () => void;
+  /** Every client connection not yet finished: dialing (PendingDial) or forwarding. */
+  readonly #connections = new Map<Client, Connection>();
+  #destroyed = false;
+  // Dial give-ups and accept errors come in floods when an endpoint set is dead or the process is
+  // out of descriptors: warn at most once a second each, with the count of lines held back.
+  readonly #giveUpLog = new LogThrottle(1000);
+  readonly #acceptErrorLog = new LogThrottle(1000);
+  readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
+
+  constructor(options: TcpConnectionsOptions) {
+    this.spn = options.spn;
+    this.stats = options.stats;
+    this.#balancer = options.balancer;
+    this.#log = options.log;
+    this.#budget = options.budget;
+    this.#dialer = options.dialer;
+    this.#handleDialer = options.handleDialer;
+    this.#policy = options.policy;
+    this.#onEmpty = options.onEmpty;
+  }
+
+  /** Connections not yet finished, dialing or established. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** The established connections (for the idle sweep). */
+  *forwarders(): Generator<TcpForwarder | HandleForwarder> {
+    for (const conn of this.#connections.values()) if ((conn instanceof HandleForwarder || conn instanceof TcpForwarder) && conn.upstream !== undefined) yield conn;
+  }
+
+  /** Resets every connection, dialing or established; connections accepted from now on are closed. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#budget?.release(DESCRIPTORS_PER_CONNECTION * this.#connections.size);
+    for (const [client, conn] of this.#connections) {
+      if (conn instanceof TcpForwarder || conn instanceof HandleForwarder) {
+        conn.destroy();
+      } else {
+        conn.cancel();
+        if (client instanceof net.Socket) reset(client);
+        else resetHandle(client);
+      }
+    }
+    this.#connections.clear();
+  }
+
+  /** A net.Server's 'connection' listener (accepted paused). */
+  readonly onConnection = (client: net.Socket): void => {
+    const stats = this.stats;
+    stats.total++;
+    // Until the forwarder takes over, a reset client must not crash the process.
+    client.on('error', ignore);
+    if (this.#destroyed) {
+      client.destroy();
+      return;
+    }
+    if (this.#balancer.endpoints(this.spn).length === 0) {
+      this.#rejectNoEndpoint(client, () => reset(client));
+      return;
+    }
+    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
+      // Refused before the process hits EMFILE somewhere it cannot handle it (or the health and
+      // metrics servers and the API source can no longer open a socket). A RST: the client
+      // learns at once, and may retry elsewhere.
+      stats.localResourceErrors++;
+      reset(client);
+      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      return;
+    }
+    const ip = clientIP(client.remoteAddress);
+    // Made before dialing: it is the upstream socket's onread.
+    const forwarder = new TcpForwarder(client, stats, this.#onForwarderClosed);
+    this.#connections.set(
+      client,
+      this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, forwarder, outcome), forwarder),
+    );
+  };
+
+  /** A connection accepted as a libuv handle (see dataPath): as #onConnection, on the handle path. */
+  readonly onHandle = (error: string | undefined, client: TcpHandle | undefined): void => {
+    if (error !== undefined || client === undefined) {
+      this.onAcceptError(Object.assign(new Error(`accept ${error}`), { code: error, syscall: 'accept' }));
+      return;
+    }
+    const stats = this.stats;
+    stats.total++;
+    if (this.#destroyed) {
+      client.close();
+      return;
+    }
+    if (this.#balancer.endpoints(this.spn).length === 0) {
+      this.#rejectNoEndpoint(TCP_HANDLES?.peer(client)?.address ?? '', () => resetHandle(client));
+      return;
+    }
+    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
+      stats.localResourceErrors++;
+      resetHandle(client);
+      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      return;
+    }
+    const ip = clientIP(TCP_HANDLES?.peer(client)?.address);
+    const forwarder = new HandleForwarder(client, stats, this.#onForwarderClosed);
+    this.#connections.set(
+      client,
+      (this.#handleDialer as Dialer<TcpHandle>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
+    );
+  };
+
+  #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
+    if (outcome.kind !== 'connected') {
+      this.#forget(client);
+      this.#dialFailed(outcome, ip, () => resetHandle(client));
+      return;
+    }
+    const upstream = outcome.socket;
+    if (forwarder.clientClosed) {
+      upstream.close();
+      this.#forget(client);
+      return;
+    }
+    let header: Buffer | undefined;
+    const version = this.#policy().proxyProtocol;
+    if (version !== undefined) {
+      const remote = TCP_HANDLES?.peer(client);
+      const local = TCP_HANDLES?.local(client);
+      header = remote === undefined || local === undefined ? undefined : this.#proxyHeaderFor(version, remote.address, remote.port, local.address, local.port);
+      if (header === undefined) {
+        upstream.close();
+        this.#forget(client);
+        resetHandle(client);
+        return;
+      }
+    }
+    this.#connections.set(client, forwarder);
+    forwarder.start(upstream, outcome.endpointStats, header);
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, TCP_HANDLES?.peer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+    }
+  }
+
+  #dialed(client: net.Socket, ip: string, forwarder: TcpForwarder, outcome: DialOutcome): void {
+    if (outcome.kind === 'connected') {
+      const upstream = outcome.socket;
+      if (client.destroyed) {
+        // Only we destroy a paused client, so this is destroy() racing the dial's last event.
+        upstream.destroy();
+        this.#forget(client);
+        return;
+      }
+      const version = this.#policy().proxyProtocol;
+      if (version !== undefined) {
+        // Before start(): the client is still paused, so the header precedes its first byte.
+        const header = this.#proxyHeader(client, version);
+        if (header === undefined) {
+          // The client is gone already (its address can no longer be read), or the header cannot be made.
+          upstream.destroy();
+          this.#forget(client);
+          reset(client);
+          return;
+        }
+        upstream.write(header);
+      }
+      forwarder.start(upstream, outcome.endpointStats);
+      this.#connections.set(client, forwarder);
+      if (this.#log.isDebugEnabled()) {
+        this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.remotePort ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+      }
+      return;
+    }
+    this.#forget(client);
+    this.#dialFailed(outcome, ip, () => reset(client));
+  }
+
+  /** The dial did not connect: the client gets a RST, and the reason is counted and logged. */
+  #dialFailed(outcome: Exclude<DialOutcome<unknown>, { kind: 'connected' }>, ip: string, resetClient: () => void): void {
+    if (outcome.kind === 'no-endpoint') {
+      this.#rejectNoEndpoint(ip, resetClient);
+      return;
+    }
+    if (outcome.kind === 'local-error') {
+      // Counted by the dialer; the endpoint is not to blame and was not backed off.
+      resetClient();
+      this.#logLocalResource('cannot open a connection to an endpoint: out of local resources', outcome.reason, { endpoint: outcome.endpoint.key });
+      return;
+    }
+    this.stats.dialGiveUps++;
+    // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
+    resetClient();
+    const suppressed = this.#giveUpLog.take();
+    if (suppressed >= 0) {
+      this.#log.warn('failed to connect to an endpoint', {
+        service: this.spn,
+        client: ip,
+        lastEndpoint: outcome.endpoint.key,
+        attempts: outcome.attempts,
+        reason: outcome.reason,
+        suppressed,
+      });
+    }
+  }
+
+  #proxyHeader(client: net.Socket, version: ProxyProtocolVersion): Buffer | undefined {
+    const { remoteAddress, remotePort, localAddress, localPort } = client;
+    if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined;
+    return this.#proxyHeaderFor(version, remoteAddress, remotePort, localAddress, localPort);
+  }
+
+  #proxyHeaderFor(version: ProxyProtocolVersion, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Buffer | undefined {
+    try {
+      return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy().portals, { host: localAddress, port: localPort });
+    } catch (err) {
+      // An address the encoder cannot take: this connection fails, never the process.
+      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remoteAddress, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  /**
+   * Normally the kernel refuses connections to a port without endpoints (a reject rule, or no
+   * listener in `--redirect none`); a connection lands here only in the moment before the rules or
+   * listeners follow an endpoint change. A RST, not a FIN: to the client as close to "refused" as an
+   * accepted connection can be, and never mistaken for an empty reply.
+   */
+  #rejectNoEndpoint(client: net.Socket | string, resetClient: () => void): void {
+    this.stats.noEndpointRejections++;
+    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, resetting connection', { service: this.spn, client: typeof client === 'string' ? client : client.remoteAddress });
+    resetClient();
+  }
+
+  readonly #onForwarderClosed = (forwarder: TcpForwarder | HandleForwarder): void => {
+    this.#forget(forwarder.client);
+  };
+
+  /** The connection is finished: its descriptors go back to the budget. */
+  #forget(client: Client): void {
+    if (this.#connections.delete(client)) this.#budget?.release(DESCRIPTORS_PER_CONNECTION);
+    if (this.#connections.size === 0) this.#onEmpty();
+  }
+
+  /** One warning per interval for the whole port, with how many occurrences it stands for. */
+  #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
+    const suppressed = this.#localResourceLog.take();
+    if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
+  }
+
+  /** A net.Server's 'error' listener: accept errors. */
+  readonly onAcceptError = (err: NodeJS.ErrnoException): void => {
+    // EMFILE and friends: libuv keeps listening, so this is logged, not fatal (the legacy
+    // proxier panicked here). Out of descriptors, libuv accepts and closes the pending
+    // connections with a reserve descriptor (so clients get an immediate close rather than a
+    // hang) and reports one error for the lot: counted here, as one local resource error.
+    if (isLocalResourceError(err.code)) {
+      this.stats.localResourceErrors++;
+      this.#logLocalResource('accept failed: out of local resources, pending connections closed', err.code as string, {});
+      return;
+    }
+    const suppressed = this.#acceptErrorLog.take();
+    if (suppressed >= 0) this.#log.warn('accept failed', { service: this.spn, code: err.code, error: err, suppressed });
+  };
+}
