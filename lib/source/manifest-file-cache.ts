@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { ManifestError } from '../errors.js';
 import { logger } from '../log.js';
@@ -56,16 +55,6 @@ export interface ManifestFileCacheOptions {
   readonly onReject: ((rejection: ManifestRejection) => void) | undefined;
 }
 
-/**
- * Files read at once, each lane with its own parse thread. Two: a start-up from many large files
- * (10 files of 1,000 Services) is bound by parsing, the main thread waits meanwhile, and two lanes
- * halve that wait on two cores; each thread is ended once the files are read.
- */
-const PARSE_LANES = Math.max(1, Math.min(2, os.availableParallelism()));
-
-/** What makes a loaded file's state, reporting its rejections: called in path order. */
-type Settle = () => FileState | undefined;
-
 /** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
 const RACY_WINDOW_MS = 2000;
 
@@ -78,7 +67,7 @@ export class ManifestFileCache {
   readonly #proxyName: string | undefined;
   readonly #onReject: ((rejection: ManifestRejection) => void) | undefined;
   /** Files are parsed off the event loop, within size, nesting, time and memory limits (see ManifestParseThread). */
-  readonly #parsers = Array.from({ length: PARSE_LANES }, () => new ManifestParseThread());
+  readonly #parser = new ManifestParseThread();
   #files = new Map<string, FileState>();
   #closed = false;
 
@@ -100,31 +89,18 @@ export class ManifestFileCache {
    * Brings the cache in line with a listing: loads what changed, forgets files gone from it
    * (but keeps those in directories that could not be listed). Resolves to the files whose
    * objects changed, or to undefined when the cache was closed meanwhile.
-   *
-   * Files are read and parsed in PARSE_LANES lanes at once, each with its own parse thread; what
-   * a file's load logs and rejects is done afterwards in path order, as if read one by one.
    */
   async refresh(listing: ManifestListing): Promise<ManifestFileChange[] | undefined> {
-    const files = listing.files;
-    const loaded: Array<Settle | undefined> = [];
-    let taken = 0;
-    const lane = async (parser: ManifestParseThread): Promise<void> => {
-      while (taken < files.length && !this.#closed) {
-        const i = taken++;
-        loaded[i] = await this.#load(files[i]!, this.#files.get(files[i]!), parser);
-      }
-    };
-    try {
-      await Promise.all(this.#parsers.map(lane));
-    } finally {
-      for (const parser of this.#parsers) parser.release();
-    }
-    if (this.#closed) return undefined;
     const next = new Map<string, FileState>();
-    files.forEach((file, i) => {
-      const state = loaded[i]!();
-      if (state) next.set(file, state);
-    });
+    try {
+      for (const file of listing.files) {
+        const state = await this.#load(file, this.#files.get(file));
+        if (this.#closed) return undefined;
+        if (state) next.set(file, state);
+      }
+    } finally {
+      this.#parser.release();
+    }
     for (const [file, state] of this.#files) {
       if (next.has(file)) continue;
       if (listing.unlisted.some((dir) => file.startsWith(dir + path.sep))) next.set(file, state);
@@ -142,44 +118,41 @@ export class ManifestFileCache {
 
   close(): void {
     this.#closed = true;
-    for (const parser of this.#parsers) parser.close();
+    this.#parser.close();
   }
 
-  /**
-   * Re-reads a file only when its stat changed. Resolves to what settles the file: its state, or
-   * undefined when it no longer exists (with the file's rejections reported when called).
-   */
-  async #load(file: string, prev: FileState | undefined, parser: ManifestParseThread): Promise<Settle> {
+  /** Re-reads a file only when its stat changed; returns undefined when it no longer exists. */
+  async #load(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
     let st: fs.BigIntStats;
     try {
       st = await fsp.stat(file, { bigint: true });
     } catch (err) {
-      if (isGone(err)) return () => undefined;
-      return () => this.#unreadable(file, prev, `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err);
+      if (isGone(err)) return undefined;
+      return this.#unreadable(file, prev, `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err);
     }
-    if (!st.isFile()) return () => undefined;
+    if (!st.isFile()) return undefined;
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (prev && prev.signature === signature && !prev.racy) return () => prev;
+    if (prev && prev.signature === signature && !prev.racy) return prev;
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
     const tooLarge = manifestSizeExceeded(Number(st.size));
-    if (tooLarge) return () => this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
+    if (tooLarge) return this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
     } catch (err) {
-      if (isGone(err)) return () => undefined;
-      return () => this.#unreadable(file, prev, signature, err);
+      if (isGone(err)) return undefined;
+      return this.#unreadable(file, prev, signature, err);
     }
     const hash = createHash('sha256').update(text).digest('hex');
-    if (prev && prev.hash === hash) return () => ({ ...prev, signature, racy });
+    if (prev && prev.hash === hash) return { ...prev, signature, racy };
     let entries: ManifestEntry[];
     try {
-      entries = await parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
+      entries = await this.#parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
     } catch (err) {
       entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: (err as Error).message }];
     }
-    if (this.#closed) return () => prev;
-    return () => ({ signature, hash, racy, objects: this.#objectsOf(file, entries, prev) });
+    if (this.#closed) return prev;
+    return { signature, hash, racy, objects: this.#objectsOf(file, entries, prev) };
   }
 
   /** A file that cannot be read keeps its last good objects; reported once per change of its stat. */
