@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test from 'ava';
 import { createNetns, netnsTest, tempDir } from '../rules/netns-fixture.js';
 import { CLI, START_TIMEOUT_MS } from '../helpers/process.js';
 import { execCommand, SYSTEM_PATH } from '../helpers/netns.js';

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { AddressAssigner } from '../../lib/rules/address-assigner.js';
 import { netnsId, stateFile } from '../../lib/rules/address-state.js';

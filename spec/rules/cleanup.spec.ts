@@ -1,4 +1,3 @@
-import test from 'ava';
 import { cleanupLeftovers } from '../../lib/rules/cleanup.js';
 import { resolveSystemBinary } from '../../lib/rules/command-runner.js';
 import { NftablesRules } from '../../lib/rules/nftables-rules.js';

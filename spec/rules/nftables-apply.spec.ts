@@ -1,4 +1,3 @@
-import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RulesError } from '../../lib/errors.js';
 import { servicePortName } from '../../lib/model/service-port-name.js';
