@@ -173,7 +173,7 @@ export class ManifestFileCache {
     const keep = new Set<string>();
     let keepAll = false;
     for (const entry of entries) {
-      if ('unknownFields' in entry && entry.unknownFields) log.warn('unknown fields in manifest object', { file, document: entry.document, item: entry.item, object: entry.object, fields: entry.unknownFields.join(',') });
+      if ('unknownFields' in entry && entry.unknownFields) log.warn('unknown fields in manifest object', { file, document: entry.document, ...(entry.item === undefined ? {} : { item: entry.item }), object: entry.object, fields: entry.unknownFields.join(',') });
       switch (entry.type) {
         case 'service':
           add(entry.object, { type: 'service', service: entry.service }, entry.document);

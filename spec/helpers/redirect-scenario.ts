@@ -161,7 +161,7 @@ export async function createScenario(t: ExecutionContext, block: number): Promis
         // What the node looked like then: the rules, and what listened.
         const state = await kernelState(topo, topo.node, [ips.cluster, ips.ext1, ips.ext2, ips.lb]).catch(() => undefined);
         const listening = await topo.exec(topo.node, ['ss', '-Hltnup']);
-        throw new Error(`${(err as Error).message}\nnode state:\n${state?.dump ?? '(unavailable)'}\nlisteners:\n${listening.stdout}`);
+        throw new Error(`${(err as Error).message}\nnode state:\n${state?.dump ?? '(unavailable)'}\nlisteners:\n${listening.stdout}`, { cause: err });
       } finally {
         stop = true;
       }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { InvalidObjectError } from '../../lib/errors.js';
 import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../../lib/model/endpoint-slice-from-object.js';
 
-type Obj = Record<string, any>;
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- objects as YAML gives them, mutated freely by the cases
 
 function slice(fields: Obj = {}, labels: Obj = { 'kubernetes.io/service-name': 'web' }): Obj {
   return {

@@ -3,7 +3,7 @@ import { InvalidObjectError } from '../../lib/errors.js';
 import { serviceFromObject } from '../../lib/model/service-from-object.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
 
-type Obj = Record<string, any>;
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- objects as YAML gives them, mutated freely by the cases
 
 function service(spec: Obj = {}, metadata: Obj = {}, extra: Obj = {}): Obj {
   return {

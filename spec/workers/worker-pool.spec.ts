@@ -220,7 +220,7 @@ test('UDP sessions are placed in this process and the worker in turn; each clien
 
 test('a worker that dies is started again and serves; counters it reported are kept', async (t) => {
   const ip = loopbackBlock(blocks.next++);
-  const { echo, workers, agent } = await echoService(t, ip);
+  const { workers, agent } = await echoService(t, ip);
   const [first] = workers.pids();
   const before = await connectUntilOwnedBy(t, ip(1), 8080, first!);
   await closeAll(before);
