@@ -212,7 +212,7 @@ test('close() waits for keep-alive clients without hanging; destroy() drops open
   other.destroy();
   other.destroy();
   await closed;
-  t.pass();
+  t.true(s.destroyed);
 });
 
 test('a taken port rejects start() with PortConflictError; bad options are refused up front', async (t) => {

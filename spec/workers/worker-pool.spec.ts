@@ -259,8 +259,8 @@ test('removing a service closes its port in every process: it can be bound again
     server.once('error', reject);
     server.listen({ host: ip(1), port: 8080, exclusive: true }, () => resolve());
   });
+  t.true(server.listening);
   server.close();
-  t.pass();
 });
 
 test('the CLI with --workers: a transfer held by a worker finishes through SIGTERM; kill -9 of the agent leaves no worker behind', async (t) => {
@@ -299,7 +299,7 @@ test('the CLI with --workers: a transfer held by a worker finishes through SIGTE
   again.child.kill('SIGKILL');
   await again.exited;
   await waitFor('worker gone after kill -9 of the agent', () => !alive(w2), 10_000);
-  t.pass();
+  t.false(alive(w2));
 });
 
 function childPids(pid: number): number[] {
@@ -396,7 +396,7 @@ test('ports opened and closed back to back are released in every process', async
       server.once('error', reject);
       server.listen({ host: ip(1 + i), port: 8080, exclusive: true }, () => resolve());
     });
+    t.true(server.listening, `port 8080 on ${ip(1 + i)} is free again`);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  t.pass();
 });
