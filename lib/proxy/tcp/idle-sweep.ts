@@ -36,6 +36,10 @@ const AGE_TICKS = 4;
 /** The longest an endpoint is given to finish and close after the age's FIN before the client gets its FIN too. */
 const MAX_AGE_GRACE_MS = 30_000;
 
+function performanceNow(): number {
+  return performance.now();
+}
+
 function tickOf(windowMs: number, ticks: number): number {
   return Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(windowMs / ticks)));
 }
@@ -70,7 +74,7 @@ export class IdleSweep implements Sweeper {
    * connections: the live connections at each sweep; random: the age's jitter, [0, 1); now: the
    * clock of IdleTracked.startedAt (tests inject a seeded random and their own clock).
    */
-  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random, now: () => number = () => performance.now()) {
+  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random, now: () => number = performanceNow) {
     this.#connections = connections;
     this.#random = random;
     this.#now = now;
