@@ -52,8 +52,11 @@ export function familiesOf(svc: ServiceSpec): IPFamily[] {
 /** The groups a service port is served in: its scopes, times its families when it is dual-stack. */
 export function groupsOf(svc: ServiceSpec, port: ServicePortSpec): PortalGroup[] {
   const families = familiesOf(svc);
+  const scopes = scopesOf(svc, port);
+  // The common case, made once per port at start for every Service: one group for everything.
+  if (families.length <= 1 && scopes.length === 1 && scopes[0] === 'all') return [ALL];
   const split: readonly (IPFamily | undefined)[] = families.length > 1 ? families : [undefined];
-  return scopesOf(svc, port).flatMap((scope) => split.map((family) => ({ scope, family })));
+  return scopes.flatMap((scope) => split.map((family) => ({ scope, family })));
 }
 
 /**
@@ -96,6 +99,20 @@ export function portalsOf(svc: ServiceSpec, port: ServicePortSpec, scope: Portal
   return family === undefined ? all : all.filter((p) => familyOf(p.ip) === family);
 }
 
+/** The addresses of portalsOf(), without making the portals. */
+function portalIPsOf(svc: ServiceSpec, scope: PortalScope, family: IPFamily | undefined): string[] {
+  const out: string[] = [];
+  const add = (ips: readonly string[]): void => {
+    for (const ip of ips) if (family === undefined || familyOf(ip) === family) out.push(ip);
+  };
+  if (scope !== 'external') add(svc.clusterIPs);
+  if (scope !== 'internal') {
+    add(svc.externalIPs);
+    add(svc.loadBalancerIPs);
+  }
+  return out;
+}
+
 export function serviceIPs(svc: ServiceSpec): string[] {
   return [...svc.clusterIPs, ...svc.externalIPs, ...svc.loadBalancerIPs];
 }
@@ -110,7 +127,7 @@ export function serviceIPs(svc: ServiceSpec): string[] {
  * reaches that family's endpoints.
  */
 export function directPlan(svc: ServiceSpec, port: ServicePortSpec, ctx: PlanContext, group: PortalGroup = ALL): ListenPlan {
-  const ips = portalsOf(svc, port, group.scope, group.family).map((p) => p.ip);
+  const ips = portalIPsOf(svc, group.scope, group.family);
   // The external socket of a split port without local external IPs still has its NodePort.
   const listen = ips.length > 0 || group.scope !== 'external' ? directListenAddresses(ips, port, fallbackAddress(ctx.bindAddress, group.family), ctx.local) : [];
   if (port.nodePort > 0 && group.scope !== 'internal') {

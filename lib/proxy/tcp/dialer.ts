@@ -88,7 +88,8 @@ export class Dialer<S = net.Socket> {
     this.balancer = options.balancer;
     this.backoff = options.backoff;
     this.stats = options.stats;
-    this.timeoutsMs = Object.freeze([...timeoutsMs]);
+    // A frozen list (the default, or another dialer's) is shared rather than copied per port.
+    this.timeoutsMs = Object.isFrozen(timeoutsMs) ? timeoutsMs : Object.freeze([...timeoutsMs]);
     this.log = options.log;
     this.connector = options.connector;
   }

@@ -1,3 +1,6 @@
+import { SWEEP_CLOCK } from './sweep-clock.js';
+import type { Sweeper } from './sweep-clock.js';
+
 /** What the sweep needs of a connection (TcpForwarder). */
 export interface IdleTracked {
   /** Sweeps since the last byte either way; the data path zeroes it on every read. */
@@ -33,14 +36,18 @@ const AGE_TICKS = 4;
 /** The longest an endpoint is given to finish and close after the age's FIN before the client gets its FIN too. */
 const MAX_AGE_GRACE_MS = 30_000;
 
+function performanceNow(): number {
+  return performance.now();
+}
+
 function tickOf(windowMs: number, ticks: number): number {
   return Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(windowMs / ticks)));
 }
 
 /**
- * The per-connection timers of the TCP connections of one proxy socket, all on a single interval
- * timer that walks the connections: the idle timeout (no byte either way for that long) and the
- * max connection age. No timer per connection, and nothing done per read but zeroing a counter
+ * The per-connection timers of the TCP connections of one proxy socket, all on one sweep that walks
+ * the connections, driven by the process's SweepClock (one timer for all ports of a tick length):
+ * the idle timeout (no byte either way for that long) and the max connection age. No timer per connection, and nothing done per read but zeroing a counter
  * (TcpForwarder.idleTicks), so it costs the data path nothing measurable; a sweep costs
  * O(connections), once per tick (at most once a minute for long timeouts).
  *
@@ -51,7 +58,7 @@ function tickOf(windowMs: number, ticks: number): number {
  * age (at most 30 s) and is quiet, a FIN to the client too, and one sweep later whatever is still
  * open is closed, as with the idle timeout.
  */
-export class IdleSweep {
+export class IdleSweep implements Sweeper {
   readonly #connections: () => Iterable<IdleTracked>;
   readonly #random: () => number;
   readonly #now: () => number;
@@ -60,13 +67,14 @@ export class IdleSweep {
   #tickMs = 0;
   /** Sweeps without a byte after which a connection is idle. */
   #ticks = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** Whether it is joined to the clock (at #tickMs). */
+  #sweeping = false;
 
   /**
    * connections: the live connections at each sweep; random: the age's jitter, [0, 1); now: the
    * clock of IdleTracked.startedAt (tests inject a seeded random and their own clock).
    */
-  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random, now: () => number = () => performance.now()) {
+  constructor(connections: () => Iterable<IdleTracked>, random: () => number = Math.random, now: () => number = performanceNow) {
     this.#connections = connections;
     this.#random = random;
     this.#now = now;
@@ -74,7 +82,7 @@ export class IdleSweep {
 
   /** The interval between sweeps in force (ms; 0 = not sweeping). */
   get tickMs(): number {
-    return this.#timer === undefined ? 0 : this.#tickMs;
+    return this.#sweeping ? this.#tickMs : 0;
   }
 
   get timeoutMs(): number {
@@ -85,7 +93,7 @@ export class IdleSweep {
     return this.#maxAgeMs;
   }
 
-  /** Sets the idle timeout (0 = off) and (re)starts the timer. Counts already accumulated are kept. */
+  /** Sets the idle timeout (0 = off) and (re)joins the clock. Counts already accumulated are kept. */
   set(timeoutMs: number): void {
     this.#configure(timeoutMs, this.#maxAgeMs);
   }
@@ -96,7 +104,7 @@ export class IdleSweep {
   }
 
   #configure(timeoutMs: number, maxAgeMs: number): void {
-    if (timeoutMs === this.#timeoutMs && maxAgeMs === this.#maxAgeMs && (this.#timer !== undefined || (timeoutMs === 0 && maxAgeMs === 0))) return;
+    if (timeoutMs === this.#timeoutMs && maxAgeMs === this.#maxAgeMs && (this.#sweeping || (timeoutMs === 0 && maxAgeMs === 0))) return;
     this.stop();
     this.#timeoutMs = timeoutMs;
     this.#maxAgeMs = maxAgeMs;
@@ -105,17 +113,16 @@ export class IdleSweep {
     const ageTick = maxAgeMs > 0 ? tickOf(maxAgeMs * AGE_JITTER, AGE_TICKS) : MAX_TICK_MS;
     this.#tickMs = Math.min(idleTick, ageTick);
     this.#ticks = timeoutMs > 0 ? Math.max(1, Math.ceil(timeoutMs / this.#tickMs)) : Infinity;
-    this.#timer = setInterval(() => this.sweep(), this.#tickMs);
-    // The listeners and connections keep the process alive; the sweep alone must not.
-    this.#timer.unref();
+    SWEEP_CLOCK.join(this, this.#tickMs);
+    this.#sweeping = true;
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
+    if (this.#sweeping) SWEEP_CLOCK.leave(this, this.#tickMs);
+    this.#sweeping = false;
   }
 
-  /** One sweep (the timer's; public so that a test can drive the sweep with its own clock). */
+  /** One sweep (the clock's; public so that a test can drive the sweep with its own clock). */
   sweep(): void {
     const ticks = this.#ticks;
     const maxAge = this.#maxAgeMs;

@@ -60,14 +60,17 @@ export class TcpConnections {
   readonly #handleDialer: Dialer<TcpHandle> | undefined;
   readonly #policy: () => TcpConnectionPolicy;
   readonly #onEmpty: () => void;
+  // What follows is made on first use: a process may have ten thousand ports that never see a
+  // connection, and each would otherwise carry its own empty map, throttles and closure from start.
   /** Every client connection not yet finished: dialing (PendingDial) or forwarding. */
-  readonly #connections = new Map<Client, Connection>();
+  #connections: Map<Client, Connection> | undefined;
   #destroyed = false;
   // Dial give-ups and accept errors come in floods when an endpoint set is dead or the process is
   // out of descriptors: warn at most once a second each, with the count of lines held back.
-  readonly #giveUpLog = new LogThrottle(1000);
-  readonly #acceptErrorLog = new LogThrottle(1000);
-  readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
+  #giveUpLog: LogThrottle | undefined;
+  #acceptErrorLog: LogThrottle | undefined;
+  #localResourceLog: LogThrottle | undefined;
+  #onForwarderClosed: ((forwarder: TcpForwarder | HandleForwarder) => void) | undefined;
 
   constructor(options: TcpConnectionsOptions) {
     this.spn = options.spn;
@@ -83,11 +86,12 @@ export class TcpConnections {
 
   /** Connections not yet finished, dialing or established. */
   get size(): number {
-    return this.#connections.size;
+    return this.#connections?.size ?? 0;
   }
 
   /** The established connections (for the idle sweep). */
   *forwarders(): Generator<TcpForwarder | HandleForwarder> {
+    if (this.#connections === undefined) return;
     for (const conn of this.#connections.values()) if ((conn instanceof HandleForwarder || conn instanceof TcpForwarder) && conn.upstream !== undefined) yield conn;
   }
 
@@ -95,6 +99,7 @@ export class TcpConnections {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    if (this.#connections === undefined) return;
     this.#budget?.release(DESCRIPTORS_PER_CONNECTION * this.#connections.size);
     for (const [client, conn] of this.#connections) {
       if (conn instanceof TcpForwarder || conn instanceof HandleForwarder) {
@@ -133,8 +138,8 @@ export class TcpConnections {
     }
     const ip = clientIP(client.remoteAddress);
     // Made before dialing: it is the upstream socket's onread.
-    const forwarder = new TcpForwarder(client, stats, this.#onForwarderClosed);
-    this.#connections.set(
+    const forwarder = new TcpForwarder(client, stats, this.#forwarderClosed());
+    this.#live().set(
       client,
       this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, forwarder, outcome), forwarder),
     );
@@ -163,8 +168,8 @@ export class TcpConnections {
       return;
     }
     const ip = clientIP(TCP_HANDLES?.peer(client)?.address);
-    const forwarder = new HandleForwarder(client, stats, this.#onForwarderClosed);
-    this.#connections.set(
+    const forwarder = new HandleForwarder(client, stats, this.#forwarderClosed());
+    this.#live().set(
       client,
       (this.#handleDialer as Dialer<TcpHandle>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
     );
@@ -195,7 +200,7 @@ export class TcpConnections {
         return;
       }
     }
-    this.#connections.set(client, forwarder);
+    this.#live().set(client, forwarder);
     forwarder.start(upstream, outcome.endpointStats, header);
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, TCP_HANDLES?.peer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
@@ -225,7 +230,7 @@ export class TcpConnections {
         upstream.write(header);
       }
       forwarder.start(upstream, outcome.endpointStats);
-      this.#connections.set(client, forwarder);
+      this.#live().set(client, forwarder);
       if (this.#log.isDebugEnabled()) {
         this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.remotePort ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
       }
@@ -250,7 +255,7 @@ export class TcpConnections {
     this.stats.dialGiveUps++;
     // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
     resetClient();
-    const suppressed = this.#giveUpLog.take();
+    const suppressed = (this.#giveUpLog ??= new LogThrottle(1000)).take();
     if (suppressed >= 0) {
       this.#log.warn('failed to connect to an endpoint', {
         service: this.spn,
@@ -291,19 +296,24 @@ export class TcpConnections {
     resetClient();
   }
 
-  readonly #onForwarderClosed = (forwarder: TcpForwarder | HandleForwarder): void => {
-    this.#forget(forwarder.client);
-  };
+  #live(): Map<Client, Connection> {
+    return (this.#connections ??= new Map());
+  }
+
+  /** The forwarders' close callback, one for the port. */
+  #forwarderClosed(): (forwarder: TcpForwarder | HandleForwarder) => void {
+    return (this.#onForwarderClosed ??= (forwarder) => this.#forget(forwarder.client));
+  }
 
   /** The connection is finished: its descriptors go back to the budget. */
   #forget(client: Client): void {
-    if (this.#connections.delete(client)) this.#budget?.release(DESCRIPTORS_PER_CONNECTION);
-    if (this.#connections.size === 0) this.#onEmpty();
+    if (this.#connections?.delete(client) === true) this.#budget?.release(DESCRIPTORS_PER_CONNECTION);
+    if (this.size === 0) this.#onEmpty();
   }
 
   /** One warning per interval for the whole port, with how many occurrences it stands for. */
   #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
-    const suppressed = this.#localResourceLog.take();
+    const suppressed = (this.#localResourceLog ??= new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS)).take();
     if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
   }
 
@@ -318,7 +328,7 @@ export class TcpConnections {
       this.#logLocalResource('accept failed: out of local resources, pending connections closed', err.code as string, {});
       return;
     }
-    const suppressed = this.#acceptErrorLog.take();
+    const suppressed = (this.#acceptErrorLog ??= new LogThrottle(1000)).take();
     if (suppressed >= 0) this.#log.warn('accept failed', { service: this.spn, code: err.code, error: err, suppressed });
   };
 }

@@ -113,18 +113,19 @@ export class UdpProxySocket implements ProxySocket {
    * Clients whose last session ended with an upstream error: their next session is picked with
    * reset=true, bypassing affinity (kubernetes#24648). Insertion ordered, capped at maxSessions.
    */
-  readonly #resetNext = new Map<string, true>();
+  #resetNext: Map<string, true> | undefined;
   #sockets: dgram.Socket[] = [];
   #starting: Promise<void> | undefined;
   /** start() is binding: close() then leaves the sockets to it (closing a binding socket would hang bind). */
   #opening = false;
   #closing: Promise<void> | undefined;
-  readonly #errorLog = new LogThrottle(1000);
-  readonly #localResourceLog = new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS);
+  // The maps and throttles are made on first use: most ports of a large cluster never need them.
+  #errorLog: LogThrottle | undefined;
+  #localResourceLog: LogThrottle | undefined;
   readonly #budget: DescriptorBudget | undefined;
   readonly #placement: UdpSessionPlacement | undefined;
   /** Sessions held by other processes: key to host. */
-  readonly #remote = new Map<string, number>();
+  #remote: Map<string, number> | undefined;
 
   constructor(options: UdpProxySocketOptions) {
     const { idleTimeoutMs = DEFAULT_UDP_IDLE_TIMEOUT_MS, maxSessions = DEFAULT_UDP_MAX_SESSIONS } = options;
@@ -211,7 +212,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#sockets = [];
     const sessions = this.#table.clear();
     for (const session of sessions) this.#closeSession(session);
-    this.#remote.clear();
+    this.#remote?.clear();
     // dgram's close() releases the descriptor synchronously; the promise waits for the 'close' events.
     const closed = sockets.map((s) => new Promise<void>((resolve) => closeQuietly(s, resolve)));
     if (bound) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'UDP', sessions: sessions.length });
@@ -225,7 +226,7 @@ export class UdpProxySocket implements ProxySocket {
 
   /** A session held by another process ended; `failedEndpoint` if it ended on an upstream error. */
   remoteClosed(key: string, failedEndpoint?: string): void {
-    this.#remote.delete(key);
+    this.#remote?.delete(key);
     if (failedEndpoint !== undefined) {
       this.#backoff.fail(failedEndpoint);
       this.#markReset(key);
@@ -234,7 +235,8 @@ export class UdpProxySocket implements ProxySocket {
 
   /** Every session held by `host` is gone (the process exited): their clients start anew. */
   dropRemote(host: number): void {
-    for (const [key, h] of this.#remote) if (h === host) this.#remote.delete(key);
+    const remote = this.#remote;
+    if (remote !== undefined) for (const [key, h] of remote) if (h === host) remote.delete(key);
   }
 
   /** A datagram another process received on a socket bound to this port's address before it was connected. */
@@ -253,7 +255,7 @@ export class UdpProxySocket implements ProxySocket {
     if (session === undefined) {
       const placement = this.#placement;
       if (placement !== undefined) {
-        const host = this.#remote.get(key);
+        const host = this.#remote?.get(key);
         if (host !== undefined) {
           placement.forward(host, key, msg);
           return;
@@ -274,7 +276,7 @@ export class UdpProxySocket implements ProxySocket {
 
   /** The endpoint for a new session, or undefined (counted) when the port has none. */
   #pick(key: string, rinfo: dgram.RemoteInfo): Endpoint | undefined {
-    const reset = this.#resetNext.delete(key);
+    const reset = this.#resetNext?.delete(key) === true;
     const ep = pickEndpoint(this.#balancer, this.#backoff, this.spn, clientIP(rinfo.address), reset);
     if (ep === undefined) {
       this.stats.noEndpointRejections++;
@@ -294,7 +296,7 @@ export class UdpProxySocket implements ProxySocket {
     } catch {
       return;
     }
-    this.#remote.set(key, host);
+    (this.#remote ??= new Map()).set(key, host);
     placement.open(
       host,
       { key, listenIndex: index, local: { address: local.address, port: local.port, family: local.family === 'IPv6' ? 'udp6' : 'udp4' }, client: { address: rinfo.address, port: rinfo.port }, endpoint: ep },
@@ -439,10 +441,11 @@ export class UdpProxySocket implements ProxySocket {
 
   /** The client's next session is picked with reset=true (its last one failed). */
   #markReset(key: string): void {
-    this.#resetNext.set(key, true);
-    if (this.#resetNext.size > this.#maxSessions) {
-      const oldest = this.#resetNext.keys().next();
-      if (oldest.done !== true) this.#resetNext.delete(oldest.value);
+    const resetNext = (this.#resetNext ??= new Map());
+    resetNext.set(key, true);
+    if (resetNext.size > this.#maxSessions) {
+      const oldest = resetNext.keys().next();
+      if (oldest.done !== true) resetNext.delete(oldest.value);
     }
   }
 
@@ -464,13 +467,13 @@ export class UdpProxySocket implements ProxySocket {
 
   /** One warning per interval for the whole port, with how many occurrences it stands for. */
   #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
-    const suppressed = this.#localResourceLog.take();
+    const suppressed = (this.#localResourceLog ??= new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS)).take();
     if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
   }
 
   readonly #onListenError = (err: NodeJS.ErrnoException): void => {
     if (isLocalResourceError(err.code)) this.stats.localResourceErrors++;
-    const suppressed = this.#errorLog.take();
+    const suppressed = (this.#errorLog ??= new LogThrottle(1000)).take();
     if (suppressed >= 0) this.#log.warn('UDP socket error', { service: this.spn, code: err.code, error: err, suppressed });
   };
 }

@@ -20,7 +20,8 @@ export type RemovalReason = 'idle' | 'evicted';
  * The table only orders and removes; onRemove (the owner) closes what it removed.
  */
 export class UdpSessionTable<S extends TableEntry> {
-  readonly #sessions = new Map<string, S>();
+  /** Made with the first session: most ports of a large cluster never see one. */
+  #sessions: Map<string, S> | undefined;
   readonly #idleTimeoutMs: number;
   readonly #maxSessions: number;
   readonly #onRemove: (session: S, reason: RemovalReason) => void;
@@ -37,16 +38,16 @@ export class UdpSessionTable<S extends TableEntry> {
   }
 
   get size(): number {
-    return this.#sessions.size;
+    return this.#sessions?.size ?? 0;
   }
 
   get(key: string): S | undefined {
-    return this.#sessions.get(key);
+    return this.#sessions?.get(key);
   }
 
   /** Whether adding a session now would exceed maxSessions. */
   get full(): boolean {
-    return this.#sessions.size >= this.#maxSessions;
+    return this.size >= this.#maxSessions;
   }
 
   /** Removes the least recently active session (reported to onRemove as 'evicted'). */
@@ -61,7 +62,7 @@ export class UdpSessionTable<S extends TableEntry> {
   /** Adds a new session as the most recently active one. */
   add(session: S): void {
     session.lastActiveMs = this.#now();
-    this.#sessions.set(session.key, session);
+    (this.#sessions ??= new Map()).set(session.key, session);
     this.#append(session);
     this.#timer ??= this.#arm(this.#idleTimeoutMs);
   }
@@ -82,9 +83,9 @@ export class UdpSessionTable<S extends TableEntry> {
 
   /** Removes every session without calling onRemove, and stops the timer; returns them. */
   clear(): S[] {
-    const all = [...this.#sessions.values()];
+    const all = this.#sessions === undefined ? [] : [...this.#sessions.values()];
     for (const session of all) this.#unlink(session);
-    this.#sessions.clear();
+    this.#sessions?.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     return all;
@@ -96,7 +97,7 @@ export class UdpSessionTable<S extends TableEntry> {
 
   #remove(session: S): void {
     this.#unlink(session);
-    this.#sessions.delete(session.key);
+    this.#sessions?.delete(session.key);
   }
 
   #append(session: S): void {
