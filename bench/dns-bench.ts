@@ -49,7 +49,9 @@ const write = async (file: string, text: string): Promise<void> => {
   await writeFile(path.join(dir, `.${file}.tmp`), text);
   await rename(path.join(dir, `.${file}.tmp`), path.join(dir, file));
 };
-await write('web.yaml', `
+await write(
+  'web.yaml',
+  `
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: bench}
@@ -63,11 +65,25 @@ metadata: {name: web-a, namespace: bench, labels: {kubernetes.io/service-name: w
 addressType: IPv4
 ports: [{name: echo, port: ${echo.port}}]
 endpoints: [{addresses: ["127.0.0.1"]}]
-`);
+`,
+);
 const dnsPort = await freePort(HOST);
 const LOCAL = values.local === true;
 const local = LOCAL ? ['local', '--service-ip-pool', '127.77.251.0/24', ...(process.getuid?.() === 0 ? ['--hosts-file', path.join(dir, '.hosts')] : [])] : [];
-const proxy = spawnNode([CLI, ...local, '--manifests', dir, '--dns-bind-address', `${HOST}:${dnsPort}`, '--dns-upstream', 'refuse', '--log-level', 'warn', '--healthz-bind-address=', '--metrics-bind-address=']);
+const proxy = spawnNode([
+  CLI,
+  ...local,
+  '--manifests',
+  dir,
+  '--dns-bind-address',
+  `${HOST}:${dnsPort}`,
+  '--dns-upstream',
+  'refuse',
+  '--log-level',
+  'warn',
+  '--healthz-bind-address=',
+  '--metrics-bind-address=',
+]);
 
 const socket = dgram.createSocket('udp4');
 await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
@@ -138,14 +154,17 @@ try {
   for (let i = 0; i < NEW_SERVICES; i++) {
     const name = `new${i}`;
     const t0 = process.hrtime.bigint();
-    await write(`${name}.yaml`, `
+    await write(
+      `${name}.yaml`,
+      `
 apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: bench}
 spec:
   clusterIP: 127.77.250.${10 + i}
   ports: [{name: http, port: 19998}]
-`);
+`,
+    );
     await waitFor(`${name} to resolve`, async () => (await query(`${name}.bench.svc.cluster.local`, 200)).answers === 1, 10_000, 2);
     toResolve.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }

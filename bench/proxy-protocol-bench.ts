@@ -48,7 +48,8 @@ await new Promise<void>((resolve) => backend.listen({ host: '127.0.0.1', port: 0
 const backendPort = (backend.address() as AddressInfo).port;
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-pp-bench-'));
-const docs = CONFIGS.map((c) => `
+const docs = CONFIGS.map(
+  (c) => `
 apiVersion: v1
 kind: Service
 metadata:
@@ -64,7 +65,8 @@ metadata: {name: ${c.name}-a, namespace: bench, labels: {kubernetes.io/service-n
 addressType: IPv4
 ports: [{name: p, port: ${backendPort}}]
 endpoints: [{addresses: ["127.0.0.1"]}]
-`);
+`,
+);
 await writeFile(path.join(dir, 'bench.yaml'), docs.join('---\n'));
 const proxy = spawnNode([CLI, '--manifests', dir, '--log-level', 'warn', '--healthz-bind-address=', '--metrics-bind-address=']);
 

@@ -34,11 +34,7 @@ const sockets: ProxySocket[] = [];
 for (let i = 0; i < ports; i++) {
   const spn = servicePortName('bench', `svc-${i}`, 'p');
   const listen = [{ host: `127.101.${(i >> 8) & 255}.${(i & 255) + 0}`, port: 7000 + (i >> 16) }];
-  sockets.push(
-    protocol === 'TCP'
-      ? new TcpProxySocket({ spn, listen, balancer, backoff, idleTimeoutMs: DEFAULT_CONFIG.tcpIdleTimeoutMs })
-      : new UdpProxySocket({ spn, listen, balancer, backoff }),
-  );
+  sockets.push(protocol === 'TCP' ? new TcpProxySocket({ spn, listen, balancer, backoff, idleTimeoutMs: DEFAULT_CONFIG.tcpIdleTimeoutMs }) : new UdpProxySocket({ spn, listen, balancer, backoff }));
 }
 await Promise.all(sockets.map((s) => s.start()));
 const cpu = process.cpuUsage(cpu0);

@@ -104,25 +104,60 @@ function parseArgs(argv) {
     const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
     const value = () => (inline !== undefined ? inline : argv[++i]);
     switch (flag) {
-      case '--reps': o.reps = num(flag, value(), 1, 50); break;
-      case '--duration': o.duration = num(flag, value(), 1, 600); break;
-      case '--warmup': o.warmup = num(flag, value(), 0, 60); break;
-      case '--targets': o.targets = list(flag, value(), ALL_TARGETS); break;
-      case '--scenarios': o.scenarios = list(flag, value(), ALL_SCENARIOS, SCENARIO_ALIASES); break;
-      case '--out': o.out = path.resolve(value()); break;
-      case '--legacy-go': o.legacyGo = path.resolve(value()); break;
-      case '--proxy-root': o.proxyRoot = path.resolve(value()); break;
-      case '--node-args': o.nodeArgs = String(value()).split(/\s+/).filter(Boolean); break;
-      case '--cpu-prof': o.cpuProf = true; break;
-      case '--idle-conns': o.idleConns = num(flag, value(), 100, 1_000_000); break;
-      case '--max-conns': o.maxConns = num(flag, value(), 100, 1_000_000); break;
-      case '--hold-time': o.holdTime = num(flag, value(), 5, 600); break;
-      case '--services': o.services = num(flag, value(), 1, 10_000); break;
-      case '--port-base': o.portBase = num(flag, value(), 1024, 29_000); break;
-      case '--keep-tmp': o.keepTmp = true; break;
+      case '--reps':
+        o.reps = num(flag, value(), 1, 50);
+        break;
+      case '--duration':
+        o.duration = num(flag, value(), 1, 600);
+        break;
+      case '--warmup':
+        o.warmup = num(flag, value(), 0, 60);
+        break;
+      case '--targets':
+        o.targets = list(flag, value(), ALL_TARGETS);
+        break;
+      case '--scenarios':
+        o.scenarios = list(flag, value(), ALL_SCENARIOS, SCENARIO_ALIASES);
+        break;
+      case '--out':
+        o.out = path.resolve(value());
+        break;
+      case '--legacy-go':
+        o.legacyGo = path.resolve(value());
+        break;
+      case '--proxy-root':
+        o.proxyRoot = path.resolve(value());
+        break;
+      case '--node-args':
+        o.nodeArgs = String(value()).split(/\s+/).filter(Boolean);
+        break;
+      case '--cpu-prof':
+        o.cpuProf = true;
+        break;
+      case '--idle-conns':
+        o.idleConns = num(flag, value(), 100, 1_000_000);
+        break;
+      case '--max-conns':
+        o.maxConns = num(flag, value(), 100, 1_000_000);
+        break;
+      case '--hold-time':
+        o.holdTime = num(flag, value(), 5, 600);
+        break;
+      case '--services':
+        o.services = num(flag, value(), 1, 10_000);
+        break;
+      case '--port-base':
+        o.portBase = num(flag, value(), 1024, 29_000);
+        break;
+      case '--keep-tmp':
+        o.keepTmp = true;
+        break;
       case '--help':
-      case '-h': o.help = true; break;
-      default: problems.push(`unknown argument ${argv[i]}`);
+      case '-h':
+        o.help = true;
+        break;
+      default:
+        problems.push(`unknown argument ${argv[i]}`);
     }
   }
   return { o, problems };
@@ -297,7 +332,11 @@ async function main() {
             run.cost = { cpuPct: usr + sys, usrPct: usr, sysPct: sys, peakRssMiB: sampler.stop() / 2 ** 20 };
           }
           runs.push(run);
-          const m = res.ok ? Object.entries(res.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : Number(v).toFixed(3)}`).join(' ') : `FAILED: ${res.error}`;
+          const m = res.ok
+            ? Object.entries(res.metrics)
+                .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : Number(v).toFixed(3)}`)
+                .join(' ')
+            : `FAILED: ${res.error}`;
           log(`  ${sc} rep ${rep} ${t}: ${m}${run.cost ? ` cpu=${run.cost.cpuPct.toFixed(0)}% rss=${run.cost.peakRssMiB.toFixed(0)}MiB` : ''}`);
           if (!res.ok) notes.push(`${sc} ${t} rep ${rep} failed: ${res.error} (raw: ${path.relative(out, raw)})`);
         }
@@ -331,7 +370,11 @@ async function main() {
         for (const t of rotate(tl, rep - 1)) {
           const res = await startupOnce(ctx, t, prepared);
           runs.push({ scenario: 'startup', target: t, rep, ...res });
-          const m = res.ok ? Object.entries(res.metrics).map(([k, v]) => `${k}=${Number(v).toFixed(0)}`).join(' ') : `FAILED: ${res.error}`;
+          const m = res.ok
+            ? Object.entries(res.metrics)
+                .map(([k, v]) => `${k}=${Number(v).toFixed(0)}`)
+                .join(' ')
+            : `FAILED: ${res.error}`;
           log(`  startup rep ${rep} ${t}: ${m}${res.ok ? ` (${res.detail.echoed}/${o.services} ports proxied a byte; stop ${res.detail.stopMs.toFixed(0)} ms)` : ''}`);
           if (!res.ok) notes.push(`startup ${t} rep ${rep} failed: ${res.error}`);
           else if (res.detail.echoed < o.services) notes.push(`startup ${t} rep ${rep}: only ${res.detail.echoed} of ${o.services} ports proxied a byte`);
@@ -376,7 +419,11 @@ async function main() {
   }
   if (Object.keys(integrity).length) {
     lines.push('');
-    lines.push(`Integrity: ${Object.entries(integrity).map(([t, r]) => `${t} ${r.intact}/${r.total}`).join(', ')} parallel 1 MiB downloads intact (2 of them read slowly).`);
+    lines.push(
+      `Integrity: ${Object.entries(integrity)
+        .map(([t, r]) => `${t} ${r.intact}/${r.total}`)
+        .join(', ')} parallel 1 MiB downloads intact (2 of them read slowly).`,
+    );
   }
   if (notes.length) {
     lines.push('');
@@ -411,4 +458,3 @@ main().then(
     process.exitCode = 1;
   },
 );
-

@@ -108,12 +108,40 @@ async function main(): Promise<void> {
   const docs: string[] = [];
   SCHEDULERS.forEach((name, i) => {
     docs.push(
-      ['apiVersion: v1', 'kind: Service', 'metadata:', `  name: ${name}`, '  namespace: bench', '  annotations:', `    kube-userspace-proxy.io/scheduler: ${name}`, 'spec:', `  clusterIP: "${portal(i)}"`, '  ports:', '    - name: p', '      port: 8080'].join('\n'),
+      [
+        'apiVersion: v1',
+        'kind: Service',
+        'metadata:',
+        `  name: ${name}`,
+        '  namespace: bench',
+        '  annotations:',
+        `    kube-userspace-proxy.io/scheduler: ${name}`,
+        'spec:',
+        `  clusterIP: "${portal(i)}"`,
+        '  ports:',
+        '    - name: p',
+        '      port: 8080',
+      ].join('\n'),
     );
     servers.forEach((server, k) => {
       const port = (server.address() as net.AddressInfo).port;
       docs.push(
-        ['apiVersion: discovery.k8s.io/v1', 'kind: EndpointSlice', 'metadata:', `  name: ${name}-${k}`, '  namespace: bench', '  labels:', `    kubernetes.io/service-name: ${name}`, 'addressType: IPv4', 'ports:', '  - name: p', `    port: ${port}`, '    protocol: TCP', 'endpoints:', `  - addresses: ["127.79.1.${k + 1}"]`].join('\n'),
+        [
+          'apiVersion: discovery.k8s.io/v1',
+          'kind: EndpointSlice',
+          'metadata:',
+          `  name: ${name}-${k}`,
+          '  namespace: bench',
+          '  labels:',
+          `    kubernetes.io/service-name: ${name}`,
+          'addressType: IPv4',
+          'ports:',
+          '  - name: p',
+          `    port: ${port}`,
+          '    protocol: TCP',
+          'endpoints:',
+          `  - addresses: ["127.79.1.${k + 1}"]`,
+        ].join('\n'),
       );
     });
   });

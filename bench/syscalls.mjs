@@ -38,7 +38,18 @@ calls. Needs wrk, strace, nginx (the backend), haproxy and go for those targets;
   --out FILE          also write the results as JSON to FILE`;
 
 function parseArgs(argv) {
-  const o = { targets: ['proxy', 'haproxy', 'legacy'], scenario: 'newconn', duration: 5, proxyRoot: REPO, node: process.execPath, portBase: 27_000, out: null, baseline: null, rounds: 1, legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go') };
+  const o = {
+    targets: ['proxy', 'haproxy', 'legacy'],
+    scenario: 'newconn',
+    duration: 5,
+    proxyRoot: REPO,
+    node: process.execPath,
+    portBase: 27_000,
+    out: null,
+    baseline: null,
+    rounds: 1,
+    legacyGo: path.resolve(REPO, '..', 'shared', 'bench', 'legacy-go', 'main.go'),
+  };
   const problems = [];
   for (let i = 0; i < argv.length; i++) {
     const v = () => argv[++i];
@@ -55,9 +66,15 @@ function parseArgs(argv) {
         o.duration = Number(v());
         if (!(o.duration >= 1 && o.duration <= 120)) problems.push('--duration must be a number from 1 to 120');
         break;
-      case '--proxy-root': o.proxyRoot = path.resolve(v()); break;
-      case '--node': o.node = v(); break;
-      case '--baseline': o.baseline = path.resolve(v()); break;
+      case '--proxy-root':
+        o.proxyRoot = path.resolve(v());
+        break;
+      case '--node':
+        o.node = v();
+        break;
+      case '--baseline':
+        o.baseline = path.resolve(v());
+        break;
       case '--rounds':
         o.rounds = Number(v());
         if (!(Number.isInteger(o.rounds) && o.rounds >= 1 && o.rounds <= 20)) problems.push('--rounds must be a whole number from 1 to 20');
@@ -66,11 +83,18 @@ function parseArgs(argv) {
         o.portBase = Number(v());
         if (!(o.portBase >= 1024 && o.portBase <= 29_000)) problems.push('--port-base must be a number from 1024 to 29000');
         break;
-      case '--out': o.out = path.resolve(v()); break;
-      case '--legacy-go': o.legacyGo = path.resolve(v()); break;
+      case '--out':
+        o.out = path.resolve(v());
+        break;
+      case '--legacy-go':
+        o.legacyGo = path.resolve(v());
+        break;
       case '-h':
-      case '--help': o.help = true; break;
-      default: problems.push(`unknown argument ${argv[i]}`);
+      case '--help':
+        o.help = true;
+        break;
+      default:
+        problems.push(`unknown argument ${argv[i]}`);
     }
   }
   return { o, problems };
@@ -153,10 +177,7 @@ async function measure(ctx, target, inst, o) {
 }
 
 function table(results, unit) {
-  const lines = [
-    `| target | ${unit}s/s (CPU run) | CPU µs/${unit} (of which sys) | syscalls/${unit} | most frequent calls per ${unit} |`,
-    '|---|---:|---:|---:|---|',
-  ];
+  const lines = [`| target | ${unit}s/s (CPU run) | CPU µs/${unit} (of which sys) | syscalls/${unit} | most frequent calls per ${unit} |`, '|---|---:|---:|---:|---|'];
   for (const r of results) {
     const top = Object.entries(r.perConn)
       .filter(([, n]) => n >= 0.05)
@@ -221,38 +242,41 @@ async function main() {
     if (o.targets.includes('legacy')) ctx.legacyBin = await buildLegacy(o.legacyGo, tmp, path.join(tmp, 'bin'));
     await startBackends(ctx, { http: true });
     const list = baselineCli ? [...o.targets, 'baseline'] : o.targets;
-    for (let round = 0; round < o.rounds; round++) for (const name of list) {
-      // The baseline is the proxy target of another checkout, on the same port.
-      const t = name === 'baseline' ? 'proxy' : name;
-      const tctx = name === 'baseline' ? { ...ctx, proxyCli: baselineCli } : ctx;
-      // The proxy runs under --node; the others are binaries.
-      const saved = process.execPath;
-      const inst = await (async () => {
-        if (!t.startsWith('proxy')) return startTarget(tctx, t, 'main', mainServices(L, t));
-        process.execPath = o.node;
-        try {
-          return await startTarget(tctx, t, 'main', mainServices(L, t));
-        } finally {
-          process.execPath = saved;
+    for (let round = 0; round < o.rounds; round++)
+      for (const name of list) {
+        // The baseline is the proxy target of another checkout, on the same port.
+        const t = name === 'baseline' ? 'proxy' : name;
+        const tctx = name === 'baseline' ? { ...ctx, proxyCli: baselineCli } : ctx;
+        // The proxy runs under --node; the others are binaries.
+        const saved = process.execPath;
+        const inst = await (async () => {
+          if (!t.startsWith('proxy')) return startTarget(tctx, t, 'main', mainServices(L, t));
+          process.execPath = o.node;
+          try {
+            return await startTarget(tctx, t, 'main', mainServices(L, t));
+          } finally {
+            process.execPath = saved;
+          }
+        })();
+        if (!inst.ok) {
+          log(`target ${t} did not start; see ${inst.proc.logPath}`);
+          await stop(inst.proc);
+          continue;
         }
-      })();
-      if (!inst.ok) {
-        log(`target ${t} did not start; see ${inst.proc.logPath}`);
-        await stop(inst.proc);
-        continue;
+        try {
+          const r = { ...(await measure(ctx, t, inst, o)), target: name };
+          log(`${name}: ${r.cpuUs.toFixed(1)} CPU µs and ${r.syscalls.toFixed(1)} system calls per ${SCENARIOS[o.scenario].unit}`);
+          results.push(r);
+        } finally {
+          await stop(inst.proc);
+        }
       }
-      try {
-        const r = { ...(await measure(ctx, t, inst, o)), target: name };
-        log(`${name}: ${r.cpuUs.toFixed(1)} CPU µs and ${r.syscalls.toFixed(1)} system calls per ${SCENARIOS[o.scenario].unit}`);
-        results.push(r);
-      } finally {
-        await stop(inst.proc);
-      }
-    }
   } finally {
     await stopAll(3000);
   }
-  process.stdout.write(`\n${o.scenario}, wrk -t2 -c50 -d${o.duration}s${SCENARIOS[o.scenario].close ? " -H 'Connection: close'" : ''}, proxy on ${o.node === process.execPath ? process.version : o.node}\n\n`);
+  process.stdout.write(
+    `\n${o.scenario}, wrk -t2 -c50 -d${o.duration}s${SCENARIOS[o.scenario].close ? " -H 'Connection: close'" : ''}, proxy on ${o.node === process.execPath ? process.version : o.node}\n\n`,
+  );
   process.stdout.write(`${table(results, SCENARIOS[o.scenario].unit)}\n`);
   if (o.out) fs.writeFileSync(o.out, JSON.stringify({ options: o, results }, null, 2));
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -42,7 +42,9 @@ function parseArgs(argv) {
     const a = argv[i];
     const next = () => argv[++i];
     if (a === '--targets') {
-      o.targets = String(next() ?? '').split(',').filter(Boolean);
+      o.targets = String(next() ?? '')
+        .split(',')
+        .filter(Boolean);
       for (const t of o.targets) if (!TARGETS.includes(t)) problems.push(`--targets: unknown "${t}" (known: ${TARGETS.join(', ')})`);
     } else if (a === '--baseline') o.baselines.push(path.resolve(String(next())));
     else if (a === '--duration') o.duration = Number(next());
@@ -111,7 +113,12 @@ async function perfCounted(ctx, pgid, port, seconds) {
   const rr = await udpLoad(ctx.bin['udp-rr'], port, seconds);
   await Promise.race([counter.exited, sleep(5000)]);
   await stop(counter);
-  const line = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').find((l) => l.includes('raw_syscalls:sys_enter')) : undefined;
+  const line = fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.includes('raw_syscalls:sys_enter'))
+    : undefined;
   const count = line ? Number(line.split(',')[0]) : NaN;
   return rr && rr.received > 0 && Number.isFinite(count) ? count / rr.received : NaN;
 }
@@ -254,7 +261,10 @@ async function main() {
     await stopAll();
     if (!process.env.KUP_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const rows = ['| target | round trips/s | CPU µs / round trip (user / system) | syscalls / round trip (perf) | syscalls / round trip (strace) | most frequent under strace (per round trip) |', '|---|---:|---:|---:|---:|---|'];
+  const rows = [
+    '| target | round trips/s | CPU µs / round trip (user / system) | syscalls / round trip (perf) | syscalls / round trip (strace) | most frequent under strace (per round trip) |',
+    '|---|---:|---:|---:|---:|---|',
+  ];
   for (const t of targets) {
     const r = results[t];
     if (!r) continue;
@@ -266,9 +276,16 @@ async function main() {
       .slice(0, 4)
       .map(([k, v]) => `${k} ${fmt(v, 2)}`)
       .join(', ');
-    rows.push(`| ${t} | ${Math.round(median(r.rtps))} | ${fmt(median(r.cpuUs))} (${fmt(median(r.usrUs))} / ${fmt(median(r.sysUs))}) | ${fmt(median(r.perfSyscalls), 2)} | ${fmt(median(r.syscalls), 2)} | ${most} |`);
+    rows.push(
+      `| ${t} | ${Math.round(median(r.rtps))} | ${fmt(median(r.cpuUs))} (${fmt(median(r.usrUs))} / ${fmt(median(r.sysUs))}) | ${fmt(median(r.perfSyscalls), 2)} | ${fmt(median(r.syscalls), 2)} | ${most} |`,
+    );
   }
-  process.stdout.write(`\nmedians of ${o.reps} round(s) of ${o.duration} s; loadavg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n${rows.join('\n')}\n`);
+  process.stdout.write(
+    `\nmedians of ${o.reps} round(s) of ${o.duration} s; loadavg ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n${rows.join('\n')}\n`,
+  );
   if (o.out) fs.writeFileSync(o.out, JSON.stringify({ date: new Date().toISOString(), options: o, results }, null, 2));
   return 0;
 }

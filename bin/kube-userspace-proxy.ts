@@ -143,7 +143,13 @@ async function main(commandLine: readonly string[]): Promise<number> {
   const dns = config.dnsBindAddress !== '' ? new ClusterDns({ config }) : undefined;
   try {
     const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
-    const named = withLocalNames(await serviceSourceFor(config, ownListenersOf(config, () => agent?.status())), config);
+    const named = withLocalNames(
+      await serviceSourceFor(
+        config,
+        ownListenersOf(config, () => agent?.status()),
+      ),
+      config,
+    );
     // DNS sees what the agent sees, pool addresses included, and headless and ExternalName services too.
     const source = dns ? new FanOutSource(named, [dns.zone]) : named;
     const { rules, assigner, allocator } = await redirectFor(config);

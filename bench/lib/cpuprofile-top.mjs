@@ -30,7 +30,9 @@ export function topOfProfile(file, n = 30) {
     const key = `${name} ${short}`.trim();
     perFn.set(key, (perFn.get(key) ?? 0) + us);
     const where = !url
-      ? name.startsWith('(') ? name : 'native / V8 builtins'
+      ? name.startsWith('(')
+        ? name
+        : 'native / V8 builtins'
       : url.startsWith('node:')
         ? 'Node internals (node:*)'
         : url.includes('/node_modules/')

@@ -103,10 +103,7 @@ export function summarize(runs) {
 }
 
 export function mainTable(rows) {
-  const lines = [
-    '| scenario: figure (unit, better) | target | median | min–max (spread) | ÷ direct | ÷ HAProxy | ÷ legacy |',
-    '|---|---|---:|---:|---:|---:|---:|',
-  ];
+  const lines = ['| scenario: figure (unit, better) | target | median | min–max (spread) | ÷ direct | ÷ HAProxy | ÷ legacy |', '|---|---|---:|---:|---:|---:|---:|'];
   let last = '';
   for (const r of rows) {
     const head = `${r.name} (${r.unit}, ${r.better === 'higher' ? '↑' : '↓'})`;
@@ -123,9 +120,9 @@ export function mainTable(rows) {
 }
 
 const COST_UNIT = {
-  bulk1: ['ms CPU per GB', (c, m) => ((c / 100) / (m.gbps / 8)) * 1000],
-  bulk4: ['ms CPU per GB', (c, m) => ((c / 100) / (m.gbps / 8)) * 1000],
-  download: ['ms CPU per GB', (c, m) => ((c / 100) / (m.gbps / 8)) * 1000],
+  bulk1: ['ms CPU per GB', (c, m) => (c / 100 / (m.gbps / 8)) * 1000],
+  bulk4: ['ms CPU per GB', (c, m) => (c / 100 / (m.gbps / 8)) * 1000],
+  download: ['ms CPU per GB', (c, m) => (c / 100 / (m.gbps / 8)) * 1000],
   keepalive: ['µs CPU per request', (c, m) => ((c / 100) * 1e6) / m.rps],
   newconn: ['µs CPU per connection', (c, m) => ((c / 100) * 1e6) / m.cps],
   udp: ['µs CPU per round trip', (c, m) => ((c / 100) * 1e6) / m.rtps],
@@ -137,9 +134,7 @@ export function costTable(runs) {
   const scenarios = [...new Set(runs.filter((r) => r.cost).map((r) => r.scenario))];
   for (const sc of scenarios) {
     const [unit, per] = COST_UNIT[sc] ?? ['', () => NaN];
-    const targets = [...new Set(runs.filter((r) => r.scenario === sc && r.cost).map((r) => r.target))].sort(
-      (a, b) => TARGET_ORDER.indexOf(a) - TARGET_ORDER.indexOf(b),
-    );
+    const targets = [...new Set(runs.filter((r) => r.scenario === sc && r.cost).map((r) => r.target))].sort((a, b) => TARGET_ORDER.indexOf(a) - TARGET_ORDER.indexOf(b));
     let first = true;
     for (const t of targets) {
       const rs = runs.filter((r) => r.scenario === sc && r.target === t && r.ok && r.cost);
@@ -199,12 +194,7 @@ function goalsFor(rows, target, prefix, { fdHard, checkpoint, services }) {
   {
     const r = row('memory', 'bytes_per_conn');
     const kib = r ? r.median / 1024 : NaN;
-    add(
-      'RSS per idle proxied connection',
-      r ? `${kib.toFixed(1)} KiB (at ${checkpoint.toLocaleString('en-US')} connections)` : 'not measured',
-      '<= 10 KiB',
-      r ? kib <= 10 : null,
-    );
+    add('RSS per idle proxied connection', r ? `${kib.toFixed(1)} KiB (at ${checkpoint.toLocaleString('en-US')} connections)` : 'not measured', '<= 10 KiB', r ? kib <= 10 : null);
     const h = row('memory', 'max_held');
     const note =
       target === 'proxy' && fdHard < 2 * 50_000 + 100

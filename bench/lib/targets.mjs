@@ -111,9 +111,7 @@ function template(ctx, name) {
 }
 
 export function renderHaproxy(ctx, services, { maxconn, bufsize, idleTimeout = '120s' }) {
-  const sections = services
-    .filter((s) => s.proto === 'TCP')
-    .map((s) => [`listen ${s.name}`, `  bind ${s.ip}:${s.port}`, ...s.endpoints.map((e, i) => `  server e${i} ${e.ip}:${e.port}`)].join('\n'));
+  const sections = services.filter((s) => s.proto === 'TCP').map((s) => [`listen ${s.name}`, `  bind ${s.ip}:${s.port}`, ...s.endpoints.map((e, i) => `  server e${i} ${e.ip}:${e.port}`)].join('\n'));
   return fill(template(ctx, 'haproxy.cfg'), {
     MAXCONN: maxconn,
     GLOBAL_EXTRA: bufsize ? `  tune.bufsize ${bufsize}` : '',

@@ -22,7 +22,11 @@ try {
 // The names too, from the DNS server: port 1053 needs no root and stays clear of a resolver on 53.
 const DNS = { host: '127.0.0.1', port: 1053 };
 const NAME = 'hostnames.default.svc.cluster.local';
-const proxy = spawn(process.execPath, [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--healthz-bind-address', '127.0.0.1:10256', '--dns-bind-address', `${DNS.host}:${DNS.port}`, '--log-format', 'text'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const proxy = spawn(
+  process.execPath,
+  [cli, '--manifests', manifests, '--bind-address', '127.0.0.1', '--healthz-bind-address', '127.0.0.1:10256', '--dns-bind-address', `${DNS.host}:${DNS.port}`, '--log-format', 'text'],
+  { stdio: ['ignore', 'inherit', 'inherit'] },
+);
 let stopping = false;
 
 async function stop(code: number): Promise<never> {

@@ -126,7 +126,9 @@ export class Agent implements ServiceSourceHandler {
     this.redirectMode = redirectModeName(options.rules, options.assigner);
     this.#node = new ThisNode(this.#config.nodeName ?? '');
     const redirect = options.rules !== undefined;
-    this.#rules = options.rules ? new RuleSync({ backend: options.rules, balancer: this.#balancer, bindAddress: this.#config.bindAddress, nodePortIPs: () => this.#nodePortIPs(), owner: this }) : undefined;
+    this.#rules = options.rules
+      ? new RuleSync({ backend: options.rules, balancer: this.#balancer, bindAddress: this.#config.bindAddress, nodePortIPs: () => this.#nodePortIPs(), owner: this })
+      : undefined;
     this.#addresses = options.assigner ? new ServiceAddresses(options.assigner) : undefined;
     this.#opener = new PortOpener({
       redirect,
@@ -184,7 +186,7 @@ export class Agent implements ServiceSourceHandler {
     // listener in none mode) follows in the next sync, asked for now.
     if (flipped && this.#synced) this.#runner.run();
     // In force now unless its Service is not applied yet (held then until the sync that applies it).
-    const owner = current ?? previous ? serviceKeyOfSlice((current ?? previous)!) : '';
+    const owner = (current ?? previous) ? serviceKeyOfSlice((current ?? previous)!) : '';
     this.#accounting.endpointSliceChange(previous, current, this.#synced && this.#ports.services.has(owner) && this.#tracker.get(owner) === undefined);
   }
 

@@ -29,7 +29,11 @@ export function descriptorLimits(config: Pick<Config, 'udpMaxSessions' | 'worker
     perProcess: config.workers > 1 ? `each of ${config.workers} processes` : 'this process',
   });
   if (config.udpMaxSessions > derived) {
-    log.warn('--udp-max-sessions is above what the descriptor budget holds: new sessions past it are refused', { udpMaxSessions: config.udpMaxSessions, budgetSessions: derived, openFileLimit: budget.limit });
+    log.warn('--udp-max-sessions is above what the descriptor budget holds: new sessions past it are refused', {
+      udpMaxSessions: config.udpMaxSessions,
+      budgetSessions: derived,
+      openFileLimit: budget.limit,
+    });
   }
   return { budget, udpMaxSessions };
 }

@@ -59,7 +59,6 @@ export class HostsFileSource implements ServiceSource {
     this.#file.destroy();
   }
 
-
   #publish(): void {
     this.#file.publish(hostsEntries(this.#services.values(), this.#zone));
   }

@@ -65,7 +65,6 @@ export class PooledServiceSource implements ServiceSource {
     this.#inner.destroy();
   }
 
-
   #onServiceChange(key: ServiceKey, current: ServiceSpec | undefined): void {
     if (current) this.#original.set(key, current);
     else this.#original.delete(key);

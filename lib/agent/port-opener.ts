@@ -93,7 +93,14 @@ export class PortOpener {
       st.proxyPort = o.redirect ? (socket.addresses()[0]?.port ?? 0) : 0;
       // Asking the kernel for the bound addresses costs a system call per listener: only when logged.
       if (log.isInfoEnabled()) {
-        const fields = { service: st.spn, protocol: st.port.protocol, addresses: socket.addresses().map((a) => formatHostPort(a.host, a.port)).join(',') };
+        const fields = {
+          service: st.spn,
+          protocol: st.port.protocol,
+          addresses: socket
+            .addresses()
+            .map((a) => formatHostPort(a.host, a.port))
+            .join(','),
+        };
         log.info(st.error ? 'listener recovered' : 'opened listener', fields);
       }
       st.error = undefined;

@@ -35,7 +35,7 @@ async function unscopedSourceFor(config: Config, ownListeners?: () => Iterable<O
     log.info('service source', { source: 'manifests', paths: config.manifests.join(',') });
     return new ManifestSource({ paths: [...config.manifests], serviceProxyName: config.serviceProxyName, nodeName, nodeLabels: config.nodeLabels });
   }
-  if (Object.keys(config.nodeLabels).length > 0) log.warn('ignored --node-labels: with the API, the Node object gives this node\'s labels', { node: nodeName });
+  if (Object.keys(config.nodeLabels).length > 0) log.warn("ignored --node-labels: with the API, the Node object gives this node's labels", { node: nodeName });
   // Loaded only for this source: @kubernetes/client-node takes about a second to import, which
   // manifest mode (and --version, --help) should not pay.
   const { loadKubeConfig } = await import('../source/kube-config.js');
@@ -64,4 +64,3 @@ async function unscopedSourceFor(config: Config, ownListeners?: () => Iterable<O
     ...(ownListeners ? { ownListeners } : {}),
   });
 }
-

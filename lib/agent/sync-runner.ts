@@ -37,10 +37,7 @@ export class SyncRunner {
     this.#fn = options.fn;
     this.#maxIntervalMs = options.maxIntervalMs;
     this.#now = options.now ?? Date.now;
-    this.#queue =
-      options.minIntervalMs > 0
-        ? new PQueue({ concurrency: 1, interval: options.minIntervalMs, intervalCap: options.burst ?? 2 })
-        : new PQueue({ concurrency: 1 });
+    this.#queue = options.minIntervalMs > 0 ? new PQueue({ concurrency: 1, interval: options.minIntervalMs, intervalCap: options.burst ?? 2 }) : new PQueue({ concurrency: 1 });
   }
 
   /** Starts the periodic runs. */

@@ -248,10 +248,7 @@ function sameScheduling(a: SchedulingPolicy, b: SchedulingPolicy): boolean {
 
 /** 0 (or a missing value) means Kubernetes' default, as in the Service API. */
 function affinityTimeoutMs(timeoutSeconds: number | undefined): number {
-  const seconds =
-    timeoutSeconds !== undefined && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0
-      ? timeoutSeconds
-      : DEFAULT_AFFINITY_TIMEOUT_SECONDS;
+  const seconds = timeoutSeconds !== undefined && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds : DEFAULT_AFFINITY_TIMEOUT_SECONDS;
   return seconds * 1000;
 }
 

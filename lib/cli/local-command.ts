@@ -50,7 +50,9 @@ export function localArgv(argv: readonly string[], env: LocalEnvironment): Local
     problems.push(`local: --redirect ${redirect} cannot be combined with local: it listens on a pool address per Service (--redirect none); run the agent without "local" for the rules modes`);
   }
   if (has('assign-service-ips')) {
-    problems.push('local: --assign-service-ips cannot be combined with local: it gives each Service a loopback pool address instead of adding ClusterIPs (root) to an interface; run the agent without "local" for that');
+    problems.push(
+      'local: --assign-service-ips cannot be combined with local: it gives each Service a loopback pool address instead of adding ClusterIPs (root) to an interface; run the agent without "local" for that',
+    );
   }
   if (source === 'manifests' && value('dial-via') === 'port-forward') {
     problems.push('local: --dial-via port-forward needs a cluster (--kubeconfig or --context), not --manifests');

@@ -26,7 +26,9 @@ export function formatStatusTable(doc: StatusDocument): string {
   ];
   if (doc.source !== null) {
     const s = doc.source;
-    head.push(`source: kubernetes, ${s.connected ? 'connected' : 'disconnected'}, last contact ${s.lastSuccess ?? 'never'}, ${plural(s.informerRestarts, 'informer restart')}${s.lastError !== null ? `, last error: ${s.lastError}` : ''}`);
+    head.push(
+      `source: kubernetes, ${s.connected ? 'connected' : 'disconnected'}, last contact ${s.lastSuccess ?? 'never'}, ${plural(s.informerRestarts, 'informer restart')}${s.lastError !== null ? `, last error: ${s.lastError}` : ''}`,
+    );
   }
 
   const portals = (sp: ServicePortStatusJson): string => [...sp.portals, ...(sp.nodePort > 0 ? [`*:${sp.nodePort}`] : [])].join(',') || '-';

@@ -60,12 +60,18 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   const dialVia = (one('dial-via') ?? DEFAULT_CONFIG.dialVia) as DialVia;
   if (dialVia !== 'direct' && dialVia !== 'port-forward') problems.push(`${src('dial-via')}: expected direct or port-forward, got "${dialVia}"`);
   else if (dialVia === 'port-forward' && manifests.length > 0) {
-    problems.push(`${src('dial-via')} port-forward needs the Kubernetes API as the source (--kubeconfig, --master or the defaults), not ${src('manifests')}: manifests name no API server to forward through`);
+    problems.push(
+      `${src('dial-via')} port-forward needs the Kubernetes API as the source (--kubeconfig, --master or the defaults), not ${src('manifests')}: manifests name no API server to forward through`,
+    );
   }
   const namespaces: string[] = [];
   for (const text of all('namespace')) {
-    for (const ns of text.split(',').map((n) => n.trim()).filter((n) => n !== '')) {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63) problems.push(`${src('namespace')}: "${ns}" is not a namespace name (a DNS label: lower-case letters, digits and '-', at most 63)`);
+    for (const ns of text
+      .split(',')
+      .map((n) => n.trim())
+      .filter((n) => n !== '')) {
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns) || ns.length > 63)
+        problems.push(`${src('namespace')}: "${ns}" is not a namespace name (a DNS label: lower-case letters, digits and '-', at most 63)`);
       else if (!namespaces.includes(ns)) namespaces.push(ns);
     }
   }
@@ -130,7 +136,8 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   const workersText = one('workers');
   if (workersText !== undefined) {
     if (workersText === 'auto') workers = os.availableParallelism();
-    else if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > MAX_WORKERS) problems.push(`${src('workers')}: expected auto or a number from 1 to ${MAX_WORKERS}, got "${workersText}"`);
+    else if (!/^\d+$/.test(workersText) || Number(workersText) < 1 || Number(workersText) > MAX_WORKERS)
+      problems.push(`${src('workers')}: expected auto or a number from 1 to ${MAX_WORKERS}, got "${workersText}"`);
     else workers = Number(workersText);
   }
 
@@ -149,7 +156,10 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   }
   const nodePortAddresses: string[] = [];
   for (const text of all('nodeport-addresses')) {
-    for (const cidr of text.split(',').map((c) => c.trim()).filter((c) => c !== '')) {
+    for (const cidr of text
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '')) {
       const keyword = NODE_PORT_KEYWORDS[cidr];
       if (keyword) nodePortAddresses.push(...keyword);
       else if (cidr === 'primary') problems.push(`${src('nodeport-addresses')}: "primary" (the Node object's addresses) is not supported: list the CIDRs`);
@@ -158,7 +168,10 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
     }
   }
   const refuseEndpointCidrs: string[] = [];
-  for (const cidr of all('refuse-endpoint-cidrs').flatMap((text) => text.split(',')).map((c) => c.trim()).filter((c) => c !== '')) {
+  for (const cidr of all('refuse-endpoint-cidrs')
+    .flatMap((text) => text.split(','))
+    .map((c) => c.trim())
+    .filter((c) => c !== '')) {
     if (!isCidr(cidr)) problems.push(`${src('refuse-endpoint-cidrs')}: "${cidr}" is not a CIDR (examples: 10.0.0.0/8, 192.168.1.5/32, fd00::/64)`);
     else refuseEndpointCidrs.push(cidr);
   }
@@ -166,7 +179,8 @@ export function buildConfig(values: FlagValues, env: { isTTY: boolean }): { conf
   if (serviceIPPool !== undefined) {
     const range = parseServiceIPPool(serviceIPPool);
     if (typeof range === 'string') problems.push(`${src('service-ip-pool')}: ${range}`);
-    else if (redirect !== 'none') problems.push(`${src('service-ip-pool')}: only with --redirect none (the listeners bind the pool addresses themselves; ${redirect} mode captures ClusterIPs with rules)`);
+    else if (redirect !== 'none')
+      problems.push(`${src('service-ip-pool')}: only with --redirect none (the listeners bind the pool addresses themselves; ${redirect} mode captures ClusterIPs with rules)`);
     else if (assignServiceIPs !== undefined) problems.push(`${src('service-ip-pool')} cannot be combined with ${src('assign-service-ips')}: loopback pool addresses need no assignment`);
   }
   const hostsFile = one('hosts-file');

@@ -43,7 +43,9 @@ export function readConfigFile(file: string): { values: FlagValues; problems: st
     if (apiVersion === KUBE_PROXY_API_VERSION && kind === KUBE_PROXY_KIND) read = readKubeProxyConfiguration(obj as Record<string, unknown>, file);
     else if (apiVersion === PROJECT_API_VERSION && kind === PROJECT_KIND) read = readProjectConfiguration(obj as Record<string, unknown>, file);
     else {
-      problems.push(`${at}: unknown kind ${JSON.stringify(kind)} of apiVersion ${JSON.stringify(apiVersion)}; expected ${KUBE_PROXY_API_VERSION} ${KUBE_PROXY_KIND} or ${PROJECT_API_VERSION} ${PROJECT_KIND}`);
+      problems.push(
+        `${at}: unknown kind ${JSON.stringify(kind)} of apiVersion ${JSON.stringify(apiVersion)}; expected ${KUBE_PROXY_API_VERSION} ${KUBE_PROXY_KIND} or ${PROJECT_API_VERSION} ${PROJECT_KIND}`,
+      );
       continue;
     }
     if (seen.has(String(kind))) {

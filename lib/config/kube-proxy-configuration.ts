@@ -23,9 +23,9 @@ interface Schema {
   readonly [key: string]: Field | Schema;
 }
 
-const MASQUERADE = 'this proxy installs no masquerade rules (connections reach endpoints from this node\'s own sockets)';
-const IPVS = 'kube-proxy\'s ipvs mode only';
-const NFTABLES = 'kube-proxy\'s nftables mode only (this proxy\'s sync periods are iptables.syncPeriod and iptables.minSyncPeriod)';
+const MASQUERADE = "this proxy installs no masquerade rules (connections reach endpoints from this node's own sockets)";
+const IPVS = "kube-proxy's ipvs mode only";
+const NFTABLES = "kube-proxy's nftables mode only (this proxy's sync periods are iptables.syncPeriod and iptables.minSyncPeriod)";
 const WINDOWS = 'Windows only';
 const CONNTRACK = 'this proxy does not tune conntrack';
 const LOGGING = 'this proxy logs every line at once to stderr (set logging.format and logging.verbosity, or logLevel)';

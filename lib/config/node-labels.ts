@@ -9,7 +9,10 @@ const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*
 export function parseNodeLabels(text: string): { labels: Record<string, string> } | { problems: string[] } {
   const labels: Record<string, string> = {};
   const problems: string[] = [];
-  for (const pair of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const eq = pair.indexOf('=');
     if (eq < 0) {
       problems.push(`"${pair}" is not KEY=VALUE`);
@@ -17,7 +20,9 @@ export function parseNodeLabels(text: string): { labels: Record<string, string> 
     }
     const key = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
-    const problem = keyProblem(key) ?? (value === '' || (value.length <= 63 && NAME.test(value)) ? undefined : `value "${value}" of ${key} must be at most 63 letters, digits, -, _ and ., starting and ending with a letter or digit`);
+    const problem =
+      keyProblem(key) ??
+      (value === '' || (value.length <= 63 && NAME.test(value)) ? undefined : `value "${value}" of ${key} must be at most 63 letters, digits, -, _ and ., starting and ending with a letter or digit`);
     if (problem) problems.push(problem);
     else if (Object.hasOwn(labels, key)) problems.push(`${key} given twice`);
     else labels[key] = value;

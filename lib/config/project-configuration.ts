@@ -40,7 +40,11 @@ function fieldValues(kind: FlagKind, value: unknown): string[] | string {
     return value.every(scalar) ? value.map(String) : 'must be a list of strings';
   }
   if (typeof value === 'object' && value !== null) {
-    return [Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}=${String(v ?? '')}`).join(',')];
+    return [
+      Object.entries(value as Record<string, unknown>)
+        .map(([k, v]) => `${k}=${String(v ?? '')}`)
+        .join(','),
+    ];
   }
   return scalar(value) ? [String(value)] : 'must be a value';
 }

@@ -27,9 +27,7 @@ export class ClusterDns {
     this.zone = new DnsZone({ zone: config.clusterDomain, ttlSeconds: config.dnsTtlMs / 1000 });
     const self = parseAddress(config.dnsBindAddress, '--dns-bind-address');
     this.#upstream =
-      config.dnsUpstream === 'forward'
-        ? new UpstreamForwarder({ resolvConf: config.resolvConf, self, ...(options.upstreamPort !== undefined ? { port: options.upstreamPort } : {}) })
-        : undefined;
+      config.dnsUpstream === 'forward' ? new UpstreamForwarder({ resolvConf: config.resolvConf, self, ...(options.upstreamPort !== undefined ? { port: options.upstreamPort } : {}) }) : undefined;
     this.server = new DnsServer({ address: config.dnsBindAddress, responder: new DnsResponder({ zone: this.zone, upstream: this.#upstream }) });
   }
 

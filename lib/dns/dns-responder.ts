@@ -74,8 +74,7 @@ export class DnsResponder {
     }
 
     // A client that sent EDNS0 gets an OPT record in every answer (RFC 6891 7), errors included.
-    const plain = (rcode: number): Buffer =>
-      dnsPacket.encode({ id, type: 'response', flags: (opcode << 11) | rd | this.#ra() | rcode, questions: [question], additionals: opt ? [this.#opt(0)] : [] });
+    const plain = (rcode: number): Buffer => dnsPacket.encode({ id, type: 'response', flags: (opcode << 11) | rd | this.#ra() | rcode, questions: [question], additionals: opt ? [this.#opt(0)] : [] });
     const inZone = question.class === 'IN' || question.class === undefined ? this.#zone.lookup(question.name, question.type as QueryType) : undefined;
     if (inZone === undefined) {
       if (this.#zone.lookup(question.name, 'SOA') !== undefined) return { reply: plain(RCODE.REFUSED), outcome: 'refused' };

@@ -162,7 +162,7 @@ export class DnsZone implements ServiceSourceHandler {
       }
       // The specification allows the targets' addresses in the additional section; it saves a round trip.
       for (const target of targets) {
-        for (const type of ['A', 'AAAA'] as const) additionals.push(...(this.#inZone(target, target, type, MAX_CNAME_CHAIN).answers));
+        for (const type of ['A', 'AAAA'] as const) additionals.push(...this.#inZone(target, target, type, MAX_CNAME_CHAIN).answers);
       }
     }
     return answers.length > 0 ? { rcode: 'NOERROR', answers, authorities: [], additionals } : undefined;

@@ -89,10 +89,14 @@ export class ObservedWatch extends Watch {
 /** The KubeConfig, but every dispatcher it makes for a request is destroyed when `stop` aborts. */
 function dispatcherTracking(kc: KubeConfig, stop: AbortSignal): KubeConfig {
   const live = new Set<Dispatcher>();
-  stop.addEventListener('abort', () => {
-    for (const d of live) d.destroy().catch(() => {});
-    live.clear();
-  }, { once: true });
+  stop.addEventListener(
+    'abort',
+    () => {
+      for (const d of live) d.destroy().catch(() => {});
+      live.clear();
+    },
+    { once: true },
+  );
   const tracking = Object.create(kc) as KubeConfig;
   tracking.applySecurityAuthentication = async (ctx: RequestContext): Promise<void> => {
     await kc.applySecurityAuthentication(ctx);
@@ -142,7 +146,12 @@ async function probe(): Promise<boolean> {
     },
   } as unknown as KubeConfig;
   try {
-    await new Watch(config).watch('/api/v1/namespaces', {}, () => {}, () => {});
+    await new Watch(config).watch(
+      '/api/v1/namespaces',
+      {},
+      () => {},
+      () => {},
+    );
     return false;
   } catch (err) {
     return err === sentinel && seen;

@@ -135,7 +135,10 @@ export function endpointSlicesFromEndpoints(obj: unknown): EndpointSliceSpec[] {
     const path = indexPath('subsets', i);
     const subset = requireMapping(entry, path);
     const byFamily: Record<IPFamily, EndpointSpec[]> = { IPv4: [], IPv6: [] };
-    for (const [field, ready] of [['addresses', true], ['notReadyAddresses', false]] as const) {
+    for (const [field, ready] of [
+      ['addresses', true],
+      ['notReadyAddresses', false],
+    ] as const) {
       optionalArray(subset[field], fieldPath(path, field)).forEach((a, j) => {
         const addrPath = indexPath(fieldPath(path, field), j);
         const address = requireMapping(a, addrPath);

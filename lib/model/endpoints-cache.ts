@@ -106,7 +106,10 @@ export class EndpointsCache {
     const where = accept ? undefined : filter.topology;
     if (where === undefined) return ready.map((m) => m.endpoint);
     // A mode is chosen only when some ready endpoint is hinted for here, so this is never empty.
-    const mode = topologyMode(ready.map((m) => m.hints), where);
+    const mode = topologyMode(
+      ready.map((m) => m.hints),
+      where,
+    );
     return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
   }
 }

@@ -9,9 +9,7 @@
  * Keys are `[prefix/]name` (prefix a DNS subdomain, name at most 63 characters of
  * [A-Za-z0-9._-], starting and ending alphanumeric); values are empty or such a name.
  */
-export type LabelRequirement =
-  | { readonly key: string; readonly op: 'in' | 'notin'; readonly values: readonly string[] }
-  | { readonly key: string; readonly op: 'exists' | '!exists' };
+export type LabelRequirement = { readonly key: string; readonly op: 'in' | 'notin'; readonly values: readonly string[] } | { readonly key: string; readonly op: 'exists' | '!exists' };
 
 export interface LabelSelector {
   /** The selector as given, for logs and the config file. */

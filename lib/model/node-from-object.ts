@@ -1,17 +1,6 @@
 import { InvalidObjectError } from '../errors.js';
 import type { NodeSpec, NodeTaint } from './node.js';
-import {
-  DNS_SUBDOMAIN_RULE,
-  fieldPath,
-  indexPath,
-  isDnsSubdomain,
-  objectRoot,
-  optionalArray,
-  optionalMapping,
-  optionalString,
-  requireMapping,
-  stringMap,
-} from './object-fields.js';
+import { DNS_SUBDOMAIN_RULE, fieldPath, indexPath, isDnsSubdomain, objectRoot, optionalArray, optionalMapping, optionalString, requireMapping, stringMap } from './object-fields.js';
 
 /** Validates a v1 Node (cluster-scoped: no namespace) into a NodeSpec. Throws InvalidObjectError naming the field. */
 export function nodeFromObject(obj: unknown): NodeSpec {

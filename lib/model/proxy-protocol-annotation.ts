@@ -46,7 +46,8 @@ export function readProxyProtocol(meta: ObjectMap, ports: readonly ServicePortSp
   for (const item of list.split(',').map((s) => s.trim())) {
     const port = ports.find((p) => p.name === item || String(p.port) === item);
     if (port === undefined) throw new InvalidObjectError(field(PROXY_PROTOCOL_PORTS_ANNOTATION), `names no port of the Service: ${JSON.stringify(item)}`);
-    if (port.protocol !== 'TCP') throw new InvalidObjectError(field(PROXY_PROTOCOL_PORTS_ANNOTATION), `port ${JSON.stringify(item)} is ${port.protocol}: the PROXY protocol header is sent on TCP ports only`);
+    if (port.protocol !== 'TCP')
+      throw new InvalidObjectError(field(PROXY_PROTOCOL_PORTS_ANNOTATION), `port ${JSON.stringify(item)} is ${port.protocol}: the PROXY protocol header is sent on TCP ports only`);
     if (!names.includes(port.name)) names.push(port.name);
   }
   return { version: v, ports: names };

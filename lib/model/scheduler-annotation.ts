@@ -32,7 +32,10 @@ export function readScheduler(meta: ObjectMap): SchedulerName | undefined {
     // Destination hashing hashes the address a client connected to. Here that is always the
     // service's portal, the same for every client of the port, so dh would send everyone to one
     // endpoint: refused rather than silently mapped to something else.
-    throw new InvalidObjectError(field, 'dh (destination hashing) is not offered: every client of a service port connects to the same portal, so it would pick one endpoint for all; use sh or mh to hash the client address');
+    throw new InvalidObjectError(
+      field,
+      'dh (destination hashing) is not offered: every client of a service port connects to the same portal, so it would pick one endpoint for all; use sh or mh to hash the client address',
+    );
   }
   if (typeof v !== 'string' || !(SCHEDULERS as readonly string[]).includes(v)) {
     throw new InvalidObjectError(field, `must be one of ${SCHEDULERS.join(', ')}, got ${JSON.stringify(v)}`);

@@ -46,12 +46,7 @@ export class EndpointBackoff {
   readonly #now: () => number;
 
   constructor(options: EndpointBackoffOptions = {}) {
-    const {
-      initialMs = DEFAULT_ENDPOINT_BACKOFF_INITIAL_MS,
-      maxMs = DEFAULT_ENDPOINT_BACKOFF_MAX_MS,
-      maxEntries = DEFAULT_ENDPOINT_BACKOFF_MAX_ENTRIES,
-      now = Date.now,
-    } = options;
+    const { initialMs = DEFAULT_ENDPOINT_BACKOFF_INITIAL_MS, maxMs = DEFAULT_ENDPOINT_BACKOFF_MAX_MS, maxEntries = DEFAULT_ENDPOINT_BACKOFF_MAX_ENTRIES, now = Date.now } = options;
     const problems: string[] = [];
     if (!Number.isFinite(initialMs) || initialMs <= 0) problems.push(`initialMs must be a positive number, got ${String(initialMs)}`);
     if (!Number.isFinite(maxMs) || maxMs < initialMs) problems.push(`maxMs must be a number >= initialMs, got ${String(maxMs)}`);

@@ -14,13 +14,7 @@ import type { EndpointBackoff } from './endpoint-backoff.js';
  * possibly recovered endpoint beats refusing the client. The last one (not the first) so that the
  * client's affinity pin names the endpoint actually used.
  */
-export function pickEndpoint(
-  balancer: LoadBalancer,
-  backoff: EndpointBackoff,
-  spn: ProxySocketKey,
-  clientIP: string,
-  reset: boolean,
-): Endpoint | undefined {
+export function pickEndpoint(balancer: LoadBalancer, backoff: EndpointBackoff, spn: ProxySocketKey, clientIP: string, reset: boolean): Endpoint | undefined {
   let ep = balancer.nextEndpoint(spn, clientIP, reset);
   if (ep === undefined || !backoff.isBackedOff(ep.key)) return ep;
   const n = balancer.endpoints(spn).length;

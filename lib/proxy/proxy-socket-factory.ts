@@ -51,7 +51,12 @@ export class LocalProxySockets implements ProxySocketFactory {
     const common = { spn: request.spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, budget: request.budget };
     return request.protocol === 'UDP'
       ? new UdpProxySocket({ ...common, idleTimeoutMs: request.udpTimeoutMs, maxSessions: request.udpMaxSessions })
-      : new TcpProxySocket({ ...common, idleTimeoutMs: request.tcpIdleTimeoutMs, ...(request.tcpPolicy ? { policy: request.tcpPolicy } : {}), ...(request.connector ? { connector: request.connector } : {}) });
+      : new TcpProxySocket({
+          ...common,
+          idleTimeoutMs: request.tcpIdleTimeoutMs,
+          ...(request.tcpPolicy ? { policy: request.tcpPolicy } : {}),
+          ...(request.connector ? { connector: request.connector } : {}),
+        });
   }
 
   async refreshStats(): Promise<void> {}

@@ -5,16 +5,7 @@ import type { CommandRunner } from './command-runner.js';
 import { requireSystemBinary, runChecked, spawnRunner } from './command-runner.js';
 import type { PrivilegeProbe } from './privileges.js';
 import { requireNetAdmin } from './privileges.js';
-import {
-  DEFAULT_STATE_DIR,
-  hostPrefix,
-  ipBatch,
-  isMissingAddress,
-  netnsId,
-  removeRecordedAddresses,
-  stateFile,
-  writeAddressState,
-} from './address-state.js';
+import { DEFAULT_STATE_DIR, hostPrefix, ipBatch, isMissingAddress, netnsId, removeRecordedAddresses, stateFile, writeAddressState } from './address-state.js';
 import { SerialLifecycle } from './serial-lifecycle.js';
 
 export interface AddressAssignerOptions extends PrivilegeProbe {

@@ -99,8 +99,6 @@ export function jumpRepairs(chain: 'PREROUTING' | 'OUTPUT' | 'INPUT', existing: 
       kept.delete(jump.to);
     }
   }
-  const adds = wanted
-    .filter((j) => !kept.has(j.to))
-    .map((j) => (j.position === 'first' ? `-I ${chain} 1 ${j.spec}` : `-A ${chain} ${j.spec}`));
+  const adds = wanted.filter((j) => !kept.has(j.to)).map((j) => (j.position === 'first' ? `-I ${chain} 1 ${j.spec}` : `-A ${chain} ${j.spec}`));
   return [...deletes, ...adds];
 }

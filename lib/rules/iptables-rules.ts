@@ -121,8 +121,7 @@ export class IptablesRules implements RuleBackend {
   render(rules: readonly ServicePortRules[], context: RuleContext): string {
     const plan = planRules(rules, context);
     // What a sync applies on a node without our jumps; on a node that has them, the same minus the jump lines.
-    const freshJumps = (table: 'nat' | 'filter'): string[] =>
-      JUMPS.filter((j) => j.table === table).map((j) => (j.position === 'first' ? `-I ${j.from} 1 ${j.spec}` : `-A ${j.from} ${j.spec}`));
+    const freshJumps = (table: 'nat' | 'filter'): string[] => JUMPS.filter((j) => j.table === table).map((j) => (j.position === 'first' ? `-I ${j.from} 1 ${j.spec}` : `-A ${j.from} ${j.spec}`));
     return this.#families
       .map((family) => {
         const binary = family === 'IPv4' ? 'iptables-restore' : 'ip6tables-restore';

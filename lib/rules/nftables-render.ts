@@ -63,14 +63,7 @@ export function renderNftables(plan: RulePlan, families: readonly IPFamily[]): s
     '\t\tct state new meta l4proto udp meta l4proto . th dport @no-endpoints reject comment "UDP service ports without endpoints"',
     '\t}',
   );
-  return [
-    `add table ${NFT_FAMILY} ${NFT_TABLE}`,
-    `delete table ${NFT_FAMILY} ${NFT_TABLE}`,
-    `table ${NFT_FAMILY} ${NFT_TABLE} {`,
-    ...body,
-    '}',
-    '',
-  ].join('\n');
+  return [`add table ${NFT_FAMILY} ${NFT_TABLE}`, `delete table ${NFT_FAMILY} ${NFT_TABLE}`, `table ${NFT_FAMILY} ${NFT_TABLE} {`, ...body, '}', ''].join('\n');
 }
 
 /**
@@ -89,8 +82,7 @@ function familyRules(plan: FamilyPlan, from: 'container' | 'host'): string[] {
   const rules = [
     `${stmt(`${ip} daddr . meta l4proto . th dport map @portals-${v}`)} comment "${plan.family} ClusterIPs and LoadBalancer IPs ${where}"`,
     // Like the legacy KUBE-PORTALS-HOST rule: the node's own traffic to an external IP is captured only when that IP is local.
-    `${from === 'host' ? `meta nfproto ${nfproto} fib daddr type local ` : ''}${stmt(`${ip} daddr . meta l4proto . th dport map @externals-${v}`)}` +
-      ` comment "${plan.family} external IPs ${where}"`,
+    `${from === 'host' ? `meta nfproto ${nfproto} fib daddr type local ` : ''}${stmt(`${ip} daddr . meta l4proto . th dport map @externals-${v}`)}` + ` comment "${plan.family} external IPs ${where}"`,
   ];
   if (plan.nodePortIPs === undefined) {
     rules.push(`meta nfproto ${nfproto} fib daddr type local ${stmt(`meta l4proto . th dport map @nodeports-${v}`)} comment "${plan.family} NodePorts ${where}"`);

@@ -114,7 +114,7 @@ export function planRules(rules: readonly ServicePortRules[], context: RuleConte
       portals[ip.family].push({ spn: rule.spn, protocol, ip: ip.address, port: p.port, kind: p.kind, proxyPort: rule.proxyPort });
     }
     if (rule.family !== undefined && !FAMILIES.includes(rule.family)) throw new RulesError(`${rule.spn}: unknown family ${JSON.stringify(rule.family)}`);
-    for (const family of rule.nodePort === 0 ? [] : (rule.family === undefined ? FAMILIES : [rule.family])) {
+    for (const family of rule.nodePort === 0 ? [] : rule.family === undefined ? FAMILIES : [rule.family]) {
       const key = `${family} ${protocol} ${rule.nodePort}`;
       if (seenNodePorts.has(key)) {
         dropped.push({ spn: rule.spn, reason: `${family} node port ${protocol} ${rule.nodePort} already taken` });

@@ -41,7 +41,6 @@ function counted(agent: AgentView, path: string, route: Route): Route {
  *   waiting for its API server.
  */
 export class HealthServer extends HttpListener {
-
   constructor(options: HealthServerOptions) {
     if (typeof options?.agent?.health !== 'function') throw new InvalidConfigError(['health server: agent must be an Agent']);
     const agent = options.agent;

@@ -42,7 +42,6 @@ function rulesOf(agent: AgentView, servicePort: string): string | undefined {
  *   `?service=ns/name:port` the path a packet to that service port takes (see statusPage).
  */
 export class MetricsServer extends HttpListener {
-
   constructor(options: MetricsServerOptions) {
     const problems: string[] = [];
     if (typeof options?.agent?.status !== 'function') problems.push('metrics server: agent must be an Agent');

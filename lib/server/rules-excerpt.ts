@@ -32,8 +32,7 @@ function sectionExcerpt(lines: readonly string[], spn: string): ExcerptLine[] {
     if (chain !== undefined) chains.add(chain);
     else if (block !== undefined) maps.add(block);
   }
-  const header = (l: string): '#' | '*' | 'c' | undefined =>
-    l.startsWith('#') ? '#' : l.startsWith('*') || l.startsWith('table ') ? '*' : /^\s*chain \S+ \{/.test(l) ? 'c' : undefined;
+  const header = (l: string): '#' | '*' | 'c' | undefined => (l.startsWith('#') ? '#' : l.startsWith('*') || l.startsWith('table ') ? '*' : /^\s*chain \S+ \{/.test(l) ? 'c' : undefined);
   const kept: ExcerptLine[] = [];
   for (const l of lines) {
     const mine = l.includes(spn);

@@ -126,16 +126,22 @@ function pathSection(doc: StatusDocument, sp: ServicePortStatusJson, rules: stri
   out.push(`<section id="path"><h2>The path of a packet to ${h(sp.servicePort)} (${h(sp.protocol)}), redirect mode ${h(doc.redirectMode)}</h2><ol class="path">`);
   out.push(`<li><b>Client</b> sends to a portal: ${portals || '<span class="muted">none</span>'}${sp.nodePort > 0 ? `, or to node port <code>${sp.nodePort}</code> on this node` : ''}.</li>`);
   if (none) {
-    out.push(`<li><b>No rule</b>: in this mode the proxy listens on the portal itself (${sp.listening.map((a) => `<code>${h(a)}</code>`).join(', ') || '<span class="down">not listening</span>'}), so the packet reaches it unchanged.</li>`);
+    out.push(
+      `<li><b>No rule</b>: in this mode the proxy listens on the portal itself (${sp.listening.map((a) => `<code>${h(a)}</code>`).join(', ') || '<span class="down">not listening</span>'}), so the packet reaches it unchanged.</li>`,
+    );
   } else {
     out.push(
       rules === undefined
         ? `<li><b>Rule</b>: none installed for this port${sp.error !== null ? `: <span class="down">${h(sp.error)}</span>` : ' (its listener is not open yet)'}.</li>`
         : `<li><b>Rule</b>: the ${h(doc.redirectMode)} rules below (marked lines) capture the portal in the kernel and rewrite its destination to the proxy port.</li>`,
     );
-    out.push(`<li><b>Proxy port</b> <code>${sp.proxyPort || '–'}</code>: this process accepts the connection (listening on ${sp.listening.map((a) => `<code>${h(a)}</code>`).join(', ') || '<span class="down">nothing</span>'}).</li>`);
+    out.push(
+      `<li><b>Proxy port</b> <code>${sp.proxyPort || '–'}</code>: this process accepts the connection (listening on ${sp.listening.map((a) => `<code>${h(a)}</code>`).join(', ') || '<span class="down">nothing</span>'}).</li>`,
+    );
   }
-  out.push(`<li><b>Scheduler</b> <code>${h(sp.scheduler)}</code>, session affinity <code>${h(affinityText(sp))}</code>: picks one endpoint of ${inRotation.length} in rotation for each new ${sp.protocol === 'UDP' ? 'session' : 'connection'}.</li>`);
+  out.push(
+    `<li><b>Scheduler</b> <code>${h(sp.scheduler)}</code>, session affinity <code>${h(affinityText(sp))}</code>: picks one endpoint of ${inRotation.length} in rotation for each new ${sp.protocol === 'UDP' ? 'session' : 'connection'}.</li>`,
+  );
   if (inRotation.length === 0) {
     out.push(`<li><b>Endpoint</b>: <span class="warn">none</span>; ${none ? 'no listener is open, so the client is refused' : 'the kernel refuses new connections (reject rule)'}.</li>`);
   } else {

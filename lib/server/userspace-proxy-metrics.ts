@@ -66,7 +66,14 @@ export class UserspaceProxyMetrics {
       },
     });
     const counts = (name: string, help: string, key: 'services' | 'servicePorts' | 'endpoints'): void => {
-      new Gauge({ name: `${P}${name}`, help, registers, collect() { this.set(agent.counts()[key]); } });
+      new Gauge({
+        name: `${P}${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(agent.counts()[key]);
+        },
+      });
     };
     counts('services', 'Services proxied.', 'services');
     counts('service_ports', 'Service ports proxied (listeners, one per port and traffic-policy scope).', 'servicePorts');
@@ -92,7 +99,12 @@ export class UserspaceProxyMetrics {
     perPort('counter', 'dial_give_ups_total', 'Client connections reset after every connection attempt failed.', (_, s) => s.dialGiveUps);
     perPort('counter', 'no_endpoint_rejections_total', 'Connections (UDP: datagrams) turned away because the service port had no endpoint.', (_, s) => s.noEndpointRejections);
     perPort('gauge', 'udp_sessions', 'Live UDP sessions (client address to upstream socket).', (st, s) => (st.protocol === 'UDP' ? s.active : undefined));
-    perPort('counter', 'local_resource_errors_total', 'Connections refused or closed, dials and UDP sessions given up, and accept errors, for lack of local descriptors, buffers or memory (not counted as dial failures).', (_, s) => s.localResourceErrors);
+    perPort(
+      'counter',
+      'local_resource_errors_total',
+      'Connections refused or closed, dials and UDP sessions given up, and accept errors, for lack of local descriptors, buffers or memory (not counted as dial failures).',
+      (_, s) => s.localResourceErrors,
+    );
     perPort('counter', 'tcp_idle_timeouts_total', 'TCP connections closed after no byte either way for the idle timeout.', (st, s) => (st.protocol === 'TCP' ? s.tcpIdleTimeouts : undefined));
     perPort('counter', 'udp_evictions_total', 'UDP sessions closed to stay within --udp-max-sessions.', (st, s) => (st.protocol === 'UDP' ? s.udpEvictions : undefined));
     new Gauge<PortLabels | 'scheduler'>({

@@ -194,9 +194,18 @@ export class InformerSupervisor implements RetryableInformer {
         log.error('informer handler failed', { resource: this.#options.resource, event: what, error: (err as Error).message });
       }
     };
-    lw.on('add', forward('add', (o) => sink.onUpsert(o)));
-    lw.on('update', forward('update', (o) => sink.onUpsert(o)));
-    lw.on('delete', forward('delete', (o) => sink.onDelete(o)));
+    lw.on(
+      'add',
+      forward('add', (o) => sink.onUpsert(o)),
+    );
+    lw.on(
+      'update',
+      forward('update', (o) => sink.onUpsert(o)),
+    );
+    lw.on(
+      'delete',
+      forward('delete', (o) => sink.onDelete(o)),
+    );
     lw.on('error', (err: unknown) => this.#failed(run, err));
     this.#run = run;
     return run;

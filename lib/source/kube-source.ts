@@ -135,7 +135,11 @@ export class KubeSource implements ServiceSource {
     if (problems.length > 0) throw new InvalidConfigError(problems);
 
     this.#useEndpoints = options.useEndpoints ?? false;
-    this.#addressFilter = endpointAddressFilter({ allowLoopback: options.allowLoopbackEndpoints ?? false, refusedCidrs: options.refusedCidrs ?? [], ...(options.ownListeners ? { ownListeners: options.ownListeners } : {}) });
+    this.#addressFilter = endpointAddressFilter({
+      allowLoopback: options.allowLoopbackEndpoints ?? false,
+      refusedCidrs: options.refusedCidrs ?? [],
+      ...(options.ownListeners ? { ownListeners: options.ownListeners } : {}),
+    });
     this.#proxyName = options.serviceProxyName || undefined;
     this.#nodeName = options.nodeName;
     this.#silenceBoundMs = period;
@@ -235,10 +239,11 @@ export class KubeSource implements ServiceSource {
       resource,
       path: paths[resource],
       kubeConfig: this.#kc,
-      list: (signal) => lists[resource](signal).catch((err: unknown) => {
-        if (!this.#closed) this.#onListError?.(err);
-        throw err;
-      }),
+      list: (signal) =>
+        lists[resource](signal).catch((err: unknown) => {
+          if (!this.#closed) this.#onListError?.(err);
+          throw err;
+        }),
       sink: tracker,
       silenceBoundMs: this.#silenceBoundMs,
       ...(this.#backoff ? { backoff: this.#backoff } : {}),

@@ -32,9 +32,7 @@ export interface ManifestRejection {
 
 /** One object of a manifest file. */
 export type ManifestObject =
-  | { readonly type: 'service'; readonly service: ServiceSpec }
-  | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] }
-  | { readonly type: 'node'; readonly node: NodeSpec };
+  { readonly type: 'service'; readonly service: ServiceSpec } | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] } | { readonly type: 'node'; readonly node: NodeSpec };
 
 /** What was last loaded from one file. */
 interface FileState {
@@ -173,7 +171,14 @@ export class ManifestFileCache {
     const keep = new Set<string>();
     let keepAll = false;
     for (const entry of entries) {
-      if ('unknownFields' in entry && entry.unknownFields) log.warn('unknown fields in manifest object', { file, document: entry.document, ...(entry.item === undefined ? {} : { item: entry.item }), object: entry.object, fields: entry.unknownFields.join(',') });
+      if ('unknownFields' in entry && entry.unknownFields)
+        log.warn('unknown fields in manifest object', {
+          file,
+          document: entry.document,
+          ...(entry.item === undefined ? {} : { item: entry.item }),
+          object: entry.object,
+          fields: entry.unknownFields.join(','),
+        });
       switch (entry.type) {
         case 'service':
           add(entry.object, { type: 'service', service: entry.service }, entry.document);
@@ -192,7 +197,14 @@ export class ManifestFileCache {
           break;
         }
         case 'rejected': {
-          const rejection: ManifestRejection = { file, document: entry.document, ...(entry.item === undefined ? {} : { item: entry.item }), object: entry.object ?? 'unknown', field: entry.field, reason: entry.reason };
+          const rejection: ManifestRejection = {
+            file,
+            document: entry.document,
+            ...(entry.item === undefined ? {} : { item: entry.item }),
+            object: entry.object ?? 'unknown',
+            field: entry.field,
+            reason: entry.reason,
+          };
           this.#reject(rejection);
           // Without an identity, any object of the old text may be the one that broke.
           if (entry.object === undefined) keepAll = true;

@@ -41,14 +41,16 @@ export function parseYamlDocuments(text: string): YamlDocument[] {
 
 /** The reference reader: `yaml`, with per-document errors and alias expansion capped. */
 export function fullDocuments(text: string): YamlDocument[] {
-  return yaml().parseAllDocuments(text).map((doc): YamlDocument => {
-    if (doc.errors.length > 0) return { error: firstLine(doc.errors[0]!.message) };
-    try {
-      return { value: doc.toJS({ maxAliasCount: 100 }) };
-    } catch (err) {
-      return { error: firstLine((err as Error).message) };
-    }
-  });
+  return yaml()
+    .parseAllDocuments(text)
+    .map((doc): YamlDocument => {
+      if (doc.errors.length > 0) return { error: firstLine(doc.errors[0]!.message) };
+      try {
+        return { value: doc.toJS({ maxAliasCount: 100 }) };
+      } catch (err) {
+        return { error: firstLine((err as Error).message) };
+      }
+    });
 }
 
 // YAML 1.2 core schema scalars, resolved as `yaml` resolves them. js-yaml's own core schema

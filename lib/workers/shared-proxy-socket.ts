@@ -12,7 +12,14 @@ import type { StatsSnapshot } from './stats-snapshot.js';
  * session settings.
  */
 export type ShareSpec =
-  | { readonly kind: 'tcp'; readonly spn: ProxySocketKey; readonly addresses: readonly ListenAddress[]; readonly handles: readonly object[] | undefined; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  | {
+      readonly kind: 'tcp';
+      readonly spn: ProxySocketKey;
+      readonly addresses: readonly ListenAddress[];
+      readonly handles: readonly object[] | undefined;
+      readonly idleTimeoutMs: number;
+      readonly policy: TcpConnectionPolicy;
+    }
   | { readonly kind: 'udp'; readonly spn: ProxySocketKey; readonly idleTimeoutMs: number; readonly maxSessions: number };
 
 /** What a SharedProxySocket needs of the processes it shares its port with. */

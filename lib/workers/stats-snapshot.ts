@@ -18,7 +18,20 @@ export interface StatsSnapshot {
   readonly endpoints: ReadonlyArray<readonly [string, EndpointStats]>;
 }
 
-const COUNTERS = ['active', 'total', 'bytesIn', 'bytesOut', 'noEndpointRejections', 'dialFailures', 'dialRetries', 'dialGiveUps', 'udpEvictions', 'localResourceErrors', 'tcpIdleTimeouts', 'maxAgeCloses'] as const;
+const COUNTERS = [
+  'active',
+  'total',
+  'bytesIn',
+  'bytesOut',
+  'noEndpointRejections',
+  'dialFailures',
+  'dialRetries',
+  'dialGiveUps',
+  'udpEvictions',
+  'localResourceErrors',
+  'tcpIdleTimeouts',
+  'maxAgeCloses',
+] as const;
 
 export function snapshotOf(stats: ProxyStats): StatsSnapshot {
   return {

@@ -104,13 +104,31 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     if (request.protocol === 'UDP') {
       const idleTimeoutMs = request.udpTimeoutMs;
       const maxSessions = request.udpMaxSessions;
-      const local = new UdpProxySocket({ spn, listen: request.listen, balancer: request.balancer, backoff: request.backoff, idleTimeoutMs, maxSessions, placement: this.#placement(id), budget: request.budget });
+      const local = new UdpProxySocket({
+        spn,
+        listen: request.listen,
+        balancer: request.balancer,
+        backoff: request.backoff,
+        idleTimeoutMs,
+        maxSessions,
+        placement: this.#placement(id),
+        budget: request.budget,
+      });
       this.#udp.set(id, local);
       return new SharedProxySocket(local, this, id, () => ({ kind: 'udp', spn, idleTimeoutMs, maxSessions }));
     }
     if (request.affinity !== 'None') return this.#local.create(request);
     const reusePort = this.#tcpMode === 'reuse-port';
-    const local = new TcpProxySocket({ spn, listen: request.listen, reusePort, balancer: request.balancer, backoff: request.backoff, budget: request.budget, idleTimeoutMs: request.tcpIdleTimeoutMs, policy: request.tcpPolicy ?? {} });
+    const local = new TcpProxySocket({
+      spn,
+      listen: request.listen,
+      reusePort,
+      balancer: request.balancer,
+      backoff: request.backoff,
+      budget: request.budget,
+      idleTimeoutMs: request.tcpIdleTimeoutMs,
+      policy: request.tcpPolicy ?? {},
+    });
     return new SharedProxySocket(local, this, id, () => ({
       kind: 'tcp',
       spn,
@@ -240,7 +258,11 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   }
 
   async #spawn(index: number): Promise<void> {
-    const w: WorkerProcess = new WorkerProcess(index, (m) => this.#onMessage(m), (code, signal) => this.#onExit(w, code, signal));
+    const w: WorkerProcess = new WorkerProcess(
+      index,
+      (m) => this.#onMessage(m),
+      (code, signal) => this.#onExit(w, code, signal),
+    );
     this.#workers[index] = w;
     const ready = await this.#request(w, 'ready', { t: 'init', logLevel: this.#options.logLevel, logFormat: this.#options.logFormat, worker: index + 1 }, READY_TIMEOUT_MS);
     if (ready?.t !== 'ready') {

@@ -26,7 +26,16 @@ export type ToWorker =
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
-  | { readonly t: 'listen'; readonly id: number; readonly spn: ProxySocketKey; readonly index: number; readonly count: number; readonly addresses: readonly ListenAddress[]; readonly idleTimeoutMs: number; readonly policy: TcpConnectionPolicy }
+  | {
+      readonly t: 'listen';
+      readonly id: number;
+      readonly spn: ProxySocketKey;
+      readonly index: number;
+      readonly count: number;
+      readonly addresses: readonly ListenAddress[];
+      readonly idleTimeoutMs: number;
+      readonly policy: TcpConnectionPolicy;
+    }
   /**
    * Bind the addresses of shared socket `id` (their ports as bound by the agent process) with
    * SO_REUSEPORT and accept on them; answered with 'listening'.

@@ -82,7 +82,7 @@ test('services and slices added, updated and deleted in the API reach the data p
   await waitFor('service gone', () => tcpRefused(ip(1), 7001));
 });
 
-test('internalTrafficPolicy Local from the API uses only this node\'s endpoints', async (t) => {
+test("internalTrafficPolicy Local from the API uses only this node's endpoints", async (t) => {
   const ip = loopbackBlock(82);
   const a = await backend(t, tcpName('a', ip(101)));
   const b = await backend(t, tcpName('b', ip(102)));
@@ -125,13 +125,17 @@ test('through a dropped watch, a 410, HTTP 500s and an API server restart the ag
 
   await step('dropped watch', () => void api.dropWatches({ abrupt: true }), 1);
   await step('410 Expired', () => api.expire(), 2);
-  await step('HTTP 500s', async () => {
-    const failing = api.fail({ status: 500 });
-    api.dropWatches();
-    await waitFor('failures seen', () => failing.hits >= 3, 10_000);
-    await waitFor('unhealthy source reported', () => agent.sourceHealth()?.connected === false);
-    failing.clear();
-  }, 3);
+  await step(
+    'HTTP 500s',
+    async () => {
+      const failing = api.fail({ status: 500 });
+      api.dropWatches();
+      await waitFor('failures seen', () => failing.hits >= 3, 10_000);
+      await waitFor('unhealthy source reported', () => agent.sourceHealth()?.connected === false);
+      failing.clear();
+    },
+    3,
+  );
   await step('API server restart', () => api.restart(), 4);
 
   t.false(conn.destroyed);

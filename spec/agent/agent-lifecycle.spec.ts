@@ -115,5 +115,5 @@ test('drain() stops accepting and removes the rules, lets an established connect
   await draining;
   t.true(drained);
   await agent.close();
-  t.is(rules.closes, 1, 'close() reused the drain\'s removal of the rules');
+  t.is(rules.closes, 1, "close() reused the drain's removal of the rules");
 });

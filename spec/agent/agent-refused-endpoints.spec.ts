@@ -25,7 +25,7 @@ function slice(name: string, addresses: readonly string[], port: number): KubeOb
   };
 }
 
-test('metadata addresses, operator ranges and this node\'s own listeners from the API are refused, one warning per object, and never dialled', async (t) => {
+test("metadata addresses, operator ranges and this node's own listeners from the API are refused, one warning per object, and never dialled", async (t) => {
   const echo = await tcpEcho(ip(101));
   t.teardown(() => echo.close());
   // Stands in for this node's health server: a listener the proxy must never hand to a client.
@@ -71,7 +71,10 @@ test('metadata addresses, operator ranges and this node\'s own listeners from th
   t.is(health.count(), 0, 'the health listener was never reached through the proxy');
 
   t.is(warned('web-metadata').length, 1);
-  t.regex(warned('web-metadata')[0]!, /100\.100\.100\.200 \(cloud metadata address \(Alibaba Cloud ECS metadata\)\), 168\.63\.129\.16 \(cloud metadata address \(Azure WireServer\)\), 169\.254\.169\.254 \(cloud metadata address \(instance metadata service\)\), 10\.123\.4\.5 \(refused by the operator \(10\.123\.0\.0\/16\)\)/);
+  t.regex(
+    warned('web-metadata')[0]!,
+    /100\.100\.100\.200 \(cloud metadata address \(Alibaba Cloud ECS metadata\)\), 168\.63\.129\.16 \(cloud metadata address \(Azure WireServer\)\), 169\.254\.169\.254 \(cloud metadata address \(instance metadata service\)\), 10\.123\.4\.5 \(refused by the operator \(10\.123\.0\.0\/16\)\)/,
+  );
   t.is(warned('web-health').length, 1);
   t.regex(warned('web-health')[0]!, new RegExp(`${ip(5).replaceAll('.', '\\.')} \\(this node's own listener \\(port ${health.port}\\)\\)`));
   t.is(warned('web-loop').length, 1);

@@ -55,7 +55,13 @@ test('TCP and UDP ports of one service both proxy (multi-port); an undeclared po
   });
   t.is(await get(ip(1), 8080, '/aaaaa'), 'aaaaa');
   t.is((await udpRequest(ip(1), 8081, 'abc123')).toString(), 'abc123');
-  t.deepEqual(agent.status().map((s) => s.spn).sort(), ['default/echo:p', 'default/echo:q']);
+  t.deepEqual(
+    agent
+      .status()
+      .map((s) => s.spn)
+      .sort(),
+    ['default/echo:p', 'default/echo:q'],
+  );
   t.true(await tcpRefused(ip(1), 8082));
 });
 
@@ -148,8 +154,20 @@ test('a live edit that adds a port keeps the established connection of an unchan
   conn.write('before;');
   await waitFor('first echo', () => Buffer.concat(received).toString() === 'before;');
 
-  await f.write('svc.yaml', serviceYaml('echo', ip(1), [{ name: 'p', port: 7000 }, { name: 'r', port: 7001 }]));
-  await f.write('eps.yaml', eps([{ name: 'p', port: echo.port }, { name: 'r', port: echo.port }]));
+  await f.write(
+    'svc.yaml',
+    serviceYaml('echo', ip(1), [
+      { name: 'p', port: 7000 },
+      { name: 'r', port: 7001 },
+    ]),
+  );
+  await f.write(
+    'eps.yaml',
+    eps([
+      { name: 'p', port: echo.port },
+      { name: 'r', port: echo.port },
+    ]),
+  );
   await waitFor('new port answers', async () => (await tcpRequest(ip(1), 7001, 'new').catch(() => Buffer.alloc(0))).toString() === 'new');
   conn.write('after');
   await waitFor('old connection still echoes', () => Buffer.concat(received).toString() === 'before;after');
@@ -171,7 +189,10 @@ test('an endpoint-only change reaches the balancer without touching the listener
   conn.on('data', (d: Buffer) => (got += d.toString()));
   await new Promise<void>((resolve) => conn.once('connect', resolve));
   const listenersBefore = f.agent.status()[0]!.listening;
-  await f.write('eps.yaml', [sliceYaml('names', 'names-a', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]), sliceYaml('names', 'names-b', [{ name: 'p', port: b.port }], [{ ip: ip(102) }])].join('---\n'));
+  await f.write(
+    'eps.yaml',
+    [sliceYaml('names', 'names-a', [{ name: 'p', port: a.port }], [{ ip: ip(101) }]), sliceYaml('names', 'names-b', [{ name: 'p', port: b.port }], [{ ip: ip(102) }])].join('---\n'),
+  );
   await waitFor('both new endpoints used', async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) seen.add((await tcpRequest(ip(1), 7000, 'x')).toString());
@@ -203,7 +224,15 @@ test('a port conflict affects only that service port, and it opens once the port
       { name: 'p', port: 8080 },
       { name: 'r', port: 8081 },
     ]),
-    'eps.yaml': sliceYaml('echo', 'e', [{ name: 'p', port: http.port }, { name: 'r', port: http.port }], [{ ip: ip(101) }]),
+    'eps.yaml': sliceYaml(
+      'echo',
+      'e',
+      [
+        { name: 'p', port: http.port },
+        { name: 'r', port: http.port },
+      ],
+      [{ ip: ip(101) }],
+    ),
   });
   const p = f.agent.status().find((s) => s.spn === 'default/echo:p')!;
   t.regex(p.error ?? '', /port conflict: 127\.77\.\d+\.1:8080 is already in use/);
@@ -223,7 +252,10 @@ test('SCTP ports are skipped, headless and ExternalName services are not proxied
     'headless.yaml': serviceYaml('headless', 'None', [{ name: 'p', port: 8080 }]),
     'eps.yaml': sliceYaml('mixed', 'm', [{ name: 'p', port: http.port }], [{ ip: ip(101) }]),
   });
-  t.deepEqual(f.agent.status().map((s) => s.spn), ['default/mixed:p']);
+  t.deepEqual(
+    f.agent.status().map((s) => s.spn),
+    ['default/mixed:p'],
+  );
   t.is(await get(ip(1), 8080, '/ok'), 'ok');
 });
 
@@ -260,7 +292,6 @@ test('ClientIP affinity: a client sticks to one endpoint until that endpoint goe
   for (let i = 0; i < 3; i++) t.is((await tcpRequest(ip(1), 7000)).toString(), remaining);
 });
 
-
 test('the ClientIP affinity timeout from the Service is honoured on the data path', async (t) => {
   const ip = addresses();
   const a = await backend(t, tcpName('a', ip(101)));
@@ -280,7 +311,10 @@ test('internalTrafficPolicy Local uses only the endpoints on this node', async (
   const ip = addresses();
   const here = await backend(t, tcpName('here', ip(101)));
   const there = await backend(t, tcpName('there', ip(102)));
-  const eps = [sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]), sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }])].join('---\n');
+  const eps = [
+    sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]),
+    sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }]),
+  ].join('---\n');
   const f = await startAgent(t, { 'svc.yaml': serviceYaml('s', ip(1), [{ name: 'p', port: 7000 }], { internalTrafficPolicy: 'Local' }), 'eps.yaml': eps }, { nodeName: 'node-a' });
   for (let i = 0; i < 4; i++) t.is((await tcpRequest(ip(1), 7000)).toString(), 'here');
   t.deepEqual(f.agent.status()[0]!.endpoints, [`${ip(101)}:${here.port}`]);
@@ -291,25 +325,37 @@ test('externalTrafficPolicy Local: the NodePort uses local endpoints while the c
   const here = await backend(t, tcpName('here', ip(101)));
   const there = await backend(t, tcpName('there', ip(102)));
   const nodePort = await freePort();
-  const eps = [sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]), sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }])].join('---\n');
+  const eps = [
+    sliceYaml('s', 's-a', [{ name: 'p', port: here.port }], [{ ip: ip(101), nodeName: 'node-a' }]),
+    sliceYaml('s', 's-b', [{ name: 'p', port: there.port }], [{ ip: ip(102), nodeName: 'node-b' }]),
+  ].join('---\n');
   const f = await startAgent(
     t,
     { 'svc.yaml': serviceYaml('s', ip(1), [{ name: 'p', port: 7000, nodePort }], { type: 'NodePort', externalTrafficPolicy: 'Local' }), 'eps.yaml': eps },
     { nodeName: 'node-a', nodePortAddresses: ['127.0.0.1/32'] },
   );
-  t.deepEqual(f.agent.status().map((s) => s.spn).sort(), ['default/s:p (external)', 'default/s:p (internal)']);
+  t.deepEqual(
+    f.agent
+      .status()
+      .map((s) => s.spn)
+      .sort(),
+    ['default/s:p (external)', 'default/s:p (internal)'],
+  );
   const internal = new Set<string>();
   for (let i = 0; i < 4; i++) internal.add((await tcpRequest(ip(1), 7000)).toString());
   t.deepEqual([...internal].sort(), ['here', 'there']);
   for (let i = 0; i < 4; i++) t.is((await tcpRequest('127.0.0.1', nodePort)).toString(), 'here');
 });
 
-test('a dual-stack service has a socket per family, each balancing over its own family\'s endpoints', async (t) => {
+test("a dual-stack service has a socket per family, each balancing over its own family's endpoints", async (t) => {
   const ip = addresses();
   const v6 = await backend(t, tcpName('v6-pod', '::1'));
   const v4 = await backend(t, tcpName('v4-pod', ip(101)));
   const port = await freePort('::1');
-  const svc = serviceYaml('dual', ip(1), [{ name: 'p', port }]).replace(`  clusterIP: "${ip(1)}"`, `  clusterIP: "${ip(1)}"\n  clusterIPs: ["${ip(1)}", "::1"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack`);
+  const svc = serviceYaml('dual', ip(1), [{ name: 'p', port }]).replace(
+    `  clusterIP: "${ip(1)}"`,
+    `  clusterIP: "${ip(1)}"\n  clusterIPs: ["${ip(1)}", "::1"]\n  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack`,
+  );
   const slice6 = sliceYaml('dual', 'dual-v6', [{ name: 'p', port: v6.port }], [{ ip: '::1' }]).replace('addressType: IPv4', 'addressType: IPv6');
   const f = await startAgent(t, { 'svc.yaml': svc, 'eps.yaml': slice6 });
   const byKey = (): Record<string, { listening: string[]; endpoints: readonly string[]; portals: readonly string[] }> =>
@@ -347,16 +393,33 @@ test('rules modes hold each NodePort open; a NodePort taken by another process i
     render: () => '',
     close: async () => {},
   };
-  const svc = serviceYaml('np', ip(1), [
-    { name: 'a', port: 7000, nodePort: taken },
-    { name: 'b', port: 7001, nodePort: free },
-  ], { type: 'NodePort' });
-  const eps = sliceYaml('np', 'np-0', [{ name: 'a', port: pod.port }, { name: 'b', port: pod.port }], [{ ip: ip(101) }]);
+  const svc = serviceYaml(
+    'np',
+    ip(1),
+    [
+      { name: 'a', port: 7000, nodePort: taken },
+      { name: 'b', port: 7001, nodePort: free },
+    ],
+    { type: 'NodePort' },
+  );
+  const eps = sliceYaml(
+    'np',
+    'np-0',
+    [
+      { name: 'a', port: pod.port },
+      { name: 'b', port: pod.port },
+    ],
+    [{ ip: ip(101) }],
+  );
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-np-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'svc.yaml'), svc);
   await writeFile(path.join(dir, 'eps.yaml'), eps);
-  const agent = new Agent({ config: { bindAddress: '0.0.0.0', udpTimeoutMs: 30_000, udpMaxSessions: 10, syncPeriodMs: 60_000, minSyncPeriodMs: 0 }, source: new ManifestSource({ paths: [dir] }), rules });
+  const agent = new Agent({
+    config: { bindAddress: '0.0.0.0', udpTimeoutMs: 30_000, udpMaxSessions: 10, syncPeriodMs: 60_000, minSyncPeriodMs: 0 },
+    source: new ManifestSource({ paths: [dir] }),
+    rules,
+  });
   t.teardown(() => agent.destroy());
   await agent.start();
   const a = agent.status().find((s) => s.spn === 'default/np:a')!;

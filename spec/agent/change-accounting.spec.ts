@@ -36,7 +36,10 @@ test('a change in force is timed from its trigger time to now, by address family
   now = 20_000;
   acc.endpointSliceChange(undefined, slice('10.0.0.1', 18_500), true);
   acc.endpointSliceChange(undefined, slice('fd00::1', 19_000, 'IPv6'), true);
-  t.deepEqual(seen, [['IPv4', 1.5], ['IPv6', 1]]);
+  t.deepEqual(seen, [
+    ['IPv4', 1.5],
+    ['IPv6', 1],
+  ]);
   t.is(acc.counts(0).endpointChangesTotal, 2);
 });
 

@@ -99,7 +99,13 @@ test('round robin over two pods, each connection its own forwarded stream, count
   const doc = JSON.parse((await get(`${url}/status`)).body) as StatusDocument;
   const port = doc.servicePorts.find((p) => p.servicePort === 'shop/web:http')!;
   t.like(port.stats, { total: 4, active: 0, dialFailures: 0, dialGiveUps: 0, bytesOut: 4 });
-  t.deepEqual(port.endpoints.map((e) => [e.endpoint, e.total]), [['192.0.2.1:8080', 2], ['192.0.2.2:8080', 2]]);
+  t.deepEqual(
+    port.endpoints.map((e) => [e.endpoint, e.total]),
+    [
+      ['192.0.2.1:8080', 2],
+      ['192.0.2.2:8080', 2],
+    ],
+  );
 });
 
 test('a pod whose forward fails (gone: 404, forbidden: 403) is a dial failure: the next pod answers', async (t) => {
@@ -126,16 +132,23 @@ test('a pod whose forward fails (gone: 404, forbidden: 403) is a dial failure: t
 
 test('a forward the API server never answers times out and fails over to the next pod', async (t) => {
   const a = await backend(t, tcpName('a'));
-  const { api, agent } = await start(t, (api) => {
-    api.portForwards.setPod('shop', 'web-a', { [POD_PORT]: a.port });
-    api.portForwards.setPod('shop', 'web-h', { [POD_PORT]: a.port });
-    api.portForwards.refuse('shop', 'web-h', 'hang');
-    api.create('services', service('slow', ip(11), 7000));
-    // web-h first in key order (192.0.2.1): the first connection tries it first.
-    api.create('endpointslices', slice('slow-1', 'slow', ['web-h', 'web-a']));
-  }, [300, 10_000, 10_000]);
+  const { api, agent } = await start(
+    t,
+    (api) => {
+      api.portForwards.setPod('shop', 'web-a', { [POD_PORT]: a.port });
+      api.portForwards.setPod('shop', 'web-h', { [POD_PORT]: a.port });
+      api.portForwards.refuse('shop', 'web-h', 'hang');
+      api.create('services', service('slow', ip(11), 7000));
+      // web-h first in key order (192.0.2.1): the first connection tries it first.
+      api.create('endpointslices', slice('slow-1', 'slow', ['web-h', 'web-a']));
+    },
+    [300, 10_000, 10_000],
+  );
   t.deepEqual(await names(ip(11), 7000, 3), ['a', 'a', 'a']);
-  t.true(api.portForwards.requests.some((r) => r.pod === 'web-h' && r.status === 0), 'the hanging pod was tried');
+  t.true(
+    api.portForwards.requests.some((r) => r.pod === 'web-h' && r.status === 0),
+    'the hanging pod was tried',
+  );
   const stats = agent.status()[0]!.stats!;
   t.true(stats.endpoint('192.0.2.1:8080').dialFailures >= 1);
   t.is(stats.dialGiveUps, 0);
@@ -176,10 +189,11 @@ async function echoUpTo(t: ExecutionContext, total: number): Promise<Backend> {
     port: (server.address() as net.AddressInfo).port,
     name: 'echo',
     count: () => n,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
   t.teardown(() => b.close());
   return b;
@@ -214,7 +228,7 @@ test('1 MiB goes through byte-exact both ways', async (t) => {
   await waitFor('stream closed', () => api.portForwards.openStreams === 0);
 });
 
-test('client half-close: the reply sent after the client\'s FIN still arrives, then the end', async (t) => {
+test("client half-close: the reply sent after the client's FIN still arrives, then the end", async (t) => {
   // Answers a request line with its upper case and closes: the client has half-closed by then.
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -227,10 +241,13 @@ test('client half-close: the reply sent after the client\'s FIN still arrives, t
     });
   });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   const { api, agent } = await start(t, (api) => {
     api.portForwards.setPod('shop', 'upper-0', { [POD_PORT]: (server.address() as net.AddressInfo).port });
     api.create('services', service('upper', ip(5), 7000));
@@ -245,22 +262,36 @@ test('endpoints without a Pod targetRef and UDP ports are skipped; the rest is s
   const a = await backend(t, tcpName('a'));
   const { agent } = await start(t, (api) => {
     api.portForwards.setPod('shop', 'web-a', { [POD_PORT]: a.port });
-    api.create('services', service('mixed', ip(6), 7000, {}, [
-      { name: 'http', port: 7000, protocol: 'TCP', targetPort: POD_PORT },
-      { name: 'dns', port: 7053, protocol: 'UDP', targetPort: 53 },
-    ]));
-    api.create('endpointslices', slice('mixed-1', 'mixed', [undefined, 'web-a'], [
-      { name: 'http', port: POD_PORT, protocol: 'TCP' },
-      { name: 'dns', port: 53, protocol: 'UDP' },
-    ]));
+    api.create(
+      'services',
+      service('mixed', ip(6), 7000, {}, [
+        { name: 'http', port: 7000, protocol: 'TCP', targetPort: POD_PORT },
+        { name: 'dns', port: 7053, protocol: 'UDP', targetPort: 53 },
+      ]),
+    );
+    api.create(
+      'endpointslices',
+      slice(
+        'mixed-1',
+        'mixed',
+        [undefined, 'web-a'],
+        [
+          { name: 'http', port: POD_PORT, protocol: 'TCP' },
+          { name: 'dns', port: 53, protocol: 'UDP' },
+        ],
+      ),
+    );
   });
   const ports = agent.status();
-  t.deepEqual(ports.map((p) => [p.spn, p.protocol]), [['shop/mixed:http', 'TCP']]);
+  t.deepEqual(
+    ports.map((p) => [p.spn, p.protocol]),
+    [['shop/mixed:http', 'TCP']],
+  );
   t.deepEqual(ports[0]!.endpoints, ['192.0.2.2:8080'], 'the endpoint without a pod is not balanced over');
   t.deepEqual(await names(ip(6), 7000, 3), ['a', 'a', 'a']);
 });
 
-test('the kubelet\'s error channel (nothing listens on the pod\'s port) resets that client', async (t) => {
+test("the kubelet's error channel (nothing listens on the pod's port) resets that client", async (t) => {
   const { api } = await start(t, (api) => {
     api.portForwards.setPod('shop', 'closed-0', {});
     api.create('services', service('closed', ip(7), 7000));
@@ -287,10 +318,13 @@ test.serial('backpressure through the forward: a pod that does not read holds th
     podSide = s;
   });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(() => new Promise<void>((resolve) => {
-    podSide?.destroy();
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        podSide?.destroy();
+        server.close(() => resolve());
+      }),
+  );
   const { agent } = await start(t, (api) => {
     api.portForwards.setPod('shop', 'sink-0', { [POD_PORT]: (server.address() as net.AddressInfo).port });
     api.create('services', service('sink', ip(8), 7000));

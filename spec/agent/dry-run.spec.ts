@@ -41,9 +41,16 @@ netnsTest('--dry-run prints exactly the iptables rules the agent installs, witho
   const dry = await execCommand(['ip', 'netns', 'exec', ns.name, process.execPath, CLI, '--dry-run', ...flags]);
   t.is(dry.code, 0, dry.stderr);
   t.regex(dry.stdout, /^# kube-userspace-proxy --dry-run: the iptables rules for 2 service port\(s\); nothing was changed\./);
-  t.deepEqual((await ns.sh('iptables-save')).split('\n').filter((l) => l.includes('KUBE-')), [], 'the dry run changed nothing');
+  t.deepEqual(
+    (await ns.sh('iptables-save')).split('\n').filter((l) => l.includes('KUBE-')),
+    [],
+    'the dry run changed nothing',
+  );
 
-  const agent = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...flags.map((f) => (f === 'warn' ? 'info' : f)), '--log-format', 'json'], { env: { ...process.env, PATH: SYSTEM_PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const agent = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CLI, ...flags.map((f) => (f === 'warn' ? 'info' : f)), '--log-format', 'json'], {
+    env: { ...process.env, PATH: SYSTEM_PATH },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   agent.stderr.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise((resolve) => agent.on('exit', resolve));
@@ -55,7 +62,10 @@ netnsTest('--dry-run prints exactly the iptables rules the agent installs, witho
 
   const installed = (await ns.sh('iptables-save')).split('\n').filter((l) => /^-A KUBE-/.test(l));
   // iptables-save shows the IPv4 tables; the dry run's IPv6 section goes to ip6tables.
-  const printed = dry.stdout.split('# ip6tables-restore')[0]!.split('\n').filter((l) => /^-A KUBE-/.test(l));
+  const printed = dry.stdout
+    .split('# ip6tables-restore')[0]!
+    .split('\n')
+    .filter((l) => /^-A KUBE-/.test(l));
   t.true(installed.length >= 6, `installed ${installed.length} rules`);
   t.deepEqual(normalise(printed), normalise(installed));
 });

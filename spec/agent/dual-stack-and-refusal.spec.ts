@@ -79,7 +79,15 @@ function serviceYaml(name: string, clusterIPs: readonly string[], nodePorts: { h
 }
 
 function slice(service: string, name: string, family: 'IPv4' | 'IPv6', ips: readonly string[]): string {
-  const text = sliceYaml(service, name, [{ name: 'http', port: PORTS.podHttp }, { name: 'dns', port: PORTS.podDns, protocol: 'UDP' }], ips.map((ip) => ({ ip })));
+  const text = sliceYaml(
+    service,
+    name,
+    [
+      { name: 'http', port: PORTS.podHttp },
+      { name: 'dns', port: PORTS.podDns, protocol: 'UDP' },
+    ],
+    ips.map((ip) => ({ ip })),
+  );
   return family === 'IPv4' ? text : text.replace('addressType: IPv4', 'addressType: IPv6');
 }
 
@@ -103,10 +111,14 @@ async function createWorld(t: ExecutionContext, block: number): Promise<World> {
   );
   await Promise.all(
     backends.map((b) =>
-      waitFor(`backend in ${b.ns} ready`, () => {
-        if (b.hasExited()) throw new Error(`backend exited: ${b.stderr()}`);
-        return b.stdout().includes('"ready":true');
-      }, 30_000),
+      waitFor(
+        `backend in ${b.ns} ready`,
+        () => {
+          if (b.hasExited()) throw new Error(`backend exited: ${b.stderr()}`);
+          return b.stdout().includes('"ready":true');
+        },
+        30_000,
+      ),
     ),
   );
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-semantics-'));
@@ -145,10 +157,15 @@ for (const [m, mode] of MODES.entries()) {
     const dual = { v4: topo.addr(200, 10), v6: topo.addr6(200, 10) };
     const empty = topo.addr(200, 20);
     const agent = start(mode.flags);
-    await waitFor('the agent serving the dual-stack service', async () => {
-      if (agent.hasExited()) throw new Error(`the agent exited:\n${agent.stderr()}`);
-      return httpGet(topo, client.ns, dual.v4, PORTS.http, 2);
-    }, 60_000, 200);
+    await waitFor(
+      'the agent serving the dual-stack service',
+      async () => {
+        if (agent.hasExited()) throw new Error(`the agent exited:\n${agent.stderr()}`);
+        return httpGet(topo, client.ns, dual.v4, PORTS.http, 2);
+      },
+      60_000,
+      200,
+    );
 
     // 1. Family separation: round robin over mixed endpoints would alternate pods within four requests.
     const answers = async (what: string, n: number, probe: () => Promise<string>): Promise<string[]> => {

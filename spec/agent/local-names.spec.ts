@@ -14,7 +14,7 @@ import type { Backend } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
-const HOSTS = '127.0.0.1\tlocalhost\n# a line of the user\'s\n';
+const HOSTS = "127.0.0.1\tlocalhost\n# a line of the user's\n";
 
 interface Setup {
   readonly dir: string;
@@ -49,8 +49,11 @@ async function setup(t: ExecutionContext, pool: string, files: Record<string, st
 }
 
 function service(name: string, backend: Backend, namespace = 'shop', clusterIP = '10.96.0.10', extra: { nodePort?: number } = {}): string {
-  return serviceYaml(name, clusterIP, [{ name: 'http', port: 8080, targetPort: backend.port, ...extra }], { namespace, ...(extra.nodePort ? { type: 'NodePort' } : {}) })
-    + '---\n' + sliceYaml(name, `${name}-1`, [{ name: 'http', port: backend.port }], [{ ip: '127.0.0.1' }], namespace);
+  return (
+    serviceYaml(name, clusterIP, [{ name: 'http', port: 8080, targetPort: backend.port, ...extra }], { namespace, ...(extra.nodePort ? { type: 'NodePort' } : {}) }) +
+    '---\n' +
+    sliceYaml(name, `${name}-1`, [{ name: 'http', port: backend.port }], [{ ip: '127.0.0.1' }], namespace)
+  );
 }
 
 /** The address the hosts block gives a name, or undefined. */
@@ -81,15 +84,17 @@ test('curl reaches the backend at the pool address the hosts block names; status
   const [port] = agent.status();
   t.deepEqual(port!.portals, [`${ip}:8080`]);
   t.deepEqual(port!.listening, [{ host: ip, port: 8080 }]);
-  t.is(port!.nodePort, 0, 'a laptop does not open the cluster\'s NodePorts');
+  t.is(port!.nodePort, 0, "a laptop does not open the cluster's NodePorts");
   t.true((await readFile(s.hostsFile, 'utf8')).startsWith(HOSTS));
 });
 
 test('UDP service ports listen at the pool address too', async (t) => {
   const backend = await udpEcho('127.0.0.1', 0);
   t.teardown(() => backend.close());
-  const yaml = serviceYaml('dns', '10.96.0.53', [{ name: 'dns', port: 5353, protocol: 'UDP', targetPort: backend.port }], { namespace: 'kube-system' })
-    + '---\n' + sliceYaml('dns', 'dns-1', [{ name: 'dns', port: backend.port, protocol: 'UDP' }], [{ ip: '127.0.0.1' }], 'kube-system');
+  const yaml =
+    serviceYaml('dns', '10.96.0.53', [{ name: 'dns', port: 5353, protocol: 'UDP', targetPort: backend.port }], { namespace: 'kube-system' }) +
+    '---\n' +
+    sliceYaml('dns', 'dns-1', [{ name: 'dns', port: backend.port, protocol: 'UDP' }], [{ ip: '127.0.0.1' }], 'kube-system');
   const s = await setup(t, '127.219.2.0/24', { 'dns.yaml': yaml });
   await s.start();
   const ip = await waitFor('dns in the hosts block', () => addressOf(s.hostsFile, 'dns.kube-system'));
@@ -150,7 +155,13 @@ test('a full pool: the service left over is not served; it gets an address and i
   const c = await waitFor('c gets the address a freed', () => addressOf(s.hostsFile, 'c.shop'));
   t.is(c, a);
   await waitFor('c served', async () => (await curl(`http://${c}:8080/c`).catch(() => '')) === 'c');
-  t.deepEqual(agent.status().map((p) => p.spn).sort(), ['shop/b:http', 'shop/c:http']);
+  t.deepEqual(
+    agent
+      .status()
+      .map((p) => p.spn)
+      .sort(),
+    ['shop/b:http', 'shop/c:http'],
+  );
 });
 
 test('close() removes the block and leaves the rest of the file as it was', async (t) => {

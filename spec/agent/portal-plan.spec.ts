@@ -54,7 +54,7 @@ test('scopes and families multiply: Local external traffic on a dual-stack servi
   );
 });
 
-test('each family group has only its own family\'s portals', (t) => {
+test("each family group has only its own family's portals", (t) => {
   const ips = (family?: 'IPv4' | 'IPv6', scope: 'all' | 'internal' | 'external' = 'all'): string[] => portalsOf(DUAL, HTTP, scope, family).map((p) => p.ip);
   t.deepEqual(ips(), ['10.96.0.10', 'fd00:96::10', '203.0.113.7', '2001:db8::7']);
   t.deepEqual(ips('IPv4'), ['10.96.0.10', '203.0.113.7']);
@@ -62,7 +62,7 @@ test('each family group has only its own family\'s portals', (t) => {
   t.deepEqual(ips('IPv6', 'external'), ['2001:db8::7']);
 });
 
-test('none mode: NodePorts listen in both families — one dual-stack socket for a single-stack service, each family\'s any-address for a dual-stack one', (t) => {
+test("none mode: NodePorts listen in both families — one dual-stack socket for a single-stack service, each family's any-address for a dual-stack one", (t) => {
   const nodePorts = (plan: ReturnType<typeof directPlan>): unknown[] => plan.listen.filter((a) => a.port === HTTP.nodePort);
   t.deepEqual(nodePorts(directPlan(svc(), HTTP, ctx())), [{ host: '::', port: 30080 }], 'single-stack on a node with IPv6');
   t.deepEqual(nodePorts(directPlan(svc(), HTTP, ctx({ ipv6: false }))), [{ host: '0.0.0.0', port: 30080 }], 'a node without IPv6 cannot bind ::');
@@ -72,7 +72,7 @@ test('none mode: NodePorts listen in both families — one dual-stack socket for
   t.deepEqual(nodePorts(directPlan(DUAL, HTTP, ctx({ nodePortIPs: ['192.0.2.5', 'fd00::5'] }), v6)), [{ host: 'fd00::5', port: 30080 }], '--nodeport-addresses of its family only');
 });
 
-test('none mode: a dual-stack group whose portal IPs are not local falls back to its own family\'s any-address, so the two do not collide', (t) => {
+test("none mode: a dual-stack group whose portal IPs are not local falls back to its own family's any-address, so the two do not collide", (t) => {
   const [v4, v6] = groupsOf(DUAL, HTTP) as [ReturnType<typeof groupsOf>[0], ReturnType<typeof groupsOf>[0]];
   const portals = (plan: ReturnType<typeof directPlan>): unknown[] => plan.listen.filter((a) => a.port === HTTP.port);
   t.deepEqual(portals(directPlan(DUAL, HTTP, ctx(), v4)), [{ host: '0.0.0.0', port: 80 }]);

@@ -88,7 +88,10 @@ test('with --workers 2, connections accepted by the workers carry the header too
     t.is(line, `PROXY TCP4 ${from} ${ip(1)} ${socket.localPort} 7001\r\n`);
     for (const pid of socketOwners('tcp', ip(1), 7001)) seen.add(pid);
   }
-  t.true(pids.every((p) => seen.has(p)), `accepted by ${[...seen].join(',')}, workers ${pids.join(',')}`);
+  t.true(
+    pids.every((p) => seen.has(p)),
+    `accepted by ${[...seen].join(',')}, workers ${pids.join(',')}`,
+  );
   for (const s of open) s.destroy();
 
   async function askOnce(): Promise<string> {

@@ -102,7 +102,10 @@ nsTest('harness: pods and the client node are routed through the node, and hand-
   t.is(await tcpText(topo, topo.client, vip, 80), 'redirected', 'client node → iptables REDIRECT on the node');
   t.is(await tcpText(topo, topo.node, vip, 80), 'redirected', 'node → iptables DNAT to the host IP');
 
-  await topo.run(topo.node, ['nft', `add table ip kup-harness; add chain ip kup-harness pre { type nat hook prerouting priority dstnat; }; add rule ip kup-harness pre ip daddr ${vip2} tcp dport 80 redirect to :7777`]);
+  await topo.run(topo.node, [
+    'nft',
+    `add table ip kup-harness; add chain ip kup-harness pre { type nat hook prerouting priority dstnat; }; add rule ip kup-harness pre ip daddr ${vip2} tcp dport 80 redirect to :7777`,
+  ]);
   t.is(await tcpText(topo, topo.client, vip2, 80), 'redirected', 'client node → nft redirect on the node');
   t.false(listener.hasExited());
 });
@@ -189,7 +192,10 @@ for (const [m, mode] of MODES.entries()) {
       return;
     }
     t.deepEqual(rulesMentioning(after, ips.ext2), [], 'no rule names the removed externalIP');
-    t.false(after.addresses.some((a) => a.startsWith(`${ips.ext2} `)), 'the removed externalIP is not assigned');
+    t.false(
+      after.addresses.some((a) => a.startsWith(`${ips.ext2} `)),
+      'the removed externalIP is not assigned',
+    );
     for (const ip of [ips.cluster, ips.ext1, ips.lb]) t.true(captures(mode, after, ip), `${ip} still captured`);
     t.deepEqual(duplicates(after), [], 'no duplicate rule after the update');
     if (mode.capture === 'addresses') {
@@ -205,12 +211,17 @@ for (const [m, mode] of MODES.entries()) {
     t.is(await stopWith(agent, 'SIGTERM'), 0, 'SIGTERM exits 0');
     const fresh = s.startAgent(mode.flags);
     await s.serving(fresh);
-    const freshState = await waitFor('the fresh agent capturing port alt', async () => {
-      await httpGet(topo, topo.pods[0]!.ns, ips.cluster, PORTS.alt, 1);
-      const st = await s.state();
-      if (!hasAlt(st)) throw new Error(`no rule for ${ips.cluster}:${PORTS.alt}`);
-      return st;
-    }, SYNC_DEADLINE_MS, 200);
+    const freshState = await waitFor(
+      'the fresh agent capturing port alt',
+      async () => {
+        await httpGet(topo, topo.pods[0]!.ns, ips.cluster, PORTS.alt, 1);
+        const st = await s.state();
+        if (!hasAlt(st)) throw new Error(`no rule for ${ips.cluster}:${PORTS.alt}`);
+        return st;
+      },
+      SYNC_DEADLINE_MS,
+      200,
+    );
     t.deepEqual(shape(after), shape(freshState), 'the updated capture equals a fresh one');
     t.log(`${mode.title}: ${Date.now() - started} ms`);
   });
@@ -233,12 +244,17 @@ for (const [m, mode] of MODES.entries()) {
     const second = s.startAgent(mode.flags);
     await s.serving(second);
     const restarted = await attempt(t, 'the restarted agent has the same capture as the first run', () =>
-      waitFor('the same capture', async () => {
-        const st = await s.state();
-        const now = JSON.stringify(shape(st));
-        if (now !== JSON.stringify(shape(running))) throw new Error(`rules per chain ${now}, the first run had ${JSON.stringify(shape(running))}`);
-        return st;
-      }, SYNC_DEADLINE_MS, 200),
+      waitFor(
+        'the same capture',
+        async () => {
+          const st = await s.state();
+          const now = JSON.stringify(shape(st));
+          if (now !== JSON.stringify(shape(running))) throw new Error(`rules per chain ${now}, the first run had ${JSON.stringify(shape(running))}`);
+          return st;
+        },
+        SYNC_DEADLINE_MS,
+        200,
+      ),
     );
     const now = restarted ?? (await s.state());
     t.deepEqual(shape(now), shape(running), `rules per chain after the restart equal the first run's\n${now.dump}`);

@@ -100,7 +100,10 @@ test('lc over real sockets: each new connection goes to the endpoint with the fe
   await waitFor('closed connections leave the active counts', () => ['a', 'b', 'c'].every((n) => active(n) === (n === busy ? 2 : 0)));
   const next = [await connect(t, ip(1), 8080), await connect(t, ip(1), 8080), await connect(t, ip(1), 8080), await connect(t, ip(1), 8080)];
   // 2/0/0 → the two idle endpoints; 2/1/1 → both again; nothing reaches the busy one.
-  t.false(next.some((h) => h.name === busy), `picks ${next.map((h) => h.name).join(',')} with ${busy} busy`);
+  t.false(
+    next.some((h) => h.name === busy),
+    `picks ${next.map((h) => h.name).join(',')} with ${busy} busy`,
+  );
   t.deepEqual(Object.values(count(next)), [2, 2]);
   t.is((await connect(t, ip(1), 8080)).name.length, 1);
 });

@@ -98,7 +98,13 @@ test('200 with local ready endpoints, 503 without, following EndpointSlice chang
   const remote = await answers(port, 503, 0);
   t.deepEqual(remote.body, { service: { namespace: 'shop', name: 'web' }, localEndpoints: 0, serviceProxyHealthy: true });
 
-  await write('eps.yaml', slices('shop', [{ ip: '10.1.0.2', nodeName: 'node-b' }, { ip: '10.1.0.3', nodeName: NODE }]));
+  await write(
+    'eps.yaml',
+    slices('shop', [
+      { ip: '10.1.0.2', nodeName: 'node-b' },
+      { ip: '10.1.0.3', nodeName: NODE },
+    ]),
+  );
   const one = await answers(port, 200, 1);
   t.deepEqual(one.body, { service: { namespace: 'shop', name: 'web' }, localEndpoints: 1, serviceProxyHealthy: true });
 
@@ -147,7 +153,11 @@ test('a port another process holds: one error line, the service still proxied, a
   const squatter = net.createServer((s) => s.destroy());
   await new Promise<void>((resolve) => squatter.listen({ host: '127.0.0.1', port }, resolve));
   t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
-  const f = await startProxy(t, { 'svc.yaml': serviceYaml('taken', { clusterIP: ip(3), healthCheckNodePort: port }), 'eps.yaml': slices('taken', [{ ip: '10.3.0.3', nodeName: NODE }]) }, { config: LOOPBACK_ONLY });
+  const f = await startProxy(
+    t,
+    { 'svc.yaml': serviceYaml('taken', { clusterIP: ip(3), healthCheckNodePort: port }), 'eps.yaml': slices('taken', [{ ip: '10.3.0.3', nodeName: NODE }]) },
+    { config: LOOPBACK_ONLY },
+  );
   t.deepEqual(
     f.agent.status().map((s) => [s.spn, s.error]),
     [['taken/web:http', undefined]],
@@ -165,10 +175,14 @@ test('a port another process holds: one error line, the service still proxied, a
   await answers(port, 200, 1);
 });
 
-test('serviceProxyHealthy is the agent\'s health: 503 while the rules fail to apply and while draining, with the local endpoints still counted', async (t) => {
+test("serviceProxyHealthy is the agent's health: 503 while the rules fail to apply and while draining, with the local endpoints still counted", async (t) => {
   const port = await freePort();
   const rules = new FailingRules();
-  const f = await startProxy(t, { 'svc.yaml': serviceYaml('sick', { clusterIP: ip(4), healthCheckNodePort: port }), 'eps.yaml': slices('sick', [{ ip: '10.4.0.3', nodeName: NODE }]) }, { config: LOOPBACK_ONLY, rules });
+  const f = await startProxy(
+    t,
+    { 'svc.yaml': serviceYaml('sick', { clusterIP: ip(4), healthCheckNodePort: port }), 'eps.yaml': slices('sick', [{ ip: '10.4.0.3', nodeName: NODE }]) },
+    { config: LOOPBACK_ONLY, rules },
+  );
   const failing = await answers(port, 503, 1);
   t.false(failing.body.serviceProxyHealthy);
 
@@ -190,7 +204,11 @@ test('serviceProxyHealthy is the agent\'s health: 503 while the rules fail to ap
 
 test('without --nodeport-addresses the check listens on every address', async (t) => {
   const port = await freePort();
-  await startProxy(t, { 'svc.yaml': serviceYaml('everywhere', { clusterIP: ip(5), healthCheckNodePort: port }), 'eps.yaml': slices('everywhere', [{ ip: '10.5.0.3', nodeName: NODE }]) }, { config: { nodeName: NODE } });
+  await startProxy(
+    t,
+    { 'svc.yaml': serviceYaml('everywhere', { clusterIP: ip(5), healthCheckNodePort: port }), 'eps.yaml': slices('everywhere', [{ ip: '10.5.0.3', nodeName: NODE }]) },
+    { config: { nodeName: NODE } },
+  );
   await answers(port, 200, 1);
   // Any local address reaches it: here another loopback address no socket names.
   t.is((await check(port, ip(200))).status, 200);

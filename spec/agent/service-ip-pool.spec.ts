@@ -24,11 +24,18 @@ test('collisions probe to the next free address; assigned in the same order, eve
   const first = new ServiceIPPool(range('127.1.2.0/29'));
   const again = new ServiceIPPool(range('127.1.2.0/29'));
   const ips = keys.map((k) => first.assign(k));
-  t.deepEqual(keys.map((k) => again.assign(k)), ips);
+  t.deepEqual(
+    keys.map((k) => again.assign(k)),
+    ips,
+  );
   t.is(new Set(ips).size, 6, 'all different');
   const reversed = new ServiceIPPool(range('127.1.2.0/29'));
   for (const k of [...keys].reverse()) reversed.assign(k);
-  t.notDeepEqual(keys.map((k) => reversed.addressOf(k)), ips, 'the order matters, so some keys did collide');
+  t.notDeepEqual(
+    keys.map((k) => reversed.addressOf(k)),
+    ips,
+    'the order matters, so some keys did collide',
+  );
   for (const ip of ips) t.regex(ip!, /^127\.1\.2\.[1-6]$/, 'network (.0) and broadcast (.7) addresses are left out');
 });
 
@@ -45,7 +52,7 @@ test('exhausted: undefined for the next service; a release frees the address for
   t.is(pool.addressOf('ns/x'), undefined);
 });
 
-test('127.0.0.1 is never given out: the machine\'s own programs listen there', (t) => {
+test("127.0.0.1 is never given out: the machine's own programs listen there", (t) => {
   const pool = new ServiceIPPool(range('127.0.0.0/30'));
   const ips = [pool.assign('ns/a'), pool.assign('ns/b')];
   t.deepEqual(ips.sort(), ['127.0.0.2', undefined].sort());

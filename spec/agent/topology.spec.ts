@@ -46,7 +46,8 @@ interface Hinted {
 
 /** One slice per backend (each listens on its own port), as the hints the control plane writes. */
 function slice(svc: string, name: string, e: Hinted): KubeObject {
-  const hints = e.forZones || e.forNodes ? { hints: { ...(e.forZones ? { forZones: e.forZones.map((z) => ({ name: z })) } : {}), ...(e.forNodes ? { forNodes: e.forNodes.map((n) => ({ name: n })) } : {}) } } : {};
+  const hints =
+    e.forZones || e.forNodes ? { hints: { ...(e.forZones ? { forZones: e.forZones.map((z) => ({ name: z })) } : {}), ...(e.forNodes ? { forNodes: e.forNodes.map((n) => ({ name: n })) } : {}) } } : {};
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -89,15 +90,19 @@ async function answering(host: string, port: number, n = 6): Promise<string> {
   return [...seen].sort().join(',');
 }
 
-test('zone hints: the Node\'s zone label narrows to that zone\'s endpoints; a label change re-routes at once', async (t) => {
+test("zone hints: the Node's zone label narrows to that zone's endpoints; a label change re-routes at once", async (t) => {
   const [a, b, c] = await backends(t, ['a', 101], ['b', 102], ['c', 103]);
-  const api = await apiAgent(t, (api) => {
-    api.create('nodes', nodeObject('node-a', {}));
-    api.create('services', service('web', ip(1), 7000, { trafficDistribution: 'PreferClose' }));
-    api.create('endpointslices', slice('web', 'web-a', { backend: a!, nodeName: 'node-a', zone: 'zone-a', forZones: ['zone-a'] }));
-    api.create('endpointslices', slice('web', 'web-b', { backend: b!, nodeName: 'node-b', zone: 'zone-b', forZones: ['zone-b'] }));
-    api.create('endpointslices', slice('web', 'web-c', { backend: c!, nodeName: 'node-c', zone: 'zone-a', forZones: ['zone-a'] }));
-  }, 'node-a');
+  const api = await apiAgent(
+    t,
+    (api) => {
+      api.create('nodes', nodeObject('node-a', {}));
+      api.create('services', service('web', ip(1), 7000, { trafficDistribution: 'PreferClose' }));
+      api.create('endpointslices', slice('web', 'web-a', { backend: a!, nodeName: 'node-a', zone: 'zone-a', forZones: ['zone-a'] }));
+      api.create('endpointslices', slice('web', 'web-b', { backend: b!, nodeName: 'node-b', zone: 'zone-b', forZones: ['zone-b'] }));
+      api.create('endpointslices', slice('web', 'web-c', { backend: c!, nodeName: 'node-c', zone: 'zone-a', forZones: ['zone-a'] }));
+    },
+    'node-a',
+  );
   // No zone known yet: every endpoint.
   t.is(await answering(ip(1), 7000), 'a,b,c');
 
@@ -119,16 +124,20 @@ test('zone hints: the Node\'s zone label narrows to that zone\'s endpoints; a la
 test('node hints (PreferSameNode) and the Local traffic policy, which wins over hints', async (t) => {
   const [a, b, c] = await backends(t, ['a', 111], ['b', 112], ['c', 113]);
   const both = (backend: Backend, node: string, zone: string): Hinted => ({ backend, nodeName: node, zone, forNodes: [node], forZones: [zone] });
-  const api = await apiAgent(t, (api) => {
-    api.create('nodes', nodeObject('node-b', { [ZONE]: 'zone-a' }));
-    api.create('services', service('same-node', ip(2), 7001, { trafficDistribution: 'PreferSameNode' }));
-    api.create('endpointslices', slice('same-node', 'sn-a', both(a!, 'node-a', 'zone-a')));
-    api.create('endpointslices', slice('same-node', 'sn-b', both(b!, 'node-b', 'zone-a')));
-    api.create('endpointslices', slice('same-node', 'sn-c', both(c!, 'node-c', 'zone-b')));
-    api.create('services', service('local', ip(3), 7002, { internalTrafficPolicy: 'Local' }));
-    api.create('endpointslices', slice('local', 'l-a', both(a!, 'node-a', 'zone-a')));
-    api.create('endpointslices', slice('local', 'l-b', both(b!, 'node-b', 'zone-a')));
-  }, 'node-b');
+  const api = await apiAgent(
+    t,
+    (api) => {
+      api.create('nodes', nodeObject('node-b', { [ZONE]: 'zone-a' }));
+      api.create('services', service('same-node', ip(2), 7001, { trafficDistribution: 'PreferSameNode' }));
+      api.create('endpointslices', slice('same-node', 'sn-a', both(a!, 'node-a', 'zone-a')));
+      api.create('endpointslices', slice('same-node', 'sn-b', both(b!, 'node-b', 'zone-a')));
+      api.create('endpointslices', slice('same-node', 'sn-c', both(c!, 'node-c', 'zone-b')));
+      api.create('services', service('local', ip(3), 7002, { internalTrafficPolicy: 'Local' }));
+      api.create('endpointslices', slice('local', 'l-a', both(a!, 'node-a', 'zone-a')));
+      api.create('endpointslices', slice('local', 'l-b', both(b!, 'node-b', 'zone-a')));
+    },
+    'node-b',
+  );
   t.is(await answering(ip(2), 7001), 'b');
   t.is(await answering(ip(3), 7002), 'b');
   // Hints that would send this node to node-a's endpoint: the Local policy still takes only this

@@ -171,7 +171,10 @@ test('removing an endpoint moves only its clients, and adding one keeps existing
   const first = assertEachClientSticks(t, lb, foo);
   const [victimClient, victimKey] = [...first.entries()][0] as [string, string];
 
-  lb.updateEndpoints(foo, all.filter((ep) => ep.key !== victimKey));
+  lb.updateEndpoints(
+    foo,
+    all.filter((ep) => ep.key !== victimKey),
+  );
   t.is(lb.affinityEntryCount(foo), 2, 'only the pin to the removed endpoint is dropped');
   for (const [c, key] of first) {
     if (c === victimClient) continue;
@@ -347,9 +350,16 @@ test('shuffle permutes with a seeded random and keeps every element exactly once
   const items = Array.from({ length: 20 }, (_, i) => i);
   const shuffled = shuffle(items, lcg(7));
   t.notDeepEqual(shuffled, items, 'the order changed');
-  t.deepEqual([...shuffled].sort((x, y) => x - y), items);
+  t.deepEqual(
+    [...shuffled].sort((x, y) => x - y),
+    items,
+  );
   t.deepEqual(shuffle(items, lcg(7)), shuffled, 'the same seed gives the same order');
-  t.deepEqual(items, Array.from({ length: 20 }, (_, i) => i), 'the input is untouched');
+  t.deepEqual(
+    items,
+    Array.from({ length: 20 }, (_, i) => i),
+    'the input is untouched',
+  );
   t.deepEqual(shuffle([], lcg(7)), []);
 });
 
@@ -364,10 +374,7 @@ test('a balancer shuffles new endpoint lists and picks each endpoint once per n 
 });
 
 test('the constructor rejects invalid options, reporting every problem', (t) => {
-  const err = t.throws(
-    () => new RoundRobinBalancer({ maxAffinityEntries: 0, now: 'soon' as unknown as () => number }),
-    { instanceOf: InvalidConfigError },
-  );
+  const err = t.throws(() => new RoundRobinBalancer({ maxAffinityEntries: 0, now: 'soon' as unknown as () => number }), { instanceOf: InvalidConfigError });
   t.is(err?.problems.length, 2);
   t.regex(err?.message ?? '', /maxAffinityEntries must be a positive integer, got 0/);
   t.throws(() => new RoundRobinBalancer({ maxAffinityEntries: 1.5 }), { instanceOf: InvalidConfigError });

@@ -107,7 +107,10 @@ test('lc: a new connection goes to the endpoint with the fewest active; ties go 
 test('sed picks the smallest (active+1)/weight; nq takes an idle endpoint first, else as sed', (t) => {
   const [big, small] = eps(2);
   const weights = { [big!.ip]: 4 };
-  const counts = new Map([[big!.key, { active: 2 }], [small!.key, { active: 0 }]]);
+  const counts = new Map([
+    [big!.key, { active: 2 }],
+    [small!.key, { active: 0 }],
+  ]);
   const sed = setup('sed', [big!, small!], weights);
   sed.trackConnections(SPN, counts);
   // big: 3/4, small: 1/1.
@@ -156,14 +159,28 @@ test('mh: removing an endpoint moves its own clients and hardly any other', (t) 
   const list = eps(10);
   const before = mapping(setup('mh', list), ips);
   const removed = list[4]!;
-  const after = mapping(setup('mh', list.filter((ep) => ep !== removed), {}, 5), ips);
+  const after = mapping(
+    setup(
+      'mh',
+      list.filter((ep) => ep !== removed),
+      {},
+      5,
+    ),
+    ips,
+  );
   const own = ips.filter((ip) => before.get(ip) === removed.key);
   t.true(own.every((ip) => after.get(ip) !== removed.key));
   const others = ips.filter((ip) => before.get(ip) !== removed.key && before.get(ip) !== after.get(ip));
   t.true(others.length / ips.length < 0.02, `${others.length} clients of the remaining endpoints moved`);
   // sh, by contrast, remaps most clients.
   const shBefore = mapping(setup('sh', list), ips);
-  const shAfter = mapping(setup('sh', list.filter((ep) => ep !== removed)), ips);
+  const shAfter = mapping(
+    setup(
+      'sh',
+      list.filter((ep) => ep !== removed),
+    ),
+    ips,
+  );
   t.true(ips.filter((ip) => shBefore.get(ip) !== shAfter.get(ip)).length / ips.length > 0.5);
 });
 

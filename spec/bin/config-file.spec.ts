@@ -13,7 +13,7 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-test('kubeadm\'s KubeProxyConfiguration: --write-config-to exits 0 with no warning, and the file it writes loads', async (t) => {
+test("kubeadm's KubeProxyConfiguration: --write-config-to exits 0 with no warning, and the file it writes loads", async (t) => {
   const dir = await tempDir(t);
   const out = path.join(dir, 'written.yaml');
   const p = spawnNode([CLI, '--config', KUBEADM_EXAMPLE, '--write-config-to', out]);
@@ -39,8 +39,16 @@ test('fields that do not act here print one warning line each, naming the field'
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown>)
     .filter((l) => l['level'] === 'warn');
-  t.deepEqual(warnings.map((w) => w['message']), Object.keys(changed).map(() => 'setting not applied'));
-  t.deepEqual(warnings.map((w) => w['setting']).sort(), Object.keys(changed).map((k) => `--config ${file}: ${k}`).sort());
+  t.deepEqual(
+    warnings.map((w) => w['message']),
+    Object.keys(changed).map(() => 'setting not applied'),
+  );
+  t.deepEqual(
+    warnings.map((w) => w['setting']).sort(),
+    Object.keys(changed)
+      .map((k) => `--config ${file}: ${k}`)
+      .sort(),
+  );
 });
 
 test('an unknown field and another proxy mode fail with one line each and exit code 2', async (t) => {
@@ -82,7 +90,7 @@ async function canLowerOomScore(): Promise<boolean> {
   return (effective & (1n << 24n)) !== 0n;
 }
 
-test('by default the score is kube-proxy\'s -999 with the privilege to lower it; without, no warning', async (t) => {
+test("by default the score is kube-proxy's -999 with the privilege to lower it; without, no warning", async (t) => {
   const before = Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim());
   const { score, stderr } = await oomScoreOf(t, []);
   t.is(score, (await canLowerOomScore()) ? -999 : before);

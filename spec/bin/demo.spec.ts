@@ -25,9 +25,18 @@ test('the demo answers three different pod names over TCP, a name over UDP, and 
   // The dig commands exactly as printed: the service name resolves to service.yaml's ClusterIP,
   // and the SRV record names the port.
   const digs = [...demo.stdout().matchAll(/^\s+(?:DNS:\s+)?(dig @\S+ -p \d+ \S+(?: SRV)?)\)?$/gm)].map((m) => m[1]!.split(' '));
-  t.deepEqual(digs.map((d) => d.slice(1).join(' ')), ['@127.0.0.1 -p 1053 hostnames.default.svc.cluster.local', '@127.0.0.1 -p 1053 _http._tcp.hostnames.default.svc.cluster.local SRV']);
+  t.deepEqual(
+    digs.map((d) => d.slice(1).join(' ')),
+    ['@127.0.0.1 -p 1053 hostnames.default.svc.cluster.local', '@127.0.0.1 -p 1053 _http._tcp.hostnames.default.svc.cluster.local SRV'],
+  );
   const run = async (cmd: string[]): Promise<string> => (await promisify(execFile)(cmd[0]!, [...cmd.slice(1), '+short', '+time=2', '+tries=2'])).stdout.trim();
-  if (process.env['CI'] !== 'true' && !(await run(['dig', '-v']).then(() => true, () => false))) {
+  if (
+    process.env['CI'] !== 'true' &&
+    !(await run(['dig', '-v']).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     t.log('dig is not installed: the printed dig commands were not run (CI installs bind9-dnsutils)');
   } else {
     t.is(await run(digs[0]!), '10.96.0.100');

@@ -54,8 +54,25 @@ test('kube-userspace-proxy --kubeconfig K --dial-via port-forward --namespace sh
   const kubeconfig = path.join(dir, 'kubeconfig');
   await writeFile(kubeconfig, api.kubeconfig());
 
-  const proxy = spawnNode([CLI, '--kubeconfig', kubeconfig, '--dial-via', 'port-forward', '--namespace', 'shop', '--selector', 'app=orders', '--workers', '2',
-    '--hostname-override', 'laptop', '--healthz-bind-address=', '--metrics-bind-address=', '--log-format', 'json']);
+  const proxy = spawnNode([
+    CLI,
+    '--kubeconfig',
+    kubeconfig,
+    '--dial-via',
+    'port-forward',
+    '--namespace',
+    'shop',
+    '--selector',
+    'app=orders',
+    '--workers',
+    '2',
+    '--hostname-override',
+    'laptop',
+    '--healthz-bind-address=',
+    '--metrics-bind-address=',
+    '--log-format',
+    'json',
+  ]);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
 
   await waitFor('proxy answering', () => curl(`http://${ip(1)}:8080/ready`).then((r) => r.endsWith('\r\n\r\nready')), START_TIMEOUT_MS);
@@ -64,7 +81,11 @@ test('kube-userspace-proxy --kubeconfig K --dial-via port-forward --namespace sh
   t.deepEqual([...backends].sort(), ['orders-a', 'orders-b']);
   t.true(api.portForwards.requests.filter((r) => r.status === 101).length >= 5, 'through the API server');
 
-  const lines = proxy.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = proxy
+    .stderr()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const opened = lines.filter((l) => l['message'] === 'opened listener').map((l) => l['service']);
   t.deepEqual(opened, ['shop/orders:http'], 'not carts (selector), not tools/orders (namespace)');
   t.true(lines.some((l) => l['message'] === 'setting not applied' && l['setting'] === 'workers'));

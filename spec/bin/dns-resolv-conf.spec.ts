@@ -78,14 +78,17 @@ endpoints: [{addresses: ["127.0.20.1"], hostname: db-0}]
     timeout: 60_000,
   });
   const lines = stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
-  t.deepEqual(lines.filter((l) => l !== ''), [
-    '== orders.shop.svc.cluster.local',
-    '127.0.10.1 orders.shop.svc.cluster.local',
-    '== orders.shop',
-    '127.0.10.1 orders.shop.svc.cluster.local',
-    '== orders',
-    '127.0.10.1 orders.shop.svc.cluster.local',
-    '== db-0.db.shop.svc.cluster.local',
-    '127.0.20.1 db-0.db.shop.svc.cluster.local',
-  ]);
+  t.deepEqual(
+    lines.filter((l) => l !== ''),
+    [
+      '== orders.shop.svc.cluster.local',
+      '127.0.10.1 orders.shop.svc.cluster.local',
+      '== orders.shop',
+      '127.0.10.1 orders.shop.svc.cluster.local',
+      '== orders',
+      '127.0.10.1 orders.shop.svc.cluster.local',
+      '== db-0.db.shop.svc.cluster.local',
+      '127.0.20.1 db-0.db.shop.svc.cluster.local',
+    ],
+  );
 });

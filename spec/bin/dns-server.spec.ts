@@ -20,7 +20,7 @@ if (!support.ok) {
 
 const ip = loopbackBlock(194);
 
-digTest('--dns-bind-address serves the manifests\' services, headless ones too, under --cluster-domain with --dns-ttl; --dns-upstream refuse', async (t) => {
+digTest("--dns-bind-address serves the manifests' services, headless ones too, under --cluster-domain with --dns-ttl; --dns-upstream refuse", async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-dns-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(
@@ -47,17 +47,40 @@ endpoints: [{addresses: ["10.194.0.1"], hostname: db-0}]
   );
   const server = { host: ip(53), port: await freePort(ip(53)) };
   const proxy = spawnNode([
-    CLI, '--manifests', dir, '--dns-bind-address', `${server.host}:${server.port}`, '--cluster-domain', 'corp.test', '--dns-ttl', '17s',
-    '--dns-upstream', 'refuse', '--healthz-bind-address=', '--metrics-bind-address=', '--log-format', 'json',
+    CLI,
+    '--manifests',
+    dir,
+    '--dns-bind-address',
+    `${server.host}:${server.port}`,
+    '--cluster-domain',
+    'corp.test',
+    '--dns-ttl',
+    '17s',
+    '--dns-upstream',
+    'refuse',
+    '--healthz-bind-address=',
+    '--metrics-bind-address=',
+    '--log-format',
+    'json',
   ]);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
 
-  const a = await waitFor('the name to resolve', async () => {
-    const r = await dig(server, ['orders.shop.svc.corp.test']).catch(() => undefined);
-    return r?.status === 'NOERROR' ? r : undefined;
-  }, START_TIMEOUT_MS);
-  t.deepEqual(a.answers.map((r) => `${r.ttl} ${r.data}`), [`17 ${ip(1)}`]);
-  t.deepEqual((await dig(server, ['db-0.db.shop.svc.corp.test', '+tcp'])).answers.map((r) => r.data), ['10.194.0.1']);
+  const a = await waitFor(
+    'the name to resolve',
+    async () => {
+      const r = await dig(server, ['orders.shop.svc.corp.test']).catch(() => undefined);
+      return r?.status === 'NOERROR' ? r : undefined;
+    },
+    START_TIMEOUT_MS,
+  );
+  t.deepEqual(
+    a.answers.map((r) => `${r.ttl} ${r.data}`),
+    [`17 ${ip(1)}`],
+  );
+  t.deepEqual(
+    (await dig(server, ['db-0.db.shop.svc.corp.test', '+tcp'])).answers.map((r) => r.data),
+    ['10.194.0.1'],
+  );
   t.is((await dig(server, ['orders.shop.svc.cluster.local'])).status, 'REFUSED');
 
   proxy.child.kill('SIGTERM');

@@ -53,7 +53,10 @@ test('serves manifests as a user runs it, balances across pods, and SIGTERM exit
   );
   await writeFile(
     path.join(dir, 'eps.yaml'),
-    [...pods.map((p, i) => sliceYaml('web', `web-${i}`, [{ name: 'http', port: p.port }], [{ ip: p.host }])), sliceYaml('web', 'web-udp', [{ name: 'dns', port: udp.port, protocol: 'UDP' }], [{ ip: udp.host }])].join('---\n'),
+    [
+      ...pods.map((p, i) => sliceYaml('web', `web-${i}`, [{ name: 'http', port: p.port }], [{ ip: p.host }])),
+      sliceYaml('web', 'web-udp', [{ name: 'dns', port: udp.port, protocol: 'UDP' }], [{ ip: udp.host }]),
+    ].join('---\n'),
   );
   const proxy = spawnNode([CLI, '--manifests', dir, '--log-format', 'json']);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
@@ -64,8 +67,15 @@ test('serves manifests as a user runs it, balances across pods, and SIGTERM exit
   t.deepEqual([...names].sort(), ['pod-a', 'pod-b', 'pod-c']);
   t.is((await udpRequest(ip(1), 8053, 'q')).toString(), 'udp-pod');
 
-  const lines = proxy.stderr().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.true(lines.some((l) => l['message'] === 'opened listener' && l['service'] === 'default/web:http'), 'JSON logs with structured fields');
+  const lines = proxy
+    .stderr()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.true(
+    lines.some((l) => l['message'] === 'opened listener' && l['service'] === 'default/web:http'),
+    'JSON logs with structured fields',
+  );
 
   proxy.child.kill('SIGTERM');
   t.is(await proxy.exited, 0);
@@ -161,15 +171,19 @@ test('health, metrics and the status view of a running agent, as a user reaches 
   await writeFile(path.join(dir, 'eps.yaml'), sliceYaml('web', 'web-0', [{ name: 'http', port: pod.port }], [{ ip: pod.host }]));
   const proxy = spawnNode([CLI, '--manifests', dir, '--healthz-bind-address', '127.0.0.1:0', '--metrics-bind-address', '127.0.0.1:0', '--log-format', 'json']);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
-  const servers = await waitFor('both servers serving', () => {
-    const found = new Map<string, string>();
-    for (const line of proxy.stderr().split('\n')) {
-      if (!line.includes('"serving"')) continue;
-      const l = JSON.parse(line) as { server: string; address: string };
-      found.set(l.server, l.address);
-    }
-    return found.size === 2 ? found : undefined;
-  }, START_TIMEOUT_MS);
+  const servers = await waitFor(
+    'both servers serving',
+    () => {
+      const found = new Map<string, string>();
+      for (const line of proxy.stderr().split('\n')) {
+        if (!line.includes('"serving"')) continue;
+        const l = JSON.parse(line) as { server: string; address: string };
+        found.set(l.server, l.address);
+      }
+      return found.size === 2 ? found : undefined;
+    },
+    START_TIMEOUT_MS,
+  );
   const healthUrl = servers.get('healthz')!;
   const metricsUrl = servers.get('metrics')!;
   await waitFor('healthy', async () => (await request(`${healthUrl}/healthz`)).statusCode === 200, START_TIMEOUT_MS);

@@ -31,11 +31,14 @@ function readyOutput(stdout: string): { rows: Row[]; notes: string[]; dig: strin
   t0(/^NAME +ADDRESS +ENDPOINTS$/.test(lines[0]!), `header: ${lines[0]}`);
   const blank = lines.indexOf('');
   const notes = lines.slice(1, blank).filter((l) => l.startsWith('!') || l.startsWith('  '));
-  const rows = lines.slice(1, blank).filter((l) => !notes.includes(l)).map((l) => {
-    const m = /^(\S+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+(\d+) endpoints?$/.exec(l);
-    t0(m !== null, `row: ${l}`);
-    return { name: m![1]!, host: m![2]!, port: Number(m![3]), endpoints: Number(m![4]) };
-  });
+  const rows = lines
+    .slice(1, blank)
+    .filter((l) => !notes.includes(l))
+    .map((l) => {
+      const m = /^(\S+)\s+(\d+\.\d+\.\d+\.\d+):(\d+)\s+(\d+) endpoints?$/.exec(l);
+      t0(m !== null, `row: ${l}`);
+      return { name: m![1]!, host: m![2]!, port: Number(m![3]), endpoints: Number(m![4]) };
+    });
   const tail = lines.slice(blank + 1);
   t0(tail.length === 2 && tail[0]!.startsWith('try: dig ') && tail[1]!.startsWith('names: '), `after the table: ${JSON.stringify(tail)}`);
   return { rows, notes, dig: tail[0]!.slice('try: '.length).split(' '), names: tail[1]! };
@@ -49,7 +52,10 @@ function t0(ok: boolean, what: string): void {
 async function dig(command: string[]): Promise<string[]> {
   const [bin, ...args] = command;
   const { stdout } = await exec(bin!, [...args, '+short', '+time=2', '+tries=2']);
-  return stdout.trim().split('\n').filter((l) => l !== '');
+  return stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 async function curl(url: string): Promise<string> {
@@ -77,18 +83,44 @@ test('local --manifests: the table on stdout, dig resolves the printed name to i
   t.teardown(() => Promise.all(backends.map((b) => b.close())).then(() => undefined));
   const dir = await tempDir(t);
   const file = path.join(dir, 'shop.yaml');
-  await writeFile(file, manifests([{ name: 'web', port: 8080, backendPort: backends[0]!.port }, { name: 'orders', port: 8080, backendPort: backends[1]!.port }]));
+  await writeFile(
+    file,
+    manifests([
+      { name: 'web', port: 8080, backendPort: backends[0]!.port },
+      { name: 'orders', port: 8080, backendPort: backends[1]!.port },
+    ]),
+  );
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, '127.0.0.1\tlocalhost\n');
   const dnsPort = await freePort();
 
-  const proxy = spawnNode([CLI, 'local', '--manifests', file, '--service-ip-pool', '127.219.30.0/24', '--dns-bind-address', `127.0.0.1:${dnsPort}`,
-    '--healthz-bind-address=', '--metrics-bind-address=', '--hosts-file', hosts, '--log-format', 'json']);
+  const proxy = spawnNode([
+    CLI,
+    'local',
+    '--manifests',
+    file,
+    '--service-ip-pool',
+    '127.219.30.0/24',
+    '--dns-bind-address',
+    `127.0.0.1:${dnsPort}`,
+    '--healthz-bind-address=',
+    '--metrics-bind-address=',
+    '--hosts-file',
+    hosts,
+    '--log-format',
+    'json',
+  ]);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
   await waitFor('the ready table', () => proxy.stdout().includes('\nnames: '), START_TIMEOUT_MS);
 
   const out = readyOutput(proxy.stdout());
-  t.deepEqual(out.rows.map((r) => [r.name, r.port, r.endpoints]), [['orders.shop.svc.cluster.local', 8080, 1], ['web.shop.svc.cluster.local', 8080, 1]]);
+  t.deepEqual(
+    out.rows.map((r) => [r.name, r.port, r.endpoints]),
+    [
+      ['orders.shop.svc.cluster.local', 8080, 1],
+      ['web.shop.svc.cluster.local', 8080, 1],
+    ],
+  );
   for (const r of out.rows) t.regex(r.host, /^127\.219\.30\.\d+$/, 'a pool address');
   t.not(out.rows[0]!.host, out.rows[1]!.host, 'an address per service');
   t.deepEqual(out.dig, ['dig', '@127.0.0.1', '-p', String(dnsPort), 'orders.shop.svc.cluster.local']);
@@ -112,14 +144,20 @@ test('local --kubeconfig K --context NAME --namespace shop: curl through the poo
   const pod = await httpPathEcho('127.0.0.1', 0, 'orders-a');
   t.teardown(() => pod.close());
   api.portForwards.setPod('shop', 'orders-a', { 80: pod.port });
-  api.create('services', { metadata: { namespace: 'shop', name: 'orders' }, spec: { type: 'ClusterIP', clusterIP: '10.96.40.1', clusterIPs: ['10.96.40.1'], ports: [{ name: 'http', port: 8080, protocol: 'TCP', targetPort: 80 }] } });
+  api.create('services', {
+    metadata: { namespace: 'shop', name: 'orders' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.40.1', clusterIPs: ['10.96.40.1'], ports: [{ name: 'http', port: 8080, protocol: 'TCP', targetPort: 80 }] },
+  });
   api.create('endpointslices', {
     metadata: { namespace: 'shop', name: 'orders-1', labels: { 'kubernetes.io/service-name': 'orders' } },
     addressType: 'IPv4',
     endpoints: [{ addresses: ['192.0.2.1'], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'shop', name: 'orders-a' } }],
     ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
   });
-  api.create('services', { metadata: { namespace: 'tools', name: 'grafana' }, spec: { type: 'ClusterIP', clusterIP: '10.96.40.2', clusterIPs: ['10.96.40.2'], ports: [{ port: 3000, protocol: 'TCP' }] } });
+  api.create('services', {
+    metadata: { namespace: 'tools', name: 'grafana' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.40.2', clusterIPs: ['10.96.40.2'], ports: [{ port: 3000, protocol: 'TCP' }] },
+  });
   const dir = await tempDir(t);
   const kubeconfig = path.join(dir, 'kubeconfig');
   // The current context is a dead cluster: only --context makes this work.
@@ -133,18 +171,45 @@ test('local --kubeconfig K --context NAME --namespace shop: curl through the poo
   await writeFile(hosts, '');
   const dnsPort = await freePort();
 
-  const proxy = spawnNode([CLI, 'local', '--kubeconfig', kubeconfig, '--context', 'test', '--namespace', 'shop', '--service-ip-pool', '127.219.31.0/24',
-    '--dns-bind-address', `127.0.0.1:${dnsPort}`, '--healthz-bind-address=', '--metrics-bind-address=', '--hosts-file', hosts, '--hostname-override', 'laptop', '--log-format', 'json']);
+  const proxy = spawnNode([
+    CLI,
+    'local',
+    '--kubeconfig',
+    kubeconfig,
+    '--context',
+    'test',
+    '--namespace',
+    'shop',
+    '--service-ip-pool',
+    '127.219.31.0/24',
+    '--dns-bind-address',
+    `127.0.0.1:${dnsPort}`,
+    '--healthz-bind-address=',
+    '--metrics-bind-address=',
+    '--hosts-file',
+    hosts,
+    '--hostname-override',
+    'laptop',
+    '--log-format',
+    'json',
+  ]);
   t.teardown(() => void proxy.child.kill('SIGKILL'));
   await waitFor('the ready table', () => proxy.stdout().includes('\nnames: '), START_TIMEOUT_MS);
 
   const out = readyOutput(proxy.stdout());
-  t.deepEqual(out.rows.map((r) => [r.name, r.port, r.endpoints]), [['orders.shop.svc.cluster.local', 8080, 1]], 'shop only');
+  t.deepEqual(
+    out.rows.map((r) => [r.name, r.port, r.endpoints]),
+    [['orders.shop.svc.cluster.local', 8080, 1]],
+    'shop only',
+  );
   const address = out.rows[0]!.host;
   t.regex(address, /^127\.219\.31\.\d+$/);
   t.deepEqual(await dig(out.dig), [address]);
   t.regex(await curl(`http://${address}:8080/through`), /x-backend: orders-a[\s\S]*\r\n\r\nthrough$/);
-  t.true(api.portForwards.requests.some((r) => r.status === 101), 'through the API server');
+  t.true(
+    api.portForwards.requests.some((r) => r.status === 101),
+    'through the API server',
+  );
   t.regex(proxy.stderr(), /"dialVia":"port-forward"/);
 
   proxy.child.kill('SIGTERM');
@@ -166,12 +231,39 @@ const asNobody = process.getuid?.() === 0 && setpriv !== undefined;
   const file = path.join(dir, 'shop.yaml');
   // admin listens on 80, which Linux keeps for root (unless ip_unprivileged_port_start says otherwise).
   const lowPortsOk = Number((await readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').catch(() => '1024')).trim()) <= 80;
-  await writeFile(file, manifests([{ name: 'web', port: 8080, backendPort: backend.port }, { name: 'admin', port: 80, backendPort: backend.port }]), { mode: 0o644 });
+  await writeFile(
+    file,
+    manifests([
+      { name: 'web', port: 8080, backendPort: backend.port },
+      { name: 'admin', port: 80, backendPort: backend.port },
+    ]),
+    { mode: 0o644 },
+  );
   const dnsPort = await freePort();
 
-  const child = spawn(setpriv!, ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, 'local', '--manifests', file,
-    '--service-ip-pool', '127.219.32.0/24', '--dns-bind-address', `127.0.0.1:${dnsPort}`, '--healthz-bind-address=', '--metrics-bind-address=', '--log-format', 'json'],
-  { cwd: ROOT, env: { ...process.env, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    setpriv!,
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--',
+      process.execPath,
+      CLI,
+      'local',
+      '--manifests',
+      file,
+      '--service-ip-pool',
+      '127.219.32.0/24',
+      '--dns-bind-address',
+      `127.0.0.1:${dnsPort}`,
+      '--healthz-bind-address=',
+      '--metrics-bind-address=',
+      '--log-format',
+      'json',
+    ],
+    { cwd: ROOT, env: { ...process.env, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -183,7 +275,13 @@ const asNobody = process.getuid?.() === 0 && setpriv !== undefined;
 
   const out = readyOutput(stdout);
   t.is(out.names, `names: use the DNS server at 127.0.0.1:${dnsPort} or run with sudo for /etc/hosts`);
-  t.deepEqual(out.rows.map((r) => [r.name, r.port]), [['admin.shop.svc.cluster.local', 80], ['web.shop.svc.cluster.local', 8080]]);
+  t.deepEqual(
+    out.rows.map((r) => [r.name, r.port]),
+    [
+      ['admin.shop.svc.cluster.local', 80],
+      ['web.shop.svc.cluster.local', 8080],
+    ],
+  );
   const web = out.rows[1]!;
   t.deepEqual(await dig([...out.dig.slice(0, -1), web.name]), [web.host]);
   t.regex(await curl(`http://${web.host}:8080/x`), /x-backend: web-pod/);
@@ -206,5 +304,8 @@ test('local --redirect iptables is refused with one clear line, exit code 2', as
   const p = spawnNode([CLI, 'local', '--manifests', '/tmp', '--redirect', 'iptables']);
   t.is(await p.exited, 2);
   t.is(p.stdout(), '');
-  t.is(p.stderr(), 'kube-userspace-proxy: local: --redirect iptables cannot be combined with local: it listens on a pool address per Service (--redirect none); run the agent without "local" for the rules modes\n');
+  t.is(
+    p.stderr(),
+    'kube-userspace-proxy: local: --redirect iptables cannot be combined with local: it listens on a pool address per Service (--redirect none); run the agent without "local" for the rules modes\n',
+  );
 });

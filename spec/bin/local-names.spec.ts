@@ -11,7 +11,7 @@ import { CLI, spawnNode, START_TIMEOUT_MS } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
-const HOSTS = '127.0.0.1\tlocalhost\n# the user\'s own line\n10.0.0.7 nas.home   \n';
+const HOSTS = "127.0.0.1\tlocalhost\n# the user's own line\n10.0.0.7 nas.home   \n";
 
 async function fixture(t: ExecutionContext, clusterIP = '10.96.0.10'): Promise<{ dir: string; hosts: string; manifest: string }> {
   const backend = await httpPathEcho();
@@ -19,8 +19,12 @@ async function fixture(t: ExecutionContext, clusterIP = '10.96.0.10'): Promise<{
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-cli-names-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const manifest = path.join(dir, 'web.yaml');
-  await writeFile(manifest, serviceYaml('web', clusterIP, [{ name: 'http', port: 8080, targetPort: backend.port }], { namespace: 'shop' })
-    + '---\n' + sliceYaml('web', 'web-1', [{ name: 'http', port: backend.port }], [{ ip: '127.0.0.1' }], 'shop'));
+  await writeFile(
+    manifest,
+    serviceYaml('web', clusterIP, [{ name: 'http', port: 8080, targetPort: backend.port }], { namespace: 'shop' }) +
+      '---\n' +
+      sliceYaml('web', 'web-1', [{ name: 'http', port: backend.port }], [{ ip: '127.0.0.1' }], 'shop'),
+  );
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, HOSTS);
   return { dir, hosts, manifest };
@@ -53,7 +57,13 @@ test('a hosts file that cannot be written is one error line, and the proxy keeps
   const opened = await waitFor('the listener', () => /"addresses":"(127\.219\.21\.\d+):8080".*"message":"opened listener"/.exec(proxy.stderr())?.[1], START_TIMEOUT_MS);
   const { stdout } = await run('curl', ['-sS', '--max-time', '5', `http://${opened}:8080/still-serving`]);
   t.is(stdout, 'still-serving');
-  t.is(proxy.stderr().split('\n').filter((l) => l.includes('cannot write hosts file')).length, 1);
+  t.is(
+    proxy
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('cannot write hosts file')).length,
+    1,
+  );
   proxy.child.kill('SIGTERM');
   t.is(await proxy.exited, 0);
 });

@@ -28,7 +28,22 @@ async function startIsolated(t: ExecutionContext, args: readonly string[]): Prom
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kup-shutdown-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'svc.yaml'), serviceYaml('web', '10.200.0.1', [{ name: 'http', port: 8080 }]));
-  const argv = ['--net', '--mount', '--propagation', 'private', process.execPath, CLI, '--manifests', dir, '--assign-service-ips=lo', '--healthz-bind-address=', '--metrics-bind-address=', '--log-format', 'json', ...args];
+  const argv = [
+    '--net',
+    '--mount',
+    '--propagation',
+    'private',
+    process.execPath,
+    CLI,
+    '--manifests',
+    dir,
+    '--assign-service-ips=lo',
+    '--healthz-bind-address=',
+    '--metrics-bind-address=',
+    '--log-format',
+    'json',
+    ...args,
+  ];
   // unshare execs the command in its own process: the child's pid is the proxy's.
   const child = spawn('unshare', argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -84,6 +99,9 @@ privileged('SIGTERM: a close that hangs ends at the deadline, the grace period p
   process.kill(proxy.pid, 'SIGTERM');
   t.is(await proxy.exited, 1);
   const log = entries(proxy.stderr());
-  t.like(log.find((e) => e['message'] === 'stopping'), { gracePeriodMs: 0, deadlineMs: 10_000 });
+  t.like(
+    log.find((e) => e['message'] === 'stopping'),
+    { gracePeriodMs: 0, deadlineMs: 10_000 },
+  );
   t.like(log.at(-1), { level: 'error', message: 'shutdown deadline passed: exiting now', deadlineMs: 10_000 });
 });

@@ -5,7 +5,17 @@ import { CLI, spawnNode } from '../helpers/process.js';
 test('a missing --manifests path is one error line carrying its code, exit 1, and nothing was ever served', async (t) => {
   const healthz = await freePort();
   const metrics = await freePort();
-  const p = spawnNode([CLI, '--manifests', '/nonexistent/kup-start-failure', '--healthz-bind-address', `127.0.0.1:${healthz}`, '--metrics-bind-address', `127.0.0.1:${metrics}`, '--log-format', 'json']);
+  const p = spawnNode([
+    CLI,
+    '--manifests',
+    '/nonexistent/kup-start-failure',
+    '--healthz-bind-address',
+    `127.0.0.1:${healthz}`,
+    '--metrics-bind-address',
+    `127.0.0.1:${metrics}`,
+    '--log-format',
+    'json',
+  ]);
   t.is(await p.exited, 1);
   const lines = p.stderr().trim().split('\n');
   t.is(lines.length, 1, p.stderr());

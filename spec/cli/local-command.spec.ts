@@ -44,8 +44,24 @@ test('local with a kubeconfig or a context, or neither, is a cluster: endpoints 
   t.deepEqual([...c.namespaces], ['shop']);
 });
 
-test('every flag given wins over local\'s default, in both spellings, and is given once', (t) => {
-  const c = configOf(['--manifests', 'm', '--service-ip-pool', '127.5.0.0/24', '--dns-bind-address=127.0.0.2:5300', '--healthz-bind-address=', '--metrics-bind-address', '127.0.0.1:1', '--hosts-file', '/tmp/h', '--redirect', 'none'], root);
+test("every flag given wins over local's default, in both spellings, and is given once", (t) => {
+  const c = configOf(
+    [
+      '--manifests',
+      'm',
+      '--service-ip-pool',
+      '127.5.0.0/24',
+      '--dns-bind-address=127.0.0.2:5300',
+      '--healthz-bind-address=',
+      '--metrics-bind-address',
+      '127.0.0.1:1',
+      '--hosts-file',
+      '/tmp/h',
+      '--redirect',
+      'none',
+    ],
+    root,
+  );
   t.is(c.serviceIPPool, '127.5.0.0/24');
   t.is(c.dnsBindAddress, '127.0.0.2:5300');
   t.is(c.healthzBindAddress, '');
@@ -58,7 +74,10 @@ test('every flag given wins over local\'s default, in both spellings, and is giv
 test('conflicting choices are refused, one line each, naming the flag', (t) => {
   const refused = (argv: string[], pattern: RegExp): void => {
     const err = t.throws(() => localArgv(argv, user), { instanceOf: InvalidConfigError }) as InvalidConfigError;
-    t.true(err.problems.some((p) => pattern.test(p)), `${argv.join(' ')}: ${err.problems.join(' | ')}`);
+    t.true(
+      err.problems.some((p) => pattern.test(p)),
+      `${argv.join(' ')}: ${err.problems.join(' | ')}`,
+    );
   };
   refused(['--manifests', 'm', '--redirect', 'iptables'], /^local: --redirect iptables cannot be combined with local/);
   refused(['--redirect=nftables'], /--redirect nftables/);
@@ -69,7 +88,7 @@ test('conflicting choices are refused, one line each, naming the flag', (t) => {
   refused(['--manifests', 'm', '--service-ip-pool='], /--service-ip-pool cannot be empty/);
 });
 
-test('the input argv is not changed and the defaults come first, so the agent names the user\'s flags in its errors', (t) => {
+test("the input argv is not changed and the defaults come first, so the agent names the user's flags in its errors", (t) => {
   const argv = Object.freeze(['--manifests', 'm', '--dns-ttl', 'nonsense']);
   const plan = localArgv(argv, user);
   t.deepEqual(plan.argv.slice(-argv.length), [...argv]);

@@ -127,7 +127,13 @@ test('an address that does not answer in time: one line and exit 1', async (t) =
 });
 
 test('something else at that address: HTTP errors and non-status answers are one line and exit 1', async (t) => {
-  const idle = { status: () => [], health: () => ({ healthy: true, reasons: [], lastUpdatedMs: 0, draining: false }), counts: () => ({ services: 0, servicePorts: 0, endpoints: 0 }), redirectMode: 'none', sourceHealth: () => undefined };
+  const idle = {
+    status: () => [],
+    health: () => ({ healthy: true, reasons: [], lastUpdatedMs: 0, draining: false }),
+    counts: () => ({ services: 0, servicePorts: 0, endpoints: 0 }),
+    redirectMode: 'none',
+    sourceHealth: () => undefined,
+  };
   const health = await startHealthServer(t, idle);
   const h = health.server.address()!;
   const notFound = await status(['--metrics-address', `${h.host}:${h.port}`]);
@@ -178,7 +184,7 @@ test('argument parsing: defaults, both flag forms, a flag missing its value', (t
   t.deepEqual(err?.problems, ['--metrics-address needs a value']);
 });
 
-test('the agent\'s own flag name --metrics-bind-address is taken too; giving both is one problem', (t) => {
+test("the agent's own flag name --metrics-bind-address is taken too; giving both is one problem", (t) => {
   t.deepEqual(parseStatusArgs(['--metrics-bind-address', '127.0.0.2:9001']), { address: { host: '127.0.0.2', port: 9001 }, output: 'text', help: false });
   t.deepEqual(parseStatusArgs(['--metrics-bind-address=[::1]:9002']).address, { host: '::1', port: 9002 });
   const both = t.throws(() => parseStatusArgs(['--metrics-address', '127.0.0.1:1', '--metrics-bind-address', '127.0.0.1:2']), { instanceOf: InvalidConfigError });

@@ -20,7 +20,7 @@ useEndpoints: true
 logLevel: warn
 `;
 
-test('the project\'s own kind sets the settings v1alpha1 has no field for', async (t) => {
+test("the project's own kind sets the settings v1alpha1 has no field for", async (t) => {
   const { config } = run(['--config', await configFile(t, OWN)]);
   t.deepEqual(config, {
     ...DEFAULT_CONFIG,
@@ -47,10 +47,16 @@ test('the two kinds load together, in either order, and give the same configurat
 });
 
 test('the own kind takes lists for repeatable flags and names a field it does not have', async (t) => {
-  const ok = run(['--config', await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nmanifests: [a.yaml, b/]\nnodeportAddresses: [10.0.0.0/8, fd00::/64]\n')]);
+  const ok = run([
+    '--config',
+    await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nmanifests: [a.yaml, b/]\nnodeportAddresses: [10.0.0.0/8, fd00::/64]\n'),
+  ]);
   t.deepEqual(ok.config.manifests, ['a.yaml', 'b/']);
   t.deepEqual(ok.config.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64']);
-  const file = await configFile(t, 'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nudpTimeOut: 5s\nworkers: [1, 2]\ncleanup: maybe\nudpMaxSessions: -1\nconfig: other.yaml\n');
+  const file = await configFile(
+    t,
+    'apiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nudpTimeOut: 5s\nworkers: [1, 2]\ncleanup: maybe\nudpMaxSessions: -1\nconfig: other.yaml\n',
+  );
   const err = t.throws(() => parseFlags(['--config', file]), { instanceOf: InvalidConfigError })!;
   const at = `--config ${file}: KubeUserspaceProxyConfiguration`;
   t.deepEqual(err.problems, [
@@ -64,7 +70,10 @@ test('the own kind takes lists for repeatable flags and names a field it does no
 
 test('unknown kinds, a kind given twice and one setting given two values are errors', async (t) => {
   const kubeadm = await kubeadmWith({ bindAddress: '127.0.0.1' });
-  const file = await configFile(t, `${kubeadm}---\napiVersion: v1\nkind: ConfigMap\n---\n${OWN}---\n${OWN}---\napiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nbindAddress: 0.0.0.0\n`);
+  const file = await configFile(
+    t,
+    `${kubeadm}---\napiVersion: v1\nkind: ConfigMap\n---\n${OWN}---\n${OWN}---\napiVersion: kube-userspace-proxy/v1alpha1\nkind: KubeUserspaceProxyConfiguration\nbindAddress: 0.0.0.0\n`,
+  );
   const err = t.throws(() => parseFlags(['--config', file]), { instanceOf: InvalidConfigError })!;
   t.deepEqual(err.problems, [
     `--config ${file}: document 2: unknown kind "ConfigMap" of apiVersion "v1"; expected kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration or kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration`,
@@ -84,13 +93,17 @@ test('a missing file, a kubeadm InitConfiguration and malformed YAML are clear e
   t.deepEqual(missing.problems, ['--config /nonexistent/kup.yaml: no such file']);
   const init = await configFile(t, 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n');
   const e2 = t.throws(() => parseFlags(['--config', init]), { instanceOf: InvalidConfigError })!;
-  t.deepEqual(e2.problems, [`--config ${init}: unknown kind "InitConfiguration" of apiVersion "kubeadm.k8s.io/v1beta4"; expected kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration or kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration`]);
+  t.deepEqual(e2.problems, [
+    `--config ${init}: unknown kind "InitConfiguration" of apiVersion "kubeadm.k8s.io/v1beta4"; expected kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration or kube-userspace-proxy/v1alpha1 KubeUserspaceProxyConfiguration`,
+  ]);
   const broken = await configFile(t, 'kind: [\n');
   const e3 = t.throws(() => parseFlags(['--config', broken]), { instanceOf: InvalidConfigError })!;
   t.is(e3.problems.length, 1);
   t.true(e3.problems[0]!.startsWith(`--config ${broken}: `));
   const list = await configFile(t, '- a\n');
-  t.deepEqual(t.throws(() => parseFlags(['--config', list]), { instanceOf: InvalidConfigError })!.problems, [`--config ${list}: expected a KubeProxyConfiguration or KubeUserspaceProxyConfiguration object`]);
+  t.deepEqual(t.throws(() => parseFlags(['--config', list]), { instanceOf: InvalidConfigError })!.problems, [
+    `--config ${list}: expected a KubeProxyConfiguration or KubeUserspaceProxyConfiguration object`,
+  ]);
 });
 
 test('the two-document example of the README loads', async (t) => {

@@ -104,7 +104,21 @@ test('redirect problems are named', (t) => {
 
 test('usage lists every flag with its default', (t) => {
   const text = usage('kube-userspace-proxy');
-  for (const flag of ['--manifests PATH', '--bind-address IP', '--proxy-port-range', '--udp-timeout', '--udp-max-sessions', '--redirect', '--assign-service-ips[=IFACE]', '--nodeport-addresses', '--cleanup', '--log-level', '--log-format', '--help', '--version']) {
+  for (const flag of [
+    '--manifests PATH',
+    '--bind-address IP',
+    '--proxy-port-range',
+    '--udp-timeout',
+    '--udp-max-sessions',
+    '--redirect',
+    '--assign-service-ips[=IFACE]',
+    '--nodeport-addresses',
+    '--cleanup',
+    '--log-level',
+    '--log-format',
+    '--help',
+    '--version',
+  ]) {
     t.true(text.includes(flag), flag);
   }
   t.regex(text, /default 30s/);
@@ -129,7 +143,7 @@ test('-v N maps klog verbosity onto log levels', (t) => {
   t.throws(() => parseFlags(['-v', '4', '--log-level', 'warn']), { instanceOf: InvalidConfigError, message: /-v and --log-level both given: choose one/ });
 });
 
-test('kube-proxy\'s flag names: --iptables-sync-period, --iptables-min-sync-period and --logging-format are --sync-period, --min-sync-period and --log-format', (t) => {
+test("kube-proxy's flag names: --iptables-sync-period, --iptables-min-sync-period and --logging-format are --sync-period, --min-sync-period and --log-format", (t) => {
   const c = run(['--iptables-sync-period', '10s', '--iptables-min-sync-period=500ms', '--logging-format', 'text']);
   t.is(c.logFormat, 'text');
   t.is(c.syncPeriodMs, 10_000);
@@ -147,7 +161,7 @@ test('--proxy-mode takes userspace (or ""); any other mode is a clear error nami
   }
 });
 
-test('--oom-score-adj: kube-proxy\'s -999 by default, -1000 to 1000', (t) => {
+test("--oom-score-adj: kube-proxy's -999 by default, -1000 to 1000", (t) => {
   t.is(run([]).oomScoreAdj, -999);
   t.is(run(['--oom-score-adj', '0']).oomScoreAdj, 0);
   t.is(run(['--oom-score-adj=-1000']).oomScoreAdj, -1000);
@@ -167,7 +181,7 @@ test('--kube-api-qps, --kube-api-burst, --kube-api-content-type: 0 or "" is the 
   t.deepEqual(err.problems, ['--kube-api-qps: expected a number of requests per second (0 = default 5), got "-1"', '--kube-api-burst: expected a number of requests (0 = default 10), got "many"']);
 });
 
-test('--nodeport-addresses takes kube-proxy\'s keywords all and localhost; primary is refused by name', (t) => {
+test("--nodeport-addresses takes kube-proxy's keywords all and localhost; primary is refused by name", (t) => {
   t.deepEqual(run(['--nodeport-addresses', 'localhost,10.0.0.0/8']).nodePortAddresses, ['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
   t.deepEqual(run(['--nodeport-addresses', 'all']).nodePortAddresses, ['0.0.0.0/0', '::/0']);
   const err = t.throws(() => parseFlags(['--nodeport-addresses', 'primary']), { instanceOf: InvalidConfigError })!;

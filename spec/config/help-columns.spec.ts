@@ -26,7 +26,9 @@ test('long descriptions wrap at words within 100 columns; a no-break space holds
 });
 
 test('--help: every line within 100 columns, and every flag line has a gap before its description', (t) => {
-  const flagLines = usage('kube-userspace-proxy').split('\n').slice(usage('kube-userspace-proxy').split('\n').indexOf('Flags:') + 1);
+  const flagLines = usage('kube-userspace-proxy')
+    .split('\n')
+    .slice(usage('kube-userspace-proxy').split('\n').indexOf('Flags:') + 1);
   for (const line of flagLines) {
     t.true(line.length <= 100, line);
     // Either a flag (with at least two spaces before its description, or alone) or a continuation.

@@ -12,7 +12,10 @@ test('the KubeProxyConfiguration kubeadm writes loads: every zero is the default
 });
 
 test('featureGates: {} and the other zero spellings mean the default', async (t) => {
-  const file = await configFile(t, await kubeadmWith({ featureGates: {}, 'logging.flushFrequency': '0s', 'logging.vmodule': [], 'ipvs.excludeCIDRs': [], nodePortAddresses: [], 'conntrack.udpTimeout': '0' }));
+  const file = await configFile(
+    t,
+    await kubeadmWith({ featureGates: {}, 'logging.flushFrequency': '0s', 'logging.vmodule': [], 'ipvs.excludeCIDRs': [], nodePortAddresses: [], 'conntrack.udpTimeout': '0' }),
+  );
   const { config, warnings } = run(['--config', file]);
   t.deepEqual(warnings, []);
   t.deepEqual(config.nodePortAddresses, []);
@@ -35,13 +38,18 @@ test('fields that do not act here: one warning each, naming the field, when set 
   };
   const file = await configFile(t, await kubeadmWith(changed));
   const { warnings } = run(['--config', file]);
-  t.deepEqual(warnings.map((w) => w.setting).sort(), Object.keys(changed).map((k) => `--config ${file}: ${k}`).sort());
+  t.deepEqual(
+    warnings.map((w) => w.setting).sort(),
+    Object.keys(changed)
+      .map((k) => `--config ${file}: ${k}`)
+      .sort(),
+  );
   const conntrack = warnings.find((w) => w.setting.endsWith('conntrack.maxPerCore'))!;
   t.is(conntrack.reason, 'set to 0, not applied: this proxy does not tune conntrack');
   for (const w of warnings) t.false(w.reason.includes('\n'), 'one line each');
 });
 
-test('an ignored field set to kube-proxy\'s own default is no warning', async (t) => {
+test("an ignored field set to kube-proxy's own default is no warning", async (t) => {
   const file = await configFile(
     t,
     await kubeadmWith({
@@ -112,7 +120,7 @@ test('an IPv6 bindAddress moves the default health and metrics addresses to IPv6
   t.is(config.metricsBindAddress, '[::1]:10249');
 });
 
-test('udpIdleTimeout, the userspace mode\'s field of v1alpha1 until 1.25, sets --udp-timeout', async (t) => {
+test("udpIdleTimeout, the userspace mode's field of v1alpha1 until 1.25, sets --udp-timeout", async (t) => {
   const { config } = run(['--config', await configFile(t, await kubeadmWith({ udpIdleTimeout: '250ms' }))]);
   t.is(config.udpTimeoutMs, 250);
 });
@@ -153,7 +161,7 @@ test('a value of the right type but out of range names the file field, not a fla
   t.deepEqual(err.problems, [`--config ${file}: portRange: end port 3 is below begin port 9`, `--config ${file}: oomScoreAdj: expected a number from -1000 to 1000, got "2000"`]);
 });
 
-test('flags override the file; --manifests replaces the file\'s kubeconfig', async (t) => {
+test("flags override the file; --manifests replaces the file's kubeconfig", async (t) => {
   const file = await configFile(t, await kubeadmWith({ bindAddress: '127.0.0.1', 'iptables.syncPeriod': '20s', 'logging.verbosity': 4 }));
   const { config } = run(['--config', file, '--bind-address', '0.0.0.0', '--iptables-sync-period=5s', '--manifests', 'x.yaml', '--log-level', 'warn']);
   t.is(config.bindAddress, '0.0.0.0');
@@ -163,7 +171,7 @@ test('flags override the file; --manifests replaces the file\'s kubeconfig', asy
   t.is(config.logLevel, 'warn');
 });
 
-test('--master on the command line keeps the file\'s kubeconfig, as kube-proxy', async (t) => {
+test("--master on the command line keeps the file's kubeconfig, as kube-proxy", async (t) => {
   const { config } = run(['--config', KUBEADM_EXAMPLE, '--master', 'https://10.0.0.1:6443']);
   t.is(config.kubeconfig, '/var/lib/kube-proxy/kubeconfig.conf');
   t.is(config.master, 'https://10.0.0.1:6443');

@@ -3,7 +3,7 @@ import { InvalidConfigError } from '../../lib/errors.js';
 import { parseFlags } from '../../lib/config/flags.js';
 import { parseNodeLabels } from '../../lib/config/node-labels.js';
 
-test('kubelet\'s K=V,K2=V2 syntax; empty values and spaces around pairs are fine', (t) => {
+test("kubelet's K=V,K2=V2 syntax; empty values and spaces around pairs are fine", (t) => {
   t.deepEqual(parseNodeLabels('topology.kubernetes.io/zone=zone-a, rack=r_1.b ,empty='), { labels: { 'topology.kubernetes.io/zone': 'zone-a', rack: 'r_1.b', empty: '' } });
   t.deepEqual(parseNodeLabels(''), { labels: {} });
 });
@@ -17,7 +17,9 @@ test('every bad pair is named', (t) => {
       'a given twice',
     ],
   });
-  t.deepEqual(parseNodeLabels(`${'k'.repeat(64)}=v`), { problems: [`label key "${'k'.repeat(64)}": the name must be at most 63 letters, digits, -, _ and ., starting and ending with a letter or digit`] });
+  t.deepEqual(parseNodeLabels(`${'k'.repeat(64)}=v`), {
+    problems: [`label key "${'k'.repeat(64)}": the name must be at most 63 letters, digits, -, _ and ., starting and ending with a letter or digit`],
+  });
 });
 
 test('--node-labels reaches the Config; a bad one is a flag problem', (t) => {

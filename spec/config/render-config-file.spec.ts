@@ -82,12 +82,16 @@ async function roundTrip(t: ExecutionContext, argv: string[]): Promise<void> {
 
 test('round trip: --write-config-to, then --config, gives the same Config for every flag (manifests)', async (t) => {
   // --dial-via port-forward needs the API as the source.
-  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'kubeconfig' && name !== 'master' && name !== 'context' && name !== 'dial-via' && !ALONE.includes(name)).flatMap(([, a]) => a);
+  const argv = Object.entries(NON_DEFAULT)
+    .filter(([name]) => name !== 'kubeconfig' && name !== 'master' && name !== 'context' && name !== 'dial-via' && !ALONE.includes(name))
+    .flatMap(([, a]) => a);
   await roundTrip(t, argv);
 });
 
 test('round trip: the same with an API server as the source', async (t) => {
-  const argv = Object.entries(NON_DEFAULT).filter(([name]) => name !== 'manifests' && !ALONE.includes(name)).flatMap(([, a]) => a);
+  const argv = Object.entries(NON_DEFAULT)
+    .filter(([name]) => name !== 'manifests' && !ALONE.includes(name))
+    .flatMap(([, a]) => a);
   await roundTrip(t, argv);
 });
 

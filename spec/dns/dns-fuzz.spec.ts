@@ -27,7 +27,13 @@ const PACKETS = 400;
 /** Malformed messages of many kinds: noise, cut and flipped valid queries, lying counts, pointer loops, bad labels, EDNS of another version. */
 function malformed(rand: () => number): Buffer[] {
   const int = (n: number) => Math.floor(rand() * n);
-  const valid = dnsPacket.encode({ id: 1, type: 'query', flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'web.fuzz.svc.cluster.local', type: 'A' }], additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }] });
+  const valid = dnsPacket.encode({
+    id: 1,
+    type: 'query',
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ name: 'web.fuzz.svc.cluster.local', type: 'A' }],
+    additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+  });
   const out: Buffer[] = [];
   for (let i = 0; i < PACKETS; i++) {
     const kind = i % 8;
@@ -55,7 +61,12 @@ function malformed(rand: () => number): Buffer[] {
       const labels = Buffer.alloc(300, 0x3f);
       b = Buffer.concat([valid.subarray(0, 12), Buffer.from([0x40 | int(64)]), labels, Buffer.from([0, 0, 1, 0, 1])]);
     } else if (kind === 6) {
-      const edns = dnsPacket.encode({ id: i, type: 'query', questions: [{ name: 'web.fuzz.svc.cluster.local', type: 'A' }], additionals: [{ name: '.', type: 'OPT', udpPayloadSize: int(65536), extendedRcode: 0, ednsVersion: 1 + int(255), flags: 0, flag_do: false, options: [] }] });
+      const edns = dnsPacket.encode({
+        id: i,
+        type: 'query',
+        questions: [{ name: 'web.fuzz.svc.cluster.local', type: 'A' }],
+        additionals: [{ name: '.', type: 'OPT', udpPayloadSize: int(65536), extendedRcode: 0, ednsVersion: 1 + int(255), flags: 0, flag_do: false, options: [] }],
+      });
       b = Buffer.from(edns);
     } else {
       b = Buffer.from(valid);
@@ -165,7 +176,10 @@ endpoints: [{addresses: ["127.0.0.1"]}]
   const answer = dnsPacket.decode(await udpRequest(f.server.host, f.server.port, q)) as unknown as { id: number; rcode: string; answers: Array<{ data: string }> };
   t.is(answer.id, 4242);
   t.is(answer.rcode, 'NOERROR');
-  t.deepEqual(answer.answers.map((a) => a.data), [ip(1)]);
+  t.deepEqual(
+    answer.answers.map((a) => a.data),
+    [ip(1)],
+  );
 
   fuzzing = false;
   await traffic;

@@ -49,7 +49,13 @@ digTest('Services and EndpointSlices created, changed and deleted in the API are
   };
   await within('the new headless service', async () => (await dig(server, ['db-0.db.data.svc.cluster.local'])).answers[0]?.data === '10.9.0.1');
 
-  api.update('endpointslices', slice([['10.9.0.1', 'db-0'], ['10.9.0.2', 'db-1']]));
+  api.update(
+    'endpointslices',
+    slice([
+      ['10.9.0.1', 'db-0'],
+      ['10.9.0.2', 'db-1'],
+    ]),
+  );
   await within('the new endpoint', async () => (await dig(server, ['_pg._tcp.db.data.svc.cluster.local', 'SRV'])).answers.length === 2);
 
   api.create('services', { metadata: { namespace: 'data', name: 'alias' }, spec: { type: 'ExternalName', externalName: 'db.example.org' } });

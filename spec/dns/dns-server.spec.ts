@@ -104,7 +104,11 @@ spec: {type: ExternalName, externalName: web.shop.svc.cluster.local.}
 `,
 };
 
-const sorted = (r: DigResult, type?: string): string[] => r.answers.filter((a) => type === undefined || a.type === type).map((a) => a.data).sort();
+const sorted = (r: DigResult, type?: string): string[] =>
+  r.answers
+    .filter((a) => type === undefined || a.type === type)
+    .map((a) => a.data)
+    .sort();
 
 async function zone(t: ExecutionContext, config = {}) {
   return startDns(t, MANIFESTS, { config });
@@ -168,10 +172,17 @@ digTest('ExternalName: a CNAME for every type; a target inside the zone is follo
   for (const type of ['A', 'AAAA', 'CNAME']) {
     const r = await dig(server, ['ext.shop.svc.cluster.local', type]);
     t.is(r.status, 'NOERROR');
-    t.deepEqual(r.answers.map((a) => `${a.type} ${a.data}`), ['CNAME db.example.org.'], type);
+    t.deepEqual(
+      r.answers.map((a) => `${a.type} ${a.data}`),
+      ['CNAME db.example.org.'],
+      type,
+    );
   }
   const alias = await dig(server, ['alias.shop.svc.cluster.local', 'A']);
-  t.deepEqual(alias.answers.map((a) => `${a.name} ${a.type} ${a.data}`), ['alias.shop.svc.cluster.local. CNAME web.shop.svc.cluster.local.', `web.shop.svc.cluster.local. A ${ip(1)}`]);
+  t.deepEqual(
+    alias.answers.map((a) => `${a.name} ${a.type} ${a.data}`),
+    ['alias.shop.svc.cluster.local. CNAME web.shop.svc.cluster.local.', `web.shop.svc.cluster.local. A ${ip(1)}`],
+  );
 });
 
 digTest('PTR for cluster IPs (IPv4 and IPv6) and for headless endpoints', async (t) => {
@@ -250,7 +261,9 @@ digTest('answers follow manifest changes: a new service, new endpoints, a delete
   const f = await zone(t);
   const name = 'late.shop.svc.cluster.local';
   t.is((await dig(f.server, [name])).status, 'NXDOMAIN');
-  await f.write('late.yaml', `
+  await f.write(
+    'late.yaml',
+    `
 apiVersion: v1
 kind: Service
 metadata: {name: late, namespace: shop}
@@ -261,9 +274,12 @@ kind: EndpointSlice
 metadata: {name: late-a, namespace: shop, labels: {kubernetes.io/service-name: late}}
 addressType: IPv4
 endpoints: [{addresses: ["10.191.5.1"]}]
-`);
+`,
+  );
   await waitFor('the new service to resolve', async () => sorted(await dig(f.server, [name])).join() === '10.191.5.1');
-  await f.write('late.yaml', `
+  await f.write(
+    'late.yaml',
+    `
 apiVersion: v1
 kind: Service
 metadata: {name: late, namespace: shop}
@@ -274,7 +290,8 @@ kind: EndpointSlice
 metadata: {name: late-a, namespace: shop, labels: {kubernetes.io/service-name: late}}
 addressType: IPv4
 endpoints: [{addresses: ["10.191.5.1"]}, {addresses: ["10.191.5.2"]}]
-`);
+`,
+  );
   await waitFor('the second endpoint', async () => sorted(await dig(f.server, [name])).join() === '10.191.5.1,10.191.5.2');
   await f.remove('late.yaml');
   await waitFor('the deleted service to be gone', async () => (await dig(f.server, [name])).status === 'NXDOMAIN');
@@ -286,7 +303,14 @@ digTest('a malformed question gets FORMERR; a query of another opcode NOTIMP', a
   // Two questions in one query: dig cannot send that, so a raw datagram does.
   const { default: dnsPacket } = await import('dns-packet');
   const { udpRequest } = await import('../helpers/backends.js');
-  const two = dnsPacket.encode({ id: 7, type: 'query', questions: [{ name: 'a.cluster.local', type: 'A' }, { name: 'b.cluster.local', type: 'A' }] });
+  const two = dnsPacket.encode({
+    id: 7,
+    type: 'query',
+    questions: [
+      { name: 'a.cluster.local', type: 'A' },
+      { name: 'b.cluster.local', type: 'A' },
+    ],
+  });
   const reply = dnsPacket.decode(await udpRequest(server.host, server.port, two)) as unknown as { id: number; rcode: string };
   t.is(reply.id, 7);
   t.is(reply.rcode, 'FORMERR');

@@ -50,7 +50,10 @@ digTest('forward: a name outside the zone is answered by the resolv.conf name se
   t.is(r.status, 'NOERROR');
   t.true(r.flags.includes('ra'), r.output);
   t.false(r.flags.includes('aa'));
-  t.deepEqual(r.answers.map((a) => a.data), ['192.0.2.1']);
+  t.deepEqual(
+    r.answers.map((a) => a.data),
+    ['192.0.2.1'],
+  );
   t.deepEqual(upstream.queries, ['udp:www.example.test:A']);
 
   // The upstream's NXDOMAIN comes back as it is.
@@ -59,7 +62,10 @@ digTest('forward: a name outside the zone is answered by the resolv.conf name se
   t.is((await dig(server, ['-x', '192.0.2.77'])).status, 'NXDOMAIN');
   t.true(upstream.queries.includes('udp:77.2.0.192.in-addr.arpa:PTR'));
   // The zone's own names never do.
-  t.deepEqual((await dig(server, ['web.shop.svc.cluster.local'])).answers.map((a) => a.data), [ip(1)]);
+  t.deepEqual(
+    (await dig(server, ['web.shop.svc.cluster.local'])).answers.map((a) => a.data),
+    [ip(1)],
+  );
   t.false(upstream.queries.some((q) => q.includes('cluster.local')));
 
   // Truncated upstream: dig sees TC over UDP, asks again over TCP, and the TCP query is forwarded over TCP.

@@ -101,7 +101,7 @@ function mebibytes(quantity: string): number {
 
 // ---- the DaemonSet --------------------------------------------------------------------------------
 
-test('daemonset.yaml: host network, the node\'s DNS, NET_ADMIN, config from the ConfigMap, node name from the downward API', async (t) => {
+test("daemonset.yaml: host network, the node's DNS, NET_ADMIN, config from the ConfigMap, node name from the downward API", async (t) => {
   const m = await manifests();
   const { ds, pod, container: c } = m;
   const rbac = await yamlDocs('rbac.yaml');
@@ -130,7 +130,7 @@ test('daemonset.yaml: host network, the node\'s DNS, NET_ADMIN, config from the 
   t.is(config.master, undefined);
 });
 
-test('daemonset.yaml: the ConfigMap\'s keys are mounted where --config and clientConnection.kubeconfig say', async (t) => {
+test("daemonset.yaml: the ConfigMap's keys are mounted where --config and clientConnection.kubeconfig say", async (t) => {
   const m = await manifests();
   const config = await effectiveConfig(t, m);
   const configArg = (m.container['args'] as string[]).find((a) => a.startsWith('--config='))!.slice('--config='.length);
@@ -165,7 +165,7 @@ test('daemonset.yaml: terminationGracePeriodSeconds leaves time beyond the shutd
   t.true(terminationMs >= config.shutdownGracePeriodMs + 5000, `${terminationMs} ms vs a grace period of ${config.shutdownGracePeriodMs} ms`);
 });
 
-test('daemonset.yaml: the probes use the health server\'s port and paths, which answer', async (t) => {
+test("daemonset.yaml: the probes use the health server's port and paths, which answer", async (t) => {
   const m = await manifests();
   const config = await effectiveConfig(t, m);
   const bind = parseAddress(config.healthzBindAddress, 'healthz bind address');
@@ -214,7 +214,7 @@ test('daemonset.yaml: the memory request and limit grow with --workers (about 50
 
 // ---- the ConfigMap ------------------------------------------------------------------------------
 
-test('configmap.yaml: kubeadm\'s kube-proxy layout (a kubeconfig for the control-plane endpoint, and config.conf)', async (t) => {
+test("configmap.yaml: kubeadm's kube-proxy layout (a kubeconfig for the control-plane endpoint, and config.conf)", async (t) => {
   const m = await manifests();
   t.deepEqual(Object.keys(m.configMap['data']).sort(), ['config.conf', 'kubeconfig.conf']);
   const kubeconfig = YAML.parse(m.configMap['data']['kubeconfig.conf']) as Doc;
@@ -255,7 +255,11 @@ test('configmap.yaml: kubeconfig.conf, pointed at the test API server, lists and
   await waitFor('both watches', () => api.openWatches() === 2);
   t.deepEqual(services, ['default/web']);
   t.true(api.requests.length >= 4);
-  t.deepEqual(api.requests.filter((r) => r.status !== 200), [], 'every request authorized by the token from the file');
+  t.deepEqual(
+    api.requests.filter((r) => r.status !== 200),
+    [],
+    'every request authorized by the token from the file',
+  );
 });
 
 test('configmap.yaml: with a token file the API server refuses, the kubeconfig is refused (the token does come from the file)', async (t) => {
@@ -320,10 +324,12 @@ test('rbac.yaml: a service account bound to a read-only ClusterRole', async (t) 
   t.deepEqual(binding['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role['metadata']['name'] });
   t.deepEqual(binding['subjects'], [{ kind: 'ServiceAccount', name: sa['metadata']['name'], namespace: sa['metadata']['namespace'] }]);
   for (const rule of role['rules']) for (const verb of rule['verbs']) t.true(['list', 'watch'].includes(verb), verb);
-  t.deepEqual(
-    role['rules'].flatMap((r: Doc) => r['resources'].map((res: string) => `${r['apiGroups'].join(',')}/${res}`)).sort(),
-    ['/endpoints', '/nodes', '/services', 'discovery.k8s.io/endpointslices'],
-  );
+  t.deepEqual(role['rules'].flatMap((r: Doc) => r['resources'].map((res: string) => `${r['apiGroups'].join(',')}/${res}`)).sort(), [
+    '/endpoints',
+    '/nodes',
+    '/services',
+    'discovery.k8s.io/endpointslices',
+  ]);
 });
 
 test('rbac-node-proxier.yaml: the same service account, bound to the built-in system:node-proxier', async (t) => {
@@ -388,7 +394,10 @@ test('the ClusterRole grants exactly what the source requests, in both endpoint 
   // Only lists and watches are requested: the `get` that system:node-proxier does not grant on
   // services and endpointslices is not needed.
   const nodeProxier = granted(NODE_PROXIER_RULES, ['get', 'list', 'watch']);
-  t.deepEqual(all.filter((g) => !nodeProxier.includes(g)), []);
+  t.deepEqual(
+    all.filter((g) => !nodeProxier.includes(g)),
+    [],
+  );
 });
 
 test('the README walkthrough uses the names the manifests use', async (t) => {

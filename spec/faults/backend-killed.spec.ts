@@ -42,7 +42,10 @@ async function killableBackend(t: ExecutionContext, host: string, port: number, 
 /** Bytes waiting unread in the receive queue of the established TCP sockets bound to host:port. */
 function receiveQueue(host: string, port: number): number {
   const out = execFileSync('ss', ['-tnH', 'state', 'established', 'src', `${host}:${port}`], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.trim() !== '').reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
 }
 
 interface Client {

@@ -85,6 +85,12 @@ test('an outage, compacted history and 410 on return: the new state converges an
   const echoStats = agent.status().find((s) => s.spn === 'default/echo:p')?.stats;
   t.is(echoStats?.total, 1, 'the echo listener is the one from before the outage');
   t.is(agent.status().find((s) => s.spn === 'default/steady:p')?.stats?.noEndpointRejections, 0);
-  t.deepEqual(agent.status().map((s) => s.spn).sort(), ['default/echo:p', 'default/moved:p', 'default/new:p', 'default/steady:p']);
+  t.deepEqual(
+    agent
+      .status()
+      .map((s) => s.spn)
+      .sort(),
+    ['default/echo:p', 'default/moved:p', 'default/new:p', 'default/steady:p'],
+  );
   t.log(`${result.requests} requests through the outage and the relist, ${result.failures} failed, ${formatDelay(d)}`);
 });

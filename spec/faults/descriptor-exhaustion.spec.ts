@@ -35,19 +35,27 @@ async function startProxy(t: ExecutionContext, files: Record<string, string>, ex
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const [name, yaml] of Object.entries(files)) await writeFile(path.join(dir, name), yaml);
   // prlimit sets the limit and then execs node: the pid is the agent's.
-  const child = spawn('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, process.execPath, CLI, '--manifests', dir, '--healthz-bind-address', '127.0.0.1:0', '--metrics-bind-address', '127.0.0.1:0', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'prlimit',
+    [`--nofile=${NOFILE}:${NOFILE}`, process.execPath, CLI, '--manifests', dir, '--healthz-bind-address', '127.0.0.1:0', '--metrics-bind-address', '127.0.0.1:0', '--log-format', 'json', ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   t.teardown(() => void child.kill('SIGKILL'));
-  const servers = await waitFor('both servers serving', () => {
-    const found = new Map<string, string>();
-    for (const line of err.split('\n')) {
-      if (!line.includes('"serving"')) continue;
-      const l = JSON.parse(line) as { server: string; address: string };
-      found.set(l.server, l.address);
-    }
-    return found.size === 2 ? found : undefined;
-  }, START_TIMEOUT_MS);
+  const servers = await waitFor(
+    'both servers serving',
+    () => {
+      const found = new Map<string, string>();
+      for (const line of err.split('\n')) {
+        if (!line.includes('"serving"')) continue;
+        const l = JSON.parse(line) as { server: string; address: string };
+        found.set(l.server, l.address);
+      }
+      return found.size === 2 ? found : undefined;
+    },
+    START_TIMEOUT_MS,
+  );
   return { stderr: () => err, alive: () => child.exitCode === null && child.signalCode === null, health: servers.get('healthz')!, metrics: servers.get('metrics')! };
 }
 

@@ -49,7 +49,10 @@ test('endpoints added, removed and flipped ready under load: zero failed request
     else if (api.get('endpointslices', 'default', 'churn-a')) api.delete('endpointslices', 'default', 'churn-a');
     if (b.length > 0) api.apply('endpointslices', apiSlice('churn-b', 'churn', b, first.port));
     else if (api.get('endpointslices', 'default', 'churn-b')) api.delete('endpointslices', 'default', 'churn-b');
-    const want = ready.map((r) => `${r.host}:${r.port}`).sort().join();
+    const want = ready
+      .map((r) => `${r.host}:${r.port}`)
+      .sort()
+      .join();
     await waitFor(`step ${step}: rotation ${want}`, () => rotation() === want, 10_000);
     // Let some requests go through each state.
     const at = load.requests;

@@ -67,12 +67,22 @@ test('manifests: several hundred generated bad objects, one error line each, the
   await waitFor('good serving', () => fixture.agent.status().some((s) => s.spn === 'default/good:p' && s.endpoints.length === 1), 10_000);
   const cases = generate(SEED, ip(200));
   // Duplicate keys exist only in text: the parser must refuse the document.
-  const duplicates = Array.from({ length: 20 }, (_, i) => `{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fz-dup-${i}", "namespace": "default"}, "spec": {"clusterIP": "${ip(201)}", "ports": [{"port": 80}]}, "spec": {"clusterIP": "${ip(202)}", "ports": [{"port": 81}]}}`);
+  const duplicates = Array.from(
+    { length: 20 },
+    (_, i) =>
+      `{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fz-dup-${i}", "namespace": "default"}, "spec": {"clusterIP": "${ip(201)}", "ports": [{"port": 80}]}, "spec": {"clusterIP": "${ip(202)}", "ports": [{"port": 81}]}}`,
+  );
   const rejected = (): LogEntry[] => logs.entries.filter((e) => e.message === 'rejected manifest object' && String(e['file']).startsWith(fixture.dir));
 
   const { result, delay } = await underLoad(t, `http://${ip(1)}:8080`, async () => {
     for (let f = 0; f * 50 < CASES; f++) {
-      await fixture.write(`fuzz-${f}.yaml`, cases.slice(f * 50, f * 50 + 50).map((c) => JSON.stringify(c.object)).join('\n---\n'));
+      await fixture.write(
+        `fuzz-${f}.yaml`,
+        cases
+          .slice(f * 50, f * 50 + 50)
+          .map((c) => JSON.stringify(c.object))
+          .join('\n---\n'),
+      );
     }
     await fixture.write('duplicates.yaml', duplicates.join('\n---\n'));
     await waitFor('every bad object rejected', () => rejected().length >= CASES + duplicates.length, 30_000);
@@ -83,9 +93,23 @@ test('manifests: several hundred generated bad objects, one error line each, the
 
   checkOneLineEach(t, cases, (c) => rejected().filter((e) => e['object'] === `${c.kind} default/${c.name}`));
   const dupLines = rejected().filter((e) => String(e['file']).endsWith('duplicates.yaml'));
-  t.deepEqual(dupLines.map((e) => e['document']), duplicates.map((_, i) => i + 1), 'one line per duplicate-key document');
-  t.true(dupLines.every((e) => /unique|duplicate/i.test(String(e['reason']))), JSON.stringify(dupLines[0]));
-  t.deepEqual(fixture.agent.status().map((s) => s.spn).sort(), ['default/good:p', 'default/marker:p'], 'no bad object reached the data path');
+  t.deepEqual(
+    dupLines.map((e) => e['document']),
+    duplicates.map((_, i) => i + 1),
+    'one line per duplicate-key document',
+  );
+  t.true(
+    dupLines.every((e) => /unique|duplicate/i.test(String(e['reason']))),
+    JSON.stringify(dupLines[0]),
+  );
+  t.deepEqual(
+    fixture.agent
+      .status()
+      .map((s) => s.spn)
+      .sort(),
+    ['default/good:p', 'default/marker:p'],
+    'no bad object reached the data path',
+  );
   t.is(result.failures, 0, result.errors.join('; '));
   t.true(delay.maxMs < 2000, formatDelay(delay));
   t.log(`seed ${SEED}: ${CASES} + ${duplicates.length} bad documents, ${rejected().length} error lines, ${result.requests} requests, ${result.failures} failed, ${formatDelay(delay)}`);
@@ -117,7 +141,14 @@ test('API: several hundred generated bad objects through client-node, one warnin
   });
 
   checkOneLineEach(t, cases, (c) => rejected().filter((e) => e['name'] === c.name && String(e['kind']).includes(c.kind)));
-  t.deepEqual(agent.status().map((s) => s.spn).sort(), ['default/good:p', 'default/marker2:p', 'default/marker:p'], 'no bad object reached the data path');
+  t.deepEqual(
+    agent
+      .status()
+      .map((s) => s.spn)
+      .sort(),
+    ['default/good:p', 'default/marker2:p', 'default/marker:p'],
+    'no bad object reached the data path',
+  );
   t.is(result.failures, 0, result.errors.join('; '));
   t.true(delay.maxMs < 2000, formatDelay(delay));
   t.log(`seed ${SEED}: ${CASES} bad objects, ${rejected().length} warnings, ${result.requests} requests, ${result.failures} failed, ${formatDelay(delay)}`);

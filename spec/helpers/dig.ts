@@ -37,7 +37,10 @@ export async function digSupport(): Promise<{ ok: boolean; reason: string }> {
 export async function dig(server: { host: string; port: number }, args: string[]): Promise<DigResult> {
   const { stdout } = await run('dig', [`@${server.host}`, '-p', String(server.port), '+tries=1', '+time=3', '+nocookie', '+noall', '+comments', '+answer', '+authority', ...args]);
   const status = /status: ([A-Z]+)/.exec(stdout)?.[1] ?? '';
-  const flags = (/;; flags: ([a-z ]*);/.exec(stdout)?.[1] ?? '').trim().split(/\s+/).filter((f) => f !== '');
+  const flags = (/;; flags: ([a-z ]*);/.exec(stdout)?.[1] ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '');
   const answers: DigRecord[] = [];
   const authority: DigRecord[] = [];
   let section: DigRecord[] | undefined;

@@ -30,7 +30,11 @@ export async function kernelState(topo: Topology, ns: string, watchIPs: readonly
   // Both iptables flavours: the agent may pick iptables-legacy, whose rules iptables-nft-save
   // does not show (and the other way round). A flavour that is not installed (or, for IPv6, a
   // kernel without it) has nothing to show; its failure is kept in the dump only.
-  const save = async ([family, flavour, binary]: readonly [string, string, string]): Promise<{ family: string; flavour: string; result: ExecResult }> => ({ family, flavour, result: await topo.exec(ns, [binary]) });
+  const save = async ([family, flavour, binary]: readonly [string, string, string]): Promise<{ family: string; flavour: string; result: ExecResult }> => ({
+    family,
+    flavour,
+    result: await topo.exec(ns, [binary]),
+  });
   const saves = IPTABLES_SAVES.map(save);
   const [nftJson, nftText, addrs, ...saved] = await Promise.all([
     topo.exec(ns, ['nft', '-j', 'list', 'ruleset']),
@@ -38,7 +42,10 @@ export async function kernelState(topo: Topology, ns: string, watchIPs: readonly
     topo.exec(ns, ['ip', '-o', 'addr', 'show']),
     ...saves,
   ]);
-  for (const [what, r] of [['nft -j list ruleset', nftJson], ['ip addr', addrs]] as const) {
+  for (const [what, r] of [
+    ['nft -j list ruleset', nftJson],
+    ['ip addr', addrs],
+  ] as const) {
     if (r.code !== 0) throw new Error(`${what} in ${ns} failed (code ${r.code}): ${r.stderr.trim()}`);
   }
   // A system with only the plain names (no -nft/-legacy variants).

@@ -207,8 +207,7 @@ export async function createNetns(t: ExecutionContext): Promise<Netns> {
     if (deleted.code !== 0) t.log(`ip netns del ${name} failed: ${deleted.stderr}`);
   });
   const runner = await netnsRunner(name, { timeoutMs: 30_000 });
-  const tryRun = async (bin: string, args: readonly string[], stdin?: string): Promise<CommandResult> =>
-    runner([bin.startsWith('/') ? bin : await requireSystemBinary(bin), ...args], stdin);
+  const tryRun = async (bin: string, args: readonly string[], stdin?: string): Promise<CommandResult> => runner([bin.startsWith('/') ? bin : await requireSystemBinary(bin), ...args], stdin);
   const sh = async (bin: string, ...args: string[]): Promise<string> => {
     const result = await tryRun(bin, args);
     if (result.code !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${result.code}): ${result.stderr}`);

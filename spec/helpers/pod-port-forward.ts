@@ -78,7 +78,9 @@ export class PodPortForwards {
     const namespace = decodeURIComponent(m?.[1] ?? '');
     const name = decodeURIComponent(m?.[2] ?? '');
     const port = Number(url.searchParams.get('ports'));
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim());
     const answer = (status: number, reason: string, message: string): void => {
       this.requests.push({ namespace, pod: name, port, status, protocol: '' });
       rawStatus(socket, status, reason, message);

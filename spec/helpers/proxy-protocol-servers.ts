@@ -37,10 +37,15 @@ async function run(t: ExecutionContext, name: string, command: string, args: str
     }
     await rm(dir, { recursive: true, force: true });
   });
-  await waitFor(`${name} listening`, async () => {
-    if (exited) throw new Error(`${name} exited: ${stderr.trim()}`);
-    return (await tcpConnects('127.0.0.1', port4)) && (await tcpConnects('::1', port6));
-  }, 15_000, 50);
+  await waitFor(
+    `${name} listening`,
+    async () => {
+      if (exited) throw new Error(`${name} exited: ${stderr.trim()}`);
+      return (await tcpConnects('127.0.0.1', port4)) && (await tcpConnects('::1', port6));
+    },
+    15_000,
+    50,
+  );
   return { name, port4, port6 };
 }
 

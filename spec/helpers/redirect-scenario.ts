@@ -87,10 +87,14 @@ export async function createScenario(t: ExecutionContext, block: number): Promis
   const backends = topo.pods.map((pod) => topo.spawnNode(pod.ns, [BACKEND, '--name', pod.name, '--host', pod.ip, '--tcp', String(PORTS.podHttp), '--udp', String(PORTS.podDns)]));
   await Promise.all(
     backends.map((b) =>
-      waitFor(`backend in ${b.ns} ready`, () => {
-        if (b.hasExited()) throw new Error(`backend exited: ${b.stderr()}`);
-        return b.stdout().includes('"ready":true');
-      }, 30_000),
+      waitFor(
+        `backend in ${b.ns} ready`,
+        () => {
+          if (b.hasExited()) throw new Error(`backend exited: ${b.stderr()}`);
+          return b.stdout().includes('"ready":true');
+        },
+        30_000,
+      ),
     ),
   );
 

@@ -204,9 +204,7 @@ export class TestApiServer {
 
   /** A kubeconfig (YAML text) for this server and token. */
   kubeconfig(options: { token?: string; server?: string } = {}): string {
-    const cluster = this.tls
-      ? [`    certificate-authority-data: ${Buffer.from(this.caPem).toString('base64')}`]
-      : ['    insecure-skip-tls-verify: true'];
+    const cluster = this.tls ? [`    certificate-authority-data: ${Buffer.from(this.caPem).toString('base64')}`] : ['    insecure-skip-tls-verify: true'];
     return [
       'apiVersion: v1',
       'kind: Config',
@@ -551,7 +549,17 @@ function sendStatus(res: http.ServerResponse, code: number, reason: string, mess
 }
 
 function reasonOf(status: number): string {
-  const reasons: Record<number, string> = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 410: 'Expired', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' };
+  const reasons: Record<number, string> = {
+    400: 'BadRequest',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'NotFound',
+    410: 'Expired',
+    429: 'TooManyRequests',
+    500: 'InternalError',
+    503: 'ServiceUnavailable',
+    504: 'Timeout',
+  };
   return reasons[status] ?? 'Unknown';
 }
 
@@ -582,7 +590,23 @@ async function makeCertificates(): Promise<TestCertificates> {
   // P-256 keys: generating RSA keys would cost most of a second per test file.
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   try {
-    await run('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=kup-test-ca', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+      '-subj',
+      '/CN=kup-test-ca',
+      '-days',
+      '2',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
     await run('openssl', ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
     await fsp.writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n');
     await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('ext.cnf')]);

@@ -42,7 +42,12 @@ test('stopping a run ends a watch request the API server never answers', async (
     onMalformed: () => events.push('malformed'),
   });
   let done: unknown = 'not yet';
-  const watching = watch.watch('/api/v1/services', {}, () => {}, (err) => (done = err));
+  const watching = watch.watch(
+    '/api/v1/services',
+    {},
+    () => {},
+    (err) => (done = err),
+  );
   await waitFor('the watch request to arrive', () => requests === 1 && open.size === 1);
   stop.abort();
   await waitFor('the watch connection to close', () => open.size === 0, 10_000);
@@ -64,7 +69,12 @@ test('a watch asked for after its run is over makes no request', async (t) => {
     await kc.applySecurityAuthentication(ctx);
   };
   const watch = new ObservedWatch(counting, stop.signal, { isCurrent: () => false, onConnected: () => {}, onEvent: () => {}, onMalformed: () => {} });
-  const controller = await watch.watch('/api/v1/services', {}, () => {}, () => {});
+  const controller = await watch.watch(
+    '/api/v1/services',
+    {},
+    () => {},
+    () => {},
+  );
   t.true(controller.signal.aborted);
   t.false(authenticated);
 });

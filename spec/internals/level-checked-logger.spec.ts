@@ -47,10 +47,13 @@ test('a child drops messages below the root level unformatted and writes the res
   log.warn('loud warn', { n: 2 });
   log.error('loud error');
   t.deepEqual(formatted, ['loud warn', 'loud error']);
-  t.deepEqual(written.map((l) => [l['level'], l['message'], l['component'], l['n']]), [
-    ['warn', 'loud warn', 'spec', 2],
-    ['error', 'loud error', 'spec', undefined],
-  ]);
+  t.deepEqual(
+    written.map((l) => [l['level'], l['message'], l['component'], l['n']]),
+    [
+      ['warn', 'loud warn', 'spec', 2],
+      ['error', 'loud error', 'spec', undefined],
+    ],
+  );
 });
 
 test('a child follows the root level when it changes later', (t) => {

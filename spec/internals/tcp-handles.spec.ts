@@ -28,13 +28,18 @@ test('takeAccepts hands accepted connections over as handles that carry the peer
   const H = TCP_HANDLES;
   if (H === undefined) return t.fail('no TCP handles on this Node');
   const server = net.createServer();
-  t.false(H.takeAccepts(server, () => {}), 'not listening yet: nothing to take over');
+  t.false(
+    H.takeAccepts(server, () => {}),
+    'not listening yet: nothing to take over',
+  );
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
   t.teardown(() => server.close());
   const accepted: TcpHandle[] = [];
-  t.true(H.takeAccepts(server, (error, handle) => {
-    if (error === undefined && handle !== undefined) accepted.push(handle);
-  }));
+  t.true(
+    H.takeAccepts(server, (error, handle) => {
+      if (error === undefined && handle !== undefined) accepted.push(handle);
+    }),
+  );
   const client = net.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
   t.teardown(() => client.destroy());
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));

@@ -31,11 +31,17 @@ test('a slice gets its defaults', (t) => {
   });
 });
 
-test('an endpoint\'s hostname is read from a slice and from v1 Endpoints', (t) => {
+test("an endpoint's hostname is read from a slice and from v1 Endpoints", (t) => {
   const s = endpointSliceFromObject(slice({ endpoints: [{ addresses: ['10.1.0.1'], hostname: 'web-0' }, { addresses: ['10.1.0.2'] }] }));
-  t.deepEqual(s.endpoints.map((e) => e.hostname), ['web-0', '']);
+  t.deepEqual(
+    s.endpoints.map((e) => e.hostname),
+    ['web-0', ''],
+  );
   const [v1] = endpointSlicesFromEndpoints(endpoints([{ addresses: [{ ip: '10.1.0.1', hostname: 'web-0' }], notReadyAddresses: [{ ip: '10.1.0.2', hostname: 'web-1' }] }]));
-  t.deepEqual(v1!.endpoints.map((e) => e.hostname), ['web-0', 'web-1']);
+  t.deepEqual(
+    v1!.endpoints.map((e) => e.hostname),
+    ['web-0', 'web-1'],
+  );
 });
 
 test('a hostname that is not a DNS label is rejected, naming the field', (t) => {
@@ -126,9 +132,24 @@ const invalidSlices: Array<[string, Obj, string, string]> = [
   ['forZones not a list', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: 'a' } }] }), 'endpoints[0].hints.forZones', 'must be a list'],
   ['forZones entry not a mapping', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: ['a'] } }] }), 'endpoints[0].hints.forZones[0]', 'must be a mapping'],
   ['forZones entry without a name', slice({ endpoints: [{ addresses: ['10.1.0.1'], hints: { forZones: [{ name: 'a' }, {}] } }] }), 'endpoints[0].hints.forZones[1].name', 'is required'],
-  ['forNodes name not a string', slice({ endpoints: [{ addresses: ['10.1.0.1'] }, { addresses: ['10.1.0.2'], hints: { forNodes: [{ name: 7 }] } }] }), 'endpoints[1].hints.forNodes[0].name', 'must be a string'],
+  [
+    'forNodes name not a string',
+    slice({ endpoints: [{ addresses: ['10.1.0.1'] }, { addresses: ['10.1.0.2'], hints: { forNodes: [{ name: 7 }] } }] }),
+    'endpoints[1].hints.forNodes[0].name',
+    'must be a string',
+  ],
   ['port missing', slice({ ports: [{ name: 'http' }] }), 'ports[0].port', 'must be an integer 1-65535'],
-  ['port too big', slice({ ports: [{ name: 'a', port: 1 }, { name: 'b', port: 65536 }] }), 'ports[1].port', 'must be an integer 1-65535'],
+  [
+    'port too big',
+    slice({
+      ports: [
+        { name: 'a', port: 1 },
+        { name: 'b', port: 65536 },
+      ],
+    }),
+    'ports[1].port',
+    'must be an integer 1-65535',
+  ],
   ['bad port protocol', slice({ ports: [{ port: 80, protocol: 'ICMP' }] }), 'ports[0].protocol', 'must be one of TCP, UDP, SCTP'],
   ['duplicate port name', slice({ ports: [{ port: 80 }, { port: 81 }] }), 'ports[1].name', 'must be unique'],
 ];
@@ -172,9 +193,7 @@ test('Endpoints: one slice per subset; notReadyAddresses are neither ready nor s
 });
 
 test('Endpoints: a subset with both families is split; an IPv6-only subset keeps the plain name', (t) => {
-  const slices = endpointSlicesFromEndpoints(
-    endpoints([{ addresses: [{ ip: 'fd00::1' }, { ip: '10.1.0.1' }], notReadyAddresses: [{ ip: 'FD00::2' }] }, { addresses: [{ ip: 'fd00::3' }] }]),
-  );
+  const slices = endpointSlicesFromEndpoints(endpoints([{ addresses: [{ ip: 'fd00::1' }, { ip: '10.1.0.1' }], notReadyAddresses: [{ ip: 'FD00::2' }] }, { addresses: [{ ip: 'fd00::3' }] }]));
   t.deepEqual(
     slices.map((s) => [s.name, s.addressType, s.endpoints.map((e) => `${e.addresses[0]}/${e.ready}`), s.ports]),
     [
@@ -211,12 +230,20 @@ for (const [title, obj, field, reason] of invalidEndpoints) {
 }
 
 test('the last-change-trigger-time annotation is read from slices and Endpoints; a malformed one is ignored', (t) => {
-  const at = (value: unknown): Obj => ({ name: 'web-abc12', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': value } });
+  const at = (value: unknown): Obj => ({
+    name: 'web-abc12',
+    namespace: 'shop',
+    labels: { 'kubernetes.io/service-name': 'web' },
+    annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': value },
+  });
   t.is(endpointSliceFromObject({ ...slice(), metadata: at('2024-05-01T10:00:00.123456789Z') }).triggerTimeMs, Date.UTC(2024, 4, 1, 10, 0, 0, 123));
   t.is(endpointSliceFromObject({ ...slice(), metadata: at('2024-05-01T12:00:00+02:00') }).triggerTimeMs, Date.UTC(2024, 4, 1, 10));
   t.is(endpointSliceFromObject(slice()).triggerTimeMs, undefined);
   for (const bad of ['yesterday', '2024-05-01', '', 17, null]) t.is(endpointSliceFromObject({ ...slice(), metadata: at(bad) }).triggerTimeMs, undefined, String(bad));
   const eps = endpoints([{ addresses: [{ ip: '10.1.0.1' }, { ip: 'fd00::1' }] }]);
   eps['metadata'] = { name: 'web', annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': '2024-05-01T10:00:00Z' } };
-  t.deepEqual(endpointSlicesFromEndpoints(eps).map((s) => s.triggerTimeMs), [Date.UTC(2024, 4, 1, 10), Date.UTC(2024, 4, 1, 10)]);
+  t.deepEqual(
+    endpointSlicesFromEndpoints(eps).map((s) => s.triggerTimeMs),
+    [Date.UTC(2024, 4, 1, 10), Date.UTC(2024, 4, 1, 10)],
+  );
 });

@@ -29,7 +29,16 @@ function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
 
 function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {
   const ready = conditions.ready ?? true;
-  return { addresses: [ip], ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false, nodeName: conditions.nodeName ?? '', zone: conditions.zone ?? '', hints: conditions.hints, hostname: '' };
+  return {
+    addresses: [ip],
+    ready,
+    serving: conditions.serving ?? ready,
+    terminating: conditions.terminating ?? false,
+    nodeName: conditions.nodeName ?? '',
+    zone: conditions.zone ?? '',
+    hints: conditions.hints,
+    hostname: '',
+  };
 }
 
 /** A slice that declares no ports at all (a default parameter cannot be given `undefined`). */
@@ -72,7 +81,14 @@ test('only ready endpoints while any is ready; otherwise serving and terminating
     ]),
   );
   t.deepEqual(keys(cache), ['10.1.0.1:8080']);
-  put(cache, slice('web-a', [ep('10.1.0.2', { ready: false, serving: true, terminating: true }), ep('10.1.0.3', { ready: false, serving: false, terminating: true }), ep('10.1.0.4', { ready: false, serving: true })]));
+  put(
+    cache,
+    slice('web-a', [
+      ep('10.1.0.2', { ready: false, serving: true, terminating: true }),
+      ep('10.1.0.3', { ready: false, serving: false, terminating: true }),
+      ep('10.1.0.4', { ready: false, serving: true }),
+    ]),
+  );
   t.deepEqual(keys(cache), ['10.1.0.2:8080']);
   put(cache, slice('web-a', [ep('10.1.0.3', { ready: false, serving: false, terminating: true })]));
   t.deepEqual(keys(cache), []);
@@ -97,10 +113,14 @@ test('slice ports match by name and protocol', (t) => {
   const cache = new EndpointsCache();
   put(
     cache,
-    slice('web-a', [ep('10.1.0.1')], [
-      { name: 'http', protocol: 'UDP', port: 7000 },
-      { name: 'dns', protocol: 'TCP', port: 5353 },
-    ]),
+    slice(
+      'web-a',
+      [ep('10.1.0.1')],
+      [
+        { name: 'http', protocol: 'UDP', port: 7000 },
+        { name: 'dns', protocol: 'TCP', port: 5353 },
+      ],
+    ),
     slice('web-b', [ep('10.1.0.2')], [{ name: 'http', protocol: 'TCP', port: 8080 }]),
   );
   t.deepEqual(keys(cache), ['10.1.0.2:8080']);
@@ -118,8 +138,14 @@ test('FQDN slices are skipped; IPv6 endpoints get bracketed keys', (t) => {
 test('accept filters by node before the terminating fallback', (t) => {
   const cache = new EndpointsCache();
   put(cache, slice('web-a', [ep('10.1.0.1', { nodeName: 'n1' }), ep('10.1.0.2', { nodeName: 'n2', ready: false, serving: true, terminating: true })]));
-  t.deepEqual(keys(cache, svc(), HTTP, (n) => n === 'n2'), ['10.1.0.2:8080']);
-  t.deepEqual(keys(cache, svc(), HTTP, (n) => n === 'n1'), ['10.1.0.1:8080']);
+  t.deepEqual(
+    keys(cache, svc(), HTTP, (n) => n === 'n2'),
+    ['10.1.0.2:8080'],
+  );
+  t.deepEqual(
+    keys(cache, svc(), HTTP, (n) => n === 'n1'),
+    ['10.1.0.1:8080'],
+  );
   t.is(cache.endpointsFor(svc(), HTTP)[0]!.nodeName, 'n1');
 });
 
@@ -128,7 +154,10 @@ test('update returns the affected services, both when a slice moves', (t) => {
   t.deepEqual(cache.update('default/web-a', slice('web-a', [ep('10.1.0.1')])), ['default/web']);
   t.deepEqual(cache.update('default/web-a', slice('web-a', [ep('10.1.0.1')], NO_PORTS, { serviceName: 'api' })), ['default/web', 'default/api']);
   t.deepEqual(keys(cache), []);
-  t.deepEqual(cache.slicesOf('default/api').map((s) => s.name), ['web-a']);
+  t.deepEqual(
+    cache.slicesOf('default/api').map((s) => s.name),
+    ['web-a'],
+  );
   t.deepEqual(cache.update('default/web-a', undefined), ['default/api']);
   t.deepEqual(cache.update('default/web-a', undefined), []);
   t.is(cache.size, 0);
@@ -152,16 +181,18 @@ test('slices of a same-named service in another namespace are not mixed in', (t)
 
 const HERE = { zone: 'zone-a', nodeName: 'n1' };
 const zones = (...forZones: string[]): EndpointSpec['hints'] => ({ forZones, forNodes: [] });
-const topo = (cache: EndpointsCache, topology = HERE, accept?: (n: string) => boolean): string[] =>
-  cache.endpointsFor(svc(), HTTP, { topology, ...(accept ? { accept } : {}) }).map((e) => e.key);
+const topo = (cache: EndpointsCache, topology = HERE, accept?: (n: string) => boolean): string[] => cache.endpointsFor(svc(), HTTP, { topology, ...(accept ? { accept } : {}) }).map((e) => e.key);
 
 function hinted(): EndpointsCache {
   const cache = new EndpointsCache();
-  put(cache, slice('web-a', [
-    ep('10.1.0.1', { nodeName: 'n1', zone: 'zone-a', hints: zones('zone-a') }),
-    ep('10.1.0.2', { nodeName: 'n2', zone: 'zone-b', hints: zones('zone-b') }),
-    ep('10.1.0.3', { nodeName: 'n3', zone: 'zone-a', hints: zones('zone-a', 'zone-c') }),
-  ]));
+  put(
+    cache,
+    slice('web-a', [
+      ep('10.1.0.1', { nodeName: 'n1', zone: 'zone-a', hints: zones('zone-a') }),
+      ep('10.1.0.2', { nodeName: 'n2', zone: 'zone-b', hints: zones('zone-b') }),
+      ep('10.1.0.3', { nodeName: 'n3', zone: 'zone-a', hints: zones('zone-a', 'zone-c') }),
+    ]),
+  );
   return cache;
 }
 
@@ -208,15 +239,21 @@ test('topology: node hints (PreferSameNode) come first, and fall back to zone hi
 });
 
 test('topology: a Local traffic policy (accept) wins over hints', (t) => {
-  t.deepEqual(topo(hinted(), HERE, (n) => n === 'n2'), ['10.1.0.2:8080']);
+  t.deepEqual(
+    topo(hinted(), HERE, (n) => n === 'n2'),
+    ['10.1.0.2:8080'],
+  );
 });
 
 test('topology: with no ready endpoint, the serving-terminating fallback ignores hints', (t) => {
   const cache = new EndpointsCache();
-  put(cache, slice('web-a', [
-    ep('10.1.0.1', { ready: false, serving: true, terminating: true, hints: zones('zone-a') }),
-    ep('10.1.0.2', { ready: false, serving: true, terminating: true, hints: zones('zone-b') }),
-  ]));
+  put(
+    cache,
+    slice('web-a', [
+      ep('10.1.0.1', { ready: false, serving: true, terminating: true, hints: zones('zone-a') }),
+      ep('10.1.0.2', { ready: false, serving: true, terminating: true, hints: zones('zone-b') }),
+    ]),
+  );
   t.deepEqual(topo(cache), ['10.1.0.1:8080', '10.1.0.2:8080']);
 });
 
@@ -226,7 +263,7 @@ test('topology: an address listed in two slices keeps the hints of the first tha
   t.deepEqual(topo(cache), ['10.1.0.1:8080']);
 });
 
-test('a family filter keeps that family\'s slices only, and the terminating fallback applies within it', (t) => {
+test("a family filter keeps that family's slices only, and the terminating fallback applies within it", (t) => {
   const cache = new EndpointsCache();
   put(
     cache,

@@ -15,7 +15,10 @@ function slice(name: string, endpoints: EndpointSpec[], addressType: 'IPv4' | 'I
 test('counts ready endpoints on this node only', (t) => {
   const slices = [slice('a', [ep(['10.0.0.1'], 'node-a'), ep(['10.0.0.2'], 'node-b'), ep(['10.0.0.3'], 'node-a'), ep(['10.0.0.4'], '')])];
   t.is(localReadyEndpoints(slices, 'IPv4', here), 2);
-  t.is(localReadyEndpoints(slices, 'IPv4', () => false), 0);
+  t.is(
+    localReadyEndpoints(slices, 'IPv4', () => false),
+    0,
+  );
 });
 
 test('terminating or unready local endpoints do not count: load balancers must leave the node first', (t) => {
@@ -24,10 +27,7 @@ test('terminating or unready local endpoints do not count: load balancers must l
 });
 
 test('an address is one endpoint, however many slices and ports list it', (t) => {
-  const slices = [
-    slice('http', [ep(['10.0.0.1'], 'node-a')]),
-    slice('grpc', [ep(['10.0.0.1'], 'node-a'), ep(['10.0.0.9'], 'node-a')], 'IPv4', [{ name: 'grpc', protocol: 'TCP', port: 9090 }]),
-  ];
+  const slices = [slice('http', [ep(['10.0.0.1'], 'node-a')]), slice('grpc', [ep(['10.0.0.1'], 'node-a'), ep(['10.0.0.9'], 'node-a')], 'IPv4', [{ name: 'grpc', protocol: 'TCP', port: 9090 }])];
   t.is(localReadyEndpoints(slices, 'IPv4', here), 2);
 });
 

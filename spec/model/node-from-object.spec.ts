@@ -25,7 +25,7 @@ test('a node: name, labels, deletion and taints; no namespace needed', (t) => {
   ]);
 });
 
-test('eligibility: an unknown node is eligible; deletion or the autoscaler\'s taint make it not', (t) => {
+test("eligibility: an unknown node is eligible; deletion or the autoscaler's taint make it not", (t) => {
   t.deepEqual(nodeEligibility(undefined), { eligible: true });
   t.deepEqual(nodeEligibility(nodeFromObject(node({}, { taints: [{ key: 'dedicated', effect: 'NoSchedule' }] }))), { eligible: true });
   t.deepEqual(nodeEligibility(nodeFromObject(node({ deletionTimestamp: '2026-01-01T00:00:00Z' }))), { eligible: false, reason: 'node node-a is being deleted' });

@@ -155,7 +155,12 @@ test('equal inputs give deep-equal outputs', (t) => {
   t.notDeepEqual(serviceFromObject(service()), serviceFromObject(service({ ports: [{ port: 81 }] })));
 });
 
-const twoPorts = (a: Obj, b: Obj): Obj => ({ ports: [{ name: 'a', port: 80, ...a }, { name: 'b', port: 81, ...b }] });
+const twoPorts = (a: Obj, b: Obj): Obj => ({
+  ports: [
+    { name: 'a', port: 80, ...a },
+    { name: 'b', port: 81, ...b },
+  ],
+});
 
 const invalid: Array<[string, Obj, string, string]> = [
   ['not a mapping', 'nope' as unknown as Obj, '', 'must be a mapping'],
@@ -185,8 +190,18 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['bad externalIP', service({ externalIPs: ['192.0.2.1', 'example.com'] }), 'spec.externalIPs[1]', 'must be a valid IP address'],
   ['bad ingress ip', service({}, {}, { status: { loadBalancer: { ingress: [{ ip: 'x' }] } } }), 'status.loadBalancer.ingress[0].ip', 'must be a valid IP address'],
   ['no ports', service({ ports: [] }), 'spec.ports', 'at least one port'],
-  ['bad tcp-idle-timeout annotation', service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 'soon' } }), 'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]', 'must be a duration'],
-  ['numeric tcp-idle-timeout annotation', service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 30 } }), 'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]', 'must be a duration'],
+  [
+    'bad tcp-idle-timeout annotation',
+    service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 'soon' } }),
+    'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]',
+    'must be a duration',
+  ],
+  [
+    'numeric tcp-idle-timeout annotation',
+    service({}, { annotations: { 'kube-userspace-proxy.io/tcp-idle-timeout': 30 } }),
+    'metadata.annotations["kube-userspace-proxy.io/tcp-idle-timeout"]',
+    'must be a duration',
+  ],
   ['ports not a list', service({ ports: { port: 80 } }), 'spec.ports', 'must be a list'],
   ['port entry not a mapping', service({ ports: [80] }), 'spec.ports[0]', 'must be a mapping'],
   ['port missing', service({ ports: [{}] }), 'spec.ports[0].port', 'must be an integer 1-65535'],
@@ -210,16 +225,41 @@ const invalid: Array<[string, Obj, string, string]> = [
   ['nodePort too big', service({ type: 'NodePort', ports: [{ port: 80, nodePort: 65536 }] }), 'spec.ports[0].nodePort', 'must be an integer 0-65535'],
   ['nodePort on a ClusterIP service', service({ ports: [{ port: 80, nodePort: 30000 }] }), 'spec.ports[0].nodePort', 'may only be set for NodePort and LoadBalancer'],
   ['bad sessionAffinity', service({ sessionAffinity: 'Cookie' }), 'spec.sessionAffinity', 'must be one of None, ClientIP'],
-  ['timeout zero', service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } }), 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400'],
-  ['timeout too long', service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 86401 } } }), 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400'],
+  [
+    'timeout zero',
+    service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } }),
+    'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+    'must be an integer 1-86400',
+  ],
+  [
+    'timeout too long',
+    service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 86401 } } }),
+    'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+    'must be an integer 1-86400',
+  ],
   ['sessionAffinityConfig not a mapping', service({ sessionAffinityConfig: [] }), 'spec.sessionAffinityConfig', 'must be a mapping'],
   ['bad internalTrafficPolicy', service({ internalTrafficPolicy: 'Node' }), 'spec.internalTrafficPolicy', 'must be one of Cluster, Local'],
   ['bad externalTrafficPolicy', service({ externalTrafficPolicy: 'local' }), 'spec.externalTrafficPolicy', 'must be one of Cluster, Local'],
   ['healthCheckNodePort too big', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 65536 }), 'spec.healthCheckNodePort', 'must be an integer 1-65535'],
   ['healthCheckNodePort as a string', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: '32000' }), 'spec.healthCheckNodePort', 'must be an integer 1-65535'],
-  ['healthCheckNodePort with Cluster policy', service({ type: 'LoadBalancer', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"],
-  ['healthCheckNodePort on a NodePort service', service({ type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }), 'spec.healthCheckNodePort', "may only be set when `type` is 'LoadBalancer'"],
-  ['healthCheckNodePort equal to a nodePort', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30080, ports: [{ port: 80, nodePort: 30080 }] }), 'spec.healthCheckNodePort', 'must differ from spec.ports[0].nodePort'],
+  [
+    'healthCheckNodePort with Cluster policy',
+    service({ type: 'LoadBalancer', healthCheckNodePort: 32000 }),
+    'spec.healthCheckNodePort',
+    "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+  ],
+  [
+    'healthCheckNodePort on a NodePort service',
+    service({ type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }),
+    'spec.healthCheckNodePort',
+    "may only be set when `type` is 'LoadBalancer'",
+  ],
+  [
+    'healthCheckNodePort equal to a nodePort',
+    service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30080, ports: [{ port: 80, nodePort: 30080 }] }),
+    'spec.healthCheckNodePort',
+    'must differ from spec.ports[0].nodePort',
+  ],
   ['unknown trafficDistribution', service({ trafficDistribution: 'PreferNearby' }), 'spec.trafficDistribution', 'must be one of PreferClose, PreferSameZone, PreferSameNode'],
   ['trafficDistribution not a string', service({ trafficDistribution: true }), 'spec.trafficDistribution', 'must be a string'],
 ];

@@ -19,21 +19,20 @@ function slice(endpoints: Obj[]): Obj {
   };
 }
 
-test('EndpointSlice: targetRef is read, its namespace defaulting to the slice\'s; absent or nameless means none', (t) => {
-  const s = endpointSliceFromObject(slice([
-    { addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-7d9f-x2', uid: 'u1' } },
-    { addresses: ['10.1.0.2'], targetRef: { kind: 'Pod', name: 'web-7d9f-y3' } },
-    { addresses: ['10.1.0.3'] },
-    { addresses: ['10.1.0.4'], targetRef: { kind: 'Pod' } },
-    { addresses: ['10.1.0.5'], targetRef: { kind: 'Node', name: 'node-1' } },
-  ]));
-  t.deepEqual(s.endpoints.map((e) => e.targetRef), [
-    { kind: 'Pod', namespace: 'shop', name: 'web-7d9f-x2' },
-    { kind: 'Pod', namespace: 'shop', name: 'web-7d9f-y3' },
-    undefined,
-    undefined,
-    { kind: 'Node', namespace: 'shop', name: 'node-1' },
-  ]);
+test("EndpointSlice: targetRef is read, its namespace defaulting to the slice's; absent or nameless means none", (t) => {
+  const s = endpointSliceFromObject(
+    slice([
+      { addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-7d9f-x2', uid: 'u1' } },
+      { addresses: ['10.1.0.2'], targetRef: { kind: 'Pod', name: 'web-7d9f-y3' } },
+      { addresses: ['10.1.0.3'] },
+      { addresses: ['10.1.0.4'], targetRef: { kind: 'Pod' } },
+      { addresses: ['10.1.0.5'], targetRef: { kind: 'Node', name: 'node-1' } },
+    ]),
+  );
+  t.deepEqual(
+    s.endpoints.map((e) => e.targetRef),
+    [{ kind: 'Pod', namespace: 'shop', name: 'web-7d9f-x2' }, { kind: 'Pod', namespace: 'shop', name: 'web-7d9f-y3' }, undefined, undefined, { kind: 'Node', namespace: 'shop', name: 'node-1' }],
+  );
 });
 
 test('EndpointSlice: a malformed targetRef is refused naming the field', (t) => {
@@ -54,26 +53,67 @@ test('v1 Endpoints: addresses[].targetRef and notReadyAddresses[].targetRef are 
     apiVersion: 'v1',
     kind: 'Endpoints',
     metadata: { name: 'web', namespace: 'shop' },
-    subsets: [{
-      addresses: [{ ip: '10.1.0.1', targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-0' } }],
-      notReadyAddresses: [{ ip: '10.1.0.2', targetRef: { kind: 'Pod', name: 'web-1' } }],
-      ports: [{ name: 'http', port: 8080 }],
-    }],
+    subsets: [
+      {
+        addresses: [{ ip: '10.1.0.1', targetRef: { kind: 'Pod', namespace: 'shop', name: 'web-0' } }],
+        notReadyAddresses: [{ ip: '10.1.0.2', targetRef: { kind: 'Pod', name: 'web-1' } }],
+        ports: [{ name: 'http', port: 8080 }],
+      },
+    ],
   });
-  t.deepEqual(s!.endpoints.map((e) => [e.addresses[0], e.targetRef?.name, e.ready]), [['10.1.0.1', 'web-0', true], ['10.1.0.2', 'web-1', false]]);
+  t.deepEqual(
+    s!.endpoints.map((e) => [e.addresses[0], e.targetRef?.name, e.ready]),
+    [
+      ['10.1.0.1', 'web-0', true],
+      ['10.1.0.2', 'web-1', false],
+    ],
+  );
 });
 
-test('the balancer\'s endpoints carry their Pod; one slice naming it is enough', (t) => {
+test("the balancer's endpoints carry their Pod; one slice naming it is enough", (t) => {
   const svc: ServiceSpec = {
-    namespace: 'shop', name: 'web', type: 'ClusterIP', clusterIPs: ['10.96.0.10'], headless: false, externalIPs: [], loadBalancerIPs: [],
+    namespace: 'shop',
+    name: 'web',
+    type: 'ClusterIP',
+    clusterIPs: ['10.96.0.10'],
+    headless: false,
+    externalIPs: [],
+    loadBalancerIPs: [],
     ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
-    sessionAffinity: 'None', affinityTimeoutSeconds: 10800, internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', healthCheckNodePort: 0, trafficDistribution: '', externalName: '', publishNotReadyAddresses: false, labels: {},
+    sessionAffinity: 'None',
+    affinityTimeoutSeconds: 10800,
+    internalTrafficPolicy: 'Cluster',
+    externalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
+    trafficDistribution: '',
+    externalName: '',
+    publishNotReadyAddresses: false,
+    labels: {},
   };
   const cache = new EndpointsCache();
-  const a = endpointSliceFromObject(slice([{ addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'web-0' } }, { addresses: ['10.1.0.2'] }, { addresses: ['10.1.0.3'], targetRef: { kind: 'Node', name: 'n' } }]));
-  const b = endpointSliceFromObject({ ...slice([{ addresses: ['10.1.0.2'], targetRef: { kind: 'Pod', name: 'web-1' } }]), metadata: { name: 'web-zz', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } });
+  const a = endpointSliceFromObject(
+    slice([{ addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'web-0' } }, { addresses: ['10.1.0.2'] }, { addresses: ['10.1.0.3'], targetRef: { kind: 'Node', name: 'n' } }]),
+  );
+  const b = endpointSliceFromObject({
+    ...slice([{ addresses: ['10.1.0.2'], targetRef: { kind: 'Pod', name: 'web-1' } }]),
+    metadata: { name: 'web-zz', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } },
+  });
   cache.update('shop/web-abc12', a);
-  t.deepEqual(cache.endpointsFor(svc, svc.ports[0]!).map((e) => [e.key, e.pod?.name]), [['10.1.0.1:8080', 'web-0'], ['10.1.0.2:8080', undefined], ['10.1.0.3:8080', undefined]]);
+  t.deepEqual(
+    cache.endpointsFor(svc, svc.ports[0]!).map((e) => [e.key, e.pod?.name]),
+    [
+      ['10.1.0.1:8080', 'web-0'],
+      ['10.1.0.2:8080', undefined],
+      ['10.1.0.3:8080', undefined],
+    ],
+  );
   cache.update('shop/web-zz', b);
-  t.deepEqual(cache.endpointsFor(svc, svc.ports[0]!).map((e) => [e.key, e.pod && `${e.pod.namespace}/${e.pod.name}`]), [['10.1.0.1:8080', 'shop/web-0'], ['10.1.0.2:8080', 'shop/web-1'], ['10.1.0.3:8080', undefined]]);
+  t.deepEqual(
+    cache.endpointsFor(svc, svc.ports[0]!).map((e) => [e.key, e.pod && `${e.pod.namespace}/${e.pod.name}`]),
+    [
+      ['10.1.0.1:8080', 'shop/web-0'],
+      ['10.1.0.2:8080', 'shop/web-1'],
+      ['10.1.0.3:8080', undefined],
+    ],
+  );
 });

@@ -68,7 +68,7 @@ spec2: {}
   });
 });
 
-test('free maps (labels, annotations, selector) take any key; a value of another type is not this check\'s business', (t) => {
+test("free maps (labels, annotations, selector) take any key; a value of another type is not this check's business", (t) => {
   const text = `apiVersion: v1
 kind: Service
 metadata:
@@ -104,7 +104,9 @@ test('an object as the API server returns it, every field filled in, has no unkn
     annotations: { note: 'x' },
     ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1', uid: 'b2', controller: true, blockOwnerDeletion: true }],
     finalizers: ['service.kubernetes.io/load-balancer-cleanup'],
-    managedFields: [{ manager: 'kubectl', operation: 'Apply', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:ports': {} } }, subresource: 'status' }],
+    managedFields: [
+      { manager: 'kubectl', operation: 'Apply', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:ports': {} } }, subresource: 'status' },
+    ],
   };
   const service = {
     apiVersion: 'v1',
@@ -158,7 +160,12 @@ test('an object as the API server returns it, every field filled in, has no unkn
     ports: [{ name: 'http', protocol: 'TCP', port: 8080, appProtocol: 'http' }],
   };
   const address = { ip: '10.1.0.1', hostname: 'web-a', nodeName: 'node-a', targetRef: reference };
-  const endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata: meta, subsets: [{ addresses: [address], notReadyAddresses: [address], ports: [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol: 'http' }] }] };
+  const endpoints = {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: meta,
+    subsets: [{ addresses: [address], notReadyAddresses: [address], ports: [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol: 'http' }] }],
+  };
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
@@ -178,7 +185,19 @@ test('an object as the API server returns it, every field filled in, has no unkn
       conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: 't', lastTransitionTime: 't', reason: 'KubeletReady', message: 'ok' }],
       addresses: [{ type: 'InternalIP', address: '10.0.0.9' }],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
-      nodeInfo: { machineID: 'm', systemUUID: 's', bootID: 'b', kernelVersion: 'k', osImage: 'o', containerRuntimeVersion: 'c', kubeletVersion: 'v1.34.0', kubeProxyVersion: 'v1.34.0', operatingSystem: 'linux', architecture: 'amd64', swap: { capacity: 0 } },
+      nodeInfo: {
+        machineID: 'm',
+        systemUUID: 's',
+        bootID: 'b',
+        kernelVersion: 'k',
+        osImage: 'o',
+        containerRuntimeVersion: 'c',
+        kubeletVersion: 'v1.34.0',
+        kubeProxyVersion: 'v1.34.0',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+        swap: { capacity: 0 },
+      },
       images: [{ names: ['nginx'], sizeBytes: 1 }],
       volumesInUse: [],
       volumesAttached: [{ name: 'v', devicePath: '/dev/x' }],
@@ -195,7 +214,7 @@ test('an object as the API server returns it, every field filled in, has no unkn
   t.deepEqual(unknownFields({ ...node, status: { ...node.status, nodeInfo: { ...node.status.nodeInfo, cpu: 1 } } }, NODE), ['status.nodeInfo.cpu']);
 });
 
-test('the project\'s example manifests and the specs\' manifest builders have no unknown field', async (t) => {
+test("the project's example manifests and the specs' manifest builders have no unknown field", async (t) => {
   let objects = 0;
   for (const dir of ['examples/hostnames', 'examples/kubernetes']) {
     for (const file of (await readdir(path.join(ROOT, dir))).filter((f) => /\.(ya?ml|json)$/.test(f))) {

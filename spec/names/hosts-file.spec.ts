@@ -34,7 +34,7 @@ test('writes the block, leaves no temp file, keeps the file mode; the same block
   t.false(editHostsFile(file, web));
 });
 
-test('another program\'s edit between the read and the write is kept: the edit starts again from its text', async (t) => {
+test("another program's edit between the read and the write is kept: the edit starts again from its text", async (t) => {
   const { file } = await hostsFile(t);
   const attempts: number[] = [];
   editHostsFile(file, web, {
@@ -47,7 +47,7 @@ test('another program\'s edit between the read and the write is kept: the edit s
   t.is(await readFile(file, 'utf8'), `${ORIGINAL}10.9.9.9 added-meanwhile\n${web}`);
 });
 
-test('a file changed under every attempt: a HostsFileError naming the file, and the file keeps the other program\'s text', async (t) => {
+test("a file changed under every attempt: a HostsFileError naming the file, and the file keeps the other program's text", async (t) => {
   const { file } = await hostsFile(t);
   let n = 0;
   const err = t.throws(() => editHostsFile(file, web, { beforeCommit: (target) => appendFileSync(target, `10.0.0.${++n} busy\n`) }), { instanceOf: HostsFileError });
@@ -147,15 +147,20 @@ mountTest('getent hosts resolves every name of the block in a bind-mounted /etc/
   const { stdout } = await run('unshare', ['-m', 'sh', '-c', sh]);
   t.is(statSync(file).ino, inode, 'written in place: a rename would have replaced the inode');
   const [found, missing] = stdout.split('---\n');
-  t.deepEqual(found!.trim().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' ')), [
-    '127.1.0.5 web.shop.svc.cluster.local',
-    '127.1.0.5 web.shop.svc.cluster.local',
-    '127.1.0.5 web.shop.svc.cluster.local',
-    '127.1.0.6 db.shop.svc.cluster.local',
-  ]);
+  t.deepEqual(
+    found!
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
+    ['127.1.0.5 web.shop.svc.cluster.local', '127.1.0.5 web.shop.svc.cluster.local', '127.1.0.5 web.shop.svc.cluster.local', '127.1.0.6 db.shop.svc.cluster.local'],
+  );
   t.is(missing!.trim(), 'db: not found');
   const text = await readFile(file, 'utf8');
   t.true(text.startsWith(ORIGINAL), 'the lines before the block are as they were');
   t.regex(text, /127\.1\.0\.5\tweb\.shop\.svc\.cluster\.local web\.shop web\n/);
-  t.deepEqual((await readdir('/etc')).filter((f) => f.includes('kube-userspace-proxy')), [], 'the temp file beside it is gone');
+  t.deepEqual(
+    (await readdir('/etc')).filter((f) => f.includes('kube-userspace-proxy')),
+    [],
+    'the temp file beside it is gone',
+  );
 });

@@ -4,9 +4,23 @@ import { hostsEntries } from '../../lib/names/service-names.js';
 
 function svc(namespace: string, name: string, clusterIPs: string[]): ServiceSpec {
   return {
-    namespace, name, type: 'ClusterIP', clusterIPs, headless: false, externalIPs: [], loadBalancerIPs: [], ports: [],
-    sessionAffinity: 'None', affinityTimeoutSeconds: 10800, internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0, trafficDistribution: '', externalName: '', publishNotReadyAddresses: false, labels: {},
+    namespace,
+    name,
+    type: 'ClusterIP',
+    clusterIPs,
+    headless: false,
+    externalIPs: [],
+    loadBalancerIPs: [],
+    ports: [],
+    sessionAffinity: 'None',
+    affinityTimeoutSeconds: 10800,
+    internalTrafficPolicy: 'Cluster',
+    externalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
+    trafficDistribution: '',
+    externalName: '',
+    publishNotReadyAddresses: false,
+    labels: {},
   };
 }
 
@@ -28,5 +42,8 @@ test('a name in two namespaces gets no bare name: either would be a guess', (t) 
 });
 
 test('a dual-stack service gets a line per address', (t) => {
-  t.deepEqual(hostsEntries([svc('shop', 'web', ['10.0.0.1', 'fd00::1'])], 'cluster.local').map((e) => e.ip), ['10.0.0.1', 'fd00::1']);
+  t.deepEqual(
+    hostsEntries([svc('shop', 'web', ['10.0.0.1', 'fd00::1'])], 'cluster.local').map((e) => e.ip),
+    ['10.0.0.1', 'fd00::1'],
+  );
 });

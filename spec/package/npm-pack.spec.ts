@@ -58,7 +58,10 @@ test('a tarball from npm pack installs globally, and its bin prints its version 
   t.teardown(() => pod.close());
   const manifests = path.join(dir, 'manifests');
   await mkdir(manifests);
-  await writeFile(path.join(manifests, 'web.yaml'), `${serviceYaml('web', ip(1), [{ name: 'http', port: 8080 }])}---\n${sliceYaml('web', 'web-1', [{ name: 'http', port: pod.port }], [{ ip: pod.host }])}`);
+  await writeFile(
+    path.join(manifests, 'web.yaml'),
+    `${serviceYaml('web', ip(1), [{ name: 'http', port: 8080 }])}---\n${sliceYaml('web', 'web-1', [{ name: 'http', port: pod.port }], [{ ip: pod.host }])}`,
+  );
   // Started from the temp folder, so nothing of the project's tree is on its way.
   const proxy = spawn(bin, ['--manifests', manifests, '--healthz-bind-address=', '--metrics-bind-address='], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -51,7 +51,7 @@ test('acquire refuses past the budget and takes nothing then; release gives back
   t.is(b.used, 0);
 });
 
-test('local resource errors are the host\'s shortages only', (t) => {
+test("local resource errors are the host's shortages only", (t) => {
   for (const code of ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']) t.true(isLocalResourceError(code), code);
   for (const code of ['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', undefined]) t.false(isLocalResourceError(code), String(code));
 });

@@ -12,7 +12,9 @@ const netnsTest = netnsTestIf(await netnsSupport());
 
 /** `none --assign-service-ips`: addresses really added to and removed from an interface in a fresh namespace. */
 
-async function setup(t: ExecutionContext): Promise<{ ns: Netns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner }> {
+async function setup(
+  t: ExecutionContext,
+): Promise<{ ns: Netns; stateDir: string; addresses(dev?: string): Promise<string[]>; assigner(opts?: { runner?: CommandRunner; interface?: string }): AddressAssigner }> {
   const ns = await createNetns(t);
   const stateDir = await tempDir(t);
   const made: AddressAssigner[] = [];
@@ -24,7 +26,10 @@ async function setup(t: ExecutionContext): Promise<{ ns: Netns; stateDir: string
     stateDir,
     addresses: async (dev = 'lo') => {
       const out = await ns.sh('ip', '-o', 'addr', 'show', 'dev', dev);
-      return [...out.matchAll(/\binet6? (\S+)/g)].map((m) => m[1]!).filter((a) => a !== '127.0.0.1/8' && a !== '::1/128').sort();
+      return [...out.matchAll(/\binet6? (\S+)/g)]
+        .map((m) => m[1]!)
+        .filter((a) => a !== '127.0.0.1/8' && a !== '::1/128')
+        .sort();
     },
     assigner: (opts = {}) => {
       const a = new AddressAssigner({ runner: opts.runner ?? ns.runner, stateDir, ...(opts.interface ? { interface: opts.interface } : {}) });

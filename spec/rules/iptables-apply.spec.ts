@@ -123,14 +123,29 @@ for (const flavour of ['nft', 'legacy'] as const) {
         `-A KUBE-USERSPACE-NO-ENDPOINTS -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp --dport 36002 -j REJECT --reject-with ${icmp}`,
       ]);
       const nonLocal = ourRuleLines(save).filter((l) => l.startsWith('-A KUBE-NODEPORT-NON-LOCAL '));
-      t.deepEqual(nonLocal.map((l) => / --dport (\d+) /.exec(l)?.[1]), family === 'IPv4' ? [] : ['36005'], `${family}: only the served node port is accepted`);
+      t.deepEqual(
+        nonLocal.map((l) => / --dport (\d+) /.exec(l)?.[1]),
+        family === 'IPv4' ? [] : ['36005'],
+        `${family}: only the served node port is accepted`,
+      );
       const nodePortTargets = ourRuleLines(save).filter((l) => l.startsWith('-A KUBE-NODEPORT-CONTAINER ') && l.includes('--dport 30080'));
-      t.deepEqual(nodePortTargets.map((l) => / --to-ports (\d+)$/.exec(l)?.[1]), [family === 'IPv4' ? '36001' : '36005'], `${family}: node port 30080 goes to that family's listener`);
+      t.deepEqual(
+        nodePortTargets.map((l) => / --to-ports (\d+)$/.exec(l)?.[1]),
+        [family === 'IPv4' ? '36001' : '36005'],
+        `${family}: node port 30080 goes to that family's listener`,
+      );
     }
     // Endpoints arrive: an incremental sync takes the refusals out.
-    await backend.sync(refused.map((r) => ({ ...r, noEndpoints: false })), ANY);
+    await backend.sync(
+      refused.map((r) => ({ ...r, noEndpoints: false })),
+      ANY,
+    );
     for (const family of ['IPv4', 'IPv6'] as const) {
-      t.deepEqual(ourRuleLines(await s.save(family)).filter((l) => l.startsWith('-A KUBE-USERSPACE-NO-ENDPOINTS ')), [], `${family}: no REJECT left`);
+      t.deepEqual(
+        ourRuleLines(await s.save(family)).filter((l) => l.startsWith('-A KUBE-USERSPACE-NO-ENDPOINTS ')),
+        [],
+        `${family}: no REJECT left`,
+      );
     }
   });
 
@@ -140,7 +155,13 @@ for (const flavour of ['nft', 'legacy'] as const) {
     await backend.start();
     await backend.sync(FIXTURE, ANY);
     const noExternal: ServicePortRules = { ...FRONTEND, portals: FRONTEND.portals.filter((p) => p.kind !== 'externalIP') };
-    const metrics: ServicePortRules = { ...FRONTEND, spn: servicePortName('web', 'frontend', 'metrics'), portals: [{ ip: '10.96.0.10', port: 9090, kind: 'clusterIP' }], nodePort: 0, proxyPort: 36009 };
+    const metrics: ServicePortRules = {
+      ...FRONTEND,
+      spn: servicePortName('web', 'frontend', 'metrics'),
+      portals: [{ ip: '10.96.0.10', port: 9090, kind: 'clusterIP' }],
+      nodePort: 0,
+      proxyPort: 36009,
+    };
     const changed = [noExternal, metrics, KUBERNETES];
     await backend.sync(changed, ANY);
     const save = await s.save();
@@ -249,7 +270,12 @@ flavourTest('nft')('each sync runs the same number of commands, however many ser
   t.teardown(() => backend.close());
   await backend.start();
   const services = (n: number): ServicePortRules[] =>
-    Array.from({ length: n }, (_, i) => ({ ...KUBERNETES, spn: servicePortName('ns', `s${i}`, 'p'), portals: [{ ip: `10.98.${i >> 8}.${i & 255}`, port: 80, kind: 'clusterIP' as const }], nodePort: 30000 + i }));
+    Array.from({ length: n }, (_, i) => ({
+      ...KUBERNETES,
+      spn: servicePortName('ns', `s${i}`, 'p'),
+      portals: [{ ip: `10.98.${i >> 8}.${i & 255}`, port: 80, kind: 'clusterIP' as const }],
+      nodePort: 30000 + i,
+    }));
   const counts: number[] = [];
   for (const n of [1, 10, 500, 500]) {
     counter.reset();

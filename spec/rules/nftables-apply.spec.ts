@@ -57,10 +57,7 @@ netnsTest('sync installs one table with every portal as a commented map element'
     '198.51.100.9 . tcp . 80 comment "web/frontend:http" : 36001',
   ]);
   t.deepEqual(elements(table, 'externals-v4'), ['203.0.113.7 . tcp . 80 comment "web/frontend:http" : 36001']);
-  t.deepEqual(elements(table, 'portals-v6'), [
-    'fd00:96::10 . tcp . 80 comment "web/frontend:http" : 36001',
-    'fd00:96::53 . udp . 53 comment "kube-system/kube-dns:dns" : 36002',
-  ]);
+  t.deepEqual(elements(table, 'portals-v6'), ['fd00:96::10 . tcp . 80 comment "web/frontend:http" : 36001', 'fd00:96::53 . udp . 53 comment "kube-system/kube-dns:dns" : 36002']);
   for (const v of ['v4', 'v6']) {
     t.deepEqual(elements(table, `nodeports-${v}`), ['tcp . 30080 comment "web/frontend:http" : 36001', 'udp . 30053 comment "kube-system/kube-dns:dns" : 36002']);
   }
@@ -117,7 +114,7 @@ netnsTest('start() after a crash replaces the leftover table; close() removes it
   t.notRegex(await s.ns.sh('nft', 'list', 'ruleset'), /kube-userspace-proxy/);
 });
 
-netnsTest('a failed sync throws a RulesError with nft\'s stderr and leaves the installed table as it was', async (t) => {
+netnsTest("a failed sync throws a RulesError with nft's stderr and leaves the installed table as it was", async (t) => {
   const s = await setup(t);
   let corrupt = false;
   const runner: CommandRunner = (argv, stdin) => s.ns.runner(argv, corrupt && argv.includes('-f') ? stdin!.replace('chain output {', 'chain output {\n\t\tbogus statement') : stdin);
@@ -137,7 +134,12 @@ netnsTest('each sync is one nft execution, however many services', async (t) => 
   const backend = s.backend(counter.runner);
   await backend.start();
   const services = (n: number): ServicePortRules[] =>
-    Array.from({ length: n }, (_, i) => ({ ...KUBERNETES, spn: servicePortName('ns', `s${i}`, 'p'), portals: [{ ip: `10.98.${i >> 8}.${i & 255}`, port: 80, kind: 'clusterIP' as const }], nodePort: 30000 + i }));
+    Array.from({ length: n }, (_, i) => ({
+      ...KUBERNETES,
+      spn: servicePortName('ns', `s${i}`, 'p'),
+      portals: [{ ip: `10.98.${i >> 8}.${i & 255}`, port: 80, kind: 'clusterIP' as const }],
+      nodePort: 30000 + i,
+    }));
   const counts: number[] = [];
   for (const n of [1, 10, 2000]) {
     counter.reset();

@@ -22,12 +22,7 @@ test('start, syncs and close run one at a time in call order', async (t) => {
     running--;
   };
   const held = gate();
-  const calls = [
-    life.start(step('start', held.promise)),
-    life.sync(step('sync 1')),
-    life.sync(step('sync 2')),
-    life.close(() => [step('teardown')]),
-  ];
+  const calls = [life.start(step('start', held.promise)), life.sync(step('sync 1')), life.sync(step('sync 2')), life.close(() => [step('teardown')])];
   await Promise.resolve();
   t.deepEqual(order, ['start begins']);
   held.open();
@@ -38,15 +33,24 @@ test('start, syncs and close run one at a time in call order', async (t) => {
 test('sync before start is refused with a RulesError naming the backend', async (t) => {
   const life = new SerialLifecycle('nftables rules');
   let ran = false;
-  const err = await t.throwsAsync(life.sync(async () => (ran = true)), { instanceOf: RulesError });
+  const err = await t.throwsAsync(
+    life.sync(async () => (ran = true)),
+    { instanceOf: RulesError },
+  );
   t.is(err.message, 'nftables rules: sync() before start()');
   t.false(ran);
 });
 
 test('a failed start leaves it unstarted, the queue going, and start can be tried again', async (t) => {
   const life = new SerialLifecycle('iptables rules');
-  await t.throwsAsync(life.start(async () => Promise.reject(new RulesError('iptables not found'))), { message: 'iptables not found' });
-  await t.throwsAsync(life.sync(async () => undefined), { message: 'iptables rules: sync() before start()' });
+  await t.throwsAsync(
+    life.start(async () => Promise.reject(new RulesError('iptables not found'))),
+    { message: 'iptables not found' },
+  );
+  await t.throwsAsync(
+    life.sync(async () => undefined),
+    { message: 'iptables rules: sync() before start()' },
+  );
   await life.start(async () => undefined);
   t.is(await life.sync(async () => 42), 42);
 });
@@ -65,9 +69,15 @@ test('after close, start and sync are refused with ClosedError and close again d
   await life.close(() => [async () => void teardowns++]);
   await life.close(() => [async () => void teardowns++]);
   t.is(teardowns, 1);
-  const started = await t.throwsAsync(life.start(async () => undefined), { instanceOf: ClosedError });
+  const started = await t.throwsAsync(
+    life.start(async () => undefined),
+    { instanceOf: ClosedError },
+  );
   t.is(started.message, 'address assigner is closed');
-  await t.throwsAsync(life.sync(async () => undefined), { instanceOf: ClosedError });
+  await t.throwsAsync(
+    life.sync(async () => undefined),
+    { instanceOf: ClosedError },
+  );
 });
 
 test('a backend that never started has nothing to tear down', async (t) => {

@@ -120,7 +120,7 @@ for (const [name, make] of Object.entries(BACKENDS)) {
   });
 }
 
-netnsTest('UDP from the node needs the right DNAT target: iptables the route\'s source address as host IP, nftables DNATs to the packet\'s own source', async (t) => {
+netnsTest("UDP from the node needs the right DNAT target: iptables the route's source address as host IP, nftables DNATs to the packet's own source", async (t) => {
   const { node } = await topology(t);
   await serve(t, node);
   t.is(await routeSourceAddress(node.runner, '10.96.0.53'), '10.0.0.5', 'the helper names the uplink address');

@@ -26,7 +26,7 @@ interface HealthzJson {
 
 type LivezJson = Omit<HealthzJson, 'nodeEligible'>;
 
-test('/healthz: 200 with kube-proxy\'s JSON once the agent has synced', async (t) => {
+test("/healthz: 200 with kube-proxy's JSON once the agent has synced", async (t) => {
   const { agent } = await startProxy(t, { 'a.yaml': serviceYaml('a', ip(1), [{ name: 'http', port: 8080 }]) });
   const { url } = await startHealthServer(t, agent);
   const res = await waitFor('a healthy answer', async () => {
@@ -44,7 +44,7 @@ test('/healthz: 200 with kube-proxy\'s JSON once the agent has synced', async (t
   t.true(Date.now() - Date.parse(body.lastUpdated) < 5000);
 });
 
-test('/livez: kube-proxy\'s JSON, 200 while only the source, a listener or draining make /healthz 503', async (t) => {
+test("/livez: kube-proxy's JSON, 200 while only the source, a listener or draining make /healthz 503", async (t) => {
   let stale = false;
   const health = (): SourceHealth => ({ connected: !stale, lastSuccessMs: stale ? Date.now() - 3_600_000 : Date.now(), informerRestarts: 0 });
   // Another socket holds the service's portal: a listener that cannot open.
@@ -246,7 +246,7 @@ function nodeObject(name: string, extra: { taints?: unknown[]; deletionTimestamp
   };
 }
 
-test('/healthz nodeEligible follows this node\'s Node in the API: the autoscaler\'s taint, deletion; /livez ignores it', async (t) => {
+test("/healthz nodeEligible follows this node's Node in the API: the autoscaler's taint, deletion; /livez ignores it", async (t) => {
   const api = await TestApiServer.start();
   t.teardown(() => api.close());
   api.create('services', { metadata: { name: 'web' }, spec: { clusterIP: ip(9), ports: [{ name: 'http', port: 8080 }] } });

@@ -82,7 +82,7 @@ function metricsFor(t: ExecutionContext, agent: Agent): Metrics {
   return metrics;
 }
 
-test('every kubeproxy_* metric is exported with kube-proxy\'s type, labels and buckets', async (t) => {
+test("every kubeproxy_* metric is exported with kube-proxy's type, labels and buckets", async (t) => {
   const a = await backendFor(t, tcpName('a', ip(10)));
   let sourceFresh = true;
   const { agent, write } = await startProxy(
@@ -206,7 +206,12 @@ test('service and endpoint changes are counted; a service change held back by th
 
 test('no_local_endpoints counts Local policies whose endpoints are all on other nodes, per traffic policy', async (t) => {
   const eps = (svc: string, port: number, nodes: string[]): string =>
-    sliceYaml(svc, `${svc}-1`, [{ name: 'http', port }], nodes.map((nodeName, i) => ({ ip: ip(20 + i), nodeName })));
+    sliceYaml(
+      svc,
+      `${svc}-1`,
+      [{ name: 'http', port }],
+      nodes.map((nodeName, i) => ({ ip: ip(20 + i), nodeName })),
+    );
   const { agent } = await startProxy(
     t,
     {
@@ -301,7 +306,7 @@ async function startWithApi(t: ExecutionContext, seed: (server: TestApiServer) =
 
 const count = async (metrics: Metrics): Promise<number> => sample(await metrics.render(), 'kubeproxy_network_programming_duration_seconds_count', { ip_family: 'IPv4' }) ?? 0;
 
-test('network programming latency: from the slice\'s trigger time to the change in force, through the API', async (t) => {
+test("network programming latency: from the slice's trigger time to the change in force, through the API", async (t) => {
   // Same port on both backends: the slice's port stays, only the endpoint changes.
   const a = await backendFor(t, tcpName('a', api(10)));
   const b = await backendFor(t, tcpName('b', api(11), a.port!));

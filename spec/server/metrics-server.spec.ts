@@ -42,11 +42,15 @@ test('/metrics is Prometheus text 0.0.4; /healthz answers as on the health serve
 test('/status: every service port with its portals, scheduler, affinity, counters and endpoints', async (t) => {
   const echo = await tcpEcho(ip(10));
   t.teardown(() => echo.close());
-  const { agent } = await startProxy(t, {
-    'web.yaml': serviceYaml('web', ip(3), [{ name: 'http', port: 8080 }], { affinityTimeout: 600 }),
-    'web-slice.yaml': sliceYaml('web', 'web-1', [{ name: 'http', port: echo.port }], [{ ip: ip(10) }, { ip: ip(11) }]),
-    'dns.yaml': serviceYaml('dns', ip(4), [{ name: 'dns', port: 5353, protocol: 'UDP' }], { namespace: 'kube-system' }),
-  }, { balancer: new RoundRobinBalancer({ random: () => 0.999_999 }) });
+  const { agent } = await startProxy(
+    t,
+    {
+      'web.yaml': serviceYaml('web', ip(3), [{ name: 'http', port: 8080 }], { affinityTimeout: 600 }),
+      'web-slice.yaml': sliceYaml('web', 'web-1', [{ name: 'http', port: echo.port }], [{ ip: ip(10) }, { ip: ip(11) }]),
+      'dns.yaml': serviceYaml('dns', ip(4), [{ name: 'dns', port: 5353, protocol: 'UDP' }], { namespace: 'kube-system' }),
+    },
+    { balancer: new RoundRobinBalancer({ random: () => 0.999_999 }) },
+  );
   const { url } = await startMetricsServer(t, agent, false);
   await tcpRequest(ip(3), 8080, 'abc');
   const res = await get(`${url}/status`);

@@ -192,7 +192,10 @@ test('labels are the service port (namespace, service, port name) and protocol o
   for (const line of ours) {
     const labels = /\{(.*)\}/.exec(line)?.[1] ?? '';
     const names = labels === '' ? [] : labels.split(/,(?=[a-z_]+=")/).map((l) => l.slice(0, l.indexOf('=')));
-    t.true(names.every((n) => ['namespace', 'service', 'port', 'protocol', 'direction', 'scheduler'].includes(n)), line);
+    t.true(
+      names.every((n) => ['namespace', 'service', 'port', 'protocol', 'direction', 'scheduler'].includes(n)),
+      line,
+    );
   }
   t.is(ours.filter((l) => l.startsWith(`${P}connections_total{`)).length, 1);
 });

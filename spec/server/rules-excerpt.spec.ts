@@ -21,7 +21,10 @@ test('the rules excerpt: the rules of one port with the jumps and map lookups th
   t.true(ipt.some((l) => l.startsWith('-A KUBE-PORTALS-CONTAINER -d 10.96.0.10/32')));
   t.is(ipt[0], '# iptables-restore --noflush (IPv4)');
   t.false(ipt.some((l) => l.includes('default/db:sql') || l.includes('40002')));
-  t.false(ipt.some((l) => l.includes('ip6tables')), 'no IPv6 header without IPv6 rules of this port');
+  t.false(
+    ipt.some((l) => l.includes('ip6tables')),
+    'no IPv6 header without IPv6 rules of this port',
+  );
   const nft = rulesExcerpt(new NftablesRules().render([rules, other], context), 'default/web:http').map((k) => k.line.trim());
   t.deepEqual(nft.slice(0, 2), ['table inet kube-userspace-proxy {', 'map portals-v4 {']);
   t.true(nft[2]!.startsWith('10.96.0.10 . tcp . 80 comment "default/web:http" : 40001'));

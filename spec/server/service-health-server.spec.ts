@@ -33,7 +33,7 @@ test("kube-proxy's reply: tab-indented JSON without a trailing newline; 200 only
   });
 });
 
-test('over HTTP: status and body follow the health at every request, with kube-proxy\'s headers', async (t) => {
+test("over HTTP: status and body follow the health at every request, with kube-proxy's headers", async (t) => {
   const state = { health: { localEndpoints: 1, serviceProxyHealthy: true } };
   const { port } = await startCheck(t, [ip(1)], state);
   const url = `http://${ip(1)}:${port}/`;
@@ -52,7 +52,7 @@ test('over HTTP: status and body follow the health at every request, with kube-p
   t.false(JSON.parse(sick.body).serviceProxyHealthy);
 });
 
-test('any path and method get the same answer, as kube-proxy\'s handler is not a router; HEAD has no body', async (t) => {
+test("any path and method get the same answer, as kube-proxy's handler is not a router; HEAD has no body", async (t) => {
   const state = { health: { localEndpoints: 1, serviceProxyHealthy: true } };
   const { port } = await startCheck(t, [ip(2)], state);
   for (const path of ['/', '/healthz', '/anything?probe=1']) {

@@ -47,7 +47,10 @@ async function trafficOnFirstPoll(t: { teardown(fn: () => unknown): void }, upst
         await traffic();
       }
       const r = await get(`${upstream}${req.url ?? '/'}`);
-      res.writeHead(r.status, { 'Content-Type': String(r.headers['content-type']), ...(r.headers['content-security-policy'] ? { 'Content-Security-Policy': String(r.headers['content-security-policy']) } : {}) });
+      res.writeHead(r.status, {
+        'Content-Type': String(r.headers['content-type']),
+        ...(r.headers['content-security-policy'] ? { 'Content-Security-Policy': String(r.headers['content-security-policy']) } : {}),
+      });
       res.end(r.body);
     })().catch((err: unknown) => {
       res.writeHead(502);

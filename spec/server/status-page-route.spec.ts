@@ -79,7 +79,10 @@ test('/?service= in a rules mode shows the rules the backend renders for that po
   const res = await get(`${url}/?service=${encodeURIComponent('default/b:http')}`);
   t.is(res.status, 200);
   const marked = [...res.body.matchAll(/<mark>(.*?)<\/mark>/g)].map((m) => m[1]!);
-  t.true(marked.some((l) => l.includes(`-d ${ip(4)}/32`) && l.includes(`-j REDIRECT --to-ports ${proxyPort}`)), marked.join('\n'));
+  t.true(
+    marked.some((l) => l.includes(`-d ${ip(4)}/32`) && l.includes(`-j REDIRECT --to-ports ${proxyPort}`)),
+    marked.join('\n'),
+  );
   t.false(res.body.includes(`-d ${ip(5)}/32`), 'only the chosen service port');
   t.true(res.body.includes(`<b>Proxy port</b> <code>${proxyPort}</code>`));
 });

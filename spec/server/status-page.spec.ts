@@ -128,7 +128,10 @@ test('the packet path in iptables mode: portal, the marked rules from the iptabl
   t.true(path.includes('<code>10.0.0.1:8080</code> (2 active, 5 total)'));
   const marked = [...path.matchAll(/<mark>(.*?)<\/mark>/g)].map((m) => m[1]!);
   t.true(marked.length > 0);
-  t.true(marked.some((l) => l.includes('-d 10.96.0.10/32') && l.includes('-j REDIRECT --to-ports 40001')), marked.join('\n'));
+  t.true(
+    marked.some((l) => l.includes('-d 10.96.0.10/32') && l.includes('-j REDIRECT --to-ports 40001')),
+    marked.join('\n'),
+  );
   t.true(marked.every((l) => l.includes('default/web:http')));
   t.regex(page.html, /<tr class="sp up sel" data-sp="default\/web:http"/);
 });
@@ -137,7 +140,10 @@ test('the packet path in nftables mode: the map element that sends the portal to
   const text = new NftablesRules().render([rules], context);
   const page = statusPage(doc('nftables', [port('default/web:http')]), { service: 'default/web:http', rules: text });
   const marked = [...page.html.matchAll(/<mark>(.*?)<\/mark>/g)].map((m) => m[1]!);
-  t.true(marked.some((l) => l.includes('10.96.0.10 . tcp . 80') && l.includes(': 40001')), marked.join('\n'));
+  t.true(
+    marked.some((l) => l.includes('10.96.0.10 . tcp . 80') && l.includes(': 40001')),
+    marked.join('\n'),
+  );
   t.true(page.html.includes('the nftables rules below'));
 });
 

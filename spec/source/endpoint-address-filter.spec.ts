@@ -59,7 +59,7 @@ test('drops refused addresses and endpoints left with none, keeps the rest of th
   t.is(filterEndpointAddresses(clean).slice, clean);
 });
 
-test('operator ranges and this node\'s own listeners are refused too; bad ranges are named', (t) => {
+test("operator ranges and this node's own listeners are refused too; bad ranges are named", (t) => {
   const endpoint = (addresses: string[]) => ({ addresses, ready: true, serving: true, terminating: false, nodeName: 'n', zone: '', hints: undefined, hostname: '' });
   const slice: EndpointSliceSpec = {
     namespace: 'default',
@@ -72,10 +72,16 @@ test('operator ranges and this node\'s own listeners are refused too; bad ranges
   const filter = endpointAddressFilter({
     refusedCidrs: ['10.123.0.0/16', '::ffff:198.51.100.0/120'],
     // This node: 192.0.2.10 with its health port 10256; 192.0.2.11 listens on other ports only.
-    ownListeners: () => [{ address: '192.0.2.10', port: 10256 }, { address: '192.0.2.11', port: 10249 }],
+    ownListeners: () => [
+      { address: '192.0.2.10', port: 10256 },
+      { address: '192.0.2.11', port: 10249 },
+    ],
   });
   const { slice: filtered, refused } = filterEndpointAddresses(slice, filter);
-  t.deepEqual(filtered.endpoints.map((e) => e.addresses[0]), ['10.0.0.1', '192.0.2.11']);
+  t.deepEqual(
+    filtered.endpoints.map((e) => e.addresses[0]),
+    ['10.0.0.1', '192.0.2.11'],
+  );
   t.deepEqual(refused, [
     { address: '10.123.4.5', reason: 'refused by the operator (10.123.0.0/16)' },
     { address: '192.0.2.10', reason: "this node's own listener (port 10256)" },

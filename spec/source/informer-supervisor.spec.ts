@@ -24,7 +24,7 @@ class CountingSink implements InformerSink {
   }
 }
 
-test('a watch stream that lived long is re-made at once, not after client-node\'s growing delay', async (t) => {
+test("a watch stream that lived long is re-made at once, not after client-node's growing delay", async (t) => {
   const api = await TestApiServer.start();
   t.teardown(() => api.close());
   api.create('services', { metadata: { name: 'a' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } });
@@ -59,4 +59,3 @@ test('a watch stream that lived long is re-made at once, not after client-node\'
   t.is(sink.lists, 1, 'resumed from the resourceVersion each time');
   t.true(supervisor.health().connected);
 });
-

@@ -211,7 +211,10 @@ test('is not synced until both initial lists are complete', async (t) => {
   const { rec, started } = await startSource(t, {}, api);
   let resolved = false;
   // Handled both ways: a test that fails here closes the source, which rejects start().
-  void started.then(() => (resolved = true), () => {});
+  void started.then(
+    () => (resolved = true),
+    () => {},
+  );
   await waitFor('services delivered', () => rec.services.has('default/web'));
   await waitFor('slices list retried', () => failing.hits >= 2);
   t.is(rec.synced, 0);
@@ -291,17 +294,26 @@ test('useEndpoints watches v1 Endpoints and delivers one slice per subset', asyn
     t,
     (api) => {
       api.create('services', service('default', 'legacy'));
-      api.create('endpoints', endpoints('default', 'legacy', [{ addresses: ['10.3.0.1', '10.3.0.2'], port: 8080 }, { addresses: ['10.3.0.3'], port: 9090 }]));
+      api.create(
+        'endpoints',
+        endpoints('default', 'legacy', [
+          { addresses: ['10.3.0.1', '10.3.0.2'], port: 8080 },
+          { addresses: ['10.3.0.3'], port: 9090 },
+        ]),
+      );
       // Ignored in this mode.
       api.create('endpointslices', slice('default', 'legacy-x', 'legacy', ['10.9.9.9']));
     },
     { useEndpoints: true },
   );
   t.deepEqual([...rec.slices.keys()].sort(), ['default/legacy/subset-0', 'default/legacy/subset-1']);
-  t.deepEqual(rec.slices.get('default/legacy/subset-0')!.endpoints.map((e) => [e.addresses[0], e.nodeName]), [
-    ['10.3.0.1', 'node-a'],
-    ['10.3.0.2', 'node-a'],
-  ]);
+  t.deepEqual(
+    rec.slices.get('default/legacy/subset-0')!.endpoints.map((e) => [e.addresses[0], e.nodeName]),
+    [
+      ['10.3.0.1', 'node-a'],
+      ['10.3.0.2', 'node-a'],
+    ],
+  );
   t.deepEqual(api.seen('endpointslices', 'list'), []);
 
   api.update('endpoints', endpoints('default', 'legacy', [{ addresses: ['10.3.0.1'], port: 8080 }]));
@@ -343,7 +355,7 @@ test('ignores services (and their slices) labelled for another proxy, unless the
   t.deepEqual(unnamed.rec.problems, []);
 });
 
-test('ignores headless-labelled services and slices, whatever the label\'s value, as kube-proxy\'s selector does', async (t) => {
+test("ignores headless-labelled services and slices, whatever the label's value, as kube-proxy's selector does", async (t) => {
   const label = 'service.kubernetes.io/headless';
   const { api, rec } = await syncedSource(t, (api) => {
     api.create('services', service('default', 'web'));
@@ -378,7 +390,7 @@ function node(name: string, opts: { labels?: Record<string, string>; taints?: un
   };
 }
 
-test('watches only this node\'s Node, by field selector, and delivers its labels, taints and deletion', async (t) => {
+test("watches only this node's Node, by field selector, and delivers its labels, taints and deletion", async (t) => {
   const zone = 'topology.kubernetes.io/zone';
   const api = await apiServer(t);
   api.create('services', service('default', 'web'));
@@ -390,7 +402,11 @@ test('watches only this node\'s Node, by field selector, and delivers its labels
   t.is(rec.nodes[0]?.name, 'node-a');
   t.is(rec.nodes[0]?.labels[zone], 'zone-a');
   t.false(rec.nodes[0]?.deleting);
-  for (const verb of ['list', 'watch'] as const) t.true(api.seen('nodes', verb).every((r) => r.query['fieldSelector'] === 'metadata.name=node-a'), verb);
+  for (const verb of ['list', 'watch'] as const)
+    t.true(
+      api.seen('nodes', verb).every((r) => r.query['fieldSelector'] === 'metadata.name=node-a'),
+      verb,
+    );
 
   // Another node's changes are not seen; this one's are, and only real differences.
   api.update('nodes', node('node-b', { labels: { [zone]: 'zone-c' } }));
@@ -450,8 +466,14 @@ test('refuses loopback, link-local and metadata endpoint addresses with one warn
     api.create('endpointslices', slice(ns, 'sneaky-v6', 'sneaky', ['2001:db8::1', '::1', 'fe80::1', 'fd00:ec2::254', '::ffff:127.0.0.1'], { addressType: 'IPv6' }));
     api.create('endpointslices', slice(ns, 'all-bad', 'sneaky', ['127.0.0.2']));
   });
-  t.deepEqual(rec.slices.get(`${ns}/sneaky-v4`)!.endpoints.map((e) => e.addresses), [['10.5.0.1']]);
-  t.deepEqual(rec.slices.get(`${ns}/sneaky-v6`)!.endpoints.map((e) => e.addresses), [['2001:db8::1']]);
+  t.deepEqual(
+    rec.slices.get(`${ns}/sneaky-v4`)!.endpoints.map((e) => e.addresses),
+    [['10.5.0.1']],
+  );
+  t.deepEqual(
+    rec.slices.get(`${ns}/sneaky-v6`)!.endpoints.map((e) => e.addresses),
+    [['2001:db8::1']],
+  );
   t.deepEqual(rec.slices.get(`${ns}/all-bad`)!.endpoints, []);
 
   const warned = (): string[] => linesWith('refused endpoint addresses', `slice=${ns}/`);
@@ -482,7 +504,10 @@ test('refuses bad addresses in v1 Endpoints too', async (t) => {
     },
     { useEndpoints: true },
   );
-  t.deepEqual(rec.slices.get('ep-refuse/x/subset-0')!.endpoints.map((e) => e.addresses[0]), ['10.6.0.1']);
+  t.deepEqual(
+    rec.slices.get('ep-refuse/x/subset-0')!.endpoints.map((e) => e.addresses[0]),
+    ['10.6.0.1'],
+  );
   t.is(linesWith('refused endpoint addresses', 'slice=ep-refuse/x/subset-0').length, 1);
 });
 
@@ -511,7 +536,13 @@ test('an invalid object is rejected with one warning naming it, and its last goo
   await waitFor('two more warnings', () => rejected().length === 3);
   t.is(rejected().filter((l) => field(l, 'name') === 'web' && field(l, 'field') === 'spec.ports[0].port').length, 1);
   t.is(rejected().filter((l) => field(l, 'kind') === 'EndpointSlice' && field(l, 'field') === 'addressType').length, 1);
-  t.is(field(rejected().find((l) => field(l, 'name') === 'web')!, 'kept'), 'last good state');
+  t.is(
+    field(
+      rejected().find((l) => field(l, 'name') === 'web')!,
+      'kept',
+    ),
+    'last good state',
+  );
 
   // A relist shows the same bad versions again: no new warning, nothing delivered, nothing deleted.
   api.expire();
@@ -546,8 +577,17 @@ for (const abrupt of [false, true]) {
     api.update('services', service('default', 'svc-3', { port: 99 }));
     api.delete('services', 'default', 'svc-4');
     api.update('endpointslices', slice('default', 'svc-0-a', 'svc-0', ['10.8.0.2']));
-    await waitFor('changes', () => rec.services.get('default/svc-3')?.ports[0]!.port === 99 && !rec.services.has('default/svc-4') && rec.slices.get('default/svc-0-a')?.endpoints[0]!.addresses[0] === '10.8.0.2');
-    t.deepEqual(rec.since(mark).map((d) => d.key).sort(), ['default/svc-0-a', 'default/svc-3', 'default/svc-4']);
+    await waitFor(
+      'changes',
+      () => rec.services.get('default/svc-3')?.ports[0]!.port === 99 && !rec.services.has('default/svc-4') && rec.slices.get('default/svc-0-a')?.endpoints[0]!.addresses[0] === '10.8.0.2',
+    );
+    t.deepEqual(
+      rec
+        .since(mark)
+        .map((d) => d.key)
+        .sort(),
+      ['default/svc-0-a', 'default/svc-3', 'default/svc-4'],
+    );
     // Resumed from the resourceVersion: no relist was needed.
     t.is(api.seen('services', 'list').length, lists);
     await waitFor('reconnected', () => api.openWatches() === 2 && source.health().connected);
@@ -594,7 +634,13 @@ test.serial('survives an API server restart: keeps state while down, then catche
   await waitFor('connected', () => source.health().connected);
   const t2 = performance.now();
   t.log(`server down ${Math.round(t1 - t0)} ms (${down.informerRestarts - restarts} restarts, last error: ${down.lastError}); caught up ${Math.round(t2 - t1)} ms after it came back`);
-  t.deepEqual(rec.since(mark).map((d) => d.key).sort(), ['default/gone', 'default/keep-1']);
+  t.deepEqual(
+    rec
+      .since(mark)
+      .map((d) => d.key)
+      .sort(),
+    ['default/gone', 'default/keep-1'],
+  );
   t.deepEqual(rec.problems, []);
 });
 
@@ -618,7 +664,10 @@ test('relists after an ERROR 410 (Expired) event, delivering only real differenc
   t.log(`relisted ${Math.round(performance.now() - t0)} ms after the ERROR 410 event`);
   t.is(api.seen('services', 'list').length, lists + 1);
   t.deepEqual(
-    rec.since(mark).map((d) => [d.key, d.previous ? (d.current ? 'update' : 'delete') : 'add']).sort(),
+    rec
+      .since(mark)
+      .map((d) => [d.key, d.previous ? (d.current ? 'update' : 'delete') : 'add'])
+      .sort(),
     [
       ['default/added', 'add'],
       ['default/changed', 'update'],
@@ -642,7 +691,10 @@ test('relists after HTTP 410 on the watch request, without deleting what is stil
   await waitFor('relisted', () => !rec.services.has('default/s9'));
   t.is(gone.hits, 1);
   t.is(api.seen('services', 'list').length, lists + 1);
-  t.deepEqual(rec.since(mark).map((d) => [d.key, d.current === undefined]), [['default/s9', true]]);
+  t.deepEqual(
+    rec.since(mark).map((d) => [d.key, d.current === undefined]),
+    [['default/s9', true]],
+  );
   t.is(rec.services.size, 9);
   t.deepEqual(rec.problems, []);
 });
@@ -657,7 +709,10 @@ test('a server answering every watch with 410 is relisted at a bounded rate, not
   // recovery may bring one forward), where a loop would make hundreds a second. Polled, not slept:
   // a busy machine only makes the gaps longer.
   await waitFor('four lists of services', () => api.seen('services', 'list').length >= 4, 20_000);
-  const at = api.seen('services', 'list').slice(0, 4).map((r) => r.atMs);
+  const at = api
+    .seen('services', 'list')
+    .slice(0, 4)
+    .map((r) => r.atMs);
   const gaps = at.slice(1).map((ms, i) => Math.round(ms - at[i]!));
   t.log(`gaps between lists of services while every watch got 410: ${gaps.join(', ')} ms`);
   t.true(at[3]! - at[0]! >= 1000, `four lists within ${Math.round(at[3]! - at[0]!)} ms`);
@@ -688,7 +743,11 @@ test.serial('backs off through HTTP 500s with one warning per attempt, keeps sta
   for (const resource of ['services', 'endpointslices']) {
     const steps = warnings.filter((l) => field(l, 'resource') === resource);
     const attempts = steps.map((l) => Number(field(l, 'attempt')));
-    t.deepEqual(attempts, attempts.map((_, i) => i + 1), `${resource}: attempts count up from 1`);
+    t.deepEqual(
+      attempts,
+      attempts.map((_, i) => i + 1),
+      `${resource}: attempts count up from 1`,
+    );
     const delays = steps.map((l) => Number(field(l, 'delayMs')));
     delays.forEach((d, i) => {
       const base = Math.min(FAST_BACKOFF.maxMs, FAST_BACKOFF.initialMs * 2 ** i);
@@ -703,7 +762,10 @@ test.serial('backs off through HTTP 500s with one warning per attempt, keeps sta
   await waitFor('recovered', () => source.health().connected && rec.services.has('default/during'), 5000);
   t.log(`HTTP 500 for ${Math.round(t1 - t0)} ms: ${during.informerRestarts - before.informerRestarts} restarts; recovered ${Math.round(performance.now() - t1)} ms after the errors stopped`);
   t.true(source.health().lastSuccessMs >= Date.now() - 5000);
-  t.deepEqual(rec.since(mark).map((d) => d.key), ['default/during']);
+  t.deepEqual(
+    rec.since(mark).map((d) => d.key),
+    ['default/during'],
+  );
 
   // After a healthy spell longer than the longest delay, a new failure starts the back-off over,
   // even for the slices informer, whose quiet watch brought no event to reset it.

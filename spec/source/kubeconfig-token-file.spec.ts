@@ -35,7 +35,7 @@ async function listServices(file: string): Promise<string[]> {
   return list.items.map((s) => s.metadata!.name!);
 }
 
-test('a tokenFile relative to the kubeconfig is read from the kubeconfig\'s directory', async (t) => {
+test("a tokenFile relative to the kubeconfig is read from the kubeconfig's directory", async (t) => {
   const api = await apiServer(t);
   const dir = await tempDir(t);
   await fs.mkdir(path.join(dir, 'secrets'));

@@ -59,11 +59,23 @@ test('JSON in a .yaml file parses as YAML', (t) => {
 
 test('a List is expanded into its items, numbered from 0', (t) => {
   const list = { apiVersion: 'v1', kind: 'List', items: [yamlObject(SERVICE), null, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } }, yamlObject(SLICE)] };
-  t.deepEqual(summary(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n${JSON.stringify(list)}`), ['1 ignored ConfigMap default/c', '2#0 service Service default/web', '2#2 ignored Secret default/s', '2#3 slices EndpointSlice default/web-1']);
+  t.deepEqual(summary(`apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n${JSON.stringify(list)}`), [
+    '1 ignored ConfigMap default/c',
+    '2#0 service Service default/web',
+    '2#2 ignored Secret default/s',
+    '2#3 slices EndpointSlice default/web-1',
+  ]);
 });
 
 test('items of a typed list inherit its kind and apiVersion', (t) => {
-  const list = { apiVersion: 'v1', kind: 'ServiceList', items: [{ metadata: { name: 'a' }, spec: { clusterIP: 'None' } }, { kind: 'Service', metadata: { name: 'b' }, spec: { clusterIP: 'None' } }] };
+  const list = {
+    apiVersion: 'v1',
+    kind: 'ServiceList',
+    items: [
+      { metadata: { name: 'a' }, spec: { clusterIP: 'None' } },
+      { kind: 'Service', metadata: { name: 'b' }, spec: { clusterIP: 'None' } },
+    ],
+  };
   t.deepEqual(summary(JSON.stringify(list)), ['1#0 service Service default/a', '1#1 rejected Service default/b apiVersion: is required']);
 });
 
@@ -93,7 +105,11 @@ test('other API versions of known kinds are ignored', (t) => {
 test('v1 Endpoints become slices', (t) => {
   const [entry] = parseManifest('apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets:\n- addresses: [{ip: 10.1.0.1}]\n  ports: [{port: 8080}]\n');
   t.is(entry!.type, 'slices');
-  if (entry!.type === 'slices') t.deepEqual(entry.slices.map((s) => s.name), ['web/subset-0']);
+  if (entry!.type === 'slices')
+    t.deepEqual(
+      entry.slices.map((s) => s.name),
+      ['web/subset-0'],
+    );
 });
 
 test('splitManifest and classifyManifestObject can be used on their own', (t) => {
@@ -108,7 +124,12 @@ test('splitManifest and classifyManifestObject can be used on their own', (t) =>
 
 test('alias bombs are refused', (t) => {
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i < 8; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+  for (let i = 1; i < 8; i++)
+    bomb.push(
+      `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+        .fill(`*${String.fromCharCode(96 + i)}`)
+        .join(', ')}]`,
+    );
   const [entry] = parseManifest(bomb.join('\n'));
   t.is(entry!.type, 'rejected');
 });

@@ -247,7 +247,10 @@ test('a rejected document whose identity is known keeps only that object', async
   const { dir, rec, rejections } = await startSource(t, { 'a.yaml': `${serviceYaml('web')}---\n${serviceYaml('api', 81)}` });
   const from = rec.events.length;
   await writeAndAwait(t, rec, path.join(dir, 'a.yaml'), serviceYaml('api', 81).replace('apiVersion: v1\n', ''), 'default/web');
-  t.deepEqual(rejections.map((r) => [r.document, r.object, r.field]), [[1, 'Service default/api', 'apiVersion']]);
+  t.deepEqual(
+    rejections.map((r) => [r.document, r.object, r.field]),
+    [[1, 'Service default/api', 'apiVersion']],
+  );
   t.deepEqual(
     rec.events.slice(from).map((e) => [e.key, e.current]),
     [['default/web', undefined]],
@@ -425,7 +428,7 @@ function labelled(yaml: string, labels: Record<string, string>): string {
   return yaml.replace(/^metadata:\n/m, `metadata:\n  labels:\n${lines.join('\n')}\n`);
 }
 
-test('headless-labelled and other proxies\' objects are ignored, as from the API', async (t) => {
+test("headless-labelled and other proxies' objects are ignored, as from the API", async (t) => {
   const files = {
     'a.yaml': [
       serviceYaml('web'),
@@ -437,10 +440,16 @@ test('headless-labelled and other proxies\' objects are ignored, as from the API
     ].join('---\n'),
   };
   const plain = await startSource(t, files);
-  t.deepEqual(plain.rec.events.map((e) => `${e.what} ${e.key}`), ['service default/web', 'synced ']);
+  t.deepEqual(
+    plain.rec.events.map((e) => `${e.what} ${e.key}`),
+    ['service default/web', 'synced '],
+  );
   t.deepEqual(plain.rejections, []);
   const named = await startSource(t, files, { serviceProxyName: 'kup' });
-  t.deepEqual(named.rec.events.map((e) => `${e.what} ${e.key}`), ['service default/ours', 'service default/web', 'synced ']);
+  t.deepEqual(
+    named.rec.events.map((e) => `${e.what} ${e.key}`),
+    ['service default/ours', 'service default/web', 'synced '],
+  );
 
   // Gaining the label is leaving.
   const from = named.rec.events.length;
@@ -456,19 +465,28 @@ kind: Node
 metadata:
   name: ${name}
   labels:
-${Object.entries(labels).map(([k, v]) => `    ${k}: ${v}`).join('\n')}
+${Object.entries(labels)
+  .map(([k, v]) => `    ${k}: ${v}`)
+  .join('\n')}
 ${extra}`;
 }
 
 test('a Node manifest named after this node gives its labels and state before onSynced; others are ignored', async (t) => {
-  const { dir, rec, rejections } = await startSource(t, { 'nodes.yaml': `${nodeYaml('node-a', { [ZONE]: 'zone-a' })}---\n${nodeYaml('node-b', { [ZONE]: 'zone-b' })}`, 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a' });
+  const { dir, rec, rejections } = await startSource(
+    t,
+    { 'nodes.yaml': `${nodeYaml('node-a', { [ZONE]: 'zone-a' })}---\n${nodeYaml('node-b', { [ZONE]: 'zone-b' })}`, 'web.yaml': serviceYaml('web') },
+    { nodeName: 'node-a' },
+  );
   t.deepEqual(rejections, []);
   t.is(rec.nodes.length, 1);
   t.deepEqual(rec.nodes[0]!.node, { name: 'node-a', labels: { [ZONE]: 'zone-a' }, deleting: false, taints: [] });
   t.true(rec.nodes[0]!.after < rec.events.findIndex((e) => e.what === 'synced') + 1);
 
   // Edits are delivered; the other node's are not.
-  await fs.writeFile(path.join(dir, 'nodes.yaml'), `${nodeYaml('node-a', { [ZONE]: 'zone-c' }, 'spec:\n  taints:\n  - {key: ToBeDeletedByClusterAutoscaler, effect: NoSchedule}\n')}---\n${nodeYaml('node-b', { [ZONE]: 'zone-d' })}`);
+  await fs.writeFile(
+    path.join(dir, 'nodes.yaml'),
+    `${nodeYaml('node-a', { [ZONE]: 'zone-c' }, 'spec:\n  taints:\n  - {key: ToBeDeletedByClusterAutoscaler, effect: NoSchedule}\n')}---\n${nodeYaml('node-b', { [ZONE]: 'zone-d' })}`,
+  );
   await waitFor('zone-c', () => rec.nodes.at(-1)?.node?.labels[ZONE] === 'zone-c');
   t.deepEqual(rec.nodes.at(-1)!.node!.taints, [{ key: 'ToBeDeletedByClusterAutoscaler', value: '', effect: 'NoSchedule' }]);
   t.is(rec.nodes.length, 2);
@@ -485,9 +503,12 @@ test('a Node manifest named after this node gives its labels and state before on
   t.is(rec.nodes.at(-1)!.node, undefined);
 });
 
-test('--node-labels give this node\'s labels without a Node manifest, and win over one key by key', async (t) => {
+test("--node-labels give this node's labels without a Node manifest, and win over one key by key", async (t) => {
   const bare = await startSource(t, { 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a', nodeLabels: { [ZONE]: 'zone-f' } });
-  t.deepEqual(bare.rec.nodes.map((n) => n.node), [{ name: 'node-a', labels: { [ZONE]: 'zone-f' }, deleting: false, taints: [] }]);
+  t.deepEqual(
+    bare.rec.nodes.map((n) => n.node),
+    [{ name: 'node-a', labels: { [ZONE]: 'zone-f' }, deleting: false, taints: [] }],
+  );
 
   const both = await startSource(t, { 'node.yaml': nodeYaml('node-a', { [ZONE]: 'zone-a', rack: 'r1' }) }, { nodeName: 'node-a', nodeLabels: { [ZONE]: 'zone-f' } });
   t.deepEqual(both.rec.nodes.at(-1)?.node?.labels, { [ZONE]: 'zone-f', rack: 'r1' });

@@ -14,7 +14,9 @@ test.after.always(() => logs.close());
 test('a manifest object with fields its kind does not have gets one warning naming them; it is still served', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kup-unknown-fields-'));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  const misspelt = serviceYaml('web', '10.0.0.1', [{ name: 'http', port: 80 }]).replace('      protocol: TCP', '      protocl: UDP').replace('spec:', 'spec:\n  sesionAffinity: ClientIP');
+  const misspelt = serviceYaml('web', '10.0.0.1', [{ name: 'http', port: 80 }])
+    .replace('      protocol: TCP', '      protocl: UDP')
+    .replace('spec:', 'spec:\n  sesionAffinity: ClientIP');
   const slice = sliceYaml('web', 'web-1', [{ name: 'http', port: 8080 }], [{ ip: '10.1.0.1' }]).replace('    conditions:', '    zones: [a]\n    conditions:');
   const clean = serviceYaml('db', '10.0.0.2', [{ name: 'pg', port: 5432 }]);
   await fs.writeFile(path.join(dir, 'web.yaml'), `${misspelt}---\n${slice}---\n${clean}`);

@@ -32,7 +32,7 @@ test('qps and burst are checked', (t) => {
   t.deepEqual(err.problems, ['qps: must be above 0, got 0', 'burst: must be a positive integer, got 0.5']);
 });
 
-test('the real client\'s requests wait for tokens: past the burst, nothing reaches the API server', async (t) => {
+test("the real client's requests wait for tokens: past the burst, nothing reaches the API server", async (t) => {
   const api = await TestApiServer.start();
   t.teardown(() => api.close());
   const kc = new KubeConfig();

@@ -46,7 +46,10 @@ function agentOn(t: ExecutionContext, source: ServiceSource): Agent {
 }
 
 function served(agent: Agent): string[] {
-  return agent.status().map((p) => p.spn).sort();
+  return agent
+    .status()
+    .map((p) => p.spn)
+    .sort();
 }
 
 test('manifests: only the namespaces and labels asked for; a Service whose labels change leaves and comes back', async (t) => {
@@ -59,15 +62,18 @@ test('manifests: only the namespaces and labels asked for; a Service whose label
   const a = await tcpName('orders');
   t.teardown(() => a.close());
   await write('orders.yaml', serviceYaml('shop', 'orders', ip(1), { app: 'orders', tier: 'web' }));
-  await write('orders-slice.yaml', [
-    'apiVersion: discovery.k8s.io/v1',
-    'kind: EndpointSlice',
-    'metadata: {name: orders-1, namespace: shop, labels: {kubernetes.io/service-name: orders}}',
-    'addressType: IPv4',
-    `ports: [{name: p, port: ${a.port}, protocol: TCP}]`,
-    `endpoints: [{addresses: ["${a.host}"]}]`,
-    '',
-  ].join('\n'));
+  await write(
+    'orders-slice.yaml',
+    [
+      'apiVersion: discovery.k8s.io/v1',
+      'kind: EndpointSlice',
+      'metadata: {name: orders-1, namespace: shop, labels: {kubernetes.io/service-name: orders}}',
+      'addressType: IPv4',
+      `ports: [{name: p, port: ${a.port}, protocol: TCP}]`,
+      `endpoints: [{addresses: ["${a.host}"]}]`,
+      '',
+    ].join('\n'),
+  );
   await write('db.yaml', serviceYaml('shop', 'db', ip(2), { app: 'db', tier: 'data' }));
   await write('legacy.yaml', serviceYaml('shop', 'legacy', ip(3), { app: 'legacy', legacy: 'true' }));
   await write('tools.yaml', serviceYaml('tools', 'grafana', ip(4), { app: 'grafana' }));

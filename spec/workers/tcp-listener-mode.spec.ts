@@ -86,10 +86,15 @@ async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: numb
 }
 
 async function closeAll(conns: net.Socket[]): Promise<void> {
-  await Promise.all(conns.map((s) => new Promise<void>((resolve) => {
-    s.once('close', () => resolve());
-    s.end();
-  })));
+  await Promise.all(
+    conns.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.once('close', () => resolve());
+          s.end();
+        }),
+    ),
+  );
 }
 
 function alive(pid: number): boolean {
@@ -144,7 +149,16 @@ for (const mode of modes) {
       const spn = servicePortName('default', `zero${i}`, 'p');
       workers.balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
       workers.balancer.updateEndpoints(spn, [makeEndpoint(host, echo.port)]);
-      const socket = workers.create({ spn, protocol: 'TCP', listen: [{ host, port: 0 }], affinity: 'None', balancer: workers.balancer, backoff: new EndpointBackoff(), udpTimeoutMs: 1000, udpMaxSessions: 10 });
+      const socket = workers.create({
+        spn,
+        protocol: 'TCP',
+        listen: [{ host, port: 0 }],
+        affinity: 'None',
+        balancer: workers.balancer,
+        backoff: new EndpointBackoff(),
+        udpTimeoutMs: 1000,
+        udpMaxSessions: 10,
+      });
       t.teardown(() => socket.destroy());
       await socket.start();
       const port = socket.addresses()[0]!.port;

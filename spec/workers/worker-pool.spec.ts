@@ -57,10 +57,15 @@ async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: numb
 }
 
 async function closeAll(conns: net.Socket[]): Promise<void> {
-  await Promise.all(conns.map((s) => new Promise<void>((resolve) => {
-    s.once('close', () => resolve());
-    s.end();
-  })));
+  await Promise.all(
+    conns.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.once('close', () => resolve());
+          s.end();
+        }),
+    ),
+  );
 }
 
 /** An agent with `workers` workers and one service, ip(1):8080, in front of a TCP echo server on ip(101). */
@@ -211,10 +216,14 @@ test('UDP sessions are placed in this process and the worker in turn; each clien
 
   // The worker dies: its clients' next datagrams start new sessions and are answered.
   process.kill(workerPid!, 'SIGKILL');
-  await waitFor('worker started again', () => {
-    const [pid] = workers.pids();
-    return pid !== undefined && pid !== workerPid;
-  }, 10_000);
+  await waitFor(
+    'worker started again',
+    () => {
+      const [pid] = workers.pids();
+      return pid !== undefined && pid !== workerPid;
+    },
+    10_000,
+  );
   for (const c of clients) t.true(['a', 'b'].includes(await c.request('again', 53, ip(1))));
 });
 
@@ -231,10 +240,14 @@ test('a worker that dies is started again and serves; counters it reported are k
   });
 
   process.kill(first!, 'SIGKILL');
-  const second = await waitFor('worker started again', () => {
-    const [pid] = workers.pids();
-    return pid !== undefined && pid !== first ? pid : undefined;
-  }, 10_000);
+  const second = await waitFor(
+    'worker started again',
+    () => {
+      const [pid] = workers.pids();
+      return pid !== undefined && pid !== first ? pid : undefined;
+    },
+    10_000,
+  );
   // The new worker has the listener and the endpoints: it proxies.
   const after = await connectUntilOwnedBy(t, ip(1), 8080, second);
   await closeAll(after);
@@ -346,7 +359,7 @@ test('a port is never served before its endpoints are known, in the agent proces
   // Hammer every port from the moment it opens: each connection must be proxied.
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      for (let attempt = 0; attempt < 20; ) {
+      for (let attempt = 0; attempt < 20;) {
         const s = await new Promise<net.Socket | undefined>((resolve) => {
           const c = net.connect({ host: ip(1 + i), port: 8080 }, () => resolve(c));
           c.on('error', () => resolve(undefined));
@@ -367,7 +380,10 @@ test('a port is never served before its endpoints are known, in the agent proces
     }),
   );
   await fx.agent.refreshStats();
-  t.is(fx.agent.status().reduce((sum, st) => sum + (st.stats?.noEndpointRejections ?? 0), 0), 0);
+  t.is(
+    fx.agent.status().reduce((sum, st) => sum + (st.stats?.noEndpointRejections ?? 0), 0),
+    0,
+  );
 });
 
 test('ports opened and closed back to back are released in every process', async (t) => {

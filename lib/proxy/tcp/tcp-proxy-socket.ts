@@ -65,8 +65,6 @@ export interface TcpProxySocketOptions {
   readonly dataPath?: 'handles' | 'net';
 }
 
-
-
 /** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
 const BACKLOG = 4096;
 
@@ -139,7 +137,15 @@ export class TcpProxySocket implements ProxySocket {
       budget: options.budget,
       dialer,
       handleDialer: this.#onHandles
-        ? new Dialer<TcpHandle>({ spn: options.spn, balancer: options.balancer, backoff: options.backoff, stats: this.stats, timeoutsMs: dialer.timeoutsMs, log: this.#log, connector: HANDLE_CONNECTOR })
+        ? new Dialer<TcpHandle>({
+            spn: options.spn,
+            balancer: options.balancer,
+            backoff: options.backoff,
+            stats: this.stats,
+            timeoutsMs: dialer.timeoutsMs,
+            log: this.#log,
+            connector: HANDLE_CONNECTOR,
+          })
         : undefined,
       policy: () => this.#policy,
       // The sweep goes on after close() while established connections finish.

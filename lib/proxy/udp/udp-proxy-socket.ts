@@ -299,7 +299,13 @@ export class UdpProxySocket implements ProxySocket {
     (this.#remote ??= new Map()).set(key, host);
     placement.open(
       host,
-      { key, listenIndex: index, local: { address: local.address, port: local.port, family: local.family === 'IPv6' ? 'udp6' : 'udp4' }, client: { address: rinfo.address, port: rinfo.port }, endpoint: ep },
+      {
+        key,
+        listenIndex: index,
+        local: { address: local.address, port: local.port, family: local.family === 'IPv6' ? 'udp6' : 'udp4' },
+        client: { address: rinfo.address, port: rinfo.port },
+        endpoint: ep,
+      },
       first,
     );
   }
@@ -318,7 +324,10 @@ export class UdpProxySocket implements ProxySocket {
       stats.localResourceErrors++;
       const evicted = this.#table.size > 0 && this.#table.evictOldest() !== undefined;
       const admitted = evicted && budget.tryAcquire(DESCRIPTORS_PER_UDP_SESSION);
-      this.#logLocalResource(admitted ? 'evicted a UDP session: descriptor budget reached' : 'dropped datagram of a new UDP client: descriptor budget reached', 'EMFILE', { client: formatHostPort(rinfo.address, rinfo.port), budget: budget.size });
+      this.#logLocalResource(admitted ? 'evicted a UDP session: descriptor budget reached' : 'dropped datagram of a new UDP client: descriptor budget reached', 'EMFILE', {
+        client: formatHostPort(rinfo.address, rinfo.port),
+        budget: budget.size,
+      });
       if (!admitted) return undefined;
     }
 
@@ -341,7 +350,7 @@ export class UdpProxySocket implements ProxySocket {
   }
 
   #openReplySocket(session: UdpSession): void {
-    let local: ReturnType<dgram.Socket["address"]>;
+    let local: ReturnType<dgram.Socket['address']>;
     try {
       local = session.listenSocket.address();
     } catch {
@@ -477,4 +486,3 @@ export class UdpProxySocket implements ProxySocket {
     if (suppressed >= 0) this.#log.warn('UDP socket error', { service: this.spn, code: err.code, error: err, suppressed });
   };
 }
-

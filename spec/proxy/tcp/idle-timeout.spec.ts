@@ -102,10 +102,15 @@ test('a peer that ignores the FIN is closed one sweep later', async (t) => {
   await waitFor('the proxy lets go of both sockets', () => proxy.connectionCount() === 0 && proxy.stats.active === 0, 10_000);
   // Its end of the connection is gone: what the client sends now is answered with a RST.
   // (After EOF the client no longer reads: it learns of the RST on its next write.)
-  await waitFor('the client is reset', () => {
-    if (!client.closed()) client.socket.write('anyone?');
-    return client.closed();
-  }, 10_000, 100);
+  await waitFor(
+    'the client is reset',
+    () => {
+      if (!client.closed()) client.socket.write('anyone?');
+      return client.closed();
+    },
+    10_000,
+    100,
+  );
   t.is(proxy.stats.tcpIdleTimeouts, 1);
 });
 

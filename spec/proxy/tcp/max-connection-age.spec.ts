@@ -162,7 +162,11 @@ test('jitter: connections opened together close spread evenly over [age, age * 1
     };
     conns.push(c);
   }
-  const sweep = new IdleSweep(() => conns, seeded(42), () => clock);
+  const sweep = new IdleSweep(
+    () => conns,
+    seeded(42),
+    () => clock,
+  );
   sweep.setMaxAge(age);
   const tick = sweep.tickMs;
   sweep.stop(); // driven by hand below, on its own clock

@@ -521,7 +521,10 @@ test('running out of file descriptors (EMFILE) does not crash the proxy; it serv
   // reach JavaScript (Node 24 closes them inside its accept loop and reports nothing), there is
   // nothing to count: then every connection this process did accept was served.
   const accepted = stats['total'] ?? 0;
-  t.true((stats['localResourceErrors'] ?? 0) > 0 || accepted <= echoed + retries, `EMFILE is counted as a local resource error, or no accepted connection went uncounted (accepted ${accepted}, served ${echoed} + ${retries})`);
+  t.true(
+    (stats['localResourceErrors'] ?? 0) > 0 || accepted <= echoed + retries,
+    `EMFILE is counted as a local resource error, or no accepted connection went uncounted (accepted ${accepted}, served ${echoed} + ${retries})`,
+  );
   t.is(stats['dialFailures'], 0, 'and never as a dial failure');
   t.is(stats['dialGiveUps'], 0);
 });
@@ -557,7 +560,7 @@ test('per endpoint: entries of endpoints that left the rotation are dropped once
   t.is(proxy.stats.endpoints.get(ep(be).key)?.total, 1);
 });
 
-test('this Node lets accepted sockets read into the proxy\'s own buffers (else they fall back to data events)', (t) => {
+test("this Node lets accepted sockets read into the proxy's own buffers (else they fall back to data events)", (t) => {
   t.true(ACCEPTED_ONREAD_SUPPORTED);
 });
 

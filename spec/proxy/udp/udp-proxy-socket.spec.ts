@@ -287,7 +287,10 @@ test('200 clients starting one turn apart: every session opens and no datagram o
     await new Promise((resolve) => setImmediate(resolve));
   }
   const replies = (await Promise.all(pending)).map((r) => r.toString());
-  t.deepEqual(replies, clients.map((_, i) => `a${i}`));
+  t.deepEqual(
+    replies,
+    clients.map((_, i) => `a${i}`),
+  );
   await waitFor('both datagrams of every client counted', () => proxy.stats.bytesIn === clients.reduce((n, _, i) => n + `a${i}`.length + `b${i}`.length, 0));
   t.is(proxy.stats.total, 200);
   t.is(proxy.sessionCount(), 200);
