@@ -110,8 +110,13 @@ export class PortOpener {
   }
 
   /** A socket whose listener is open but whose NodePort is not held (it failed before): tried again. */
+  /** Whether retryNodePort() has anything to do for the port. */
+  needsNodePortRetry(st: ProxiedPort): boolean {
+    return st.socket !== undefined && !st.claim && needsNodePort(st, this.#o.redirect);
+  }
+
   async retryNodePort(st: ProxiedPort): Promise<void> {
-    if (st.socket && !st.claim && needsNodePort(st, this.#o.redirect)) await holdNodePort(st);
+    if (this.needsNodePortRetry(st)) await holdNodePort(st);
   }
 
   /** A Service change that keeps the listener: its connections' settings follow the new spec. */
@@ -130,9 +135,14 @@ export class PortOpener {
   }
 
   /** none mode: closes the listener of a port that lost its last endpoint (open() reopens it when they come back). */
+  /** Whether the port has a listener but no endpoint left (none mode closes it). */
+  isUnserved(st: ProxiedPort): boolean {
+    return st.socket !== undefined && this.#o.balancer.endpoints(st.key).length === 0;
+  }
+
   async closeUnserved(st: ProxiedPort): Promise<void> {
     const socket = st.socket;
-    if (!socket || this.#o.balancer.endpoints(st.key).length > 0) return;
+    if (!socket || !this.isUnserved(st)) return;
     st.socket = undefined;
     await this.#retire(socket);
     log.info('closed listener: no endpoints', { service: st.key, protocol: st.port.protocol });

@@ -137,13 +137,14 @@ export class ServicePorts {
     const opener = this.#o.opener;
     for (const st of this.#ports.values()) {
       if (stopped()) return;
+      // Only ports with something to do wait: a sync for one changed Service walks every port.
       if (!st.socket) await opener.open(st);
-      else await opener.retryNodePort(st);
+      else if (opener.needsNodePortRetry(st)) await opener.retryNodePort(st);
     }
   }
 
   /** none mode: closes the listeners of ports that lost their last endpoint (reopened by retryFailed). */
   async closeUnserved(): Promise<void> {
-    for (const st of this.#ports.values()) await this.#o.opener.closeUnserved(st);
+    for (const st of this.#ports.values()) if (this.#o.opener.isUnserved(st)) await this.#o.opener.closeUnserved(st);
   }
 }
