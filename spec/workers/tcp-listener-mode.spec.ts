@@ -10,12 +10,12 @@ import { EndpointBackoff } from '../../lib/proxy/endpoint-backoff.js';
 import { reusePortSupported } from '../../lib/workers/tcp-listener-mode.js';
 import type { TcpListenerMode, TcpListenerModeOption } from '../../lib/workers/tcp-listener-mode.js';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
+import { closeAll, connectUntilOwnedBy, echoConnection } from '../helpers/echo-connections.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
 import type { AgentFixture } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRefused } from '../helpers/backends.js';
 import type { Backend } from '../helpers/backends.js';
-import { socketOwners } from '../helpers/socket-owners.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // Addresses 127.77.100-109.x belong to this file.
@@ -61,40 +61,6 @@ function expectedListeners(mode: TcpListenerMode, agentPid: number, workerPid: n
 function sameListeners(a: number[][], b: number[][]): boolean {
   const key = (l: number[][]): string => JSON.stringify([...l].map((pids) => pids.join(',')).sort());
   return key(a) === key(b);
-}
-
-/** A connection that has proxied one echo round trip, so it is established end to end. */
-async function echoConnection(t: ExecutionContext, host: string, port: number): Promise<net.Socket> {
-  const s = net.connect({ host, port });
-  t.teardown(() => void s.destroy());
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.once('data', () => resolve());
-    s.write('x');
-  });
-  return s;
-}
-
-/** Opens echo connections until one is owned by `pid` (at most `max`); returns them all. */
-async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: number, pid: number, max = 300): Promise<net.Socket[]> {
-  const conns: net.Socket[] = [];
-  while (conns.length < max) {
-    conns.push(await echoConnection(t, host, port));
-    if (socketOwners('tcp', host, port).includes(pid)) return conns;
-  }
-  throw new Error(`none of ${max} connections was accepted by process ${pid}`);
-}
-
-async function closeAll(conns: net.Socket[]): Promise<void> {
-  await Promise.all(
-    conns.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.once('close', () => resolve());
-          s.end();
-        }),
-    ),
-  );
 }
 
 function alive(pid: number): boolean {

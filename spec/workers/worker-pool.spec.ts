@@ -9,6 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { servicePortName } from '../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../lib/proxy/endpoint-backoff.js';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
+import { closeAll, connectUntilOwnedBy, echoConnection } from '../helpers/echo-connections.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
 import type { AgentFixture } from '../helpers/agent-fixture.js';
@@ -31,41 +32,6 @@ async function pool(t: ExecutionContext, workers = 1): Promise<WorkerPool> {
   const p = new WorkerPool({ workers, logLevel: 'warn', logFormat: 'json', restartDelayMs: 50 });
   t.teardown(() => p.destroy());
   return p;
-}
-
-/** A connection that has proxied one echo round trip, so it is established end to end. */
-async function echoConnection(t: ExecutionContext, host: string, port: number): Promise<net.Socket> {
-  const s = net.connect({ host, port });
-  t.teardown(() => void s.destroy());
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.once('data', () => resolve());
-    s.write('x');
-  });
-  return s;
-}
-
-/** Opens echo connections until one is owned by `pid` (at most `max`, for at most 30 s); returns them all. */
-async function connectUntilOwnedBy(t: ExecutionContext, host: string, port: number, pid: number, max = 300): Promise<net.Socket[]> {
-  const conns: net.Socket[] = [];
-  const deadline = Date.now() + 30_000;
-  while (conns.length < max && Date.now() < deadline) {
-    conns.push(await echoConnection(t, host, port));
-    if (socketOwners('tcp', host, port).includes(pid)) return conns;
-  }
-  throw new Error(`none of ${conns.length} connections was accepted by process ${pid}`);
-}
-
-async function closeAll(conns: net.Socket[]): Promise<void> {
-  await Promise.all(
-    conns.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.once('close', () => resolve());
-          s.end();
-        }),
-    ),
-  );
 }
 
 /** An agent with `workers` workers and one service, ip(1):8080, in front of a TCP echo server on ip(101). */
