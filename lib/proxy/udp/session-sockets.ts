@@ -14,7 +14,6 @@ export interface SendingSession {
   pending: Buffer[] | undefined;
   /** Sends on the upstream socket; set when it is connected, before pending is undefined. */
   toEndpoint: DatagramSender | undefined;
-  readonly upstream: dgram.Socket;
 }
 
 /** Sends a client's datagram to the endpoint, or queues it until the session is connected; false when dropped. */
@@ -30,6 +29,8 @@ export function sendOrQueue(session: SendingSession, msg: Buffer): boolean {
 export interface EndingSession extends SendingSession {
   closed: boolean;
   readonly endpointStats: EndpointStats;
+  /** The socket connected to the endpoint (none on the native data path, whose owner closes its sockets). */
+  readonly upstream: dgram.Socket | undefined;
   /** The socket connected to the client, if the session has one. */
   readonly reply?: dgram.Socket | undefined;
 }
@@ -41,7 +42,7 @@ export function endSession(stats: ProxyStats, session: EndingSession): boolean {
   session.pending = undefined;
   stats.active--;
   session.endpointStats.active--;
-  closeQuietly(session.upstream);
+  if (session.upstream !== undefined) closeQuietly(session.upstream);
   if (session.reply !== undefined) closeQuietly(session.reply);
   return true;
 }

@@ -4,6 +4,7 @@ import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
 import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
 import type { DatagramSender } from '../../internals/udp-handles.js';
+import { udpNativeAvailable } from '../../internals/udp-native.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
@@ -19,6 +20,8 @@ import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import type { EndpointStats } from '../proxy-stats.js';
 import { bindListeningSocket, createListeningSocket, socketType } from './listening-socket.js';
+import { NativeSessions } from './native-sessions.js';
+import type { NativeSessionHandlers } from './native-sessions.js';
 import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
 import { UdpSessionTable } from './udp-session-table.js';
@@ -43,6 +46,11 @@ export interface UdpProxySocketOptions {
    * client that does not fit is dropped and counted as a local resource error.
    */
   readonly budget?: DescriptorBudget;
+  /**
+   * Where sessions' datagrams pass: 'native' (the default) on the native data path when this
+   * installation has it (lib/internals/udp-native.ts), else on dgram sockets; 'dgram' always there.
+   */
+  readonly dataPath?: 'native' | 'dgram';
 }
 
 /** Descriptors a session holds: its upstream socket and its reply socket. */
@@ -73,6 +81,8 @@ class UdpSession {
   toClient: DatagramSender | undefined;
   /** Sends on the upstream socket, once it is connected. */
   toEndpoint: DatagramSender | undefined;
+  /** The session's id on the native data path, which then holds both its sockets. */
+  nativeId: number | undefined = undefined;
 
   constructor(
     readonly key: string,
@@ -82,7 +92,8 @@ class UdpSession {
     readonly clientPort: number,
     readonly endpoint: Endpoint,
     readonly endpointStats: EndpointStats,
-    readonly upstream: dgram.Socket,
+    /** Connected to the endpoint; undefined on the native data path. */
+    readonly upstream: dgram.Socket | undefined,
   ) {}
 }
 
@@ -126,6 +137,9 @@ export class UdpProxySocket implements ProxySocket {
   readonly #placement: UdpSessionPlacement | undefined;
   /** Sessions held by other processes: key to host. */
   #remote: Map<string, number> | undefined;
+  readonly #nativeWanted: boolean;
+  /** Made at start() when sessions run on the native data path. */
+  #native: NativeSessions<UdpSession> | undefined;
 
   constructor(options: UdpProxySocketOptions) {
     const { idleTimeoutMs = DEFAULT_UDP_IDLE_TIMEOUT_MS, maxSessions = DEFAULT_UDP_MAX_SESSIONS } = options;
@@ -144,7 +158,8 @@ export class UdpProxySocket implements ProxySocket {
     this.#maxSessions = maxSessions;
     this.#placement = options.placement;
     this.#budget = options.budget;
-    this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved);
+    this.#nativeWanted = options.dataPath !== 'dgram';
+    this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved, Date.now, () => this.#native?.refresh(this.#table));
   }
 
   start(): Promise<void> {
@@ -171,6 +186,10 @@ export class UdpProxySocket implements ProxySocket {
       if (failed < 0) throw new ClosedError(`UDP proxy socket ${this.spn}`);
       const { host, port } = this.#listen[failed] as ListenAddress;
       throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
+    }
+    if (this.#nativeWanted && udpNativeAvailable()) {
+      this.#native = new NativeSessions(this.#nativeHandlers, this.#maxSessions);
+      this.#native.countInto(this.stats);
     }
     sockets.forEach((s, i) => {
       s.on('error', this.#onListenError);
@@ -331,23 +350,60 @@ export class UdpProxySocket implements ProxySocket {
       if (!admitted) return undefined;
     }
 
-    const upstream = dgram.createSocket(socketType(ep.ip));
     const endpointStats = stats.endpoint(ep.key);
-    const session = new UdpSession(key, listenSocket, index, rinfo.address, rinfo.port, ep, endpointStats, upstream);
-    upstream.on('message', (reply: Buffer) => this.#onReply(session, reply));
-    upstream.on('error', (err: NodeJS.ErrnoException) => this.#onUpstreamError(session, err));
-    upstream.connect(ep.port, ep.ip, (err?: Error) => {
-      if (err === undefined || err === null) this.#onConnected(session);
-      else this.#onUpstreamError(session, err);
-    });
+    const session = this.#openNative(key, listenSocket, index, rinfo, ep, endpointStats) ?? this.#openDgram(key, listenSocket, index, rinfo, ep, endpointStats);
     stats.total++;
     stats.active++;
     endpointStats.total++;
     endpointStats.active++;
     this.#table.add(session);
+    return session;
+  }
+
+  /** A session on the native data path, both sockets connected at once; undefined when not possible. */
+  #openNative(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo, ep: Endpoint, endpointStats: EndpointStats): UdpSession | undefined {
+    const native = this.#native;
+    if (native === undefined) return undefined;
+    let local: ReturnType<dgram.Socket['address']>;
+    try {
+      local = listenSocket.address();
+    } catch {
+      return undefined;
+    }
+    const session = new UdpSession(key, listenSocket, index, rinfo.address, rinfo.port, ep, endpointStats, undefined);
+    const send = native.open(session, local, rinfo, { address: ep.ip, port: ep.port });
+    if (send === undefined) return undefined;
+    session.pending = undefined;
+    session.toEndpoint = send;
+    return session;
+  }
+
+  /** A session on dgram sockets, which connect over the next few ticks. */
+  #openDgram(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo, ep: Endpoint, endpointStats: EndpointStats): UdpSession {
+    const upstream = dgram.createSocket(socketType(ep.ip));
+    const session = new UdpSession(key, listenSocket, index, rinfo.address, rinfo.port, ep, endpointStats, upstream);
+    upstream.on('message', (reply: Buffer) => this.#onReply(session, reply));
+    upstream.on('error', (err: NodeJS.ErrnoException) => this.#onUpstreamError(session, err.code));
+    upstream.connect(ep.port, ep.ip, (err?: NodeJS.ErrnoException) => {
+      if (err === undefined || err === null) this.#onConnected(session);
+      else this.#onUpstreamError(session, err.code);
+    });
     this.#openReplySocket(session);
     return session;
   }
+
+  readonly #nativeHandlers: NativeSessionHandlers<UdpSession> = {
+    upstreamError: (session, code) => this.#onUpstreamError(session, code),
+    // The reply socket failed (not the client's port being closed, which the session outlives):
+    // the session ends without blame on the endpoint, and the client's next datagram opens another.
+    replyError: (session, code) => {
+      if (session.closed) return;
+      if (isLocalResourceError(code)) this.stats.localResourceErrors++;
+      this.#table.delete(session);
+      this.#closeSession(session);
+    },
+    stray: (session, msg, address, port) => this.#strayDatagram(session.listenSocket, session.listenIndex, msg, address, port),
+  };
 
   #openReplySocket(session: UdpSession): void {
     let local: ReturnType<dgram.Socket['address']>;
@@ -406,9 +462,10 @@ export class UdpProxySocket implements ProxySocket {
     const pending = session.pending;
     session.pending = undefined;
     if (session.closed || pending === undefined) return;
-    const send = connectedSender(session.upstream);
+    const upstream = session.upstream as dgram.Socket;
+    const send = connectedSender(upstream);
     session.toEndpoint = send;
-    receiveDirect(session.upstream, (reply) => this.#onReply(session, reply));
+    receiveDirect(upstream, (reply) => this.#onReply(session, reply));
     for (const msg of pending) send(msg);
   }
 
@@ -423,15 +480,15 @@ export class UdpProxySocket implements ProxySocket {
     else session.listenSocket.send(reply, session.clientPort, session.clientAddress);
   }
 
-  #onUpstreamError(session: UdpSession, err: NodeJS.ErrnoException): void {
+  #onUpstreamError(session: UdpSession, code: string | undefined): void {
     if (session.closed) return;
-    if (isLocalResourceError(err.code)) {
+    if (isLocalResourceError(code)) {
       // This host could not open the socket: not the endpoint's fault, so no dial failure, no
       // back-off, and no reset of the client's affinity. The client's next datagram tries again.
       this.stats.localResourceErrors++;
       this.#table.delete(session);
       this.#closeSession(session);
-      this.#logLocalResource('cannot open a UDP session socket: out of local resources', err.code as string, { endpoint: session.endpoint.key });
+      this.#logLocalResource('cannot open a UDP session socket: out of local resources', code as string, { endpoint: session.endpoint.key });
       return;
     }
     // Typically ECONNREFUSED: an ICMP port unreachable for a datagram we sent. The endpoint is
@@ -444,7 +501,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#closeSession(session);
     this.#markReset(session.key);
     if (this.#log.isDebugEnabled()) {
-      this.#log.debug('UDP session failed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: ep.key, code: err.code, backoffMs });
+      this.#log.debug('UDP session failed', { service: this.spn, client: formatHostPort(session.clientAddress, session.clientPort), endpoint: ep.key, code, backoffMs });
     }
   }
 
@@ -468,6 +525,7 @@ export class UdpProxySocket implements ProxySocket {
 
   #closeSession(session: UdpSession): void {
     if (endSession(this.stats, session)) {
+      this.#native?.close(session);
       session.reply = undefined;
       session.toClient = undefined;
       this.#budget?.release(DESCRIPTORS_PER_UDP_SESSION);

@@ -26,15 +26,21 @@ export class UdpSessionTable<S extends TableEntry> {
   readonly #maxSessions: number;
   readonly #onRemove: (session: S, reason: RemovalReason) => void;
   readonly #now: () => number;
+  readonly #refresh: (() => void) | undefined;
   #oldest: S | undefined;
   #newest: S | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(idleTimeoutMs: number, maxSessions: number, onRemove: (session: S, reason: RemovalReason) => void, now: () => number = Date.now) {
+  /**
+   * `refresh` is called before the order is used (a sweep, an eviction): sessions whose datagrams
+   * pass outside JavaScript (the native data path) report their activity there, through touchAt().
+   */
+  constructor(idleTimeoutMs: number, maxSessions: number, onRemove: (session: S, reason: RemovalReason) => void, now: () => number = Date.now, refresh?: () => void) {
     this.#idleTimeoutMs = idleTimeoutMs;
     this.#maxSessions = maxSessions;
     this.#onRemove = onRemove;
     this.#now = now;
+    this.#refresh = refresh;
   }
 
   get size(): number {
@@ -52,6 +58,7 @@ export class UdpSessionTable<S extends TableEntry> {
 
   /** Removes the least recently active session (reported to onRemove as 'evicted'). */
   evictOldest(): S | undefined {
+    this.#refresh?.();
     const oldest = this.#oldest;
     if (oldest === undefined) return undefined;
     this.#remove(oldest);
@@ -69,7 +76,12 @@ export class UdpSessionTable<S extends TableEntry> {
 
   /** Marks the session active now (on a datagram in either direction). */
   touch(session: S): void {
-    session.lastActiveMs = this.#now();
+    this.touchAt(session, this.#now());
+  }
+
+  /** Marks the session last active at `lastActiveMs` (callers report in order of time). */
+  touchAt(session: S, lastActiveMs: number): void {
+    session.lastActiveMs = lastActiveMs;
     // A session removed meanwhile (evicted, errored) is not brought back.
     if (session === this.#newest || !this.#linked(session)) return;
     this.#unlink(session);
@@ -129,6 +141,7 @@ export class UdpSessionTable<S extends TableEntry> {
 
   readonly #sweep = (): void => {
     this.#timer = undefined;
+    this.#refresh?.();
     const now = this.#now();
     const idle = this.#idleTimeoutMs;
     for (let session = this.#oldest; session !== undefined; session = this.#oldest) {
