@@ -1,11 +1,14 @@
 import dgram from 'node:dgram';
 import { connectedSender, receiveDirect } from '../internals/udp-handles.js';
 import type { DatagramSender } from '../internals/udp-handles.js';
+import { udpNativeAvailable } from '../internals/udp-native.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 import { isLocalResourceError } from '../proxy/descriptor-budget.js';
 import type { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import type { EndpointStats } from '../proxy/proxy-stats.js';
 import { ProxyStats } from '../proxy/proxy-stats.js';
+import { NativeSessions } from '../proxy/udp/native-sessions.js';
+import type { NativeSessionHandlers } from '../proxy/udp/native-sessions.js';
 import { endSession, sendOrQueue } from '../proxy/udp/session-sockets.js';
 import { DESCRIPTORS_PER_UDP_SESSION } from '../proxy/udp/udp-proxy-socket.js';
 import type { RemoteSessionRequest } from '../proxy/udp/udp-session-placement.js';
@@ -22,13 +25,16 @@ class HostedSession {
   /** Senders of the upstream and reply sockets, each set once its socket is connected. */
   toEndpoint: DatagramSender | undefined;
   toClient: DatagramSender | undefined;
+  /** The session's id on the native data path, which then holds both its sockets. */
+  nativeId: number | undefined = undefined;
 
   constructor(
     readonly key: string,
     readonly request: RemoteSessionRequest,
     readonly endpointStats: EndpointStats,
-    readonly upstream: dgram.Socket,
-    readonly reply: dgram.Socket,
+    /** Both undefined on the native data path. */
+    readonly upstream: dgram.Socket | undefined,
+    readonly reply: dgram.Socket | undefined,
   ) {}
 }
 
@@ -42,6 +48,8 @@ export interface UdpSessionHostOptions {
   readonly onStray: (listenIndex: number, msg: Buffer, address: string, port: number) => void;
   /** This process's descriptor budget (each worker has its own open-file limit). */
   readonly budget?: DescriptorBudget;
+  /** As UdpProxySocketOptions.dataPath: 'native' (the default) when this installation has it. */
+  readonly dataPath?: 'native' | 'dgram';
 }
 
 /**
@@ -55,10 +63,15 @@ export class UdpSessionHost {
   readonly stats = new ProxyStats();
   readonly #options: UdpSessionHostOptions;
   readonly #table: UdpSessionTable<HostedSession>;
+  readonly #native: NativeSessions<HostedSession> | undefined;
 
   constructor(options: UdpSessionHostOptions) {
     this.#options = options;
-    this.#table = new UdpSessionTable<HostedSession>(options.idleTimeoutMs, options.maxSessions, this.#onRemoved);
+    this.#table = new UdpSessionTable<HostedSession>(options.idleTimeoutMs, options.maxSessions, this.#onRemoved, Date.now, () => this.#native?.refresh(this.#table));
+    if (options.dataPath !== 'dgram' && udpNativeAvailable()) {
+      this.#native = new NativeSessions(this.#nativeHandlers, options.maxSessions);
+      this.#native.countInto(this.stats);
+    }
   }
 
   get sessionCount(): number {
@@ -80,14 +93,38 @@ export class UdpSessionHost {
     }
     const ep = request.endpoint;
     const endpointStats = this.stats.endpoint(ep.key);
-    const upstream = dgram.createSocket(ep.ip.includes(':') ? 'udp6' : 'udp4');
-    const reply = dgram.createSocket({ type: request.local.family, reuseAddr: true });
-    const session = new HostedSession(request.key, request, endpointStats, upstream, reply);
     this.stats.total++;
     this.stats.active++;
     endpointStats.total++;
     endpointStats.active++;
+    const session = this.#openNative(request, endpointStats) ?? this.#openDgram(request, endpointStats);
     this.#table.add(session);
+    this.#toEndpoint(session, first);
+  }
+
+  /** A session on the native data path, both sockets connected at once; undefined when not possible. */
+  #openNative(request: RemoteSessionRequest, endpointStats: EndpointStats): HostedSession | undefined {
+    if (this.#native === undefined) return undefined;
+    const session = new HostedSession(request.key, request, endpointStats, undefined, undefined);
+    const send = this.#native.open(session, request.local, request.client, { address: request.endpoint.ip, port: request.endpoint.port });
+    if (send === undefined) return undefined;
+    session.pending = undefined;
+    session.toEndpoint = send;
+    return session;
+  }
+
+  readonly #nativeHandlers: NativeSessionHandlers<HostedSession> = {
+    upstreamError: (session, code) => this.#fail(session, true, code),
+    replyError: (session, code) => this.#fail(session, false, code),
+    stray: (session, msg, address, port) => this.#options.onStray(session.request.listenIndex, msg, address, port),
+  };
+
+  /** A session on dgram sockets, which connect over the next few ticks. */
+  #openDgram(request: RemoteSessionRequest, endpointStats: EndpointStats): HostedSession {
+    const ep = request.endpoint;
+    const upstream = dgram.createSocket(ep.ip.includes(':') ? 'udp6' : 'udp4');
+    const reply = dgram.createSocket({ type: request.local.family, reuseAddr: true });
+    const session = new HostedSession(request.key, request, endpointStats, upstream, reply);
 
     upstream.on('message', (msg: Buffer) => this.#toClient(session, msg));
     upstream.on('error', (err: NodeJS.ErrnoException) => this.#fail(session, true, err.code));
@@ -115,7 +152,7 @@ export class UdpSessionHost {
         this.#flush(session);
       });
     });
-    this.#toEndpoint(session, first);
+    return session;
   }
 
   /** A datagram of a session here that reached the agent's listening socket. */
@@ -173,6 +210,7 @@ export class UdpSessionHost {
 
   #close(session: HostedSession, failedEndpoint: string | undefined): void {
     if (!endSession(this.stats, session)) return;
+    this.#native?.close(session);
     this.#options.budget?.release(DESCRIPTORS_PER_UDP_SESSION);
     this.#options.onClosed(session.key, failedEndpoint);
   }
