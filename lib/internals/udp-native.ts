@@ -107,10 +107,13 @@ export class NativeSessionGroup {
   readonly #group: object;
   readonly #totals = new Float64Array(4);
 
-  /** Throws when the addon is not available (check udpNativeAvailable() first). */
-  constructor(events: NativeSessionEvents, maxSessions: number) {
+  /** A group on the native data path; undefined when this process has none (see udpNativeUnavailableReason). */
+  static create(events: NativeSessionEvents, maxSessions: number): NativeSessionGroup | undefined {
     const b = nativeBinding();
-    if (b === null) throw new Error(`native UDP data path unavailable: ${unavailableReason}`);
+    return b === null ? undefined : new NativeSessionGroup(b, events, maxSessions);
+  }
+
+  private constructor(b: Binding, events: NativeSessionEvents, maxSessions: number) {
     this.#binding = b;
     this.#group = b.createGroup(
       (kind, id, code, msg, address, port) => {

@@ -63,15 +63,14 @@ export class UdpSessionHost {
   readonly stats = new ProxyStats();
   readonly #options: UdpSessionHostOptions;
   readonly #table: UdpSessionTable<HostedSession>;
-  readonly #native: NativeSessions<HostedSession> | undefined;
+  readonly #nativeWanted: boolean;
+  /** Made with the first native session. */
+  #native: NativeSessions<HostedSession> | undefined;
 
   constructor(options: UdpSessionHostOptions) {
     this.#options = options;
     this.#table = new UdpSessionTable<HostedSession>(options.idleTimeoutMs, options.maxSessions, this.#onRemoved, Date.now, () => this.#native?.refresh(this.#table));
-    if (options.dataPath !== 'dgram' && udpNativeAvailable()) {
-      this.#native = new NativeSessions(this.#nativeHandlers, options.maxSessions);
-      this.#native.countInto(this.stats);
-    }
+    this.#nativeWanted = options.dataPath !== 'dgram' && udpNativeAvailable();
   }
 
   get sessionCount(): number {
@@ -104,9 +103,11 @@ export class UdpSessionHost {
 
   /** A session on the native data path, both sockets connected at once; undefined when not possible. */
   #openNative(request: RemoteSessionRequest, endpointStats: EndpointStats): HostedSession | undefined {
-    if (this.#native === undefined) return undefined;
+    if (!this.#nativeWanted) return undefined;
+    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers, this.#options.maxSessions, this.stats));
+    if (native === undefined) return undefined;
     const session = new HostedSession(request.key, request, endpointStats, undefined, undefined);
-    const send = this.#native.open(session, request.local, request.client, { address: request.endpoint.ip, port: request.endpoint.port });
+    const send = native.open(session, request.local, request.client, { address: request.endpoint.ip, port: request.endpoint.port });
     if (send === undefined) return undefined;
     session.pending = undefined;
     session.toEndpoint = send;

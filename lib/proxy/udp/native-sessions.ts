@@ -22,11 +22,15 @@ export interface NativeSessionHandlers<S> {
  */
 export class NativeSessions<S extends NativeEntry> {
   readonly #group: NativeSessionGroup;
-  readonly #byId = new Map<number, S>();
+  readonly #byId: Map<number, S>;
 
-  constructor(handlers: NativeSessionHandlers<S>, maxSessions: number) {
-    const byId = this.#byId;
-    this.#group = new NativeSessionGroup(
+  /**
+   * Native sessions for one port, whose byte counters `stats` then include; undefined when this
+   * process has no native data path.
+   */
+  static create<S extends NativeEntry>(handlers: NativeSessionHandlers<S>, maxSessions: number, stats: ProxyStats): NativeSessions<S> | undefined {
+    const byId = new Map<number, S>();
+    const group = NativeSessionGroup.create(
       {
         upstreamError: (id, code) => {
           const s = byId.get(id);
@@ -43,6 +47,14 @@ export class NativeSessions<S extends NativeEntry> {
       },
       maxSessions,
     );
+    if (group === undefined) return undefined;
+    countInto(stats, group);
+    return new NativeSessions(group, byId);
+  }
+
+  private constructor(group: NativeSessionGroup, byId: Map<number, S>) {
+    this.#group = group;
+    this.#byId = byId;
   }
 
   /**
@@ -83,26 +95,25 @@ export class NativeSessions<S extends NativeEntry> {
     order.sort((a, b) => a[1] - b[1]);
     for (const [s, at] of order) if (at > s.lastActiveMs) table.touchAt(s, at);
   }
+}
 
-  /**
-   * Makes stats.bytesIn and bytesOut include the native side's totals, exact whenever read (the
-   * addon writes them into memory shared with JavaScript). What JavaScript adds stays its own part.
-   */
-  countInto(stats: ProxyStats): void {
-    const group = this.#group;
-    let ownIn = stats.bytesIn;
-    let ownOut = stats.bytesOut;
-    Object.defineProperty(stats, 'bytesIn', {
-      enumerable: true,
-      configurable: true,
-      get: () => ownIn + group.bytesIn,
-      set: (v: number) => (ownIn = v - group.bytesIn),
-    });
-    Object.defineProperty(stats, 'bytesOut', {
-      enumerable: true,
-      configurable: true,
-      get: () => ownOut + group.bytesOut,
-      set: (v: number) => (ownOut = v - group.bytesOut),
-    });
-  }
+/**
+ * Makes stats.bytesIn and bytesOut include the native side's totals, exact whenever read (the addon
+ * writes them into memory shared with JavaScript). What JavaScript adds stays its own part.
+ */
+function countInto(stats: ProxyStats, group: NativeSessionGroup): void {
+  let ownIn = stats.bytesIn;
+  let ownOut = stats.bytesOut;
+  Object.defineProperty(stats, 'bytesIn', {
+    enumerable: true,
+    configurable: true,
+    get: () => ownIn + group.bytesIn,
+    set: (v: number) => (ownIn = v - group.bytesIn),
+  });
+  Object.defineProperty(stats, 'bytesOut', {
+    enumerable: true,
+    configurable: true,
+    get: () => ownOut + group.bytesOut,
+    set: (v: number) => (ownOut = v - group.bytesOut),
+  });
 }

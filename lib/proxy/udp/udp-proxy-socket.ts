@@ -4,7 +4,6 @@ import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
 import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
 import type { DatagramSender } from '../../internals/udp-handles.js';
-import { udpNativeAvailable } from '../../internals/udp-native.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
@@ -18,6 +17,7 @@ import { LogThrottle } from '../log-throttle.js';
 import { pickEndpoint } from '../pick-endpoint.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
+import { udpNativeAvailable } from '../../internals/udp-native.js';
 import type { EndpointStats } from '../proxy-stats.js';
 import { bindListeningSocket, createListeningSocket, socketType } from './listening-socket.js';
 import { NativeSessions } from './native-sessions.js';
@@ -137,8 +137,9 @@ export class UdpProxySocket implements ProxySocket {
   readonly #placement: UdpSessionPlacement | undefined;
   /** Sessions held by other processes: key to host. */
   #remote: Map<string, number> | undefined;
+  /** Whether new sessions go on the native data path: false when asked not to, or it is not there. */
   readonly #nativeWanted: boolean;
-  /** Made at start() when sessions run on the native data path. */
+  /** Made with the first native session: most ports of a large cluster never see one. */
   #native: NativeSessions<UdpSession> | undefined;
 
   constructor(options: UdpProxySocketOptions) {
@@ -158,7 +159,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#maxSessions = maxSessions;
     this.#placement = options.placement;
     this.#budget = options.budget;
-    this.#nativeWanted = options.dataPath !== 'dgram';
+    this.#nativeWanted = options.dataPath !== 'dgram' && udpNativeAvailable();
     this.#table = new UdpSessionTable<UdpSession>(idleTimeoutMs, maxSessions, this.#onRemoved, Date.now, () => this.#native?.refresh(this.#table));
   }
 
@@ -187,10 +188,6 @@ export class UdpProxySocket implements ProxySocket {
       const { host, port } = this.#listen[failed] as ListenAddress;
       throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
     }
-    if (this.#nativeWanted && udpNativeAvailable()) {
-      this.#native = new NativeSessions(this.#nativeHandlers, this.#maxSessions);
-      this.#native.countInto(this.stats);
-    }
     sockets.forEach((s, i) => {
       s.on('error', this.#onListenError);
       s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => this.#onClientDatagram(s, i, msg, rinfo));
@@ -213,6 +210,11 @@ export class UdpProxySocket implements ProxySocket {
       }
     }
     return out;
+  }
+
+  /** Where new sessions' datagrams pass. */
+  get dataPath(): 'native' | 'dgram' {
+    return this.#nativeWanted ? 'native' : 'dgram';
   }
 
   /** Live client sessions. */
@@ -362,7 +364,8 @@ export class UdpProxySocket implements ProxySocket {
 
   /** A session on the native data path, both sockets connected at once; undefined when not possible. */
   #openNative(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo, ep: Endpoint, endpointStats: EndpointStats): UdpSession | undefined {
-    const native = this.#native;
+    if (!this.#nativeWanted) return undefined;
+    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers, this.#maxSessions, this.stats));
     if (native === undefined) return undefined;
     let local: ReturnType<dgram.Socket['address']>;
     try {
