@@ -1,5 +1,7 @@
-import type dgram from 'node:dgram';
+import dgram from 'node:dgram';
+import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
 import type { DatagramSender } from '../../internals/udp-handles.js';
+import { isLocalResourceError } from '../descriptor-budget.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 
 /**
@@ -54,4 +56,70 @@ export function closeQuietly(socket: dgram.Socket, done?: () => void): void {
   } catch {
     done?.();
   }
+}
+
+/** What openReplySocket needs of a UDP session. */
+export interface ReplyingSession {
+  readonly closed: boolean;
+  readonly listenSocket: dgram.Socket;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  reply: dgram.Socket | undefined;
+  toClient: DatagramSender | undefined;
+}
+
+/** Where the datagrams a reply socket receives go, and what its owner counts. */
+export interface ReplySocketHandlers {
+  /** A datagram of the session's client. */
+  fromClient(msg: Buffer): void;
+  /** Another client's datagram, queued before connect(): it belongs to the listening socket. */
+  fromOther(msg: Buffer, address: string, port: number): void;
+  localResourceError(code: string): void;
+}
+
+/**
+ * Opens the session's reply socket: bound to the listening socket's address and port, connect()ed
+ * to the client. Once connected it is session.reply, with session.toClient sending on it.
+ */
+export function openReplySocket(session: ReplyingSession, handlers: ReplySocketHandlers): void {
+  let local: ReturnType<dgram.Socket['address']>;
+  try {
+    local = session.listenSocket.address();
+  } catch {
+    return;
+  }
+  const socket = dgram.createSocket({ type: local.family === 'IPv6' ? 'udp6' : 'udp4', reuseAddr: true });
+  // Until connect() completes, the kernel may deliver any client's datagram to this socket (it
+  // is bound to the listening socket's address and port, and is newer): those take the
+  // listening socket's path, so none is lost.
+  const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
+    if (session.reply === socket && rinfo.port === session.clientPort && rinfo.address === session.clientAddress) handlers.fromClient(msg);
+    else handlers.fromOther(msg, rinfo.address, rinfo.port);
+  };
+  socket.on('message', onDatagram);
+  // Any failure (out of descriptors, say) leaves the session on the listening socket.
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    if (isLocalResourceError(err.code)) handlers.localResourceError(err.code as string);
+    if (session.reply === socket) {
+      session.reply = undefined;
+      session.toClient = undefined;
+    }
+    closeQuietly(socket);
+  });
+  socket.bind({ address: local.address, port: local.port }, () => {
+    if (session.closed) {
+      closeQuietly(socket);
+      return;
+    }
+    socket.connect(session.clientPort, session.clientAddress, (err?: Error) => {
+      if ((err !== undefined && err !== null) || session.closed) {
+        closeQuietly(socket);
+        return;
+      }
+      session.reply = socket;
+      session.toClient = connectedSender(socket);
+      // Other clients' datagrams queued before connect() may still be read: onDatagram sorts.
+      receiveDirect(socket, onDatagram);
+    });
+  });
 }

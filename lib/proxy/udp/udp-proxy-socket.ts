@@ -3,7 +3,6 @@ import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
 import { connectedSender, receiveDirect } from '../../internals/udp-handles.js';
-import type { DatagramSender } from '../../internals/udp-handles.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { Endpoint } from '../../model/endpoint.js';
@@ -22,10 +21,11 @@ import type { EndpointStats } from '../proxy-stats.js';
 import { bindListeningSocket, createListeningSocket, socketType } from './listening-socket.js';
 import { NativeSessions } from './native-sessions.js';
 import type { NativeSessionHandlers } from './native-sessions.js';
-import { closeQuietly, endSession, sendOrQueue } from './session-sockets.js';
+import { closeQuietly, endSession, openReplySocket, sendOrQueue } from './session-sockets.js';
 import type { UdpSessionPlacement } from './udp-session-placement.js';
+import { UdpSession } from './udp-session.js';
 import { UdpSessionTable } from './udp-session-table.js';
-import type { RemovalReason, TableEntry } from './udp-session-table.js';
+import type { RemovalReason } from './udp-session-table.js';
 
 export interface UdpProxySocketOptions {
   readonly spn: ProxySocketKey;
@@ -61,41 +61,6 @@ const LOCAL_RESOURCE_LOG_INTERVAL_MS = 5000;
 
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_UDP_MAX_SESSIONS = 65_536;
-
-/** One client (address and port, on one listening socket) and its upstream socket. */
-class UdpSession {
-  lastActiveMs = 0;
-  olderEntry: TableEntry | undefined = undefined;
-  newerEntry: TableEntry | undefined = undefined;
-  /** Datagrams waiting for connect(); undefined once connected. */
-  pending: Buffer[] | undefined = [];
-  closed = false;
-  /**
-   * A socket on the listening socket's address and port, connect()ed to the client, once it is
-   * ready: the kernel then delivers this client's datagrams to it rather than to the listening
-   * socket (a connected socket is the closer match), and replies go out through it without an
-   * address per send. Undefined until then, or if it could not be opened.
-   */
-  reply: dgram.Socket | undefined;
-  /** Sends on the reply socket; set with it. */
-  toClient: DatagramSender | undefined;
-  /** Sends on the upstream socket, once it is connected. */
-  toEndpoint: DatagramSender | undefined;
-  /** The session's id on the native data path, which then holds both its sockets. */
-  nativeId: number | undefined = undefined;
-
-  constructor(
-    readonly key: string,
-    readonly listenSocket: dgram.Socket,
-    readonly listenIndex: number,
-    readonly clientAddress: string,
-    readonly clientPort: number,
-    readonly endpoint: Endpoint,
-    readonly endpointStats: EndpointStats,
-    /** Connected to the endpoint; undefined on the native data path. */
-    readonly upstream: dgram.Socket | undefined,
-  ) {}
-}
 
 function ignore(): void {}
 
@@ -409,48 +374,13 @@ export class UdpProxySocket implements ProxySocket {
   };
 
   #openReplySocket(session: UdpSession): void {
-    let local: ReturnType<dgram.Socket['address']>;
-    try {
-      local = session.listenSocket.address();
-    } catch {
-      return;
-    }
-    const socket = dgram.createSocket({ type: local.family === 'IPv6' ? 'udp6' : 'udp4', reuseAddr: true });
-    // Until connect() completes, the kernel may deliver any client's datagram to this socket (it
-    // is bound to the listening socket's address and port, and is newer): those take the
-    // listening socket's path, so none is lost.
-    const onDatagram = (msg: Buffer, rinfo: { address: string; port: number }): void => {
-      if (session.reply === socket && rinfo.port === session.clientPort && rinfo.address === session.clientAddress) this.#onSessionDatagram(session, msg);
-      else this.#strayDatagram(session.listenSocket, session.listenIndex, msg, rinfo.address, rinfo.port);
-    };
-    socket.on('message', onDatagram);
-    // Any failure (out of descriptors, say) leaves the session on the listening socket.
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (isLocalResourceError(err.code)) {
+    openReplySocket(session, {
+      fromClient: (msg) => this.#onSessionDatagram(session, msg),
+      fromOther: (msg, address, port) => this.#strayDatagram(session.listenSocket, session.listenIndex, msg, address, port),
+      localResourceError: (code) => {
         this.stats.localResourceErrors++;
-        this.#logLocalResource('cannot open a UDP reply socket: out of local resources', err.code as string, {});
-      }
-      if (session.reply === socket) {
-        session.reply = undefined;
-        session.toClient = undefined;
-      }
-      closeQuietly(socket);
-    });
-    socket.bind({ address: local.address, port: local.port }, () => {
-      if (session.closed) {
-        closeQuietly(socket);
-        return;
-      }
-      socket.connect(session.clientPort, session.clientAddress, (err?: Error) => {
-        if ((err !== undefined && err !== null) || session.closed) {
-          closeQuietly(socket);
-          return;
-        }
-        session.reply = socket;
-        session.toClient = connectedSender(socket);
-        // Other clients' datagrams queued before connect() may still be read: onDatagram sorts.
-        receiveDirect(socket, onDatagram);
-      });
+        this.#logLocalResource('cannot open a UDP reply socket: out of local resources', code, {});
+      },
     });
   }
 
