@@ -14,7 +14,9 @@ import { startBackends, startTarget } from './lib/targets.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
-const TARGETS = ['direct', 'proxy', 'proxy-workers', 'nginx', 'legacy'];
+const TARGETS = ['direct', 'proxy', 'proxy-workers', 'proxy-js', 'proxy-workers-js', 'nginx', 'legacy'];
+/** The same build with the native UDP data path turned off (KUP_UDP_NATIVE=0): before/after without a second checkout. */
+const JS_PATH_SUFFIX = '-js';
 
 const USAGE = `usage: node bench/udp-cost.mjs [options]      (after npm run build; needs gcc, strace; nginx, go optional)
 
@@ -23,7 +25,8 @@ from /proc before and after; a second one with perf stat counting system calls; 
 strace -c -f for the breakdown by call. Prints round trips/s, CPU µs per round trip (user /
 system) and system calls per round trip.
 
-  --targets a,b       of ${TARGETS.join(',')} (default: all)
+  --targets a,b       of ${TARGETS.join(',')} (default: all); the -js ones are the
+                      proxy with its native UDP data path off (KUP_UDP_NATIVE=0)
   --baseline DIR      also measure DIR's dist/ (a checkout, or a copy of dist/ beside node_modules)
                       as "proxy@NAME" and "proxy-workers@NAME", NAME being DIR's last part, in the
                       same run, for before/after figures; may be given more than once
@@ -214,10 +217,15 @@ async function main() {
     const running = {};
     for (const t of targets.filter((t) => t !== 'direct')) {
       const root = roots[t];
-      const kind = t.split('@')[0];
+      const jsPath = t.split('@')[0].endsWith(JS_PATH_SUFFIX);
+      const kind = t.split('@')[0].replace(JS_PATH_SUFFIX, '');
       const service = { name: 'bench-udp', proto: 'UDP', ip: '127.0.0.1', port: front(t), endpoints: [{ ip: '127.0.0.1', port: echoPort }] };
       const tctx = root ? { ...ctx, proxyCli: path.join(root, 'dist', 'bin', 'kube-userspace-proxy.js') } : ctx;
-      const inst = await startTarget(tctx, kind, `udpcost-${targets.indexOf(t)}`, [service]);
+      // The spawned proxy takes this process's environment as it is at spawn time.
+      if (jsPath) process.env.KUP_UDP_NATIVE = '0';
+      const inst = await startTarget(tctx, kind, `udpcost-${targets.indexOf(t)}`, [service]).finally(() => {
+        if (jsPath) delete process.env.KUP_UDP_NATIVE;
+      });
       if (!inst.ok) throw new Error(`${t} did not start; see ${inst.proc.logPath}`);
       running[t] = inst.proc;
       // Warm-up (JIT, sessions opened), discarded.
