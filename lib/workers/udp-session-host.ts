@@ -104,7 +104,7 @@ export class UdpSessionHost {
   /** A session on the native data path, both sockets connected at once; undefined when not possible. */
   #openNative(request: RemoteSessionRequest, endpointStats: EndpointStats): HostedSession | undefined {
     if (!this.#nativeWanted) return undefined;
-    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers, this.#options.maxSessions, this.stats));
+    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers(), this.#options.maxSessions, this.stats));
     if (native === undefined) return undefined;
     const session = new HostedSession(request.key, request, endpointStats, undefined, undefined);
     const send = native.open(session, request.local, request.client, { address: request.endpoint.ip, port: request.endpoint.port });
@@ -114,11 +114,14 @@ export class UdpSessionHost {
     return session;
   }
 
-  readonly #nativeHandlers: NativeSessionHandlers<HostedSession> = {
-    upstreamError: (session, code) => this.#fail(session, true, code),
-    replyError: (session, code) => this.#fail(session, false, code),
-    stray: (session, msg, address, port) => this.#options.onStray(session.request.listenIndex, msg, address, port),
-  };
+  /** Made with the port's native group (most ports never have one). */
+  #nativeHandlers(): NativeSessionHandlers<HostedSession> {
+    return {
+      upstreamError: (session, code) => this.#fail(session, true, code),
+      replyError: (session, code) => this.#fail(session, false, code),
+      stray: (session, msg, address, port) => this.#options.onStray(session.request.listenIndex, msg, address, port),
+    };
+  }
 
   /** A session on dgram sockets, which connect over the next few ticks. */
   #openDgram(request: RemoteSessionRequest, endpointStats: EndpointStats): HostedSession {

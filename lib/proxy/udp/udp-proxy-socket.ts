@@ -330,7 +330,7 @@ export class UdpProxySocket implements ProxySocket {
   /** A session on the native data path, both sockets connected at once; undefined when not possible. */
   #openNative(key: string, listenSocket: dgram.Socket, index: number, rinfo: dgram.RemoteInfo, ep: Endpoint, endpointStats: EndpointStats): UdpSession | undefined {
     if (!this.#nativeWanted) return undefined;
-    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers, this.#maxSessions, this.stats));
+    const native = (this.#native ??= NativeSessions.create(this.#nativeHandlers(), this.#maxSessions, this.stats));
     if (native === undefined) return undefined;
     let local: ReturnType<dgram.Socket['address']>;
     try {
@@ -360,18 +360,21 @@ export class UdpProxySocket implements ProxySocket {
     return session;
   }
 
-  readonly #nativeHandlers: NativeSessionHandlers<UdpSession> = {
-    upstreamError: (session, code) => this.#onUpstreamError(session, code),
-    // The reply socket failed (not the client's port being closed, which the session outlives):
-    // the session ends without blame on the endpoint, and the client's next datagram opens another.
-    replyError: (session, code) => {
-      if (session.closed) return;
-      if (isLocalResourceError(code)) this.stats.localResourceErrors++;
-      this.#table.delete(session);
-      this.#closeSession(session);
-    },
-    stray: (session, msg, address, port) => this.#strayDatagram(session.listenSocket, session.listenIndex, msg, address, port),
-  };
+  /** Made with the port's native group (most ports never have one). */
+  #nativeHandlers(): NativeSessionHandlers<UdpSession> {
+    return {
+      upstreamError: (session, code) => this.#onUpstreamError(session, code),
+      // The reply socket failed (not the client's port being closed, which the session outlives):
+      // the session ends without blame on the endpoint, and the client's next datagram opens another.
+      replyError: (session, code) => {
+        if (session.closed) return;
+        if (isLocalResourceError(code)) this.stats.localResourceErrors++;
+        this.#table.delete(session);
+        this.#closeSession(session);
+      },
+      stray: (session, msg, address, port) => this.#strayDatagram(session.listenSocket, session.listenIndex, msg, address, port),
+    };
+  }
 
   #openReplySocket(session: UdpSession): void {
     openReplySocket(session, {
