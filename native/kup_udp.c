@@ -383,16 +383,11 @@ static void on_reply_readable(uv_poll_t *handle, int status, int events) {
   if (s->closing) return;
   int err = status < 0 ? pending_error(s->reply_fd) : relay(s, s->reply_fd, s->upstream_fd, 1);
   if (s->closing) return;
-  if (err == -ECONNREFUSED) {
-    report_error(s, 1, ECONNREFUSED);
-    return;
-  }
-  if (err != 0 && err != ECONNREFUSED) {
-    report_error(s, 0, err);
-    return;
-  }
+  if (err == -ECONNREFUSED) report_error(s, 1, ECONNREFUSED);
   /* ECONNREFUSED here: the client's port is closed now. The session stays until it is idle. */
-  if (status < 0) uv_poll_start(&s->reply_poll, UV_READABLE, on_reply_readable);
+  else if (err != 0 && err != ECONNREFUSED) report_error(s, 0, err);
+  /* A poll libuv stopped on an error goes on if JavaScript kept the session. */
+  if (!s->closing && status < 0) uv_poll_start(&s->reply_poll, UV_READABLE, on_reply_readable);
 }
 
 static void on_upstream_readable(uv_poll_t *handle, int status, int events) {
@@ -400,11 +395,8 @@ static void on_upstream_readable(uv_poll_t *handle, int status, int events) {
   if (s->closing) return;
   int err = status < 0 ? pending_error(s->upstream_fd) : relay(s, s->upstream_fd, s->reply_fd, 0);
   if (s->closing) return;
-  if (err > 0) {
-    report_error(s, 1, err);
-    return;
-  }
-  if (status < 0) uv_poll_start(&s->upstream_poll, UV_READABLE, on_upstream_readable);
+  if (err > 0) report_error(s, 1, err);
+  if (!s->closing && status < 0) uv_poll_start(&s->upstream_poll, UV_READABLE, on_upstream_readable);
 }
 
 /* ---- session life ---- */
