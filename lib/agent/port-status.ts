@@ -29,6 +29,13 @@ export interface PortStatus {
   readonly stats: ProxyStats | undefined;
 }
 
+/** The part of PortStatus that the per-port metrics read: cheap to take for every port at each scrape. */
+export type PortCounters = Pick<PortStatus, 'spn' | 'protocol' | 'scheduler' | 'stats'>;
+
+export function portCountersOf(st: ProxiedPort): PortCounters {
+  return { spn: st.key, protocol: st.port.protocol, scheduler: st.service.scheduler ?? DEFAULT_SCHEDULER, stats: st.socket?.stats };
+}
+
 export function portStatusOf(st: ProxiedPort, balancer: LoadBalancer): PortStatus {
   return {
     spn: st.key,
