@@ -27,8 +27,8 @@ import { DialVia } from './dial-via.js';
 import { addressesInCidrs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
 import { PortOpener } from './port-opener.js';
-import { portCountersOf, portStatusOf } from './port-status.js';
-import type { PortCounters, PortStatus } from './port-status.js';
+import { portCountersOf, portListenersOf, portStatusOf } from './port-status.js';
+import type { PortCounters, PortListeners, PortStatus } from './port-status.js';
 import type { PlanContext } from './portal-plan.js';
 import { LocalProxySockets } from '../proxy/proxy-socket-factory.js';
 import type { ProxySocketFactory } from '../proxy/proxy-socket-factory.js';
@@ -42,7 +42,7 @@ import type { ScopedPort, SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
 
 export type { AgentHealth } from './agent-health.js';
-export type { PortCounters, PortStatus } from './port-status.js';
+export type { PortCounters, PortListeners, PortStatus } from './port-status.js';
 export { RULES_CHANNEL } from './rule-sync.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
@@ -213,6 +213,11 @@ export class Agent implements ServiceSourceHandler {
   /** status() without the addresses, endpoints and portals: what a /metrics scrape reads of every port. */
   portCounters(): PortCounters[] {
     return [...this.#ports.values()].map(portCountersOf);
+  }
+
+  /** The listeners of every port, addresses read only when asked for: what the endpoint filter reads (see ownListenersOf). */
+  listeners(): PortListeners[] {
+    return [...this.#ports.values()].map(portListenersOf);
   }
 
   /** Counts for metrics: proxied services, service ports (listeners) and distinct endpoints. */
