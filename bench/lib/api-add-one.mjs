@@ -9,8 +9,12 @@
 //   api_ready_ms    spawn → every port listening (kernel socket census, polled every 50 ms);
 //   api_add_one_ms  a Service and its EndpointSlice created back to back, as the EndpointSlice
 //                   controller follows a new Service → its port accepts a connection (polled
-//                   every 2 ms); the median of ADDS additions, each after a quiet second, so that
-//                   each is the first change after a quiet period as in a cluster.
+//                   every 2 ms); the median of ADDS additions, each after a quiet period: QUIET_MS,
+//                   long enough for the sync rate limit (kube-proxy's token bucket: 2 syncs, one
+//                   more per --min-sync-period, 1 s by default) to be full again, as it is for a
+//                   change in a cluster where nothing else changed for a while. The Service and its
+//                   slice may cost two syncs (one to apply the Service, one to open its port once it
+//                   has an endpoint): with less quiet before, the second waits for its token.
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +28,7 @@ import { proxyWorkers } from './targets.mjs';
 const READY_LIMIT_MS = 120_000;
 const ADD_LIMIT_MS = 15_000;
 const ADDS = 5;
+const QUIET_MS = 2500;
 const PREFIX = '127.104';
 const ENDPOINT = '192.0.2.10';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -90,7 +95,7 @@ export async function apiAddOneOnce(ctx, target, count) {
     if (!Number.isFinite(readyMs)) return { ok: false, error: `${n} of ${count} ports listening after ${READY_LIMIT_MS / 1000} s${proc.done ? ' (it exited)' : ''}; see ${proc.logPath}` };
     const adds = [];
     for (let k = 0; k < ADDS; k++) {
-      await sleep(1000);
+      await sleep(QUIET_MS);
       const name = `extra-${k}`;
       const ip = ipOf(count + k);
       const t1 = performance.now();
