@@ -15,12 +15,15 @@ import { busyPorts, buildCTools, buildLegacy, describeMissing, detectTools, vers
 import { fdLimits, groupCpu, log, rssSampler, setLogDir, stop, stopAll } from './lib/procs.mjs';
 import { costTable, goals, goalsTable, mainTable, summarize } from './lib/report.mjs';
 import { prepareStartup, startupOnce } from './lib/startup.mjs';
+import { apiAddOneOnce } from './lib/api-add-one.mjs';
 import { ALL_TARGETS, layout, mainServices, startBackends, startTarget } from './lib/targets.mjs';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
 
-const ALL_SCENARIOS = ['bulk1', 'bulk4', 'keepalive', 'newconn', 'download', 'udp', 'memory', 'startup'];
+const ALL_SCENARIOS = ['bulk1', 'bulk4', 'keepalive', 'newconn', 'download', 'udp', 'memory', 'startup', 'apiadd'];
+/** Scenarios of the proxy alone (API mode): the others have no Kubernetes API client. */
+const PROXY_ONLY = ['apiadd'];
 const SCENARIO_ALIASES = { bulk: ['bulk1', 'bulk4'], http: ['keepalive', 'newconn', 'download'] };
 /** Which targets take part in which scenario. */
 const SUPPORTS = {
@@ -29,8 +32,8 @@ const SUPPORTS = {
   'proxy-workers': ALL_SCENARIOS,
   haproxy: ['bulk1', 'bulk4', 'keepalive', 'newconn', 'download', 'memory', 'startup'],
   'haproxy-big': ['bulk1', 'bulk4', 'download'],
-  nginx: ALL_SCENARIOS,
-  legacy: ALL_SCENARIOS,
+  nginx: ALL_SCENARIOS.filter((s) => !PROXY_ONLY.includes(s)),
+  legacy: ALL_SCENARIOS.filter((s) => !PROXY_ONLY.includes(s)),
 };
 
 const USAGE = `usage: npm run bench -- [options]        (or: node bench/run.mjs [options])
@@ -378,6 +381,22 @@ async function main() {
           log(`  startup rep ${rep} ${t}: ${m}${res.ok ? ` (${res.detail.echoed}/${o.services} ports proxied a byte; stop ${res.detail.stopMs.toFixed(0)} ms)` : ''}`);
           if (!res.ok) notes.push(`startup ${t} rep ${rep} failed: ${res.error}`);
           else if (res.detail.echoed < o.services) notes.push(`startup ${t} rep ${rep}: only ${res.detail.echoed} of ${o.services} ports proxied a byte`);
+        }
+      }
+    }
+
+    // ---------------------------------------------------------------- apiadd
+    if (scenarios.includes('apiadd')) {
+      const tl = tuples('apiadd');
+      log(`scenario apiadd: ${o.services} services through the test API server; targets ${tl.join(', ')}`);
+      for (let rep = 1; rep <= o.reps; rep++) {
+        for (const t of rotate(tl, rep - 1)) {
+          const res = await apiAddOneOnce(ctx, t, o.services);
+          runs.push({ scenario: 'apiadd', target: t, rep, ...res });
+          log(
+            `  apiadd rep ${rep} ${t}: ${res.ok ? `ready ${res.metrics.api_ready_ms.toFixed(0)} ms, one more service ${res.metrics.api_add_one_ms.toFixed(0)} ms (median of ${res.detail.addsMs.length})` : `FAILED: ${res.error}`}`,
+          );
+          if (!res.ok) notes.push(`apiadd ${t} rep ${rep} failed: ${res.error}`);
         }
       }
     }

@@ -146,7 +146,7 @@ async function main(commandLine: readonly string[]): Promise<number> {
     const named = withLocalNames(
       await serviceSourceFor(
         config,
-        ownListenersOf(config, () => agent?.status()),
+        ownListenersOf(config, () => agent?.listeners()),
       ),
       config,
     );

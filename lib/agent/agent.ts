@@ -27,8 +27,8 @@ import { DialVia } from './dial-via.js';
 import { addressesInCidrs } from './host-ips.js';
 import { LocalAddresses } from './local-addresses.js';
 import { PortOpener } from './port-opener.js';
-import { portStatusOf } from './port-status.js';
-import type { PortStatus } from './port-status.js';
+import { portCountersOf, portListenersOf, portStatusOf } from './port-status.js';
+import type { PortCounters, PortListeners, PortStatus } from './port-status.js';
 import type { PlanContext } from './portal-plan.js';
 import { LocalProxySockets } from '../proxy/proxy-socket-factory.js';
 import type { ProxySocketFactory } from '../proxy/proxy-socket-factory.js';
@@ -38,11 +38,11 @@ import { ServiceHealthChecks } from './service-health-checks.js';
 import { ServicePorts } from './service-ports.js';
 import { SyncRunner } from './sync-runner.js';
 import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
-import type { SyncStatus } from './sync-status.js';
+import type { ScopedPort, SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
 
 export type { AgentHealth } from './agent-health.js';
-export type { PortStatus } from './port-status.js';
+export type { PortCounters, PortListeners, PortStatus } from './port-status.js';
 export { RULES_CHANNEL } from './rule-sync.js';
 
 export type AgentConfig = Pick<Config, 'bindAddress' | 'udpTimeoutMs' | 'udpMaxSessions' | 'syncPeriodMs' | 'minSyncPeriodMs'> & {
@@ -210,6 +210,16 @@ export class Agent implements ServiceSourceHandler {
     return [...this.#ports.values()].map((st) => portStatusOf(st, this.#balancer));
   }
 
+  /** status() without the addresses, endpoints and portals: what a /metrics scrape reads of every port. */
+  portCounters(): PortCounters[] {
+    return [...this.#ports.values()].map(portCountersOf);
+  }
+
+  /** The listeners of every port, addresses read only when asked for: what the endpoint filter reads (see ownListenersOf). */
+  listeners(): PortListeners[] {
+    return [...this.#ports.values()].map(portListenersOf);
+  }
+
   /** Counts for metrics: proxied services, service ports (listeners) and distinct endpoints. */
   counts(): { services: number; servicePorts: number; endpoints: number } {
     const endpoints = new Set<string>();
@@ -219,12 +229,15 @@ export class Agent implements ServiceSourceHandler {
 
   /** What kube-proxy's sync metrics read: change counts, the last sync request, families, Local policies without local endpoints. */
   syncStatus(): SyncStatus {
-    const ports = [...this.#ports.values()].map((st) => {
+    const ports: ScopedPort[] = [];
+    for (const st of this.#ports.values()) {
+      // Only a Local traffic policy is counted, and a /metrics scrape with 10,000 service ports
+      // spent most of its time reading the endpoints of every port; merging a port's slices is
+      // only needed where it has no endpoint of its own.
+      if (st.service.internalTrafficPolicy !== 'Local' && st.service.externalTrafficPolicy !== 'Local') continue;
       const endpoints = this.#balancer.endpoints(st.key).length;
-      // Merging a port's slices is only needed where it has no endpoint of its own: a /metrics
-      // scrape with 10,000 service ports spent most of its time here merging them all.
-      return { service: st.service, port: st.port, scope: st.scope, endpoints, clusterEndpoints: endpoints > 0 ? endpoints : this.#endpoints.endpointsFor(st.service, st.port).length };
-    });
+      ports.push({ service: st.service, port: st.port, scope: st.scope, endpoints, clusterEndpoints: endpoints > 0 ? endpoints : this.#endpoints.endpointsFor(st.service, st.port).length });
+    }
     return {
       ...this.#accounting.counts(this.#tracker.size),
       lastQueuedMs: this.#runner.lastQueuedMs,

@@ -29,6 +29,43 @@ export interface PortStatus {
   readonly stats: ProxyStats | undefined;
 }
 
+/** The part of PortStatus that the per-port metrics read: cheap to take for every port at each scrape. */
+export type PortCounters = Pick<PortStatus, 'spn' | 'protocol' | 'scheduler' | 'stats'>;
+
+/**
+ * The listeners of one proxy socket, for the endpoint filter: the ports it may listen on (its
+ * service port, node port and proxy port) are plain fields, and the addresses, which ask the
+ * kernel, are read only when asked for.
+ */
+export interface PortListeners extends Pick<PortStatus, 'listening' | 'proxyPort'> {
+  readonly ports: readonly number[];
+}
+
+export function portListenersOf(st: ProxiedPort): PortListeners {
+  return new ListenersOf(st);
+}
+
+/** A class, not an object literal with a getter: thousands are made at a time, and this keeps them on one fast shape. */
+class ListenersOf implements PortListeners {
+  readonly #st: ProxiedPort;
+  readonly ports: readonly number[];
+  readonly proxyPort: number;
+
+  constructor(st: ProxiedPort) {
+    this.#st = st;
+    this.ports = [st.port.port, st.port.nodePort, st.proxyPort];
+    this.proxyPort = st.proxyPort;
+  }
+
+  get listening(): readonly ListenAddress[] {
+    return this.#st.socket?.addresses() ?? [];
+  }
+}
+
+export function portCountersOf(st: ProxiedPort): PortCounters {
+  return { spn: st.key, protocol: st.port.protocol, scheduler: st.service.scheduler ?? DEFAULT_SCHEDULER, stats: st.socket?.stats };
+}
+
 export function portStatusOf(st: ProxiedPort, balancer: LoadBalancer): PortStatus {
   return {
     spn: st.key,

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js';
 import { logger } from '../log.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { RequestRateLimiter } from '../source/request-rate-limiter.js';
-import type { OwnListener } from '../source/endpoint-address-filter.js';
+import type { OwnListeners } from '../source/endpoint-address-filter.js';
 import type { ServiceSource } from '../source/service-source.js';
 import { ScopedServiceSource } from '../source/scoped-service-source.js';
 import { serviceScopeOf } from './service-scope-of.js';
@@ -20,7 +20,7 @@ const KUBE_PROXY_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
  * or ~/.kube/config, in that order. Rejects with KubeConfigError when none of those exists.
  * ownListeners: this node's listeners, which endpoints from the API may not point at (see ownListenersOf).
  */
-export async function serviceSourceFor(config: Config, ownListeners?: () => Iterable<OwnListener>): Promise<ServiceSource> {
+export async function serviceSourceFor(config: Config, ownListeners?: OwnListeners): Promise<ServiceSource> {
   const source = await unscopedSourceFor(config, ownListeners);
   const scope = serviceScopeOf(config);
   if (scope === undefined) return source;
@@ -28,7 +28,7 @@ export async function serviceSourceFor(config: Config, ownListeners?: () => Iter
   return new ScopedServiceSource(source, scope);
 }
 
-async function unscopedSourceFor(config: Config, ownListeners?: () => Iterable<OwnListener>): Promise<ServiceSource> {
+async function unscopedSourceFor(config: Config, ownListeners?: OwnListeners): Promise<ServiceSource> {
   // As the Agent's: Local traffic policies, topology hints and the Node watched all mean this name.
   const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {

@@ -1,4 +1,3 @@
-import PQueue from 'p-queue';
 import { logger } from '../log.js';
 
 export interface SyncRunnerOptions {
@@ -19,32 +18,47 @@ const log = logger('sync');
 /**
  * A bounded-frequency runner in the manner of kube-proxy's BoundedFrequencyRunner: run() requests
  * are coalesced (at most one run waits at a time, and it sees every change made before it starts),
- * runs are serialized, rate-limited to `burst` per minIntervalMs, and happen at least every
- * maxIntervalMs.
+ * runs are serialized, and happen at least every maxIntervalMs.
+ *
+ * The rate limit is kube-proxy's: a token bucket of `burst` tokens refilled at one per
+ * minIntervalMs, one token per run. So the first change after a quiet period runs at once, a burst
+ * of changes costs at most `burst` runs back to back, and then runs are minIntervalMs apart. A run
+ * that must wait is scheduled for when its token is there, not for the end of a fixed window.
  */
 export class SyncRunner {
   readonly #fn: () => Promise<void>;
-  readonly #queue: PQueue;
+  readonly #minIntervalMs: number;
   readonly #maxIntervalMs: number;
-  #waiting = false;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #burst: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #refilledAt = performance.now();
+  /** A run is requested and has not started yet. */
+  #pending = false;
+  #running: Promise<void> | undefined;
+  /** The wait for the next token. */
+  #limitTimer: NodeJS.Timeout | undefined;
+  #periodic: NodeJS.Timeout | undefined;
+  #started = false;
   #closed = false;
   #runs = 0;
-  readonly #now: () => number;
   #lastQueuedMs: number | undefined;
+  #idleWaiters: (() => void)[] = [];
 
   constructor(options: SyncRunnerOptions) {
     this.#fn = options.fn;
+    this.#minIntervalMs = Math.max(0, options.minIntervalMs);
     this.#maxIntervalMs = options.maxIntervalMs;
+    this.#burst = Math.max(1, options.burst ?? 2);
+    this.#tokens = this.#burst;
     this.#now = options.now ?? Date.now;
-    this.#queue = options.minIntervalMs > 0 ? new PQueue({ concurrency: 1, interval: options.minIntervalMs, intervalCap: options.burst ?? 2 }) : new PQueue({ concurrency: 1 });
   }
 
   /** Starts the periodic runs. */
   start(): void {
-    if (this.#closed || this.#timer) return;
-    this.#timer = setInterval(() => this.#enqueue(), this.#maxIntervalMs);
-    this.#timer.unref();
+    if (this.#closed || this.#started) return;
+    this.#started = true;
+    this.#armPeriodic();
   }
 
   /**
@@ -54,7 +68,7 @@ export class SyncRunner {
   run(): void {
     if (this.#closed) return;
     this.#lastQueuedMs = this.#now();
-    this.#enqueue();
+    this.#request();
   }
 
   /**
@@ -66,22 +80,6 @@ export class SyncRunner {
     return this.#lastQueuedMs;
   }
 
-  #enqueue(): void {
-    if (this.#closed || this.#waiting) return;
-    this.#waiting = true;
-    void this.#queue.add(async () => {
-      this.#waiting = false;
-      if (this.#closed) return;
-      try {
-        await this.#fn();
-      } catch (err) {
-        log.error('sync failed', { error: err });
-      } finally {
-        this.#runs++;
-      }
-    });
-  }
-
   /** Runs completed so far. */
   get runs(): number {
     return this.#runs;
@@ -89,21 +87,90 @@ export class SyncRunner {
 
   /** Resolves when no run is waiting or running. */
   async idle(): Promise<void> {
-    await this.#queue.onIdle();
+    if (!this.#pending && this.#running === undefined) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Stops periodic runs and waits for a run in progress. Idempotent. */
   async close(): Promise<void> {
     this.destroy();
-    await this.#queue.onIdle();
+    await this.idle();
   }
 
   /** Stops at once; a run in progress finishes on its own. Idempotent. */
   destroy(): void {
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#queue.clear();
-    this.#waiting = false;
+    this.#pending = false;
+    if (this.#limitTimer) clearTimeout(this.#limitTimer);
+    if (this.#periodic) clearTimeout(this.#periodic);
+    this.#limitTimer = this.#periodic = undefined;
+    this.#settleIdle();
+  }
+
+  #request(): void {
+    this.#pending = true;
+    // A run in progress, or one waiting for its token, takes this request when it gets there.
+    if (this.#running !== undefined || this.#limitTimer !== undefined) return;
+    this.#tryRun();
+  }
+
+  #tryRun(): void {
+    if (this.#closed || !this.#pending || this.#running !== undefined) return;
+    const waitMs = this.#takeToken();
+    if (waitMs > 0) {
+      this.#limitTimer = setTimeout(() => {
+        this.#limitTimer = undefined;
+        this.#tryRun();
+      }, waitMs);
+      return;
+    }
+    this.#pending = false;
+    this.#running = this.#runOnce();
+  }
+
+  async #runOnce(): Promise<void> {
+    try {
+      await this.#fn();
+    } catch (err) {
+      log.error('sync failed', { error: err });
+    } finally {
+      this.#runs++;
+      this.#running = undefined;
+      // As kube-proxy's runner, the longest gap is counted from the last run.
+      if (this.#started && !this.#closed) this.#armPeriodic();
+      if (this.#pending && !this.#closed) this.#request();
+      else this.#settleIdle();
+    }
+  }
+
+  /** Takes a token and answers 0, or answers how long until there is one. With no minimum interval there is always one. */
+  #takeToken(): number {
+    if (this.#minIntervalMs === 0) return 0;
+    const now = performance.now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#refilledAt) / this.#minIntervalMs);
+    this.#refilledAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - this.#tokens) * this.#minIntervalMs);
+  }
+
+  #armPeriodic(): void {
+    if (this.#periodic) clearTimeout(this.#periodic);
+    this.#periodic = setTimeout(() => {
+      this.#periodic = undefined;
+      if (this.#closed) return;
+      this.#armPeriodic();
+      this.#request();
+    }, this.#maxIntervalMs);
+    this.#periodic.unref();
+  }
+
+  #settleIdle(): void {
+    if (this.#pending || this.#running !== undefined) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

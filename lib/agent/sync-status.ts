@@ -39,7 +39,9 @@ export interface ScopedPort {
  */
 export function servedFamilies(services: Iterable<ServiceSpec>): IPFamily[] {
   const families = new Set<IPFamily>();
-  for (const svc of services) for (const ip of svc.clusterIPs) families.add(parseIP(ip)?.family ?? 'IPv4');
+  // Without a colon a string is no IPv6 address, so parseIP would answer IPv4 or nothing (IPv4
+  // here) alike: skipping it keeps a /metrics scrape with 10,000 services from parsing them all.
+  for (const svc of services) for (const ip of svc.clusterIPs) families.add(ip.includes(':') ? (parseIP(ip)?.family ?? 'IPv4') : 'IPv4');
   if (families.size === 0) families.add('IPv4');
   return [...families].sort();
 }

@@ -53,9 +53,9 @@ export class KubeProxyMetrics {
   readonly #healthz: Counter<'code'>;
   readonly #livez: Counter<'code'>;
 
-  constructor(registry: Registry, agent: AgentView) {
+  /** `status`: the agent's syncStatus(), read once per scrape; undefined for an agent without one. */
+  constructor(registry: Registry, agent: AgentView, status: () => ReturnType<NonNullable<AgentView['syncStatus']>> | undefined) {
     const registers = [registry];
-    const status = (): ReturnType<NonNullable<AgentView['syncStatus']>> | undefined => agent.syncStatus?.();
 
     this.#syncDuration = new Histogram({
       name: 'kubeproxy_sync_proxy_rules_duration_seconds',

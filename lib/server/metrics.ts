@@ -1,10 +1,11 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { PortStatus } from '../agent/agent.js';
 import { InvalidConfigError } from '../errors.js';
 import type { IPFamily } from '../model/ip-address.js';
 import type { AgentView } from './agent-view.js';
 import { KubeProxyMetrics } from './kube-proxy-metrics.js';
+import { PortSeries } from './port-series.js';
 import { UserspaceProxyMetrics } from './userspace-proxy-metrics.js';
 
 export { METRIC_PREFIX } from './userspace-proxy-metrics.js';
@@ -53,8 +54,9 @@ export interface MetricsOptions {
 const DEFAULT_FAMILIES: readonly IPFamily[] = ['IPv4'];
 
 /**
- * The agent's Prometheus metrics, in their own Registry: this project's own
- * (UserspaceProxyMetrics), kube-proxy's (KubeProxyMetrics), and prom-client's process metrics.
+ * The agent's Prometheus metrics: this project's own (UserspaceProxyMetrics, and PortSeries per
+ * service port), kube-proxy's (KubeProxyMetrics), and prom-client's process metrics, rendered in
+ * that order.
  *
  * Nothing is counted on the data path for metrics: the proxy sockets keep plain counters
  * (ProxyStats), and every per-port metric and count is read from the agent at scrape time, one
@@ -62,12 +64,15 @@ const DEFAULT_FAMILIES: readonly IPFamily[] = ['IPv4'];
  * probes) arrive on diagnostics channels.
  */
 export class Metrics {
-  readonly registry = new Registry();
+  /** The metrics before the per-port ones, and those after them: each in its own prom-client Registry. */
+  readonly #before = new Registry();
+  readonly #after = new Registry();
   readonly #agent: AgentView;
-  /** The status of the scrape under way, so that every collect() sees the same one. */
-  #scrape: PortStatus[] | undefined;
+  readonly #ports = new PortSeries();
   readonly #own: UserspaceProxyMetrics;
   readonly #kubeProxy: KubeProxyMetrics;
+  /** What the collect() callbacks of the registry being rendered have read of the agent: each read once per scrape. */
+  #reads: Map<string, unknown> | undefined;
   readonly #subscriptions: [string, (message: unknown) => void][];
   #closed = false;
 
@@ -75,9 +80,9 @@ export class Metrics {
     const agent = options.agent;
     if (typeof agent?.status !== 'function') throw new InvalidConfigError(['metrics: agent must be an Agent']);
     this.#agent = agent;
-    this.#own = new UserspaceProxyMetrics(this.registry, agent, () => this.#scrape ?? agent.status());
-    this.#kubeProxy = new KubeProxyMetrics(this.registry, agent);
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#own = new UserspaceProxyMetrics(this.#before, agent, () => this.#once('counts', () => agent.counts()));
+    this.#kubeProxy = new KubeProxyMetrics(this.#after, agent, () => this.#once('syncStatus', () => agent.syncStatus?.()));
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.#after });
     this.#subscriptions = [
       [SYNC_CHANNEL_NAME, this.#onSync],
       [RULES_CHANNEL_NAME, this.#onRules],
@@ -89,18 +94,43 @@ export class Metrics {
 
   /** The Content-Type of render()'s text (Prometheus text format 0.0.4). */
   get contentType(): string {
-    return this.registry.contentType;
+    return this.#after.contentType;
   }
 
-  /** Every metric in the Prometheus text format, from one snapshot of the agent's status. */
+  /**
+   * Every metric in the Prometheus text format, the per-port ones from one snapshot of the
+   * agent's status. Each registry's text ends in a newline, and metrics are separated by an empty
+   * line, as in prom-client's text of a single registry.
+   */
   async render(): Promise<string> {
     await this.#agent.refreshStats?.();
-    this.#scrape = this.#agent.status();
+    const before = await this.#collect(this.#before);
+    // Yields between the parts, so that with many ports a scrape is several short stalls, not one long one.
+    await setImmediatePromise();
+    const perPort = await this.#ports.render(this.#agent.portCounters?.() ?? this.#agent.status());
+    await setImmediatePromise();
+    const after = await this.#collect(this.#after);
+    return `${before}\n${perPort.join('\n\n')}\n\n${after}`;
+  }
+
+  /**
+   * prom-client calls every collect() of a registry synchronously when its metrics() is called
+   * (their awaits come after), so the reads are shared for exactly that call, also when scrapes
+   * overlap.
+   */
+  #collect(registry: Registry): Promise<string> {
+    this.#reads = new Map();
     try {
-      return await this.registry.metrics();
+      return registry.metrics();
     } finally {
-      this.#scrape = undefined;
+      this.#reads = undefined;
     }
+  }
+
+  #once<T>(key: string, read: () => T): T {
+    if (this.#reads === undefined) return read();
+    if (!this.#reads.has(key)) this.#reads.set(key, read());
+    return this.#reads.get(key) as T;
   }
 
   /** Stops listening to the channels. Idempotent. */

@@ -8,6 +8,12 @@ export interface RefusedAddress {
 
 type Range = readonly [ipaddr.IPv4 | ipaddr.IPv6, number, string];
 
+/**
+ * This node's own listeners; given the ports of a slice, at least those at these ports (a source
+ * with thousands of listeners need not list them all for every slice).
+ */
+export type OwnListeners = (ports?: ReadonlySet<number>) => Iterable<OwnListener>;
+
 /** A listener of this node (health, metrics or proxy port) on one of its own addresses. */
 export interface OwnListener {
   readonly address: string;
@@ -24,7 +30,7 @@ export interface EndpointAddressFilterOptions {
    * address that is one of them at a port of the slice is refused: the proxy would connect to itself
    * (a loop through its own proxy port) or hand its health and metrics servers to any client.
    */
-  readonly ownListeners?: () => Iterable<OwnListener>;
+  readonly ownListeners?: OwnListeners;
 }
 
 /**
@@ -114,7 +120,7 @@ function normalize(address: string): string {
 export interface EndpointAddressFilter {
   readonly allowLoopback: boolean;
   readonly extra: readonly Range[];
-  readonly ownListeners: (() => Iterable<OwnListener>) | undefined;
+  readonly ownListeners: OwnListeners | undefined;
 }
 
 /** Compiles the options (invalid CIDRs are left out: check them first with validateRefusedCidrs). */
@@ -157,7 +163,7 @@ function ownListenersAtPorts(filter: EndpointAddressFilter, slice: EndpointSlice
   const out = new Map<string, number>();
   if (!filter.ownListeners) return out;
   const ports = slice.ports === undefined ? undefined : new Set(slice.ports.map((p) => p.port));
-  for (const { address, port } of filter.ownListeners()) {
+  for (const { address, port } of filter.ownListeners(ports)) {
     if ((ports === undefined || ports.has(port)) && !out.has(normalize(address))) out.set(normalize(address), port);
   }
   return out;

@@ -13,7 +13,7 @@ import type { ServiceSpec } from '../model/service.js';
 import { serviceFromObject } from '../model/service-from-object.js';
 import { Backoff } from './backoff.js';
 import { endpointAddressFilter, filterEndpointAddresses, validateRefusedCidrs } from './endpoint-address-filter.js';
-import type { EndpointAddressFilter, OwnListener } from './endpoint-address-filter.js';
+import type { EndpointAddressFilter, OwnListeners } from './endpoint-address-filter.js';
 import { InformerSiblings } from './informer-siblings.js';
 import { InformerSupervisor } from './informer-supervisor.js';
 import type { InformerHealth } from './informer-supervisor.js';
@@ -56,7 +56,7 @@ export interface KubeSourceOptions {
   /** More endpoint addresses to refuse (--refuse-endpoint-cidrs), beside the built-in ones (see endpoint-address-filter.ts). */
   readonly refusedCidrs?: readonly string[];
   /** This node's health, metrics and proxy listeners on its own addresses: endpoints there are refused. */
-  readonly ownListeners?: () => Iterable<OwnListener>;
+  readonly ownListeners?: OwnListeners;
   /** Restart delays after an informer fails: initialMs (default 1 s) doubling up to maxMs (default 30 s), ±20%. */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Told of every list that failed, before it is retried (see unreachable-cluster-ip-warning.ts). */
