@@ -8,7 +8,7 @@ import type { ProxySocketKey } from '../model/service-port-name.js';
 import { DEFAULT_SCHEDULING } from './load-balancer.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
 import type { PickState, Scheduler } from './scheduler.js';
-import { schedulerFor } from './scheduler-for.js';
+import { CLIENT_HASHING_SCHEDULERS, schedulerFor } from './scheduler-for.js';
 import { shuffle } from './shuffle.js';
 
 const log = logger('balancer');
@@ -62,6 +62,8 @@ export class SchedulingBalancer implements LoadBalancer {
   readonly #ports = new Map<ProxySocketKey, PortState>();
   /** Kept apart from the port state: a proxy socket may register before or after newService. */
   readonly #counts = new Map<ProxySocketKey, ConnectionCounts>();
+  /** Per port, the PickState of picks without avoid, made once per #counts entry rather than per pick. */
+  readonly #pickStates = new Map<ProxySocketKey, PickState>();
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #maxAffinityEntries: number;
@@ -138,10 +140,12 @@ export class SchedulingBalancer implements LoadBalancer {
   deleteService(spn: ProxySocketKey): void {
     this.#ports.delete(spn);
     this.#counts.delete(spn);
+    this.#pickStates.delete(spn);
   }
 
   trackConnections(spn: ProxySocketKey, counts: ConnectionCounts): void {
     this.#counts.set(spn, counts);
+    this.#pickStates.delete(spn);
   }
 
   nextEndpoint(spn: ProxySocketKey, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
@@ -166,15 +170,19 @@ export class SchedulingBalancer implements LoadBalancer {
     }
 
     state.scheduler ??= this.#build(state);
-    const counts = this.#counts.get(spn);
-    const pickState: PickState = { active: counts === undefined ? noConnections : (key) => counts.get(key)?.active ?? 0, avoid };
-    const ep = state.scheduler.pick(state.endpoints, clientIP, pickState);
+    const pickState = this.#pickState(spn);
+    const ep = state.scheduler.pick(state.endpoints, clientIP, avoid === undefined ? pickState : { active: pickState.active, avoid });
     if (sticky) this.#pin(state, clientIP, ep.key, now);
     return ep;
   }
 
   endpoints(spn: ProxySocketKey): readonly Endpoint[] {
     return this.#ports.get(spn)?.endpoints ?? NO_ENDPOINTS;
+  }
+
+  needsClientIP(spn: ProxySocketKey): boolean {
+    const state = this.#ports.get(spn);
+    return state === undefined || state.affinityType === 'ClientIP' || CLIENT_HASHING_SCHEDULERS.includes(state.scheduling.scheduler);
   }
 
   cleanupStaleStickySessions(): void {
@@ -195,6 +203,16 @@ export class SchedulingBalancer implements LoadBalancer {
   /** The scheduler of a service port (rr when unknown): for status views. */
   schedulerOf(spn: ProxySocketKey): SchedulingPolicy['scheduler'] {
     return this.#ports.get(spn)?.scheduling.scheduler ?? DEFAULT_SCHEDULING.scheduler;
+  }
+
+  #pickState(spn: ProxySocketKey): PickState {
+    let ps = this.#pickStates.get(spn);
+    if (ps === undefined) {
+      const counts = this.#counts.get(spn);
+      ps = { active: counts === undefined ? noConnections : (key) => counts.get(key)?.active ?? 0, avoid: undefined };
+      this.#pickStates.set(spn, ps);
+    }
+    return ps;
   }
 
   #build(state: PortState): Scheduler {

@@ -60,15 +60,21 @@ export interface TcpHandles {
    */
   takeAccepts(server: net.Server, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): boolean;
   /**
-   * Starts connecting a new handle to ip:port; done(0 or a negative errno, handle) once, later.
-   * A synchronous failure (out of descriptors) is returned as its negative errno, done not called.
+   * Starts connecting a new handle to ip:port (an IP literal); done(0 or a negative errno, handle)
+   * once, later. A synchronous failure (out of descriptors) is returned as its negative errno, done
+   * not called. The handle is read from the moment it connects: done must set its onread (and
+   * call readStart(), which is harmless when it already reads) or close it.
    */
   connect(ip: string, port: number, done: (status: number, handle: TcpHandle) => void): TcpHandle | number;
   newRequest(oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): HandleRequest;
   /** WRITE_DONE, WRITE_QUEUED, or a negative errno. buf must stay untouched until then. */
   write(handle: TcpHandle, req: HandleRequest, buf: Uint8Array): number;
-  /** Sends a FIN after the queued writes: 0 (oncomplete follows), SHUTDOWN_DONE, or a negative errno. */
-  shutdown(handle: TcpHandle, oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): number;
+  /**
+   * Sends a FIN after the queued writes: 0 (issued) or SHUTDOWN_DONE, or a negative errno. No
+   * completion is reported: what follows a FIN (closing the handle) needs no wait for it, since a
+   * close after the queued writes sends the FIN too.
+   */
+  shutdown(handle: TcpHandle): number;
   /** The peer's or local address, or undefined once the connection is gone. */
   peer(handle: TcpHandle): Address | undefined;
   local(handle: TcpHandle): Address | undefined;
@@ -125,6 +131,12 @@ function probe(): Bindings | undefined {
   }
 }
 
+/** The onread of a connecting handle: never called while connecting (see connect()). */
+function stopReading(this: TcpHandle): undefined {
+  this.readStop();
+  return undefined;
+}
+
 /** libuv's ENOTCONN: a shutdown of a socket the peer already reset counts as done. */
 const UV_ENOTCONN = -107;
 
@@ -158,11 +170,18 @@ function make(b: Bindings): TcpHandles {
       req.done = done;
       req.address = ip;
       req.port = port;
-      const err = net.isIPv6(ip) ? handle.connect6(req, ip, port) : handle.connect(req, ip, port);
+      // An IP literal: a colon makes it IPv6 (cheaper than net.isIPv6's pattern, once per connection).
+      const err = ip.includes(':') ? handle.connect6(req, ip, port) : handle.connect(req, ip, port);
       if (err !== 0) {
         handle.close();
         return err;
       }
+      // Reading from now on: libuv then keeps the descriptor in epoll across the connect's
+      // completion and changes its events once (EPOLL_CTL_MOD), where a readStart() after the
+      // connect costs an EPOLL_CTL_ADD that fails (EEXIST) and a MOD. libuv reports the connect
+      // before any read, and done takes over the handle before any read can come.
+      handle.onread = stopReading;
+      handle.readStart();
       return handle;
     },
     newRequest(oncomplete, owner) {
@@ -181,10 +200,9 @@ function make(b: Bindings): TcpHandles {
       w.buffer = buf;
       return WRITE_QUEUED;
     },
-    shutdown(handle, oncomplete, owner) {
+    shutdown(handle) {
+      // Without an oncomplete, Node does not call into JavaScript when the FIN is out.
       const s = new b.ShutdownWrap();
-      s.oncomplete = oncomplete;
-      s.owner = owner;
       s.handle = handle;
       const err = (handle as unknown as { shutdown(req: object): number }).shutdown(s);
       return err === 1 || err === UV_ENOTCONN ? SHUTDOWN_DONE : err;

@@ -1,4 +1,4 @@
-import { SHUTDOWN_DONE, TCP_HANDLES, WRITE_QUEUED } from '../../internals/tcp-handles.js';
+import { TCP_HANDLES, WRITE_QUEUED } from '../../internals/tcp-handles.js';
 import type { HandleRequest, TcpHandle, TcpHandles } from '../../internals/tcp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
@@ -24,9 +24,8 @@ class Direction {
   writing = false;
   /** dst is to get a FIN once nothing is queued for it. */
   ending = false;
-  /** dst's FIN is issued; shutDone: sent. */
+  /** dst's FIN is issued (sent after what is queued for it, or by its close). */
   shut = false;
-  shutDone = false;
   /** src sent its FIN: nothing more comes from it. */
   srcEnded = false;
 
@@ -169,25 +168,19 @@ export class HandleForwarder implements IdleTracked {
     const other = d === this.#up ? this.#down : this.#up;
     if (other.srcEnded) {
       // The destination has sent its FIN and has nothing queued: its close sends ours.
-      d.shutDone = true;
       this.close(d.dst, false);
       return;
     }
-    const r = H.shutdown(d.dst, onShutdown, d);
-    if (r === SHUTDOWN_DONE) this.shutDone(d);
-    else if (r < 0) this.abortFrom(d.dst);
+    // Not waited for: the destination is closed once its own FIN comes (closeIfDone), and a close
+    // before libuv got to the shutdown sends the FIN all the same, nothing being queued.
+    if (H.shutdown(d.dst) < 0) this.abortFrom(d.dst);
   }
 
-  shutDone(d: Direction): void {
-    d.shutDone = true;
-    this.closeIfDone(d.dst);
-  }
-
-  /** A handle that has sent and received its FIN is closed. */
+  /** A handle that has received its FIN and been given ours is closed. */
   closeIfDone(h: TcpHandle): void {
     const reader = h === this.client ? this.#up : this.#down;
     const writer = h === this.client ? this.#down : this.#up;
-    if (reader.srcEnded && writer.shutDone) this.close(h, false);
+    if (reader.srcEnded && writer.shut) this.close(h, false);
   }
 
   /** An error on h: it is closed, its peer reset. */
@@ -283,11 +276,6 @@ function onWritten(this: HandleRequest, status: number): void {
   f.idleTicks = 0;
   if (d.ending) f.finish(d);
   else if (!d.srcEnded && !f.isClosed(d.src)) d.src.readStart();
-}
-
-function onShutdown(this: HandleRequest): void {
-  const d = this.owner as Direction;
-  if (!d.f.isClosed(d.dst)) d.f.shutDone(d);
 }
 
 /** Sends a RST on a handle that is not forwarding (yet): close with SO_LINGER 0. */

@@ -136,7 +136,7 @@ export class TcpConnections {
       this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
       return;
     }
-    const ip = clientIP(client.remoteAddress);
+    const ip = this.#readsClientIP() ? clientIP(client.remoteAddress) : '';
     // Made before dialing: it is the upstream socket's onread.
     const forwarder = new TcpForwarder(client, stats, this.#forwarderClosed());
     this.#live().set(
@@ -167,7 +167,7 @@ export class TcpConnections {
       this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
       return;
     }
-    const ip = clientIP(TCP_HANDLES?.peer(client)?.address);
+    const ip = this.#readsClientIP() ? clientIP(TCP_HANDLES?.peer(client)?.address) : '';
     const forwarder = new HandleForwarder(client, stats, this.#forwarderClosed());
     this.#live().set(
       client,
@@ -178,7 +178,7 @@ export class TcpConnections {
   #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
     if (outcome.kind !== 'connected') {
       this.#forget(client);
-      this.#dialFailed(outcome, ip, () => resetHandle(client));
+      this.#dialFailed(outcome, ip, client, () => resetHandle(client));
       return;
     }
     const upstream = outcome.socket;
@@ -237,11 +237,28 @@ export class TcpConnections {
       return;
     }
     this.#forget(client);
-    this.#dialFailed(outcome, ip, () => reset(client));
+    this.#dialFailed(outcome, ip, client, () => reset(client));
   }
 
-  /** The dial did not connect: the client gets a RST, and the reason is counted and logged. */
-  #dialFailed(outcome: Exclude<DialOutcome<unknown>, { kind: 'connected' }>, ip: string, resetClient: () => void): void {
+  /**
+   * Whether the client's address is read when it is accepted: the balancer picks by it, or debug
+   * lines name it. Otherwise it costs a system call (getpeername) per connection for nothing, and
+   * is read only where a line about a failed connection names the client.
+   */
+  #readsClientIP(): boolean {
+    return this.#balancer.needsClientIP?.(this.spn) !== false || this.#log.isDebugEnabled();
+  }
+
+  /** The client's address as the balancer sees it, read now ('' once the client is gone). */
+  #clientIPOf(client: Client): string {
+    return clientIP(client instanceof net.Socket ? client.remoteAddress : TCP_HANDLES?.peer(client)?.address);
+  }
+
+  /**
+   * The dial did not connect: the client gets a RST, and the reason is counted and logged. ip: the
+   * client's address if read at accept, else ''.
+   */
+  #dialFailed(outcome: Exclude<DialOutcome<unknown>, { kind: 'connected' }>, ip: string, client: Client, resetClient: () => void): void {
     if (outcome.kind === 'no-endpoint') {
       this.#rejectNoEndpoint(ip, resetClient);
       return;
@@ -253,13 +270,15 @@ export class TcpConnections {
       return;
     }
     this.stats.dialGiveUps++;
+    const suppressed = (this.#giveUpLog ??= new LogThrottle(1000)).take();
+    // Read before the reset: the address is gone with the connection.
+    const address = suppressed >= 0 && ip === '' ? this.#clientIPOf(client) : ip;
     // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
     resetClient();
-    const suppressed = (this.#giveUpLog ??= new LogThrottle(1000)).take();
     if (suppressed >= 0) {
       this.#log.warn('failed to connect to an endpoint', {
         service: this.spn,
-        client: ip,
+        client: address,
         lastEndpoint: outcome.endpoint.key,
         attempts: outcome.attempts,
         reason: outcome.reason,
