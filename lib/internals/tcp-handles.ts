@@ -55,8 +55,8 @@ export interface TcpHandles {
   readResult(): number;
   /**
    * Takes over the accepts of a listening net.Server: each accepted connection comes to
-   * onConnection as a handle that does not read yet, or an accept error as its code. False (and
-   * nothing changed) when the server has no handle of the expected kind.
+   * onConnection as a handle that does not read yet and has TCP_NODELAY set, or an accept error as
+   * its code. False (and nothing changed) when the server has no handle of the expected kind.
    */
   takeAccepts(server: net.Server, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): boolean;
   /**
@@ -157,9 +157,16 @@ function make(b: Bindings): TcpHandles {
     takeAccepts(server, onConnection) {
       const handle = (server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
       if (handle == null || !(handle instanceof b.TCP) || typeof handle.onconnection !== 'function') return false;
+      // Linux copies TCP_NODELAY from the listening socket to each socket it accepts: set once
+      // here, it saves a setsockopt per connection. Elsewhere, each accepted socket gets its own.
+      const inherited = process.platform === 'linux' && (handle as unknown as TcpHandle).setNoDelay(true) === 0;
       handle.onconnection = (err: number, client: TcpHandle | undefined) => {
-        if (err) onConnection(getSystemErrorName(err), undefined);
-        else onConnection(undefined, client);
+        if (err) {
+          onConnection(getSystemErrorName(err), undefined);
+          return;
+        }
+        if (!inherited) (client as TcpHandle).setNoDelay(true);
+        onConnection(undefined, client);
       };
       return true;
     },

@@ -1,4 +1,4 @@
-import { TCP_HANDLES, WRITE_QUEUED } from '../../internals/tcp-handles.js';
+import { TCP_HANDLES, WRITE_DONE, WRITE_QUEUED } from '../../internals/tcp-handles.js';
 import type { HandleRequest, TcpHandle, TcpHandles } from '../../internals/tcp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
@@ -18,8 +18,6 @@ class Direction {
   readonly buffer: ReadBuffer;
   src!: TcpHandle;
   dst!: TcpHandle;
-  /** The write request, reused while writes complete at once; a queued write keeps its own. */
-  req: HandleRequest | undefined;
   /** A write to dst is queued: src is not read until it completes (backpressure). */
   writing = false;
   /** dst is to get a FIN once nothing is queued for it. */
@@ -94,7 +92,7 @@ export class HandleForwarder implements IdleTracked {
     up.dst = upstream;
     down.src = upstream;
     down.dst = client;
-    client.setNoDelay(true);
+    // The client has TCP_NODELAY from its accept (see TcpHandles.takeAccepts).
     upstream.setNoDelay(true);
     (client as ReadHandle)[kReads] = up;
     (upstream as ReadHandle)[kReads] = down;
@@ -104,7 +102,7 @@ export class HandleForwarder implements IdleTracked {
     upstream.useUserBuffer(down.buffer.next(false));
     upstream.readStart();
     if (header !== undefined) {
-      const r = H.write(upstream, H.newRequest(onWritten, up), header);
+      const r = write(up, header);
       if (r < 0) {
         this.abortFrom(upstream);
         return;
@@ -212,6 +210,22 @@ export class HandleForwarder implements IdleTracked {
   }
 }
 
+/**
+ * The write request of every write that completes at once, whatever its connection: Node uses it
+ * only for a write it has to queue, which then keeps it until onWritten, and the next write gets a
+ * new one (as after a failed write). Saves making one per direction of each connection.
+ */
+let spareRequest: HandleRequest | undefined;
+
+/** Writes buf to d's destination: H.write's result. */
+function write(d: Direction, buf: Uint8Array): number {
+  const req = (spareRequest ??= H.newRequest(onWritten, undefined));
+  req.owner = d;
+  const r = H.write(d.dst, req, buf);
+  if (r !== WRITE_DONE) spareRequest = undefined;
+  return r;
+}
+
 function onRead(this: ReadHandle): Uint8Array | undefined {
   const d = this[kReads];
   const f = d.f;
@@ -234,13 +248,12 @@ function onRead(this: ReadHandle): Uint8Array | undefined {
       return undefined;
     }
     const buf = rb.current;
-    const r = H.write(d.dst, (d.req ??= H.newRequest(onWritten, d)), n === buf.length ? buf : buf.subarray(0, n));
+    const r = write(d, n === buf.length ? buf : buf.subarray(0, n));
     if (r < 0) {
       f.abortFrom(d.dst);
       return undefined;
     }
     if (r === WRITE_QUEUED) {
-      d.req = undefined;
       d.writing = true;
       this.readStop();
     }
