@@ -1,12 +1,14 @@
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { probeTcpBindings } from './tcp-handle-bindings.js';
+import type { TcpBindings } from './tcp-handle-bindings.js';
 
 /**
  * libuv's TCP handles as Node's internal tcp_wrap and stream_wrap bindings expose them: what
- * net.Socket is built on, without the Socket, its streams and their per-connection state. The
- * only place this project touches those bindings (an internal API: it may change in any Node
- * release). A feature probe at load decides whether they are usable; where not, TCP_HANDLES is
- * undefined and the callers stay on `net`. Checked on Node 20 and 24 by the specs.
+ * net.Socket is built on, without the Socket, its streams and their per-connection state. With
+ * tcp-handle-bindings.ts (the feature probe at load), the only place this project touches those
+ * bindings (an internal API: it may change in any Node release). Where the probe fails,
+ * TCP_HANDLES is undefined and the callers stay on `net`. Checked on Node 20 and 24 by the specs.
  *
  * process.binding() prints a deprecation warning (DEP0111) only under --pending-deprecation; a
  * process started that way does not use the handles at all, so it prints nothing either.
@@ -82,55 +84,6 @@ export interface TcpHandles {
   errorName(errno: number): string;
 }
 
-interface Bindings {
-  readonly TCP: new (type: number) => TcpHandle & { connect(req: object, ip: string, port: number): number; connect6(req: object, ip: string, port: number): number };
-  readonly TCPConnectWrap: new () => Record<string, unknown>;
-  readonly SOCKET: number;
-  readonly WriteWrap: new () => HandleRequest & { handle: TcpHandle; buffer: Uint8Array | undefined };
-  readonly ShutdownWrap: new () => HandleRequest & { handle: TcpHandle };
-  readonly state: Int32Array;
-  readonly kReadBytesOrError: number;
-  readonly kLastWriteWasAsync: number;
-}
-
-const HANDLE_METHODS = ['readStart', 'readStop', 'useUserBuffer', 'setNoDelay', 'getpeername', 'getsockname', 'close', 'reset', 'connect', 'connect6', 'writeBuffer', 'shutdown'];
-
-function pendingDeprecation(): boolean {
-  return process.execArgv.includes('--pending-deprecation') || /--pending-deprecation/.test(process.env.NODE_OPTIONS ?? '') || process.env.NODE_PENDING_DEPRECATION === '1';
-}
-
-function probe(): Bindings | undefined {
-  if (pendingDeprecation()) return undefined;
-  try {
-    const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-    if (typeof binding !== 'function') return undefined;
-    const tcp = binding('tcp_wrap');
-    const stream = binding('stream_wrap');
-    const TCP = tcp.TCP as Bindings['TCP'];
-    const constants = tcp.constants as { SOCKET?: number } | undefined;
-    const state = stream.streamBaseState;
-    if (typeof TCP !== 'function' || typeof tcp.TCPConnectWrap !== 'function' || typeof constants?.SOCKET !== 'number') return undefined;
-    if (typeof stream.WriteWrap !== 'function' || typeof stream.ShutdownWrap !== 'function' || !(state instanceof Int32Array)) return undefined;
-    if (typeof stream.kReadBytesOrError !== 'number' || typeof stream.kLastWriteWasAsync !== 'number') return undefined;
-    const probe = new TCP(constants.SOCKET) as unknown as Record<string, unknown>;
-    const missing = HANDLE_METHODS.some((m) => typeof probe[m] !== 'function');
-    (probe as unknown as TcpHandle).close();
-    if (missing || getSystemErrorName(-4095) !== 'EOF') return undefined;
-    return {
-      TCP,
-      TCPConnectWrap: tcp.TCPConnectWrap as Bindings['TCPConnectWrap'],
-      SOCKET: constants.SOCKET,
-      WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
-      ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
-      state,
-      kReadBytesOrError: stream.kReadBytesOrError,
-      kLastWriteWasAsync: stream.kLastWriteWasAsync,
-    };
-  } catch {
-    return undefined;
-  }
-}
-
 /** The onread of a connecting handle: never called while connecting (see connect()). */
 function stopReading(this: TcpHandle): undefined {
   this.readStop();
@@ -140,7 +93,7 @@ function stopReading(this: TcpHandle): undefined {
 /** libuv's ENOTCONN: a shutdown of a socket the peer already reset counts as done. */
 const UV_ENOTCONN = -107;
 
-function make(b: Bindings): TcpHandles {
+function make(b: TcpBindings): TcpHandles {
   const { state, kReadBytesOrError, kLastWriteWasAsync } = b;
   function afterConnect(this: { done: (status: number, handle: TcpHandle) => void }, status: number, handle: TcpHandle): void {
     this.done(status, handle);
@@ -198,7 +151,7 @@ function make(b: Bindings): TcpHandles {
       return req;
     },
     write(handle, req, buf) {
-      const w = req as InstanceType<Bindings['WriteWrap']>;
+      const w = req as InstanceType<TcpBindings['WriteWrap']>;
       w.handle = handle;
       const err = (handle as unknown as { writeBuffer(req: object, buf: Uint8Array): number }).writeBuffer(w, buf);
       if (err !== 0) return err;
@@ -228,7 +181,7 @@ export function listeningHandle(server: net.Server): object | undefined {
   return (server as unknown as { _handle?: object | null })._handle ?? undefined;
 }
 
-const BINDINGS = probe();
+const BINDINGS = probeTcpBindings();
 
 /** The handle operations, or undefined where this Node does not offer them (stay on `net`). */
 export const TCP_HANDLES: TcpHandles | undefined = BINDINGS === undefined ? undefined : make(BINDINGS);
