@@ -220,9 +220,11 @@ let spareRequest: HandleRequest | undefined;
 /** Writes buf to d's destination: H.write's result. */
 function write(d: Direction, buf: Uint8Array): number {
   const req = (spareRequest ??= H.newRequest(onWritten, undefined));
-  req.owner = d;
   const r = H.write(d.dst, req, buf);
-  if (r !== WRITE_DONE) spareRequest = undefined;
+  if (r === WRITE_DONE) return r;
+  // Only a queued write completes in onWritten, which needs to know whose it is.
+  req.owner = d;
+  spareRequest = undefined;
   return r;
 }
 
