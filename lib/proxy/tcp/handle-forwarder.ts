@@ -2,6 +2,7 @@ import { TCP_HANDLES, WRITE_DONE, WRITE_QUEUED } from '../../internals/tcp-handl
 import type { HandleRequest, TcpHandle, TcpHandles } from '../../internals/tcp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
+import { Direction } from './handle-direction.js';
 import { CLIENT_READ_BUFFER_INITIAL, ReadBuffer } from './read-buffer.js';
 
 // Only constructed where the handles are usable (TcpProxySocket checks TCP_HANDLES first).
@@ -10,29 +11,6 @@ const H = TCP_HANDLES as TcpHandles;
 /** The direction a handle is read for (set on both handles once forwarding starts). */
 const kReads = Symbol('reads');
 type ReadHandle = TcpHandle & { [kReads]: Direction };
-
-/** One direction of a connection: what is read from src is written to dst. */
-class Direction {
-  readonly f: HandleForwarder;
-  readonly fromClient: boolean;
-  readonly buffer: ReadBuffer;
-  src!: TcpHandle;
-  dst!: TcpHandle;
-  /** A write to dst is queued: src is not read until it completes (backpressure). */
-  writing = false;
-  /** dst is to get a FIN once nothing is queued for it. */
-  ending = false;
-  /** dst's FIN is issued (sent after what is queued for it, or by its close). */
-  shut = false;
-  /** src sent its FIN: nothing more comes from it. */
-  srcEnded = false;
-
-  constructor(f: HandleForwarder, fromClient: boolean, buffer: ReadBuffer) {
-    this.f = f;
-    this.fromClient = fromClient;
-    this.buffer = buffer;
-  }
-}
 
 /**
  * TcpForwarder's job on libuv handles (see lib/internals/tcp-handles.ts) instead of net.Socket:
@@ -211,9 +189,8 @@ export class HandleForwarder implements IdleTracked {
 }
 
 /**
- * The write request of every write that completes at once, whatever its connection: Node uses it
- * only for a write it has to queue, which then keeps it until onWritten, and the next write gets a
- * new one (as after a failed write). Saves making one per direction of each connection.
+ * The request of every write that completes at once, of any connection (none is made per direction):
+ * Node uses it only for a write it must queue, which keeps it until onWritten; the next gets a new one.
  */
 let spareRequest: HandleRequest | undefined;
 
@@ -221,10 +198,10 @@ let spareRequest: HandleRequest | undefined;
 function write(d: Direction, buf: Uint8Array): number {
   const req = (spareRequest ??= H.newRequest(onWritten, undefined));
   const r = H.write(d.dst, req, buf);
-  if (r === WRITE_DONE) return r;
-  // Only a queued write completes in onWritten, which needs to know whose it is.
-  req.owner = d;
-  spareRequest = undefined;
+  if (r !== WRITE_DONE) {
+    req.owner = d;
+    spareRequest = undefined;
+  }
   return r;
 }
 

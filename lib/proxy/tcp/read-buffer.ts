@@ -22,11 +22,7 @@ const READ_SMALL = READ_BUFFER_BASE >> 2;
  */
 const FREE_BUFFERS = new Map<number, Buffer[]>();
 const FREE_BYTES_PER_SIZE = 4 << 20;
-/**
- * The first buffers of connections (below READ_BUFFER_BASE) are kept too, by count: each is a
- * slice of one of Node's 8 KiB pools and holds all of it, so at most this many per size (2 MiB of
- * pools at worst). A new connection then takes its two buffers without allocating.
- */
+/** First buffers (below READ_BUFFER_BASE: slices of Node's 8 KiB pools, each holding its pool) are kept by count. */
 const FREE_SMALL_PER_SIZE = 256;
 
 function take(size: number): Buffer {
@@ -58,8 +54,7 @@ export class ReadBuffer {
   next(busy: boolean, reuseBusy = false): Buffer {
     let buf = this.#buf;
     if (buf === undefined) {
-      // One a closed connection left, else a slice of Node's shared allocation pool: no
-      // allocation of its own per connection.
+      // One a closed connection left, else a slice of Node's shared allocation pool.
       buf = FREE_BUFFERS.get(this.#initial)?.pop() ?? Buffer.allocUnsafe(this.#initial);
       this.#buf = buf;
       return buf;
