@@ -45,6 +45,12 @@ export interface LoadBalancer {
   /** The current endpoints of a service port (empty when unknown). */
   endpoints(spn: ProxySocketKey): readonly Endpoint[];
   /**
+   * Whether nextEndpoint reads clientIP for this port (ClientIP affinity, or a scheduler that
+   * hashes the client's address). Where it does not, the data path need not ask the kernel for
+   * the address of each new connection. An implementation without it is assumed to read it.
+   */
+  needsClientIP?(spn: ProxySocketKey): boolean;
+  /**
    * The proxy socket of a service port hands over its live per-endpoint counts (its stats map), so
    * that lc, sed and nq see the connections open now. The last call for a port wins.
    */

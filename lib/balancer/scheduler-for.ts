@@ -25,3 +25,6 @@ export function schedulerFor(name: SchedulerName): SchedulerFactory {
 
 /** The schedulers that use endpoint weights; the others treat every endpoint alike. */
 export const WEIGHTED_SCHEDULERS: readonly SchedulerName[] = ['rr', 'random', 'sed', 'nq', 'sh', 'mh'];
+
+/** The schedulers whose pick is a function of the client's address. */
+export const CLIENT_HASHING_SCHEDULERS: readonly SchedulerName[] = ['sh', 'mh'];

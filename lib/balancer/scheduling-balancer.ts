@@ -1,14 +1,13 @@
 import { InvalidConfigError } from '../errors.js';
 import { logger } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
-import { parseIP } from '../model/ip-address.js';
-import { DEFAULT_AFFINITY_TIMEOUT_SECONDS } from '../model/service.js';
-import type { AffinityType } from '../model/service.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 import { DEFAULT_SCHEDULING } from './load-balancer.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
+import { affinityTimeoutMs, newPortState, NO_ENDPOINTS, sameKeys, sameScheduling, weightOf } from './port-state.js';
+import type { PortState } from './port-state.js';
 import type { PickState, Scheduler } from './scheduler.js';
-import { schedulerFor } from './scheduler-for.js';
+import { CLIENT_HASHING_SCHEDULERS, schedulerFor } from './scheduler-for.js';
 import { shuffle } from './shuffle.js';
 
 const log = logger('balancer');
@@ -28,30 +27,6 @@ export interface SchedulingBalancerOptions {
 export const DEFAULT_MAX_AFFINITY_ENTRIES = 100_000;
 
 /**
- * A client's pin. The endpoint is held by key and resolved through the current list, so a pin never
- * hands out an endpoint object that is no longer (or no longer exactly) in the list.
- */
-interface AffinityEntry {
-  endpointKey: string;
-  lastUsedMs: number;
-}
-
-interface PortState {
-  /** Shuffled once per change of the set; never mutated after assignment (handed out by endpoints()). */
-  endpoints: readonly Endpoint[];
-  byKey: Map<string, Endpoint>;
-  scheduling: SchedulingPolicy;
-  /** Built on the first pick after the set or the scheduling changed; kept while both stay. */
-  scheduler: Scheduler | undefined;
-  affinityType: AffinityType;
-  timeoutMs: number;
-  /** clientIP → pin, in least-recently-used-first order: refreshing a pin deletes and re-sets it. */
-  affinity: Map<string, AffinityEntry>;
-}
-
-const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
-
-/**
  * Per service port, a scheduler (rr by default) over a shuffled endpoint list, with optional
  * ClientIP affinity in front of it: a client with a live pin keeps its endpoint whatever the
  * scheduler, the others are scheduled and (with affinity) pinned. With rr this is the legacy
@@ -62,6 +37,8 @@ export class SchedulingBalancer implements LoadBalancer {
   readonly #ports = new Map<ProxySocketKey, PortState>();
   /** Kept apart from the port state: a proxy socket may register before or after newService. */
   readonly #counts = new Map<ProxySocketKey, ConnectionCounts>();
+  /** Per port, the PickState of picks without avoid, made once per #counts entry rather than per pick. */
+  readonly #pickStates = new Map<ProxySocketKey, PickState>();
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #maxAffinityEntries: number;
@@ -138,10 +115,12 @@ export class SchedulingBalancer implements LoadBalancer {
   deleteService(spn: ProxySocketKey): void {
     this.#ports.delete(spn);
     this.#counts.delete(spn);
+    this.#pickStates.delete(spn);
   }
 
   trackConnections(spn: ProxySocketKey, counts: ConnectionCounts): void {
     this.#counts.set(spn, counts);
+    this.#pickStates.delete(spn);
   }
 
   nextEndpoint(spn: ProxySocketKey, clientIP: string, reset: boolean, avoid?: ReadonlySet<string>): Endpoint | undefined {
@@ -166,15 +145,19 @@ export class SchedulingBalancer implements LoadBalancer {
     }
 
     state.scheduler ??= this.#build(state);
-    const counts = this.#counts.get(spn);
-    const pickState: PickState = { active: counts === undefined ? noConnections : (key) => counts.get(key)?.active ?? 0, avoid };
-    const ep = state.scheduler.pick(state.endpoints, clientIP, pickState);
+    const pickState = this.#pickState(spn);
+    const ep = state.scheduler.pick(state.endpoints, clientIP, avoid === undefined ? pickState : { active: pickState.active, avoid });
     if (sticky) this.#pin(state, clientIP, ep.key, now);
     return ep;
   }
 
   endpoints(spn: ProxySocketKey): readonly Endpoint[] {
     return this.#ports.get(spn)?.endpoints ?? NO_ENDPOINTS;
+  }
+
+  needsClientIP(spn: ProxySocketKey): boolean {
+    const state = this.#ports.get(spn);
+    return state === undefined || state.affinityType === 'ClientIP' || CLIENT_HASHING_SCHEDULERS.includes(state.scheduling.scheduler);
   }
 
   cleanupStaleStickySessions(): void {
@@ -195,6 +178,16 @@ export class SchedulingBalancer implements LoadBalancer {
   /** The scheduler of a service port (rr when unknown): for status views. */
   schedulerOf(spn: ProxySocketKey): SchedulingPolicy['scheduler'] {
     return this.#ports.get(spn)?.scheduling.scheduler ?? DEFAULT_SCHEDULING.scheduler;
+  }
+
+  #pickState(spn: ProxySocketKey): PickState {
+    let ps = this.#pickStates.get(spn);
+    if (ps === undefined) {
+      const counts = this.#counts.get(spn);
+      ps = { active: counts === undefined ? noConnections : (key) => counts.get(key)?.active ?? 0, avoid: undefined };
+      this.#pickStates.set(spn, ps);
+    }
+    return ps;
   }
 
   #build(state: PortState): Scheduler {
@@ -225,35 +218,6 @@ export class SchedulingBalancer implements LoadBalancer {
   }
 }
 
-function newPortState(affinityType: AffinityType, timeoutMs: number, scheduling: SchedulingPolicy): PortState {
-  return { endpoints: NO_ENDPOINTS, byKey: new Map(), scheduling, scheduler: undefined, affinityType, timeoutMs, affinity: new Map() };
-}
-
 function noConnections(): number {
   return 0;
-}
-
-/** An endpoint's weight: by its IP address, else by its Pod's name, else 1. */
-function weightOf(ep: Endpoint, weights: Readonly<Record<string, number>>): number {
-  const ip = parseIP(ep.ip)?.address ?? ep.ip;
-  return weights[ip] ?? (ep.pod !== undefined ? weights[ep.pod.name] : undefined) ?? 1;
-}
-
-function sameScheduling(a: SchedulingPolicy, b: SchedulingPolicy): boolean {
-  if (a.scheduler !== b.scheduler) return false;
-  const ka = Object.keys(a.weights);
-  if (ka.length !== Object.keys(b.weights).length) return false;
-  return ka.every((k) => a.weights[k] === b.weights[k]);
-}
-
-/** 0 (or a missing value) means Kubernetes' default, as in the Service API. */
-function affinityTimeoutMs(timeoutSeconds: number | undefined): number {
-  const seconds = timeoutSeconds !== undefined && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds : DEFAULT_AFFINITY_TIMEOUT_SECONDS;
-  return seconds * 1000;
-}
-
-function sameKeys(a: ReadonlyMap<string, Endpoint>, b: ReadonlyMap<string, Endpoint>): boolean {
-  if (a.size !== b.size) return false;
-  for (const key of b.keys()) if (!a.has(key)) return false;
-  return true;
 }

@@ -1,12 +1,14 @@
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { probeTcpBindings } from './tcp-handle-bindings.js';
+import type { TcpBindings } from './tcp-handle-bindings.js';
 
 /**
  * libuv's TCP handles as Node's internal tcp_wrap and stream_wrap bindings expose them: what
- * net.Socket is built on, without the Socket, its streams and their per-connection state. The
- * only place this project touches those bindings (an internal API: it may change in any Node
- * release). A feature probe at load decides whether they are usable; where not, TCP_HANDLES is
- * undefined and the callers stay on `net`. Checked on Node 20 and 24 by the specs.
+ * net.Socket is built on, without the Socket, its streams and their per-connection state. With
+ * tcp-handle-bindings.ts (the feature probe at load), the only place this project touches those
+ * bindings (an internal API: it may change in any Node release). Where the probe fails,
+ * TCP_HANDLES is undefined and the callers stay on `net`. Checked on Node 20 and 24 by the specs.
  *
  * process.binding() prints a deprecation warning (DEP0111) only under --pending-deprecation; a
  * process started that way does not use the handles at all, so it prints nothing either.
@@ -55,20 +57,26 @@ export interface TcpHandles {
   readResult(): number;
   /**
    * Takes over the accepts of a listening net.Server: each accepted connection comes to
-   * onConnection as a handle that does not read yet, or an accept error as its code. False (and
-   * nothing changed) when the server has no handle of the expected kind.
+   * onConnection as a handle that does not read yet and has TCP_NODELAY set, or an accept error as
+   * its code. False (and nothing changed) when the server has no handle of the expected kind.
    */
   takeAccepts(server: net.Server, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): boolean;
   /**
-   * Starts connecting a new handle to ip:port; done(0 or a negative errno, handle) once, later.
-   * A synchronous failure (out of descriptors) is returned as its negative errno, done not called.
+   * Starts connecting a new handle to ip:port (an IP literal); done(0 or a negative errno, handle)
+   * once, later. A synchronous failure (out of descriptors) is returned as its negative errno, done
+   * not called. The handle is read from the moment it connects: done must set its onread (and
+   * call readStart(), which is harmless when it already reads) or close it.
    */
   connect(ip: string, port: number, done: (status: number, handle: TcpHandle) => void): TcpHandle | number;
   newRequest(oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): HandleRequest;
   /** WRITE_DONE, WRITE_QUEUED, or a negative errno. buf must stay untouched until then. */
   write(handle: TcpHandle, req: HandleRequest, buf: Uint8Array): number;
-  /** Sends a FIN after the queued writes: 0 (oncomplete follows), SHUTDOWN_DONE, or a negative errno. */
-  shutdown(handle: TcpHandle, oncomplete: (this: HandleRequest, status: number) => void, owner: unknown): number;
+  /**
+   * Sends a FIN after the queued writes: 0 (issued) or SHUTDOWN_DONE, or a negative errno. No
+   * completion is reported: what follows a FIN (closing the handle) needs no wait for it, since a
+   * close after the queued writes sends the FIN too.
+   */
+  shutdown(handle: TcpHandle): number;
   /** The peer's or local address, or undefined once the connection is gone. */
   peer(handle: TcpHandle): Address | undefined;
   local(handle: TcpHandle): Address | undefined;
@@ -76,59 +84,16 @@ export interface TcpHandles {
   errorName(errno: number): string;
 }
 
-interface Bindings {
-  readonly TCP: new (type: number) => TcpHandle & { connect(req: object, ip: string, port: number): number; connect6(req: object, ip: string, port: number): number };
-  readonly TCPConnectWrap: new () => Record<string, unknown>;
-  readonly SOCKET: number;
-  readonly WriteWrap: new () => HandleRequest & { handle: TcpHandle; buffer: Uint8Array | undefined };
-  readonly ShutdownWrap: new () => HandleRequest & { handle: TcpHandle };
-  readonly state: Int32Array;
-  readonly kReadBytesOrError: number;
-  readonly kLastWriteWasAsync: number;
-}
-
-const HANDLE_METHODS = ['readStart', 'readStop', 'useUserBuffer', 'setNoDelay', 'getpeername', 'getsockname', 'close', 'reset', 'connect', 'connect6', 'writeBuffer', 'shutdown'];
-
-function pendingDeprecation(): boolean {
-  return process.execArgv.includes('--pending-deprecation') || /--pending-deprecation/.test(process.env.NODE_OPTIONS ?? '') || process.env.NODE_PENDING_DEPRECATION === '1';
-}
-
-function probe(): Bindings | undefined {
-  if (pendingDeprecation()) return undefined;
-  try {
-    const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
-    if (typeof binding !== 'function') return undefined;
-    const tcp = binding('tcp_wrap');
-    const stream = binding('stream_wrap');
-    const TCP = tcp.TCP as Bindings['TCP'];
-    const constants = tcp.constants as { SOCKET?: number } | undefined;
-    const state = stream.streamBaseState;
-    if (typeof TCP !== 'function' || typeof tcp.TCPConnectWrap !== 'function' || typeof constants?.SOCKET !== 'number') return undefined;
-    if (typeof stream.WriteWrap !== 'function' || typeof stream.ShutdownWrap !== 'function' || !(state instanceof Int32Array)) return undefined;
-    if (typeof stream.kReadBytesOrError !== 'number' || typeof stream.kLastWriteWasAsync !== 'number') return undefined;
-    const probe = new TCP(constants.SOCKET) as unknown as Record<string, unknown>;
-    const missing = HANDLE_METHODS.some((m) => typeof probe[m] !== 'function');
-    (probe as unknown as TcpHandle).close();
-    if (missing || getSystemErrorName(-4095) !== 'EOF') return undefined;
-    return {
-      TCP,
-      TCPConnectWrap: tcp.TCPConnectWrap as Bindings['TCPConnectWrap'],
-      SOCKET: constants.SOCKET,
-      WriteWrap: stream.WriteWrap as Bindings['WriteWrap'],
-      ShutdownWrap: stream.ShutdownWrap as Bindings['ShutdownWrap'],
-      state,
-      kReadBytesOrError: stream.kReadBytesOrError,
-      kLastWriteWasAsync: stream.kLastWriteWasAsync,
-    };
-  } catch {
-    return undefined;
-  }
+/** The onread of a connecting handle: never called while connecting (see connect()). */
+function stopReading(this: TcpHandle): undefined {
+  this.readStop();
+  return undefined;
 }
 
 /** libuv's ENOTCONN: a shutdown of a socket the peer already reset counts as done. */
 const UV_ENOTCONN = -107;
 
-function make(b: Bindings): TcpHandles {
+function make(b: TcpBindings): TcpHandles {
   const { state, kReadBytesOrError, kLastWriteWasAsync } = b;
   function afterConnect(this: { done: (status: number, handle: TcpHandle) => void }, status: number, handle: TcpHandle): void {
     this.done(status, handle);
@@ -145,9 +110,16 @@ function make(b: Bindings): TcpHandles {
     takeAccepts(server, onConnection) {
       const handle = (server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
       if (handle == null || !(handle instanceof b.TCP) || typeof handle.onconnection !== 'function') return false;
+      // Linux copies TCP_NODELAY from the listening socket to each socket it accepts: set once
+      // here, it saves a setsockopt per connection. Elsewhere, each accepted socket gets its own.
+      const inherited = process.platform === 'linux' && (handle as unknown as TcpHandle).setNoDelay(true) === 0;
       handle.onconnection = (err: number, client: TcpHandle | undefined) => {
-        if (err) onConnection(getSystemErrorName(err), undefined);
-        else onConnection(undefined, client);
+        if (err) {
+          onConnection(getSystemErrorName(err), undefined);
+          return;
+        }
+        if (!inherited) (client as TcpHandle).setNoDelay(true);
+        onConnection(undefined, client);
       };
       return true;
     },
@@ -158,11 +130,18 @@ function make(b: Bindings): TcpHandles {
       req.done = done;
       req.address = ip;
       req.port = port;
-      const err = net.isIPv6(ip) ? handle.connect6(req, ip, port) : handle.connect(req, ip, port);
+      // An IP literal: a colon makes it IPv6 (cheaper than net.isIPv6's pattern, once per connection).
+      const err = ip.includes(':') ? handle.connect6(req, ip, port) : handle.connect(req, ip, port);
       if (err !== 0) {
         handle.close();
         return err;
       }
+      // Reading from now on: libuv then keeps the descriptor in epoll across the connect's
+      // completion and changes its events once (EPOLL_CTL_MOD), where a readStart() after the
+      // connect costs an EPOLL_CTL_ADD that fails (EEXIST) and a MOD. libuv reports the connect
+      // before any read, and done takes over the handle before any read can come.
+      handle.onread = stopReading;
+      handle.readStart();
       return handle;
     },
     newRequest(oncomplete, owner) {
@@ -172,7 +151,7 @@ function make(b: Bindings): TcpHandles {
       return req;
     },
     write(handle, req, buf) {
-      const w = req as InstanceType<Bindings['WriteWrap']>;
+      const w = req as InstanceType<TcpBindings['WriteWrap']>;
       w.handle = handle;
       const err = (handle as unknown as { writeBuffer(req: object, buf: Uint8Array): number }).writeBuffer(w, buf);
       if (err !== 0) return err;
@@ -181,10 +160,9 @@ function make(b: Bindings): TcpHandles {
       w.buffer = buf;
       return WRITE_QUEUED;
     },
-    shutdown(handle, oncomplete, owner) {
+    shutdown(handle) {
+      // Without an oncomplete, Node does not call into JavaScript when the FIN is out.
       const s = new b.ShutdownWrap();
-      s.oncomplete = oncomplete;
-      s.owner = owner;
       s.handle = handle;
       const err = (handle as unknown as { shutdown(req: object): number }).shutdown(s);
       return err === 1 || err === UV_ENOTCONN ? SHUTDOWN_DONE : err;
@@ -203,7 +181,7 @@ export function listeningHandle(server: net.Server): object | undefined {
   return (server as unknown as { _handle?: object | null })._handle ?? undefined;
 }
 
-const BINDINGS = probe();
+const BINDINGS = probeTcpBindings();
 
 /** The handle operations, or undefined where this Node does not offer them (stay on `net`). */
 export const TCP_HANDLES: TcpHandles | undefined = BINDINGS === undefined ? undefined : make(BINDINGS);

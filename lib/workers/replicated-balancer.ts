@@ -47,6 +47,10 @@ export class ReplicatedBalancer implements LoadBalancer {
     return this.#local.nextEndpoint(spn, clientIP, reset, avoid);
   }
 
+  needsClientIP(spn: ProxySocketKey): boolean {
+    return this.#local.needsClientIP?.(spn) ?? true;
+  }
+
   trackConnections(spn: ProxySocketKey, counts: ConnectionCounts): void {
     this.#local.trackConnections?.(spn, counts);
   }

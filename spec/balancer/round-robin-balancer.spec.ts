@@ -379,3 +379,21 @@ test('the constructor rejects invalid options, reporting every problem', (t) => 
   t.regex(err?.message ?? '', /maxAffinityEntries must be a positive integer, got 0/);
   t.throws(() => new RoundRobinBalancer({ maxAffinityEntries: 1.5 }), { instanceOf: InvalidConfigError });
 });
+
+test('needsClientIP: only where affinity or the scheduler reads the client address (and for a port it does not know)', (t) => {
+  const lb = new RoundRobinBalancer();
+  const port = (name: string): ServicePortName => servicePortName('ns', name, 'p');
+  lb.newService(port('rr'), { type: 'None', timeoutSeconds: 0 });
+  lb.newService(port('lc'), { type: 'None', timeoutSeconds: 0 }, { scheduler: 'lc', weights: {} });
+  lb.newService(port('sticky'), sticky);
+  lb.newService(port('sh'), { type: 'None', timeoutSeconds: 0 }, { scheduler: 'sh', weights: {} });
+  lb.newService(port('mh'), { type: 'None', timeoutSeconds: 0 }, { scheduler: 'mh', weights: {} });
+  t.false(lb.needsClientIP(port('rr')));
+  t.false(lb.needsClientIP(port('lc')));
+  t.true(lb.needsClientIP(port('sticky')));
+  t.true(lb.needsClientIP(port('sh')));
+  t.true(lb.needsClientIP(port('mh')));
+  t.true(lb.needsClientIP(port('unknown')));
+  lb.newService(port('rr'), sticky);
+  t.true(lb.needsClientIP(port('rr')), 'follows a change of the affinity');
+});

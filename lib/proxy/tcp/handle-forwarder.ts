@@ -1,7 +1,8 @@
-import { SHUTDOWN_DONE, TCP_HANDLES, WRITE_QUEUED } from '../../internals/tcp-handles.js';
+import { TCP_HANDLES, WRITE_DONE, WRITE_QUEUED } from '../../internals/tcp-handles.js';
 import type { HandleRequest, TcpHandle, TcpHandles } from '../../internals/tcp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
+import { Direction } from './handle-direction.js';
 import { CLIENT_READ_BUFFER_INITIAL, ReadBuffer } from './read-buffer.js';
 
 // Only constructed where the handles are usable (TcpProxySocket checks TCP_HANDLES first).
@@ -10,32 +11,6 @@ const H = TCP_HANDLES as TcpHandles;
 /** The direction a handle is read for (set on both handles once forwarding starts). */
 const kReads = Symbol('reads');
 type ReadHandle = TcpHandle & { [kReads]: Direction };
-
-/** One direction of a connection: what is read from src is written to dst. */
-class Direction {
-  readonly f: HandleForwarder;
-  readonly fromClient: boolean;
-  readonly buffer: ReadBuffer;
-  src!: TcpHandle;
-  dst!: TcpHandle;
-  /** The write request, reused while writes complete at once; a queued write keeps its own. */
-  req: HandleRequest | undefined;
-  /** A write to dst is queued: src is not read until it completes (backpressure). */
-  writing = false;
-  /** dst is to get a FIN once nothing is queued for it. */
-  ending = false;
-  /** dst's FIN is issued; shutDone: sent. */
-  shut = false;
-  shutDone = false;
-  /** src sent its FIN: nothing more comes from it. */
-  srcEnded = false;
-
-  constructor(f: HandleForwarder, fromClient: boolean, buffer: ReadBuffer) {
-    this.f = f;
-    this.fromClient = fromClient;
-    this.buffer = buffer;
-  }
-}
 
 /**
  * TcpForwarder's job on libuv handles (see lib/internals/tcp-handles.ts) instead of net.Socket:
@@ -95,7 +70,7 @@ export class HandleForwarder implements IdleTracked {
     up.dst = upstream;
     down.src = upstream;
     down.dst = client;
-    client.setNoDelay(true);
+    // The client has TCP_NODELAY from its accept (see TcpHandles.takeAccepts).
     upstream.setNoDelay(true);
     (client as ReadHandle)[kReads] = up;
     (upstream as ReadHandle)[kReads] = down;
@@ -105,7 +80,7 @@ export class HandleForwarder implements IdleTracked {
     upstream.useUserBuffer(down.buffer.next(false));
     upstream.readStart();
     if (header !== undefined) {
-      const r = H.write(upstream, H.newRequest(onWritten, up), header);
+      const r = write(up, header);
       if (r < 0) {
         this.abortFrom(upstream);
         return;
@@ -169,25 +144,19 @@ export class HandleForwarder implements IdleTracked {
     const other = d === this.#up ? this.#down : this.#up;
     if (other.srcEnded) {
       // The destination has sent its FIN and has nothing queued: its close sends ours.
-      d.shutDone = true;
       this.close(d.dst, false);
       return;
     }
-    const r = H.shutdown(d.dst, onShutdown, d);
-    if (r === SHUTDOWN_DONE) this.shutDone(d);
-    else if (r < 0) this.abortFrom(d.dst);
+    // Not waited for: the destination is closed once its own FIN comes (closeIfDone), and a close
+    // before libuv got to the shutdown sends the FIN all the same, nothing being queued.
+    if (H.shutdown(d.dst) < 0) this.abortFrom(d.dst);
   }
 
-  shutDone(d: Direction): void {
-    d.shutDone = true;
-    this.closeIfDone(d.dst);
-  }
-
-  /** A handle that has sent and received its FIN is closed. */
+  /** A handle that has received its FIN and been given ours is closed. */
   closeIfDone(h: TcpHandle): void {
     const reader = h === this.client ? this.#up : this.#down;
     const writer = h === this.client ? this.#down : this.#up;
-    if (reader.srcEnded && writer.shutDone) this.close(h, false);
+    if (reader.srcEnded && writer.shut) this.close(h, false);
   }
 
   /** An error on h: it is closed, its peer reset. */
@@ -219,6 +188,23 @@ export class HandleForwarder implements IdleTracked {
   }
 }
 
+/**
+ * The request of every write that completes at once, of any connection (none is made per direction):
+ * Node uses it only for a write it must queue, which keeps it until onWritten; the next gets a new one.
+ */
+let spareRequest: HandleRequest | undefined;
+
+/** Writes buf to d's destination: H.write's result. */
+function write(d: Direction, buf: Uint8Array): number {
+  const req = (spareRequest ??= H.newRequest(onWritten, undefined));
+  const r = H.write(d.dst, req, buf);
+  if (r !== WRITE_DONE) {
+    req.owner = d;
+    spareRequest = undefined;
+  }
+  return r;
+}
+
 function onRead(this: ReadHandle): Uint8Array | undefined {
   const d = this[kReads];
   const f = d.f;
@@ -241,13 +227,12 @@ function onRead(this: ReadHandle): Uint8Array | undefined {
       return undefined;
     }
     const buf = rb.current;
-    const r = H.write(d.dst, (d.req ??= H.newRequest(onWritten, d)), n === buf.length ? buf : buf.subarray(0, n));
+    const r = write(d, n === buf.length ? buf : buf.subarray(0, n));
     if (r < 0) {
       f.abortFrom(d.dst);
       return undefined;
     }
     if (r === WRITE_QUEUED) {
-      d.req = undefined;
       d.writing = true;
       this.readStop();
     }
@@ -283,11 +268,6 @@ function onWritten(this: HandleRequest, status: number): void {
   f.idleTicks = 0;
   if (d.ending) f.finish(d);
   else if (!d.srcEnded && !f.isClosed(d.src)) d.src.readStart();
-}
-
-function onShutdown(this: HandleRequest): void {
-  const d = this.owner as Direction;
-  if (!d.f.isClosed(d.dst)) d.f.shutDone(d);
 }
 
 /** Sends a RST on a handle that is not forwarding (yet): close with SO_LINGER 0. */

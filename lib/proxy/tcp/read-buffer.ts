@@ -22,6 +22,8 @@ const READ_SMALL = READ_BUFFER_BASE >> 2;
  */
 const FREE_BUFFERS = new Map<number, Buffer[]>();
 const FREE_BYTES_PER_SIZE = 4 << 20;
+/** First buffers (below READ_BUFFER_BASE: slices of Node's 8 KiB pools, each holding its pool) are kept by count. */
+const FREE_SMALL_PER_SIZE = 256;
 
 function take(size: number): Buffer {
   return FREE_BUFFERS.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
@@ -29,10 +31,9 @@ function take(size: number): Buffer {
 
 function give(buf: Buffer): void {
   const size = buf.length;
-  if (size < READ_BUFFER_BASE) return;
   let free = FREE_BUFFERS.get(size);
   if (free === undefined) FREE_BUFFERS.set(size, (free = []));
-  if ((free.length + 1) * size <= FREE_BYTES_PER_SIZE) free.push(buf);
+  if (size < READ_BUFFER_BASE ? free.length < FREE_SMALL_PER_SIZE : (free.length + 1) * size <= FREE_BYTES_PER_SIZE) free.push(buf);
 }
 
 export class ReadBuffer {
@@ -53,8 +54,8 @@ export class ReadBuffer {
   next(busy: boolean, reuseBusy = false): Buffer {
     let buf = this.#buf;
     if (buf === undefined) {
-      // A slice of Node's shared allocation pool: no allocation of its own per connection.
-      buf = Buffer.allocUnsafe(this.#initial);
+      // One a closed connection left, else a slice of Node's shared allocation pool.
+      buf = FREE_BUFFERS.get(this.#initial)?.pop() ?? Buffer.allocUnsafe(this.#initial);
       this.#buf = buf;
       return buf;
     }

@@ -1,16 +1,15 @@
 import net from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { formatHostPort } from '../../net/host-port.js';
-import { TCP_HANDLES } from '../../internals/tcp-handles.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import type { Logger } from '../../log.js';
 import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
 import type { ProxySocketKey } from '../../model/service-port-name.js';
-import { clientIP } from '../client-ip.js';
-import { isLocalResourceError } from '../descriptor-budget.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
-import { LogThrottle } from '../log-throttle.js';
 import type { ProxyStats } from '../proxy-stats.js';
+import { clientIPOf, clientLocal, clientPeer } from './accepted-client.js';
+import type { AcceptedClient } from './accepted-client.js';
+import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
@@ -20,12 +19,9 @@ import { reset, TcpForwarder } from './tcp-forwarder.js';
 /** Descriptors a proxied connection holds: the client's and the upstream's. */
 const DESCRIPTORS_PER_CONNECTION = 2;
 
-/** Lines about running out of local resources: at most one per this interval per port, with a count. */
-export const LOCAL_RESOURCE_LOG_INTERVAL_MS = 5000;
-
 function ignore(): void {}
 
-type Client = net.Socket | TcpHandle;
+type Client = AcceptedClient;
 type Connection = PendingDial | TcpForwarder | HandleForwarder;
 
 export interface TcpConnectionsOptions {
@@ -65,11 +61,7 @@ export class TcpConnections {
   /** Every client connection not yet finished: dialing (PendingDial) or forwarding. */
   #connections: Map<Client, Connection> | undefined;
   #destroyed = false;
-  // Dial give-ups and accept errors come in floods when an endpoint set is dead or the process is
-  // out of descriptors: warn at most once a second each, with the count of lines held back.
-  #giveUpLog: LogThrottle | undefined;
-  #acceptErrorLog: LogThrottle | undefined;
-  #localResourceLog: LogThrottle | undefined;
+  #failed: ConnectionFailures | undefined;
   #onForwarderClosed: ((forwarder: TcpForwarder | HandleForwarder) => void) | undefined;
 
   constructor(options: TcpConnectionsOptions) {
@@ -124,7 +116,7 @@ export class TcpConnections {
       return;
     }
     if (this.#balancer.endpoints(this.spn).length === 0) {
-      this.#rejectNoEndpoint(client, () => reset(client));
+      this.#failures().rejectNoEndpoint(client, () => reset(client));
       return;
     }
     if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
@@ -133,10 +125,10 @@ export class TcpConnections {
       // learns at once, and may retry elsewhere.
       stats.localResourceErrors++;
       reset(client);
-      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      this.#failures().localResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
       return;
     }
-    const ip = clientIP(client.remoteAddress);
+    const ip = this.#readsClientIP() ? clientIPOf(client) : '';
     // Made before dialing: it is the upstream socket's onread.
     const forwarder = new TcpForwarder(client, stats, this.#forwarderClosed());
     this.#live().set(
@@ -158,16 +150,16 @@ export class TcpConnections {
       return;
     }
     if (this.#balancer.endpoints(this.spn).length === 0) {
-      this.#rejectNoEndpoint(TCP_HANDLES?.peer(client)?.address ?? '', () => resetHandle(client));
+      this.#failures().rejectNoEndpoint(client, () => resetHandle(client));
       return;
     }
     if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
       stats.localResourceErrors++;
       resetHandle(client);
-      this.#logLocalResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      this.#failures().localResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
       return;
     }
-    const ip = clientIP(TCP_HANDLES?.peer(client)?.address);
+    const ip = this.#readsClientIP() ? clientIPOf(client) : '';
     const forwarder = new HandleForwarder(client, stats, this.#forwarderClosed());
     this.#live().set(
       client,
@@ -178,7 +170,7 @@ export class TcpConnections {
   #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
     if (outcome.kind !== 'connected') {
       this.#forget(client);
-      this.#dialFailed(outcome, ip, () => resetHandle(client));
+      this.#failures().dialFailed(outcome, ip, client, () => resetHandle(client));
       return;
     }
     const upstream = outcome.socket;
@@ -190,9 +182,7 @@ export class TcpConnections {
     let header: Buffer | undefined;
     const version = this.#policy().proxyProtocol;
     if (version !== undefined) {
-      const remote = TCP_HANDLES?.peer(client);
-      const local = TCP_HANDLES?.local(client);
-      header = remote === undefined || local === undefined ? undefined : this.#proxyHeaderFor(version, remote.address, remote.port, local.address, local.port);
+      header = this.#proxyHeader(client, version);
       if (header === undefined) {
         upstream.close();
         this.#forget(client);
@@ -203,7 +193,7 @@ export class TcpConnections {
     this.#live().set(client, forwarder);
     forwarder.start(upstream, outcome.endpointStats, header);
     if (this.#log.isDebugEnabled()) {
-      this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, TCP_HANDLES?.peer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+      this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, clientPeer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
     }
   }
 
@@ -237,63 +227,30 @@ export class TcpConnections {
       return;
     }
     this.#forget(client);
-    this.#dialFailed(outcome, ip, () => reset(client));
-  }
-
-  /** The dial did not connect: the client gets a RST, and the reason is counted and logged. */
-  #dialFailed(outcome: Exclude<DialOutcome<unknown>, { kind: 'connected' }>, ip: string, resetClient: () => void): void {
-    if (outcome.kind === 'no-endpoint') {
-      this.#rejectNoEndpoint(ip, resetClient);
-      return;
-    }
-    if (outcome.kind === 'local-error') {
-      // Counted by the dialer; the endpoint is not to blame and was not backed off.
-      resetClient();
-      this.#logLocalResource('cannot open a connection to an endpoint: out of local resources', outcome.reason, { endpoint: outcome.endpoint.key });
-      return;
-    }
-    this.stats.dialGiveUps++;
-    // A RST rather than a FIN: the client must not mistake "no endpoint answered" for an empty reply.
-    resetClient();
-    const suppressed = (this.#giveUpLog ??= new LogThrottle(1000)).take();
-    if (suppressed >= 0) {
-      this.#log.warn('failed to connect to an endpoint', {
-        service: this.spn,
-        client: ip,
-        lastEndpoint: outcome.endpoint.key,
-        attempts: outcome.attempts,
-        reason: outcome.reason,
-        suppressed,
-      });
-    }
-  }
-
-  #proxyHeader(client: net.Socket, version: ProxyProtocolVersion): Buffer | undefined {
-    const { remoteAddress, remotePort, localAddress, localPort } = client;
-    if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return undefined;
-    return this.#proxyHeaderFor(version, remoteAddress, remotePort, localAddress, localPort);
-  }
-
-  #proxyHeaderFor(version: ProxyProtocolVersion, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Buffer | undefined {
-    try {
-      return proxyProtocolHeader(version, { host: remoteAddress, port: remotePort }, this.#policy().portals, { host: localAddress, port: localPort });
-    } catch (err) {
-      // An address the encoder cannot take: this connection fails, never the process.
-      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remoteAddress, error: (err as Error).message });
-      return undefined;
-    }
+    this.#failures().dialFailed(outcome, ip, client, () => reset(client));
   }
 
   /**
-   * Normally the kernel refuses connections to a port without endpoints (a reject rule, or no
-   * listener in `--redirect none`); a connection lands here only in the moment before the rules or
-   * listeners follow an endpoint change. A RST, not a FIN: to the client as close to "refused" as an
-   * accepted connection can be, and never mistaken for an empty reply.
+   * Whether the client's address is read when it is accepted: the balancer picks by it, or debug
+   * lines name it. Otherwise it costs a system call (getpeername) per connection for nothing, and
+   * is read only where a line about a failed connection names the client.
    */
-  #rejectNoEndpoint(client: net.Socket | string, resetClient: () => void): void {
-    this.stats.noEndpointRejections++;
-    if (this.#log.isDebugEnabled()) this.#log.debug('no endpoint, resetting connection', { service: this.spn, client: typeof client === 'string' ? client : client.remoteAddress });
-    resetClient();
+  #readsClientIP(): boolean {
+    return this.#balancer.needsClientIP?.(this.spn) !== false || this.#log.isDebugEnabled();
+  }
+
+  /** The client's PROXY protocol header; undefined when the client is gone or its address cannot be encoded. */
+  #proxyHeader(client: Client, version: ProxyProtocolVersion): Buffer | undefined {
+    const remote = clientPeer(client);
+    const local = clientLocal(client);
+    if (remote === undefined || local === undefined) return undefined;
+    try {
+      return proxyProtocolHeader(version, { host: remote.address, port: remote.port }, this.#policy().portals, { host: local.address, port: local.port });
+    } catch (err) {
+      // An address the encoder cannot take: this connection fails, never the process.
+      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remote.address, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   #live(): Map<Client, Connection> {
@@ -311,24 +268,12 @@ export class TcpConnections {
     if (this.size === 0) this.#onEmpty();
   }
 
-  /** One warning per interval for the whole port, with how many occurrences it stands for. */
-  #logLocalResource(message: string, code: string, fields: Record<string, unknown>): void {
-    const suppressed = (this.#localResourceLog ??= new LogThrottle(LOCAL_RESOURCE_LOG_INTERVAL_MS)).take();
-    if (suppressed >= 0) this.#log.warn(message, { service: this.spn, code, ...fields, localResourceErrors: this.stats.localResourceErrors, suppressed });
-  }
-
   /** A net.Server's 'error' listener: accept errors. */
   readonly onAcceptError = (err: NodeJS.ErrnoException): void => {
-    // EMFILE and friends: libuv keeps listening, so this is logged, not fatal (the legacy
-    // proxier panicked here). Out of descriptors, libuv accepts and closes the pending
-    // connections with a reserve descriptor (so clients get an immediate close rather than a
-    // hang) and reports one error for the lot: counted here, as one local resource error.
-    if (isLocalResourceError(err.code)) {
-      this.stats.localResourceErrors++;
-      this.#logLocalResource('accept failed: out of local resources, pending connections closed', err.code as string, {});
-      return;
-    }
-    const suppressed = (this.#acceptErrorLog ??= new LogThrottle(1000)).take();
-    if (suppressed >= 0) this.#log.warn('accept failed', { service: this.spn, code: err.code, error: err, suppressed });
+    this.#failures().acceptError(err);
   };
+
+  #failures(): ConnectionFailures {
+    return (this.#failed ??= new ConnectionFailures(this.spn, this.stats, this.#log));
+  }
 }

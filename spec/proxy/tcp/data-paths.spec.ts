@@ -49,9 +49,10 @@ async function proxyFor(t: ExecutionContext, dataPath: DataPath, backendPort: nu
   return { proxy, port: proxy.addresses()[0]?.port ?? 0 };
 }
 
-function connect(port: number): Promise<net.Socket> {
+/** A client connection to the proxy, from localAddress (any 127.0.0.0/8 address) when given. */
+function connect(port: number, localAddress?: string): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, ...(localAddress === undefined ? {} : { localAddress }) });
     s.once('connect', () => resolve(s));
     s.once('error', reject);
   });
@@ -162,5 +163,48 @@ for (const path of PATHS) {
     client.end('hello');
     await waitFor('the backend to accept', () => got !== undefined);
     t.is((await (got as Promise<Buffer>)).toString(), `PROXY TCP4 127.0.0.1 127.0.0.1 ${client.localPort} ${front}\r\nhello`);
+  });
+
+  // Without affinity the balancer does not need the client's address, so it is not read at accept:
+  // the header must still carry the client's own.
+  test(`${path}: a PROXY protocol header names the client's own address on a port without affinity`, async (t) => {
+    let got: Promise<Buffer> | undefined;
+    const port = await backend(t, (s) => {
+      got = readAll(s);
+    });
+    const { port: front } = await proxyFor(t, path, port, { policy: { proxyProtocol: 'v1' } });
+    const client = await connect(front, '127.0.0.2');
+    t.teardown(() => client.destroy());
+    client.end('hi');
+    await waitFor('the backend to accept', () => got !== undefined);
+    t.is((await (got as Promise<Buffer>)).toString(), `PROXY TCP4 127.0.0.2 127.0.0.1 ${client.localPort} ${front}\r\nhi`);
+  });
+
+  test(`${path}: ClientIP affinity pins each client by its own address`, async (t) => {
+    const a = await backend(t, (s) => s.end('A'));
+    const b = await backend(t, (s) => s.end('B'));
+    const balancer = new RoundRobinBalancer();
+    balancer.newService(spn, { type: 'ClientIP', timeoutSeconds: 60 });
+    balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', a), makeEndpoint('127.0.0.1', b)]);
+    const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), dataPath: path });
+    t.teardown(() => proxy.destroy());
+    await proxy.start();
+    const front = proxy.addresses()[0]?.port ?? 0;
+    const served = async (from: string): Promise<string> => {
+      const c = await connect(front, from);
+      t.teardown(() => c.destroy());
+      const reply = readAll(c);
+      c.end();
+      return (await reply).toString();
+    };
+    // Round robin gives the second client the other endpoint; each stays on its own afterwards.
+    const first = await served('127.0.0.2');
+    const second = await served('127.0.0.3');
+    t.not(first, second);
+    for (let i = 0; i < 3; i++) {
+      t.is(await served('127.0.0.2'), first);
+      t.is(await served('127.0.0.3'), second);
+    }
+    t.is(balancer.affinityEntryCount(spn), 2);
   });
 }
