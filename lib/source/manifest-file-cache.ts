@@ -53,6 +53,13 @@ export interface ManifestFileCacheOptions {
   readonly onReject: ((rejection: ManifestRejection) => void) | undefined;
 }
 
+/** What reading one file found: it is gone, unchanged, unreadable (with its signature), or its new entries. */
+type FileRead =
+  | { readonly gone: true }
+  | { readonly same: FileState }
+  | { readonly unreadable: string; readonly err: unknown }
+  | { readonly signature: string; readonly hash: string; readonly racy: boolean; readonly entries: ManifestEntry[] };
+
 /** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
 const RACY_WINDOW_MS = 2000;
 
@@ -65,7 +72,7 @@ export class ManifestFileCache {
   readonly #proxyName: string | undefined;
   readonly #onReject: ((rejection: ManifestRejection) => void) | undefined;
   /** Files are parsed off the event loop, within size, nesting, time and memory limits (see ManifestParseThread). */
-  readonly #parser = new ManifestParseThread();
+  readonly #parsers = [new ManifestParseThread()];
   #files = new Map<string, FileState>();
   #closed = false;
 
@@ -87,17 +94,35 @@ export class ManifestFileCache {
    * Brings the cache in line with a listing: loads what changed, forgets files gone from it
    * (but keeps those in directories that could not be listed). Resolves to the files whose
    * objects changed, or to undefined when the cache was closed meanwhile.
+   *
+   * `threads` files are parsed at once, each on a parse thread of its own: the initial load
+   * gives two, since nothing else runs then. What they read is applied in path order, so that
+   * logs, rejections and duplicates come out as they would from one.
    */
-  async refresh(listing: ManifestListing): Promise<ManifestFileChange[] | undefined> {
+  async refresh(listing: ManifestListing, threads = 1): Promise<ManifestFileChange[] | undefined> {
+    while (this.#parsers.length < threads) this.#parsers.push(new ManifestParseThread());
     const next = new Map<string, FileState>();
+    const files = listing.files;
+    const reads: Array<Promise<FileRead>> = [];
+    let started = 0;
+    const startNext = (parser: ManifestParseThread): void => {
+      if (started >= files.length || this.#closed) return;
+      const file = files[started++]!;
+      const read = this.#read(file, this.#files.get(file), parser);
+      reads.push(read);
+      void read.then(() => startNext(parser));
+    };
     try {
-      for (const file of listing.files) {
-        const state = await this.#load(file, this.#files.get(file));
+      for (const parser of this.#parsers.slice(0, Math.max(1, threads))) startNext(parser);
+      for (let i = 0; i < reads.length; i++) {
+        const read = await reads[i]!;
         if (this.#closed) return undefined;
-        if (state) next.set(file, state);
+        const state = this.#apply(files[i]!, this.#files.get(files[i]!), read);
+        if (state) next.set(files[i]!, state);
       }
     } finally {
-      this.#parser.release();
+      for (const parser of this.#parsers) parser.release();
+      this.#parsers.length = 1;
     }
     for (const [file, state] of this.#files) {
       if (next.has(file)) continue;
@@ -116,41 +141,48 @@ export class ManifestFileCache {
 
   close(): void {
     this.#closed = true;
-    this.#parser.close();
+    for (const parser of this.#parsers) parser.close();
   }
 
-  /** Re-reads a file only when its stat changed; returns undefined when it no longer exists. */
-  async #load(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
+  /** Re-reads a file only when its stat changed, and parses it only when its text did; nothing is logged here. */
+  async #read(file: string, prev: FileState | undefined, parser: ManifestParseThread): Promise<FileRead> {
     let st: fs.BigIntStats;
     try {
       st = await fsp.stat(file, { bigint: true });
     } catch (err) {
-      if (isGone(err)) return undefined;
-      return this.#unreadable(file, prev, `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err);
+      if (isGone(err)) return { gone: true };
+      return { unreadable: `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err };
     }
-    if (!st.isFile()) return undefined;
+    if (!st.isFile()) return { gone: true };
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (prev && prev.signature === signature && !prev.racy) return prev;
+    if (prev && prev.signature === signature && !prev.racy) return { same: prev };
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
     const tooLarge = manifestSizeExceeded(Number(st.size));
-    if (tooLarge) return this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
+    if (tooLarge) return { unreadable: signature, err: new ManifestError(file, tooLarge) };
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
     } catch (err) {
-      if (isGone(err)) return undefined;
-      return this.#unreadable(file, prev, signature, err);
+      if (isGone(err)) return { gone: true };
+      return { unreadable: signature, err };
     }
     const hash = createHash('sha256').update(text).digest('hex');
-    if (prev && prev.hash === hash) return { ...prev, signature, racy };
+    if (prev && prev.hash === hash) return { same: { ...prev, signature, racy } };
     let entries: ManifestEntry[];
     try {
-      entries = await this.#parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
+      entries = await parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
     } catch (err) {
       entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: (err as Error).message }];
     }
-    if (this.#closed) return prev;
-    return { signature, hash, racy, objects: this.#objectsOf(file, entries, prev) };
+    return { signature, hash, racy, entries };
+  }
+
+  /** The file's new state from what #read found; undefined when it no longer exists. */
+  #apply(file: string, prev: FileState | undefined, read: FileRead): FileState | undefined {
+    if ('gone' in read) return undefined;
+    if ('same' in read) return read.same;
+    if ('unreadable' in read) return this.#unreadable(file, prev, read.unreadable, read.err);
+    return { signature: read.signature, hash: read.hash, racy: read.racy, objects: this.#objectsOf(file, read.entries, prev) };
   }
 
   /** A file that cannot be read keeps its last good objects; reported once per change of its stat. */

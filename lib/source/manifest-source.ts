@@ -16,6 +16,7 @@ import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
+import { loadYamlInBackground } from './yaml-documents.js';
 
 export type { ManifestRejection } from './manifest-file-cache.js';
 
@@ -48,6 +49,13 @@ const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
 /** A steady stream of events must not postpone a rescan for ever: at most this long (or debounceMs, if longer). */
 const MAX_DEBOUNCE_MS = 500;
+/**
+ * Parse threads of the initial load. Two halve the wait on a machine with two idle cores, at the
+ * cost of a second thread's start (about 50 ms of CPU); more would only contend on small nodes.
+ */
+const INITIAL_PARSE_THREADS = 2;
+/** The main thread's background load of `yaml` waits this long after the first delivery, so that it does not delay the first sync. */
+const YAML_LOAD_DELAY_MS = 1000;
 
 /**
  * Services and endpoints from YAML/JSON manifest files, kept up to date by watching them.
@@ -84,6 +92,8 @@ export class ManifestSource implements ServiceSource {
   #interval: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #again = false;
+  /** The first reading of the files, begun by preload() and finished by start(). */
+  #preloaded: { readonly checked: Promise<void>; readonly read: Promise<ManifestFileChange[] | undefined> } | undefined;
 
   constructor(options: ManifestSourceOptions) {
     const problems: string[] = [];
@@ -107,13 +117,41 @@ export class ManifestSource implements ServiceSource {
   }
 
   /**
+   * Begins reading and parsing the files now, so that this overlaps whatever the process does
+   * before start() (loading the rest of the program, starting workers). Nothing is delivered
+   * before start(), which waits for this reading and delivers the state it found: the first sync
+   * still sees every file. An edit meanwhile is read again once start() has delivered.
+   */
+  preload(): void {
+    if (this.#closed || this.#handler || this.#preloaded) return;
+    const checked = this.#checkRoots();
+    const read = checked.then(() => this.#readFiles());
+    // start() reports either failure; until then neither is unhandled.
+    read.catch(() => {});
+    this.#preloaded = { checked, read };
+    // Events during the reading ask for one more scan after start() (see #runScans).
+    this.#scanning = read.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /**
    * Fails with ManifestError when a path does not exist. Otherwise delivers every object in the
    * files, calls onSynced, and from then on delivers changes until closed.
    */
   async start(handler: ServiceSourceHandler): Promise<void> {
     if (this.#closed) throw new ClosedError('manifest source');
     if (this.#handler) throw new ProxyError('manifest source already started');
-    for (const root of this.#roots) await checkManifestRoot(root);
+    const preloaded = this.#preloaded;
+    this.#preloaded = undefined;
+    try {
+      await (preloaded?.checked ?? this.#checkRoots());
+    } catch (err) {
+      // As without preload(): nothing was read, and start() may be called again.
+      this.#scanning = undefined;
+      throw err;
+    }
     this.#handler = handler;
 
     // Watchers are set up by the scan before it reads any file, so an edit made while the
@@ -121,8 +159,10 @@ export class ManifestSource implements ServiceSource {
     let release!: () => void;
     this.#scanning = new Promise<void>((resolve) => (release = resolve));
     try {
-      await this.#scan();
-      if (this.#closed) return;
+      const changes = await (preloaded?.read ?? this.#readFiles());
+      if (this.#closed || changes === undefined) return;
+      this.#publish(undefined);
+      this.#published = true;
       log.info('loaded manifests', { paths: this.#roots.join(','), files: this.#files.size, services: this.#merge.services.size, endpointSlices: this.#merge.slices.size });
       this.#synced = true;
       handler.onSynced();
@@ -134,6 +174,7 @@ export class ManifestSource implements ServiceSource {
       release();
     }
     if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => void this.#runScans(), this.#rescanIntervalMs);
+    setTimeout(loadYamlInBackground, YAML_LOAD_DELAY_MS).unref();
     if (this.#again) void this.#runScans();
   }
 
@@ -190,11 +231,21 @@ export class ManifestSource implements ServiceSource {
     this.#scanning = undefined;
   }
 
-  async #scan(): Promise<void> {
+  async #checkRoots(): Promise<void> {
+    for (const root of this.#roots) await checkManifestRoot(root);
+  }
+
+  /** Lists and reads the files (watching their directories first); undefined once closed. */
+  async #readFiles(): Promise<ManifestFileChange[] | undefined> {
     const listing = await listManifests(this.#roots, this.#unlistable);
-    if (this.#closed) return;
+    if (this.#closed) return undefined;
     this.#watcher.sync(listing.dirs);
-    const changes = await this.#files.refresh(listing);
+    // Before the first delivery the proxy waits for nothing else: two files are parsed at once.
+    return this.#files.refresh(listing, this.#published ? 1 : INITIAL_PARSE_THREADS);
+  }
+
+  async #scan(): Promise<void> {
+    const changes = await this.#readFiles();
     if (changes === undefined) return;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.

@@ -1,20 +1,23 @@
 import { createRequire } from 'node:module';
-import { isMainThread } from 'node:worker_threads';
 import { FAILSAFE_SCHEMA, load, Type } from 'js-yaml';
 import type * as Yaml from 'yaml';
 
 /**
  * `yaml` is loaded on first use in the parse thread: the plain streams every manifest generator
  * writes never need it, and loading it costs the thread about 75 ms of CPU at every start (it is
- * started again after each idle spell) and 10 MB. The main thread loads it in the background at
- * once instead, so that the first odd manifest read there does not stall its event loop.
+ * started again after each idle spell) and 10 MB. The main thread loads it in the background once
+ * its manifests are loaded (loadYamlInBackground), so that the first odd manifest it reads does
+ * not stall its event loop, while the start-up does not wait for it.
  */
 const requireModule = createRequire(import.meta.url);
 let yamlModule: typeof Yaml | undefined;
 function yaml(): typeof Yaml {
   return (yamlModule ??= requireModule('yaml') as typeof Yaml);
 }
-if (isMainThread) {
+
+/** Loads `yaml` without blocking the event loop, if it is not loaded yet. */
+export function loadYamlInBackground(): void {
+  if (yamlModule !== undefined) return;
   import('yaml').then(
     (m: typeof Yaml) => (yamlModule ??= m),
     () => {},
