@@ -127,7 +127,7 @@ export class ServicePorts {
       if ((st.endpointsKey === '') !== (epKey === '')) flipped = true;
       st.endpointsKey = epKey;
       o.balancer.updateEndpoints(key, eps);
-      log.info('endpoints changed', { service: key, endpoints: eps.length });
+      if (log.isInfoEnabled()) log.info('endpoints changed', { service: key, endpoints: eps.length });
     }
     return flipped;
   }
