@@ -2,18 +2,14 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ClosedError, InvalidConfigError, ProxyError } from '../errors.js';
 import { logger } from '../log.js';
-import { keyOfSlice } from '../model/endpoint-slice.js';
-import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import type { NodeSpec } from '../model/node.js';
-import { keyOfService } from '../model/service.js';
-import type { ServiceSpec } from '../model/service.js';
-import type { ServiceKey } from '../model/service-port-name.js';
 import { diffKeyedMaps } from './keyed-map-diff.js';
 import { ManifestDirectoryWatcher } from './manifest-directory-watcher.js';
 import { ManifestFileCache } from './manifest-file-cache.js';
-import type { ManifestObject, ManifestRejection } from './manifest-file-cache.js';
+import type { ManifestRejection } from './manifest-file-cache.js';
 import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
+import { mergeChanges } from './manifest-merge-changes.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 import { loadYamlInBackground } from './yaml-documents.js';
@@ -264,20 +260,7 @@ export class ManifestSource implements ServiceSource {
    */
   #publish(changes: readonly ManifestFileChange[] | undefined): void {
     const merge = this.#merge;
-    let services: [ReadonlyMap<ServiceKey, ServiceSpec>, ReadonlyMap<ServiceKey, ServiceSpec>];
-    let slices: [ReadonlyMap<string, EndpointSliceSpec>, ReadonlyMap<string, EndpointSliceSpec>];
-    const touched = changes && touchedKeys(changes);
-    const before = touched && { services: pick(merge.services, touched.services), slices: pick(merge.slices, touched.slices) };
-    if (touched && before && merge.update(changes!)) {
-      services = [before.services, pick(merge.services, touched.services)];
-      slices = [before.slices, pick(merge.slices, touched.slices)];
-    } else {
-      const servicesBefore = merge.services;
-      const slicesBefore = merge.slices;
-      merge.all(this.#files.objectsByFile());
-      services = [servicesBefore, merge.services];
-      slices = [slicesBefore, merge.slices];
-    }
+    const { services, slices } = mergeChanges(merge, changes, () => this.#files.objectsByFile());
     const handler = this.#handler!;
     const s = diffKeyedMaps(...services, (key, previous, current) => this.#deliver(() => handler.onServiceChange(key, previous, current)), { sorted: true });
     const e = diffKeyedMaps(...slices, (key, previous, current) => this.#deliver(() => handler.onEndpointSliceChange(key, previous, current)), { sorted: true });
@@ -311,28 +294,4 @@ export class ManifestSource implements ServiceSource {
       log.error('manifest change handler failed', { error: (err as Error).message });
     }
   }
-}
-
-/** The Service and EndpointSlice keys that objects changed in these files give, before or after. */
-function touchedKeys(changes: readonly ManifestFileChange[]): { services: Set<ServiceKey>; slices: Set<string> } {
-  const services = new Set<ServiceKey>();
-  const slices = new Set<string>();
-  const add = (obj: ManifestObject | undefined): void => {
-    if (obj?.type === 'service') services.add(keyOfService(obj.service));
-    else if (obj?.type === 'slices') for (const slice of obj.slices) slices.add(keyOfSlice(slice));
-  };
-  for (const { before, after } of changes) {
-    for (const [key, obj] of before ?? []) if (after?.get(key) !== obj) add(obj);
-    for (const [key, obj] of after ?? []) if (before?.get(key) !== obj) add(obj);
-  }
-  return { services, slices };
-}
-
-function pick<K, V>(map: ReadonlyMap<K, V>, keys: ReadonlySet<K>): Map<K, V> {
-  const out = new Map<K, V>();
-  for (const key of keys) {
-    const value = map.get(key);
-    if (value !== undefined) out.set(key, value);
-  }
-  return out;
 }
