@@ -12,7 +12,6 @@ import { ManifestMerge } from './manifest-merge.js';
 import { mergeChanges } from './manifest-merge-changes.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
-import { loadYamlInBackground } from './yaml-documents.js';
 
 export type { ManifestRejection } from './manifest-file-cache.js';
 
@@ -50,12 +49,6 @@ const MAX_DEBOUNCE_MS = 500;
  * cost of a second thread's start (about 50 ms of CPU); more would only contend on small nodes.
  */
 const INITIAL_PARSE_THREADS = 2;
-/**
- * The main thread's background load of `yaml` (about 0.1 s of its CPU) waits this long after the
- * first delivery, so that it slows neither the first sync (2 s with 10,000 service ports on a
- * small node) nor the first edits after it.
- */
-const YAML_LOAD_DELAY_MS = 10_000;
 
 /**
  * Services and endpoints from YAML/JSON manifest files, kept up to date by watching them.
@@ -174,7 +167,6 @@ export class ManifestSource implements ServiceSource {
       release();
     }
     if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => void this.#runScans(), this.#rescanIntervalMs);
-    setTimeout(loadYamlInBackground, YAML_LOAD_DELAY_MS).unref();
     if (this.#again) void this.#runScans();
   }
 
