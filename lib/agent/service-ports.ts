@@ -36,6 +36,12 @@ export class ServicePorts {
   readonly #o: ServicePortsOptions;
   readonly #ports = new Map<ProxySocketKey, ProxiedPort>();
   readonly #keysByService = new Map<ServiceKey, Set<ProxySocketKey>>();
+  /**
+   * The ports a sync may have to open, retry or close: new ones, those without a listener or a
+   * held node port, and those whose endpoints came or went. Every other port is as it should be,
+   * so a sync for one changed Service does not walk 10,000 settled ones.
+   */
+  readonly #unsettled = new Set<ProxySocketKey>();
 
   constructor(options: ServicePortsOptions) {
     this.#o = options;
@@ -80,6 +86,7 @@ export class ServicePorts {
       const want = wanted.get(key);
       if (want && want.signature === st.signature) continue;
       this.#ports.delete(key);
+      this.#unsettled.delete(key);
       await o.opener.close(st);
       keys.delete(key);
       if (!want) o.balancer.deleteService(key);
@@ -96,6 +103,7 @@ export class ServicePorts {
       }
       const added = newProxiedPort(key, want, current!);
       this.#ports.set(key, added);
+      this.#unsettled.add(key);
       keys.add(key);
       opening.push(added);
     }
@@ -124,27 +132,36 @@ export class ServicePorts {
       const eps = o.dialVia ? o.dialVia.usable(all, st.spn) : all;
       const epKey = eps.map((e) => e.key).join(',');
       if (epKey === st.endpointsKey) continue;
-      if ((st.endpointsKey === '') !== (epKey === '')) flipped = true;
+      if ((st.endpointsKey === '') !== (epKey === '')) {
+        flipped = true;
+        this.#unsettled.add(key);
+      }
       st.endpointsKey = epKey;
       o.balancer.updateEndpoints(key, eps);
-      log.info('endpoints changed', { service: key, endpoints: eps.length });
+      if (log.isInfoEnabled()) log.info('endpoints changed', { service: key, endpoints: eps.length });
     }
     return flipped;
   }
 
   /** Opens what failed to open (or, in none mode, waited for endpoints) and holds node ports not held yet. */
   async retryFailed(stopped: () => boolean): Promise<void> {
-    const opener = this.#o.opener;
-    for (const st of this.#ports.values()) {
+    const { opener, redirect } = this.#o;
+    for (const key of [...this.#unsettled]) {
       if (stopped()) return;
-      // Only ports with something to do wait: a sync for one changed Service walks every port.
+      const st = this.#ports.get(key);
+      if (st === undefined) continue;
       if (!st.socket) await opener.open(st);
       else if (opener.needsNodePortRetry(st)) await opener.retryNodePort(st);
+      // none mode closes a listener left without endpoints (closeUnserved): not settled yet.
+      if (st.socket && !opener.needsNodePortRetry(st) && (redirect || !opener.isUnserved(st))) this.#unsettled.delete(key);
     }
   }
 
   /** none mode: closes the listeners of ports that lost their last endpoint (reopened by retryFailed). */
   async closeUnserved(): Promise<void> {
-    for (const st of this.#ports.values()) if (this.#o.opener.isUnserved(st)) await this.#o.opener.closeUnserved(st);
+    for (const key of [...this.#unsettled]) {
+      const st = this.#ports.get(key);
+      if (st !== undefined && this.#o.opener.isUnserved(st)) await this.#o.opener.closeUnserved(st);
+    }
   }
 }

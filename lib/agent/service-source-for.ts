@@ -33,7 +33,10 @@ async function unscopedSourceFor(config: Config, ownListeners?: OwnListeners): P
   const nodeName = config.hostnameOverride ?? os.hostname().toLowerCase();
   if (config.manifests.length > 0) {
     log.info('service source', { source: 'manifests', paths: config.manifests.join(',') });
-    return new ManifestSource({ paths: [...config.manifests], serviceProxyName: config.serviceProxyName, nodeName, nodeLabels: config.nodeLabels });
+    const source = new ManifestSource({ paths: [...config.manifests], serviceProxyName: config.serviceProxyName, nodeName, nodeLabels: config.nodeLabels });
+    // The files are read and parsed while the caller loads and starts the rest.
+    source.preload();
+    return source;
   }
   if (Object.keys(config.nodeLabels).length > 0) log.warn("ignored --node-labels: with the API, the Node object gives this node's labels", { node: nodeName });
   // Loaded only for this source: @kubernetes/client-node takes about a second to import, which

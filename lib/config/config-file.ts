@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import type { FlagValues, SettingWarning } from './flag-values.js';
 import { KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND, readKubeProxyConfiguration } from './kube-proxy-configuration.js';
 import { PROJECT_API_VERSION, PROJECT_KIND, readProjectConfiguration } from './project-configuration.js';
@@ -22,7 +23,8 @@ export function readConfigFile(file: string): { values: FlagValues; problems: st
     problems.push(`--config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
     return { values, problems, warnings };
   }
-  const docs = YAML.parseAllDocuments(text);
+  // Loaded only with --config: it is a tenth of a second of every start otherwise.
+  const docs = (createRequire(import.meta.url)('yaml') as typeof Yaml).parseAllDocuments(text);
   const seen = new Set<string>();
   let number = 0;
   for (const doc of Array.isArray(docs) ? docs : [docs]) {

@@ -4,35 +4,18 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { ManifestError } from '../errors.js';
 import { logger } from '../log.js';
-import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
-import type { NodeSpec } from '../model/node.js';
-import type { ServiceSpec } from '../model/service.js';
 import { manifestSizeExceeded } from './manifest-limits.js';
 import type { ManifestListing } from './manifest-listing.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import { isGone } from './manifest-listing.js';
 import { ManifestParseThread } from './manifest-parse-thread.js';
 import type { ManifestEntry } from './manifest-parser.js';
+import { objectsOfEntries } from './manifest-objects.js';
+import type { ManifestObject, ManifestRejection } from './manifest-objects.js';
 
 const log = logger('manifests');
 
-/** A manifest object (or a whole file) that was not applied; its last good state stays in force. */
-export interface ManifestRejection {
-  readonly file: string;
-  /** 1-based document in the file; 0 when the file itself could not be read. */
-  readonly document: number;
-  /** 0-based index in the `items` of a List document. */
-  readonly item?: number;
-  /** `Service default/web`, or `unknown` when the document is too broken to tell. */
-  readonly object: string;
-  /** The field at fault, as `spec.ports[1].targetPort`; '' for the whole document or file. */
-  readonly field: string;
-  readonly reason: string;
-}
-
-/** One object of a manifest file. */
-export type ManifestObject =
-  { readonly type: 'service'; readonly service: ServiceSpec } | { readonly type: 'slices'; readonly slices: readonly EndpointSliceSpec[] } | { readonly type: 'node'; readonly node: NodeSpec };
+export type { ManifestObject, ManifestRejection } from './manifest-objects.js';
 
 /** What was last loaded from one file. */
 interface FileState {
@@ -53,6 +36,13 @@ export interface ManifestFileCacheOptions {
   readonly onReject: ((rejection: ManifestRejection) => void) | undefined;
 }
 
+/** What reading one file found: it is gone, unchanged, unreadable (with its signature), or its new entries. */
+type FileRead =
+  | { readonly gone: true }
+  | { readonly same: FileState }
+  | { readonly unreadable: string; readonly err: unknown }
+  | { readonly signature: string; readonly hash: string; readonly racy: boolean; readonly entries: ManifestEntry[] };
+
 /** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
 const RACY_WINDOW_MS = 2000;
 
@@ -65,7 +55,7 @@ export class ManifestFileCache {
   readonly #proxyName: string | undefined;
   readonly #onReject: ((rejection: ManifestRejection) => void) | undefined;
   /** Files are parsed off the event loop, within size, nesting, time and memory limits (see ManifestParseThread). */
-  readonly #parser = new ManifestParseThread();
+  readonly #parsers = [new ManifestParseThread()];
   #files = new Map<string, FileState>();
   #closed = false;
 
@@ -87,17 +77,35 @@ export class ManifestFileCache {
    * Brings the cache in line with a listing: loads what changed, forgets files gone from it
    * (but keeps those in directories that could not be listed). Resolves to the files whose
    * objects changed, or to undefined when the cache was closed meanwhile.
+   *
+   * `threads` files are parsed at once, each on a parse thread of its own: the initial load
+   * gives two, since nothing else runs then. What they read is applied in path order, so that
+   * logs, rejections and duplicates come out as they would from one.
    */
-  async refresh(listing: ManifestListing): Promise<ManifestFileChange[] | undefined> {
+  async refresh(listing: ManifestListing, threads = 1): Promise<ManifestFileChange[] | undefined> {
+    while (this.#parsers.length < threads) this.#parsers.push(new ManifestParseThread());
     const next = new Map<string, FileState>();
+    const files = listing.files;
+    const reads: Array<Promise<FileRead>> = [];
+    let started = 0;
+    const startNext = (parser: ManifestParseThread): void => {
+      if (started >= files.length || this.#closed) return;
+      const file = files[started++]!;
+      const read = this.#read(file, this.#files.get(file), parser);
+      reads.push(read);
+      void read.then(() => startNext(parser));
+    };
     try {
-      for (const file of listing.files) {
-        const state = await this.#load(file, this.#files.get(file));
+      for (const parser of this.#parsers.slice(0, Math.max(1, threads))) startNext(parser);
+      for (let i = 0; i < reads.length; i++) {
+        const read = await reads[i]!;
         if (this.#closed) return undefined;
-        if (state) next.set(file, state);
+        const state = this.#apply(files[i]!, this.#files.get(files[i]!), read);
+        if (state) next.set(files[i]!, state);
       }
     } finally {
-      this.#parser.release();
+      for (const parser of this.#parsers) parser.release();
+      this.#parsers.length = 1;
     }
     for (const [file, state] of this.#files) {
       if (next.has(file)) continue;
@@ -116,41 +124,48 @@ export class ManifestFileCache {
 
   close(): void {
     this.#closed = true;
-    this.#parser.close();
+    for (const parser of this.#parsers) parser.close();
   }
 
-  /** Re-reads a file only when its stat changed; returns undefined when it no longer exists. */
-  async #load(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
+  /** Re-reads a file only when its stat changed, and parses it only when its text did; nothing is logged here. */
+  async #read(file: string, prev: FileState | undefined, parser: ManifestParseThread): Promise<FileRead> {
     let st: fs.BigIntStats;
     try {
       st = await fsp.stat(file, { bigint: true });
     } catch (err) {
-      if (isGone(err)) return undefined;
-      return this.#unreadable(file, prev, `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err);
+      if (isGone(err)) return { gone: true };
+      return { unreadable: `error:${(err as NodeJS.ErrnoException).code ?? ''}`, err };
     }
-    if (!st.isFile()) return undefined;
+    if (!st.isFile()) return { gone: true };
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (prev && prev.signature === signature && !prev.racy) return prev;
+    if (prev && prev.signature === signature && !prev.racy) return { same: prev };
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
     const tooLarge = manifestSizeExceeded(Number(st.size));
-    if (tooLarge) return this.#unreadable(file, prev, signature, new ManifestError(file, tooLarge));
+    if (tooLarge) return { unreadable: signature, err: new ManifestError(file, tooLarge) };
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
     } catch (err) {
-      if (isGone(err)) return undefined;
-      return this.#unreadable(file, prev, signature, err);
+      if (isGone(err)) return { gone: true };
+      return { unreadable: signature, err };
     }
     const hash = createHash('sha256').update(text).digest('hex');
-    if (prev && prev.hash === hash) return { ...prev, signature, racy };
+    if (prev && prev.hash === hash) return { same: { ...prev, signature, racy } };
     let entries: ManifestEntry[];
     try {
-      entries = await this.#parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
+      entries = await parser.parse(text, file, this.#proxyName === undefined ? {} : { serviceProxyName: this.#proxyName });
     } catch (err) {
       entries = [{ document: 1, type: 'rejected', object: undefined, field: '', reason: (err as Error).message }];
     }
-    if (this.#closed) return prev;
-    return { signature, hash, racy, objects: this.#objectsOf(file, entries, prev) };
+    return { signature, hash, racy, entries };
+  }
+
+  /** The file's new state from what #read found; undefined when it no longer exists. */
+  #apply(file: string, prev: FileState | undefined, read: FileRead): FileState | undefined {
+    if ('gone' in read) return undefined;
+    if ('same' in read) return read.same;
+    if ('unreadable' in read) return this.#unreadable(file, prev, read.unreadable, read.err);
+    return { signature: read.signature, hash: read.hash, racy: read.racy, objects: objectsOfEntries(file, read.entries, prev?.objects, (r) => this.#reject(r)) };
   }
 
   /** A file that cannot be read keeps its last good objects; reported once per change of its stat. */
@@ -159,64 +174,6 @@ export class ManifestFileCache {
       this.#reject({ file, document: 0, object: 'unknown', field: '', reason: `cannot read file: ${(err as Error).message}` });
     }
     return { signature, hash: undefined, racy: false, objects: prev?.objects ?? new Map() };
-  }
-
-  /** The objects of one file's new entries, with the last good state of each rejected object kept. */
-  #objectsOf(file: string, entries: readonly ManifestEntry[], prev: FileState | undefined): Map<string, ManifestObject> {
-    const objects = new Map<string, ManifestObject>();
-    const add = (key: string, obj: ManifestObject, document: number): void => {
-      if (objects.has(key)) log.warn('duplicate manifest object', { file, document, object: key, kept: 'first' });
-      else objects.set(key, obj);
-    };
-    const keep = new Set<string>();
-    let keepAll = false;
-    for (const entry of entries) {
-      if ('unknownFields' in entry && entry.unknownFields)
-        log.warn('unknown fields in manifest object', {
-          file,
-          document: entry.document,
-          ...(entry.item === undefined ? {} : { item: entry.item }),
-          object: entry.object,
-          fields: entry.unknownFields.join(','),
-        });
-      switch (entry.type) {
-        case 'service':
-          add(entry.object, { type: 'service', service: entry.service }, entry.document);
-          break;
-        case 'slices':
-          add(entry.object, { type: 'slices', slices: entry.slices }, entry.document);
-          break;
-        case 'node':
-          add(entry.object, { type: 'node', node: entry.node }, entry.document);
-          break;
-        case 'ignored': {
-          const fields = { file, document: entry.document, item: entry.item, object: entry.object ?? 'unknown', apiVersion: entry.apiVersion, kind: entry.kind };
-          // A Service skipped for its labels is news to whoever wrote it; an unrelated kind is not.
-          if (entry.reason !== undefined) log.info('ignored manifest object', { ...fields, reason: entry.reason });
-          else log.debug('ignored manifest object', fields);
-          break;
-        }
-        case 'rejected': {
-          const rejection: ManifestRejection = {
-            file,
-            document: entry.document,
-            ...(entry.item === undefined ? {} : { item: entry.item }),
-            object: entry.object ?? 'unknown',
-            field: entry.field,
-            reason: entry.reason,
-          };
-          this.#reject(rejection);
-          // Without an identity, any object of the old text may be the one that broke.
-          if (entry.object === undefined) keepAll = true;
-          else keep.add(entry.object);
-          break;
-        }
-      }
-    }
-    for (const [key, obj] of prev?.objects ?? []) {
-      if (!objects.has(key) && (keepAll || keep.has(key))) objects.set(key, obj);
-    }
-    return objects;
   }
 
   #reject(rejection: ManifestRejection): void {

@@ -2,18 +2,14 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ClosedError, InvalidConfigError, ProxyError } from '../errors.js';
 import { logger } from '../log.js';
-import { keyOfSlice } from '../model/endpoint-slice.js';
-import type { EndpointSliceSpec } from '../model/endpoint-slice.js';
 import type { NodeSpec } from '../model/node.js';
-import { keyOfService } from '../model/service.js';
-import type { ServiceSpec } from '../model/service.js';
-import type { ServiceKey } from '../model/service-port-name.js';
 import { diffKeyedMaps } from './keyed-map-diff.js';
 import { ManifestDirectoryWatcher } from './manifest-directory-watcher.js';
 import { ManifestFileCache } from './manifest-file-cache.js';
-import type { ManifestObject, ManifestRejection } from './manifest-file-cache.js';
+import type { ManifestRejection } from './manifest-file-cache.js';
 import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
+import { mergeChanges } from './manifest-merge-changes.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
@@ -48,6 +44,11 @@ const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
 /** A steady stream of events must not postpone a rescan for ever: at most this long (or debounceMs, if longer). */
 const MAX_DEBOUNCE_MS = 500;
+/**
+ * Parse threads of the initial load. Two halve the wait on a machine with two idle cores, at the
+ * cost of a second thread's start (about 50 ms of CPU); more would only contend on small nodes.
+ */
+const INITIAL_PARSE_THREADS = 2;
 
 /**
  * Services and endpoints from YAML/JSON manifest files, kept up to date by watching them.
@@ -84,6 +85,8 @@ export class ManifestSource implements ServiceSource {
   #interval: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #again = false;
+  /** The first reading of the files, begun by preload() and finished by start(). */
+  #preloaded: { readonly checked: Promise<void>; readonly read: Promise<ManifestFileChange[] | undefined> } | undefined;
 
   constructor(options: ManifestSourceOptions) {
     const problems: string[] = [];
@@ -107,13 +110,41 @@ export class ManifestSource implements ServiceSource {
   }
 
   /**
+   * Begins reading and parsing the files now, so that this overlaps whatever the process does
+   * before start() (loading the rest of the program, starting workers). Nothing is delivered
+   * before start(), which waits for this reading and delivers the state it found: the first sync
+   * still sees every file. An edit meanwhile is read again once start() has delivered.
+   */
+  preload(): void {
+    if (this.#closed || this.#handler || this.#preloaded) return;
+    const checked = this.#checkRoots();
+    const read = checked.then(() => this.#readFiles());
+    // start() reports either failure; until then neither is unhandled.
+    read.catch(() => {});
+    this.#preloaded = { checked, read };
+    // Events during the reading ask for one more scan after start() (see #runScans).
+    this.#scanning = read.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /**
    * Fails with ManifestError when a path does not exist. Otherwise delivers every object in the
    * files, calls onSynced, and from then on delivers changes until closed.
    */
   async start(handler: ServiceSourceHandler): Promise<void> {
     if (this.#closed) throw new ClosedError('manifest source');
     if (this.#handler) throw new ProxyError('manifest source already started');
-    for (const root of this.#roots) await checkManifestRoot(root);
+    const preloaded = this.#preloaded;
+    this.#preloaded = undefined;
+    try {
+      await (preloaded?.checked ?? this.#checkRoots());
+    } catch (err) {
+      // As without preload(): nothing was read, and start() may be called again.
+      this.#scanning = undefined;
+      throw err;
+    }
     this.#handler = handler;
 
     // Watchers are set up by the scan before it reads any file, so an edit made while the
@@ -121,8 +152,10 @@ export class ManifestSource implements ServiceSource {
     let release!: () => void;
     this.#scanning = new Promise<void>((resolve) => (release = resolve));
     try {
-      await this.#scan();
-      if (this.#closed) return;
+      const changes = await (preloaded?.read ?? this.#readFiles());
+      if (this.#closed || changes === undefined) return;
+      this.#publish(undefined);
+      this.#published = true;
       log.info('loaded manifests', { paths: this.#roots.join(','), files: this.#files.size, services: this.#merge.services.size, endpointSlices: this.#merge.slices.size });
       this.#synced = true;
       handler.onSynced();
@@ -190,11 +223,21 @@ export class ManifestSource implements ServiceSource {
     this.#scanning = undefined;
   }
 
-  async #scan(): Promise<void> {
+  async #checkRoots(): Promise<void> {
+    for (const root of this.#roots) await checkManifestRoot(root);
+  }
+
+  /** Lists and reads the files (watching their directories first); undefined once closed. */
+  async #readFiles(): Promise<ManifestFileChange[] | undefined> {
     const listing = await listManifests(this.#roots, this.#unlistable);
-    if (this.#closed) return;
+    if (this.#closed) return undefined;
     this.#watcher.sync(listing.dirs);
-    const changes = await this.#files.refresh(listing);
+    // Before the first delivery the proxy waits for nothing else: two files are parsed at once.
+    return this.#files.refresh(listing, this.#published ? 1 : INITIAL_PARSE_THREADS);
+  }
+
+  async #scan(): Promise<void> {
+    const changes = await this.#readFiles();
     if (changes === undefined) return;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
@@ -209,20 +252,7 @@ export class ManifestSource implements ServiceSource {
    */
   #publish(changes: readonly ManifestFileChange[] | undefined): void {
     const merge = this.#merge;
-    let services: [ReadonlyMap<ServiceKey, ServiceSpec>, ReadonlyMap<ServiceKey, ServiceSpec>];
-    let slices: [ReadonlyMap<string, EndpointSliceSpec>, ReadonlyMap<string, EndpointSliceSpec>];
-    const touched = changes && touchedKeys(changes);
-    const before = touched && { services: pick(merge.services, touched.services), slices: pick(merge.slices, touched.slices) };
-    if (touched && before && merge.update(changes!)) {
-      services = [before.services, pick(merge.services, touched.services)];
-      slices = [before.slices, pick(merge.slices, touched.slices)];
-    } else {
-      const servicesBefore = merge.services;
-      const slicesBefore = merge.slices;
-      merge.all(this.#files.objectsByFile());
-      services = [servicesBefore, merge.services];
-      slices = [slicesBefore, merge.slices];
-    }
+    const { services, slices } = mergeChanges(merge, changes, () => this.#files.objectsByFile());
     const handler = this.#handler!;
     const s = diffKeyedMaps(...services, (key, previous, current) => this.#deliver(() => handler.onServiceChange(key, previous, current)), { sorted: true });
     const e = diffKeyedMaps(...slices, (key, previous, current) => this.#deliver(() => handler.onEndpointSliceChange(key, previous, current)), { sorted: true });
@@ -256,28 +286,4 @@ export class ManifestSource implements ServiceSource {
       log.error('manifest change handler failed', { error: (err as Error).message });
     }
   }
-}
-
-/** The Service and EndpointSlice keys that objects changed in these files give, before or after. */
-function touchedKeys(changes: readonly ManifestFileChange[]): { services: Set<ServiceKey>; slices: Set<string> } {
-  const services = new Set<ServiceKey>();
-  const slices = new Set<string>();
-  const add = (obj: ManifestObject | undefined): void => {
-    if (obj?.type === 'service') services.add(keyOfService(obj.service));
-    else if (obj?.type === 'slices') for (const slice of obj.slices) slices.add(keyOfSlice(slice));
-  };
-  for (const { before, after } of changes) {
-    for (const [key, obj] of before ?? []) if (after?.get(key) !== obj) add(obj);
-    for (const [key, obj] of after ?? []) if (before?.get(key) !== obj) add(obj);
-  }
-  return { services, slices };
-}
-
-function pick<K, V>(map: ReadonlyMap<K, V>, keys: ReadonlySet<K>): Map<K, V> {
-  const out = new Map<K, V>();
-  for (const key of keys) {
-    const value = map.get(key);
-    if (value !== undefined) out.set(key, value);
-  }
-  return out;
 }

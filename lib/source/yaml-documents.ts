@@ -1,24 +1,18 @@
 import { createRequire } from 'node:module';
-import { isMainThread } from 'node:worker_threads';
 import { FAILSAFE_SCHEMA, load, Type } from 'js-yaml';
 import type * as Yaml from 'yaml';
 
 /**
- * `yaml` is loaded on first use in the parse thread: the plain streams every manifest generator
- * writes never need it, and loading it costs the thread about 75 ms of CPU at every start (it is
- * started again after each idle spell) and 10 MB. The main thread loads it in the background at
- * once instead, so that the first odd manifest read there does not stall its event loop.
+ * `yaml` is loaded on first use, in either thread: the plain streams every manifest generator
+ * writes never need it, and loading it costs about 0.1 s of CPU and 10 MB. On the main thread
+ * that is one stall, the first time a small odd or broken manifest is read there; loading it in
+ * the background instead took that time from the start-up (or from whatever edit came at that
+ * moment) on every run.
  */
 const requireModule = createRequire(import.meta.url);
 let yamlModule: typeof Yaml | undefined;
 function yaml(): typeof Yaml {
   return (yamlModule ??= requireModule('yaml') as typeof Yaml);
-}
-if (isMainThread) {
-  import('yaml').then(
-    (m: typeof Yaml) => (yamlModule ??= m),
-    () => {},
-  );
 }
 
 /** One document of a YAML stream: its value (null when empty), or the first line of why it cannot be read. */

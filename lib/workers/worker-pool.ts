@@ -71,6 +71,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
   /** Counters of workers that exited, per shared socket. */
   readonly #gone = new Map<number, StatsSnapshot[]>();
   readonly #restarts = new Set<NodeJS.Timeout>();
+  /** Per worker: the last port whose listening handles are being handed over (see #shareWith). */
+  readonly #handleTurns = new WeakMap<WorkerProcess, Promise<void>>();
   /** Decided in start(): a socket created before then shares its handles. */
   #tcpMode: TcpListenerMode = 'shared-handle';
   #ops: BalancerOp[] = [];
@@ -284,11 +286,25 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       reply = await this.#request(w, `l:${id}`, { t: 'bind', id, spn: shared.spn, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy });
     } else {
       const { handles } = shared;
-      const replied = this.#request(w, `l:${id}`, undefined);
-      handles.forEach((handle, index) => {
-        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
+      // One port's handles at a time per worker. Node sends a handle only after the last one is
+      // acknowledged and, at every acknowledgement, queues again all that wait behind it: 10,000
+      // ports handed over at once kept this process busy for seconds after a start.
+      const turn = (this.#handleTurns.get(w) ?? Promise.resolve()).then(async () => {
+        if (this.#shared.get(id) !== shared || !w.ready) return undefined; // closed meanwhile
+        const replied = this.#request(w, `l:${id}`, undefined);
+        handles.forEach((handle, index) => {
+          this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
+        });
+        return replied;
       });
-      reply = await replied;
+      this.#handleTurns.set(
+        w,
+        turn.then(
+          () => {},
+          () => {},
+        ),
+      );
+      reply = await turn;
     }
     if (reply?.t === 'listening' && reply.error !== undefined) {
       log.error('worker cannot accept on a listener', { worker: w.index + 1, service: shared.spn, error: reply.error });

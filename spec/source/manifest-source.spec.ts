@@ -516,3 +516,48 @@ test("--node-labels give this node's labels without a Node manifest, and win ove
   const none = await startSource(t, { 'web.yaml': serviceYaml('web') }, { nodeName: 'node-a' });
   t.deepEqual(none.rec.nodes, []);
 });
+
+test('preload() reads the files before start() but delivers nothing until then; an edit in between follows', async (t) => {
+  const dir = await tempDir();
+  await fs.writeFile(path.join(dir, 'a.yaml'), serviceYaml('web', 81));
+  const source = new ManifestSource({ paths: [dir], rescanIntervalMs: 0 });
+  t.teardown(() => source.close());
+  source.preload();
+  const rec = new Recorder();
+  // The parse thread reads what preload() found while nothing is started; no handler exists yet to deliver to.
+  await fs.writeFile(path.join(dir, 'a.yaml'), serviceYaml('web', 82));
+  await source.start(rec);
+  t.is(rec.events.filter((e) => e.what === 'synced').length, 1);
+  // Whichever text the preload read, the edit is in force within the budget after start().
+  const last = await waitFor('the edit in force', () => (port(rec.for('default/web').at(-1)) === 82 ? rec.for('default/web').at(-1) : undefined), DELIVERY_BUDGET_MS, 10);
+  t.is(last.what, 'service');
+});
+
+test('preload() of a missing path: start() throws ManifestError naming it, as without preload()', async (t) => {
+  const dir = await tempDir();
+  const missing = path.join(dir, 'nope.yaml');
+  const source = new ManifestSource({ paths: [dir, missing] });
+  t.teardown(() => source.close());
+  source.preload();
+  const rec = new Recorder();
+  const err = await t.throwsAsync(source.start(rec), { instanceOf: ManifestError });
+  t.is(err.file, missing);
+  t.deepEqual(rec.events, []);
+});
+
+test('files over the inline size, parsed on two threads at start, report rejections and duplicates in path order', async (t) => {
+  // Each file is over INLINE_PARSE_MAX_BYTES (16 KiB), so each goes to a parse thread.
+  const filler = (name: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata:\n${Array.from({ length: 700 }, (_, i) => `  k${i}: "${'x'.repeat(20)}"`).join('\n')}\n`;
+  const files: Record<string, string> = {};
+  for (const name of ['a', 'b', 'c', 'd', 'e']) {
+    files[`${name}.yaml`] = `${filler(`f-${name}`)}---\n${serviceYaml(`bad-${name}`, 80, '\n    protocol: SCTPX')}---\n${serviceYaml('shared', name.charCodeAt(0))}`;
+  }
+  const { rec, rejections } = await startSource(t, files);
+  t.deepEqual(
+    rejections.map((r) => path.basename(r.file)),
+    ['a.yaml', 'b.yaml', 'c.yaml', 'd.yaml', 'e.yaml'],
+  );
+  t.true(rejections.every((r) => r.object.startsWith('Service default/bad-') && r.field === 'spec.ports[0].protocol'));
+  // The first file in path order wins the duplicate, as with one thread.
+  t.is(port(rec.find('default/shared', 0)), 'a'.charCodeAt(0));
+});

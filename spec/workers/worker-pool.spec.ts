@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import dgram from 'node:dgram';
@@ -381,4 +382,53 @@ test('ports opened and closed back to back are released in every process', async
     t.true(server.listening, `port 8080 on ${ip(1 + i)} is free again`);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+});
+
+/** host:port → process ids listening on it over TCP (one ss -p for all of them): this process, a worker, or both. */
+function listeningOwners(): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const line of execFileSync('ss', ['-Htlnp'], { encoding: 'utf8' }).split('\n')) {
+    const local = line.split(/\s+/)[3];
+    if (local === undefined) continue;
+    owners.set(local, [...new Set([...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))].sort().join());
+  }
+  return owners;
+}
+
+test('shared handles: 200 ports opened at once all reach the worker, one at a time; a port closed before its turn is not handed over', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const workers = new WorkerPool({ workers: 1, logLevel: 'warn', logFormat: 'json', tcpListeners: 'shared-handle' });
+  t.teardown(() => workers.destroy());
+  await workers.start();
+  const backoff = new EndpointBackoff();
+  const sockets = Array.from({ length: 200 }, (_, i) =>
+    workers.create({
+      spn: servicePortName('ns', `svc-${i}`, 'p'),
+      protocol: 'TCP',
+      listen: [{ host: ip(i + 1), port: 8080 }],
+      affinity: 'None',
+      balancer: workers.balancer,
+      backoff,
+      udpTimeoutMs: 1000,
+      udpMaxSessions: 10,
+    }),
+  );
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
+  await Promise.all(sockets.map((s) => s.start()));
+  // The last port waits behind 199 others for its turn: closed now, it is never handed over.
+  await sockets[199]!.close();
+  const [worker] = workers.pids();
+  const both = [process.pid, worker!].sort();
+  await waitFor(
+    'every open port listened on by the worker too',
+    () => {
+      const owners = listeningOwners();
+      return sockets.slice(0, 199).every((_, i) => owners.get(`${ip(i + 1)}:8080`) === both.join());
+    },
+    30_000,
+    100,
+  );
+  t.false(listeningOwners().has(`${ip(200)}:8080`));
 });
