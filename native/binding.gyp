@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "kup_udp",
-      "sources": ["kup_udp.c"],
+      "sources": ["kup_udp.c", "udp_relay.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [["OS!='linux'", {"type": "none"}]]

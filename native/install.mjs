@@ -1,6 +1,6 @@
 // Builds the optional native UDP data path (native/kup_udp.c) with the node-gyp that npm bundles.
 // It never fails the install: without a compiler, headers or Linux, the proxy runs on its
-// JavaScript data path (lib/internals/udp-native.ts finds no addon and says so at debug level).
+// JavaScript data path (lib/internals/udp-native.ts finds no addon; udpNativeUnavailableReason() says why).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

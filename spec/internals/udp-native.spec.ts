@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { NativeSessionGroup, udpNativeAvailable, udpNativeUnavailableReason } from '../../lib/internals/udp-native.js';
@@ -170,4 +172,11 @@ nativeTest("a session's reply socket takes only its client's datagrams; another 
   t.is(await onListening, 'not yours');
   t.is(await reply(client, 'mine', listening.address().port), 'mine');
   t.deepEqual(r.events, [], 'no stray, no error');
+});
+
+test('KUP_UDP_NATIVE=0 turns the native data path off, and says so', async (t) => {
+  const moduleUrl = new URL('../../lib/internals/udp-native.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(moduleUrl)}).then((m) => console.log(JSON.stringify([m.udpNativeAvailable(), m.udpNativeUnavailableReason()])))`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { env: { ...process.env, KUP_UDP_NATIVE: '0' }, timeout: 20_000 });
+  t.deepEqual(JSON.parse(stdout) as unknown, [false, 'KUP_UDP_NATIVE=0']);
 });

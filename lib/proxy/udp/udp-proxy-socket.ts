@@ -159,7 +159,7 @@ export class UdpProxySocket implements ProxySocket {
     });
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
-      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'UDP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'UDP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)), dataPath: this.dataPath });
     }
   }
 
