@@ -10,6 +10,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { captureLogs } from '../../helpers/log-capture.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 // The same behaviours on both data paths: libuv handles (the default where Node allows it) and
@@ -178,6 +179,25 @@ for (const path of PATHS) {
     client.end('hi');
     await waitFor('the backend to accept', () => got !== undefined);
     t.is((await (got as Promise<Buffer>)).toString(), `PROXY TCP4 127.0.0.2 127.0.0.1 ${client.localPort} ${front}\r\nhi`);
+  });
+
+  // Without affinity the address is read only for the warning, before the client is reset.
+  // Serial: a log capture silences the transports there are, another test's capture among them.
+  test.serial(`${path}: when every dial fails, the warning names the client and the client gets a RST`, async (t) => {
+    const logs = captureLogs();
+    t.teardown(() => logs.close());
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const { proxy, port: front } = await proxyFor(t, path, deadPort, { dialTimeoutsMs: [200] });
+    const from = path === 'handles' ? '127.0.0.4' : '127.0.0.5';
+    const client = await connect(front, from);
+    t.teardown(() => client.destroy());
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => client.once('error', resolve));
+    t.is(err.code, 'ECONNRESET');
+    await waitFor('the warning', () => logs.entries.some((e) => e.message === 'failed to connect to an endpoint' && e['client'] === from));
+    t.is(proxy.stats.dialGiveUps, 1);
   });
 
   test(`${path}: ClientIP affinity pins each client by its own address`, async (t) => {
