@@ -64,9 +64,10 @@ const DEFAULT_FAMILIES: readonly IPFamily[] = ['IPv4'];
  * probes) arrive on diagnostics channels.
  */
 export class Metrics {
-  /** The metrics before the per-port ones, and those after them: each in its own prom-client Registry. */
+  /** The metrics before the per-port ones, kube-proxy's after them, then the process metrics: each in its own prom-client Registry. */
   readonly #before = new Registry();
   readonly #after = new Registry();
+  readonly #process = new Registry();
   readonly #agent: AgentView;
   readonly #ports = new PortSeries();
   readonly #own: UserspaceProxyMetrics;
@@ -82,7 +83,7 @@ export class Metrics {
     this.#agent = agent;
     this.#own = new UserspaceProxyMetrics(this.#before, agent, () => this.#once('counts', () => agent.counts()));
     this.#kubeProxy = new KubeProxyMetrics(this.#after, agent, () => this.#once('syncStatus', () => agent.syncStatus?.()));
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.#after });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.#process });
     this.#subscriptions = [
       [SYNC_CHANNEL_NAME, this.#onSync],
       [RULES_CHANNEL_NAME, this.#onRules],
@@ -110,7 +111,10 @@ export class Metrics {
     const perPort = await this.#ports.render(this.#agent.portCounters?.() ?? this.#agent.status());
     await setImmediatePromise();
     const after = await this.#collect(this.#after);
-    return `${before}\n${perPort.join('\n\n')}\n\n${after}`;
+    // The process metrics list every handle (one per listener): with many ports, a part of their own.
+    await setImmediatePromise();
+    const processMetrics = await this.#process.metrics();
+    return `${before}\n${perPort.join('\n\n')}\n\n${after}${processMetrics === '\n' ? '' : `\n${processMetrics}`}`;
   }
 
   /**
