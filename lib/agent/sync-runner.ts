@@ -1,3 +1,4 @@
+import PQueue from 'p-queue';
 import { logger } from '../log.js';
 
 export interface SyncRunnerOptions {
@@ -18,32 +19,32 @@ const log = logger('sync');
 /**
  * A bounded-frequency runner in the manner of kube-proxy's BoundedFrequencyRunner: run() requests
  * are coalesced (at most one run waits at a time, and it sees every change made before it starts),
- * runs are serialized, and happen at least every maxIntervalMs.
+ * runs are serialized (a p-queue of concurrency 1), and happen at least every maxIntervalMs.
  *
  * The rate limit is kube-proxy's: a token bucket of `burst` tokens refilled at one per
  * minIntervalMs, one token per run. So the first change after a quiet period runs at once, a burst
  * of changes costs at most `burst` runs back to back, and then runs are minIntervalMs apart. A run
- * that must wait is scheduled for when its token is there, not for the end of a fixed window.
+ * that must wait waits in the queue for its token, not for the end of a fixed window (p-queue's own
+ * interval limit is a fixed window, which would hold the first change after a quiet period).
  */
 export class SyncRunner {
   readonly #fn: () => Promise<void>;
+  readonly #queue = new PQueue({ concurrency: 1 });
   readonly #minIntervalMs: number;
   readonly #maxIntervalMs: number;
   readonly #burst: number;
   readonly #now: () => number;
   #tokens: number;
   #refilledAt = performance.now();
-  /** A run is requested and has not started yet. */
-  #pending = false;
-  #running: Promise<void> | undefined;
-  /** The wait for the next token. */
-  #limitTimer: NodeJS.Timeout | undefined;
+  /** A run is queued and has not started its sync yet: later requests join it. */
+  #waiting = false;
+  /** The wait for the next token, cancelled by destroy(). */
+  #tokenWait: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   #periodic: NodeJS.Timeout | undefined;
   #started = false;
   #closed = false;
   #runs = 0;
   #lastQueuedMs: number | undefined;
-  #idleWaiters: (() => void)[] = [];
 
   constructor(options: SyncRunnerOptions) {
     this.#fn = options.fn;
@@ -72,9 +73,8 @@ export class SyncRunner {
   }
 
   /**
-   * When run() was last called (ms since the epoch); undefined before. The periodic runs are not
-   * requests and leave it alone, so that a gap between it and the end of the last run shows a
-   * change waiting for a sync that does not come.
+   * When the last run() was requested (ms, from the `now` clock), for sync-latency metrics; undefined
+   * before the first request.
    */
   get lastQueuedMs(): number | undefined {
     return this.#lastQueuedMs;
@@ -87,60 +87,54 @@ export class SyncRunner {
 
   /** Resolves when no run is waiting or running. */
   async idle(): Promise<void> {
-    if (!this.#pending && this.#running === undefined) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    await this.#queue.onIdle();
   }
 
   /** Stops periodic runs and waits for a run in progress. Idempotent. */
   async close(): Promise<void> {
     this.destroy();
-    await this.idle();
+    await this.#queue.onIdle();
   }
 
   /** Stops at once; a run in progress finishes on its own. Idempotent. */
   destroy(): void {
     this.#closed = true;
-    this.#pending = false;
-    if (this.#limitTimer) clearTimeout(this.#limitTimer);
     if (this.#periodic) clearTimeout(this.#periodic);
-    this.#limitTimer = this.#periodic = undefined;
-    this.#settleIdle();
+    this.#periodic = undefined;
+    this.#queue.clear();
+    this.#waiting = false;
+    if (this.#tokenWait) {
+      clearTimeout(this.#tokenWait.timer);
+      this.#tokenWait.resolve();
+      this.#tokenWait = undefined;
+    }
   }
 
   #request(): void {
-    this.#pending = true;
-    // A run in progress, or one waiting for its token, takes this request when it gets there.
-    if (this.#running !== undefined || this.#limitTimer !== undefined) return;
-    this.#tryRun();
+    if (this.#closed || this.#waiting) return;
+    this.#waiting = true;
+    void this.#queue.add(async () => {
+      // A token that is there is taken in the same turn as the sync starts: a request to an idle
+      // runner with a token runs within the call, as kube-proxy's runner does.
+      for (let waitMs = this.#takeToken(); waitMs > 0 && !this.#closed; waitMs = this.#takeToken()) await this.#sleepForToken(waitMs);
+      this.#waiting = false;
+      if (this.#closed) return;
+      try {
+        await this.#fn();
+      } catch (err) {
+        log.error('sync failed', { error: err });
+      } finally {
+        this.#runs++;
+        // As kube-proxy's runner, the longest gap is counted from the last run.
+        if (this.#started && !this.#closed) this.#armPeriodic();
+      }
+    });
   }
 
-  #tryRun(): void {
-    if (this.#closed || !this.#pending || this.#running !== undefined) return;
-    const waitMs = this.#takeToken();
-    if (waitMs > 0) {
-      this.#limitTimer = setTimeout(() => {
-        this.#limitTimer = undefined;
-        this.#tryRun();
-      }, waitMs);
-      return;
-    }
-    this.#pending = false;
-    this.#running = this.#runOnce();
-  }
-
-  async #runOnce(): Promise<void> {
-    try {
-      await this.#fn();
-    } catch (err) {
-      log.error('sync failed', { error: err });
-    } finally {
-      this.#runs++;
-      this.#running = undefined;
-      // As kube-proxy's runner, the longest gap is counted from the last run.
-      if (this.#started && !this.#closed) this.#armPeriodic();
-      if (this.#pending && !this.#closed) this.#request();
-      else this.#settleIdle();
-    }
+  /** Waits for waitMs, or until the runner is destroyed. */
+  async #sleepForToken(waitMs: number): Promise<void> {
+    await new Promise<void>((resolve) => (this.#tokenWait = { timer: setTimeout(resolve, waitMs), resolve }));
+    this.#tokenWait = undefined;
   }
 
   /** Takes a token and answers 0, or answers how long until there is one. With no minimum interval there is always one. */
@@ -165,12 +159,5 @@ export class SyncRunner {
       this.#request();
     }, this.#maxIntervalMs);
     this.#periodic.unref();
-  }
-
-  #settleIdle(): void {
-    if (this.#pending || this.#running !== undefined) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 }

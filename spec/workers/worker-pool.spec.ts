@@ -384,10 +384,13 @@ test('ports opened and closed back to back are released in every process', async
   }
 });
 
-/** host:port → process ids listening on it over TCP (one ss -p for all of them): this process, a worker, or both. */
-function listeningOwners(): Map<string, string> {
+/**
+ * host:port → process ids listening on it over TCP (one ss -p for all of them): this process, a
+ * worker, or both. Only the given port: other programs on the machine may listen on many.
+ */
+function listeningOwners(port: number): Map<string, string> {
   const owners = new Map<string, string>();
-  for (const line of execFileSync('ss', ['-Htlnp'], { encoding: 'utf8' }).split('\n')) {
+  for (const line of execFileSync('ss', ['-Htlnp', `sport = :${port}`], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')) {
     const local = line.split(/\s+/)[3];
     if (local === undefined) continue;
     owners.set(local, [...new Set([...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))].sort().join());
@@ -424,11 +427,11 @@ test('shared handles: 200 ports opened at once all reach the worker, one at a ti
   await waitFor(
     'every open port listened on by the worker too',
     () => {
-      const owners = listeningOwners();
+      const owners = listeningOwners(8080);
       return sockets.slice(0, 199).every((_, i) => owners.get(`${ip(i + 1)}:8080`) === both.join());
     },
     30_000,
     100,
   );
-  t.false(listeningOwners().has(`${ip(200)}:8080`));
+  t.false(listeningOwners(8080).has(`${ip(200)}:8080`));
 });
