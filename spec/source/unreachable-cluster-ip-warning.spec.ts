@@ -60,10 +60,16 @@ async function inCluster(t: ExecutionContext, host: string, port: number, token:
   return loadKubeConfig({}, { env, serviceAccountPrefix: prefix });
 }
 
-/** A loopback port nobody listens on: bound by the kernel's choice, then released. */
+/**
+ * A loopback address only this file uses: specs running in parallel bind ephemeral ports on
+ * 127.0.0.1, and one of them could take a released port there and answer in place of nobody.
+ */
+const DEAD_HOST = '127.79.0.1';
+
+/** A port nobody listens on at DEAD_HOST: bound by the kernel's choice, then released. */
 async function deadPort(): Promise<number> {
   const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, DEAD_HOST, resolve));
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -86,9 +92,9 @@ function startSource(t: ExecutionContext, loaded: LoadedKubeConfig): { source: K
 
 test('in-cluster config with nothing at the kubernetes service address: one warning naming the cause and the fix, not one per retry', async (t) => {
   const port = await deadPort();
-  const loaded = await inCluster(t, '127.0.0.1', port, 'some-token');
+  const loaded = await inCluster(t, DEAD_HOST, port, 'some-token');
   t.is(loaded.origin, 'in-cluster');
-  t.is(loaded.server, `https://127.0.0.1:${port}`);
+  t.is(loaded.server, `https://${DEAD_HOST}:${port}`);
   const { source } = startSource(t, loaded);
   // Both informers have failed and retried several times.
   await waitFor('several failed lists', () => source.health().informerRestarts >= 6);
@@ -111,7 +117,7 @@ test('a kubeconfig naming an unreachable server gets the ordinary retry warnings
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const api = await TestApiServer.start();
   const file = path.join(dir, 'kubeconfig');
-  await fs.writeFile(file, api.kubeconfig({ server: `https://127.0.0.1:${port}` }));
+  await fs.writeFile(file, api.kubeconfig({ server: `https://${DEAD_HOST}:${port}` }));
   await api.close();
   const loaded = loadKubeConfig({ kubeconfig: file });
   t.is(loaded.origin, 'kubeconfig');
