@@ -97,6 +97,8 @@ export class TcpProxySocket implements ProxySocket {
   readonly #balancer: LoadBalancer;
   readonly #log: Logger;
   #servers: net.Server[] = [];
+  /** The listening handles bound without a net.Server (see #listenOnHandles()); closed by close(). */
+  #listeners: TcpHandle[] = [];
   readonly #onHandles: boolean;
   #starting: Promise<void> | undefined;
   #opening = false;
@@ -196,6 +198,7 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   async #open(): Promise<void> {
+    if (this.#listenOnHandles()) return;
     this.#opening = true;
     const onConnection = (client: net.Socket): void => this.#conns().onConnection(client);
     const servers = this.#listen.map(() => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, onConnection));
@@ -222,6 +225,35 @@ export class TcpProxySocket implements ProxySocket {
       // A server whose handle cannot be taken over keeps accepting net.Sockets.
       if (this.#onHandles) TCP_HANDLES?.takeAccepts(server, onHandle);
     }
+    this.#logOpened();
+  }
+
+  /**
+   * Binds and listens on libuv handles directly, where this Node allows it and the connections go
+   * to handles anyway: a net.Server per port is about 1 KB of heap and 3 KB outside it, and its
+   * listen() a DNS lookup and a tick, for nothing the handle path uses. False (nothing done) where
+   * a net.Server is needed: the `net` data path, handles from another process, SO_REUSEPORT, a
+   * host name. Fails as net.Server.listen would, all or none.
+   */
+  #listenOnHandles(): boolean {
+    const listen = TCP_HANDLES?.listen;
+    if (listen === undefined || !this.#onHandles || this.#handles !== undefined || this.#reusePort || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
+    const onHandle = (error: string | undefined, client: TcpHandle | undefined): void => this.#conns().onHandle(error, client);
+    const listeners: TcpHandle[] = [];
+    for (const { host, port, ipv6Only } of this.#listen) {
+      const handle = listen(host, port, BACKLOG, ipv6Only === true, onHandle);
+      if (handle instanceof Error) {
+        for (const l of listeners) l.close();
+        throw listenError(host, port, handle);
+      }
+      listeners.push(handle);
+    }
+    this.#listeners = listeners;
+    this.#logOpened();
+    return true;
+  }
+
+  #logOpened(): void {
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
       this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
@@ -230,6 +262,10 @@ export class TcpProxySocket implements ProxySocket {
 
   addresses(): ListenAddress[] {
     const out: ListenAddress[] = [];
+    for (const handle of this.#listeners) {
+      const addr = TCP_HANDLES?.local(handle);
+      if (addr !== undefined) out.push({ host: addr.address, port: addr.port });
+    }
     for (const server of this.#servers) {
       const addr = server.address() as AddressInfo | null;
       if (addr !== null) out.push({ host: addr.address, port: addr.port });
@@ -243,6 +279,7 @@ export class TcpProxySocket implements ProxySocket {
    * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
    */
   listeningHandles(): object[] {
+    if (this.#listeners.length > 0) return [...this.#listeners];
     return this.#servers.map(listeningHandle).filter((h): h is object => h !== undefined);
   }
 
@@ -293,12 +330,15 @@ export class TcpProxySocket implements ProxySocket {
     }
     const servers = this.#servers;
     for (const server of servers) if (server.listening) server.close();
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const handle of listeners) handle.close();
     // The sweep goes on while established connections finish (see TcpConnections.#forget).
     if (this.connectionCount() === 0) this.#idle?.stop();
     // Not waiting for the servers' 'close' events: those come only after every connection has
     // ended, and established connections outlive close() on purpose. libuv closes the listening
     // descriptor inside server.close(), so the port is released by now.
-    if (servers.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
+    if (servers.length > 0 || listeners.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
     this.#closing = Promise.resolve();
     return this.#closing;
   }
