@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import { probeTcpBindings } from './tcp-handle-bindings.js';
 import type { TcpBindings } from './tcp-handle-bindings.js';
 
@@ -62,6 +62,13 @@ export interface TcpHandles {
    */
   takeAccepts(server: net.Server, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): boolean;
   /**
+   * Binds a new handle to ip:port (an IP literal) and listens, without a net.Server: each accepted
+   * connection comes to onConnection as with takeAccepts(). A failure is the error net.Server
+   * would emit for it (code, errno, syscall 'listen', address, port), nothing left open. Undefined
+   * where this Node's bindings do not offer it.
+   */
+  readonly listen: ((ip: string, port: number, backlog: number, ipv6Only: boolean, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void) => TcpHandle | Error) | undefined;
+  /**
    * Starts connecting a new handle to ip:port (an IP literal); done(0 or a negative errno, handle)
    * once, later. A synchronous failure (out of descriptors) is returned as its negative errno, done
    * not called. The handle is read from the moment it connects: done must set its onread (and
@@ -104,25 +111,44 @@ function make(b: TcpBindings): TcpHandles {
     if (err !== 0 || typeof out.address !== 'string' || typeof out.port !== 'number') return undefined;
     return { address: out.address, port: out.port };
   };
+  const accept = (handle: InstanceType<TcpBindings['TCP']>, onConnection: (error: string | undefined, handle: TcpHandle | undefined) => void): void => {
+    // Linux copies TCP_NODELAY from the listening socket to each socket it accepts: set once
+    // here, it saves a setsockopt per connection. Elsewhere, each accepted socket gets its own.
+    const inherited = process.platform === 'linux' && handle.setNoDelay(true) === 0;
+    handle.onconnection = (err: number, client: TcpHandle | undefined) => {
+      if (err) {
+        onConnection(getSystemErrorName(err), undefined);
+        return;
+      }
+      if (!inherited) (client as TcpHandle).setNoDelay(true);
+      onConnection(undefined, client);
+    };
+  };
+  const SERVER = b.SERVER;
   return {
     EOF: -4095,
     readResult: () => state[kReadBytesOrError] as number,
     takeAccepts(server, onConnection) {
       const handle = (server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
       if (handle == null || !(handle instanceof b.TCP) || typeof handle.onconnection !== 'function') return false;
-      // Linux copies TCP_NODELAY from the listening socket to each socket it accepts: set once
-      // here, it saves a setsockopt per connection. Elsewhere, each accepted socket gets its own.
-      const inherited = process.platform === 'linux' && (handle as unknown as TcpHandle).setNoDelay(true) === 0;
-      handle.onconnection = (err: number, client: TcpHandle | undefined) => {
-        if (err) {
-          onConnection(getSystemErrorName(err), undefined);
-          return;
-        }
-        if (!inherited) (client as TcpHandle).setNoDelay(true);
-        onConnection(undefined, client);
-      };
+      accept(handle, onConnection);
       return true;
     },
+    listen:
+      SERVER === undefined
+        ? undefined
+        : (ip, port, backlog, ipv6Only, onConnection) => {
+            // As net.Server.listen does it (createServerHandle, then listen), minus the Server.
+            const handle = new b.TCP(SERVER);
+            let err = ip.includes(':') ? handle.bind6(ip, port, ipv6Only ? b.UV_TCP_IPV6ONLY : 0) : handle.bind(ip, port);
+            if (err === 0) err = handle.listen(backlog);
+            if (err !== 0) {
+              handle.close();
+              return listenException(err, ip, port);
+            }
+            accept(handle, onConnection);
+            return handle;
+          },
     connect(ip, port, done) {
       const handle = new b.TCP(b.SOCKET);
       const req = new b.TCPConnectWrap();
@@ -171,6 +197,18 @@ function make(b: TcpBindings): TcpHandles {
     local: (handle) => address(handle, true),
     errorName: (errno) => getSystemErrorName(errno),
   };
+}
+
+/** The error net.Server emits for a failed bind or listen: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */
+function listenException(errno: number, address: string, port: number): Error {
+  const [code, message] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
+  const details = port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  const ex = new Error(`listen ${code}: ${message}${details}`) as NodeJS.ErrnoException;
+  ex.code = code;
+  ex.errno = errno;
+  ex.syscall = 'listen';
+  Object.assign(ex, port > 0 ? { address, port } : { address });
+  return ex;
 }
 
 /**

@@ -65,6 +65,17 @@ function isLocalError(reason: string): boolean {
 }
 
 /**
+ * The dial timeouts to use (the default when undefined), checked; a frozen list (the default, or
+ * one checked before) is shared rather than copied per port.
+ */
+export function dialTimeouts(timeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS): readonly number[] {
+  if (!Array.isArray(timeoutsMs) || timeoutsMs.length === 0 || !timeoutsMs.every((t) => Number.isSafeInteger(t) && t > 0)) {
+    throw new InvalidConfigError([`dial timeouts must be a non-empty list of positive integers (ms), got ${JSON.stringify(timeoutsMs)}`]);
+  }
+  return Object.isFrozen(timeoutsMs) ? timeoutsMs : Object.freeze([...timeoutsMs]);
+}
+
+/**
  * Connects new client connections of one service port to an endpoint, with escalating timeouts,
  * re-picking after each failure. Entirely callback driven: a slow or black-holed endpoint delays
  * only the connection dialing it, never the accept loop (the legacy proxier dialed synchronously
@@ -80,16 +91,11 @@ export class Dialer<S = net.Socket> {
   readonly connector: UpstreamConnector<S> | undefined;
 
   constructor(options: DialerOptions<S>) {
-    const timeoutsMs = options.timeoutsMs ?? DEFAULT_DIAL_TIMEOUTS_MS;
-    if (!Array.isArray(timeoutsMs) || timeoutsMs.length === 0 || !timeoutsMs.every((t) => Number.isSafeInteger(t) && t > 0)) {
-      throw new InvalidConfigError([`dial timeouts must be a non-empty list of positive integers (ms), got ${JSON.stringify(timeoutsMs)}`]);
-    }
     this.spn = options.spn;
     this.balancer = options.balancer;
     this.backoff = options.backoff;
     this.stats = options.stats;
-    // A frozen list (the default, or another dialer's) is shared rather than copied per port.
-    this.timeoutsMs = Object.isFrozen(timeoutsMs) ? timeoutsMs : Object.freeze([...timeoutsMs]);
+    this.timeoutsMs = dialTimeouts(options.timeoutsMs);
     this.log = options.log;
     this.connector = options.connector;
   }

@@ -13,7 +13,7 @@ import { listenError } from '../../net/listen-error.js';
 import { whenBound } from '../../net/when-bound.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
-import { Dialer } from './dialer.js';
+import { Dialer, dialTimeouts } from './dialer.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
@@ -70,6 +70,15 @@ const BACKLOG = 4096;
 
 function ignore(): void {}
 
+/** What a port's connections are made from on first use. */
+interface ConnectionOptions {
+  readonly backoff: EndpointBackoff;
+  readonly dialTimeoutsMs: readonly number[];
+  readonly budget: DescriptorBudget | undefined;
+  readonly connector: EndpointConnector | undefined;
+  readonly random: (() => number) | undefined;
+}
+
 /**
  * The TCP side of one service port: accepts client connections on every listen address and
  * forwards each to an endpoint chosen by the balancer.
@@ -88,14 +97,21 @@ export class TcpProxySocket implements ProxySocket {
   readonly #balancer: LoadBalancer;
   readonly #log: Logger;
   #servers: net.Server[] = [];
-  readonly #connections: TcpConnections;
+  /** The listening handles bound without a net.Server (see #listenOnHandles()); closed by close(). */
+  #listeners: TcpHandle[] = [];
   readonly #onHandles: boolean;
   #starting: Promise<void> | undefined;
   #opening = false;
   #closing: Promise<void> | undefined;
   #destroyed = false;
-  readonly #idle: IdleSweep;
   #policy: TcpConnectionPolicy = {};
+  #idleTimeoutMs: number;
+  // What the connections need (their table, two dialers, the idle sweep) is made on the first
+  // connection: ten thousand ports that never see one then hold none of it, and none of them is
+  // on the sweep clock.
+  readonly #connectionOptions: ConnectionOptions;
+  #connections: TcpConnections | undefined;
+  #idle: IdleSweep | undefined;
 
   constructor(options: TcpProxySocketOptions) {
     if (!Array.isArray(options.listen) || options.listen.length === 0) {
@@ -116,43 +132,54 @@ export class TcpProxySocket implements ProxySocket {
     if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
       throw new InvalidConfigError([`${options.spn}: idleTimeoutMs must be a non-negative integer (ms), got ${String(idleTimeoutMs)}`]);
     }
-    this.#idle = new IdleSweep(() => this.#connections.forwarders(), options.random);
-    this.#idle.set(idleTimeoutMs);
+    this.#idleTimeoutMs = idleTimeoutMs;
     if (options.policy !== undefined) this.setConnectionPolicy(options.policy);
-    const dialer = new Dialer({
-      spn: options.spn,
-      balancer: options.balancer,
-      backoff: options.backoff,
-      stats: this.stats,
-      timeoutsMs: options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs,
-      log: this.#log,
-      connector: options.connector,
-    });
     this.#onHandles = TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined;
-    this.#connections = new TcpConnections({
-      spn: options.spn,
-      stats: this.stats,
-      balancer: options.balancer,
-      log: this.#log,
+    this.#connectionOptions = {
+      backoff: options.backoff,
+      // Checked now: a bad list is a configuration error at start, not at the first connection.
+      dialTimeoutsMs: dialTimeouts(options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs),
       budget: options.budget,
+      connector: options.connector,
+      random: options.random,
+    };
+  }
+
+  /** The connections of this port, made on first use (see #connectionOptions). */
+  #conns(): TcpConnections {
+    if (this.#connections !== undefined) return this.#connections;
+    const o = this.#connectionOptions;
+    const spn = this.spn;
+    const balancer = this.#balancer;
+    const log = this.#log;
+    const dialer = new Dialer({ spn, balancer, backoff: o.backoff, stats: this.stats, timeoutsMs: o.dialTimeoutsMs, log, connector: o.connector });
+    const idle = new IdleSweep(() => connections.forwarders(), o.random);
+    const connections = new TcpConnections({
+      spn,
+      stats: this.stats,
+      balancer,
+      log,
+      budget: o.budget,
       dialer,
-      handleDialer: this.#onHandles
-        ? new Dialer<TcpHandle>({
-            spn: options.spn,
-            balancer: options.balancer,
-            backoff: options.backoff,
-            stats: this.stats,
-            timeoutsMs: dialer.timeoutsMs,
-            log: this.#log,
-            connector: HANDLE_CONNECTOR,
-          })
-        : undefined,
+      handleDialer: this.#onHandles ? new Dialer<TcpHandle>({ spn, balancer, backoff: o.backoff, stats: this.stats, timeoutsMs: o.dialTimeoutsMs, log, connector: HANDLE_CONNECTOR }) : undefined,
       policy: () => this.#policy,
       // The sweep goes on after close() while established connections finish.
       onEmpty: () => {
-        if (this.#closing !== undefined) this.#idle.stop();
+        if (this.#closing !== undefined) idle.stop();
       },
     });
+    this.#connections = connections;
+    this.#idle = idle;
+    if (this.#destroyed) {
+      // A connection accepted after destroy() is closed at once, as by the table destroy() reset.
+      connections.destroy();
+      return connections;
+    }
+    // close() with no connection stops the sweep for good; made after it, the sweep is not started.
+    if (this.#closing !== undefined) return connections;
+    idle.set(this.#idleTimeoutMs);
+    idle.setMaxAge(this.#policy.maxConnectionAgeMs ?? 0);
+    return connections;
   }
 
   /** Whether connections are forwarded on libuv handles (see dataPath). */
@@ -171,10 +198,10 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   async #open(): Promise<void> {
+    if (this.#listenOnHandles()) return;
     this.#opening = true;
-    const servers = this.#listen.map(() =>
-      net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, this.#connections.onConnection),
-    );
+    const onConnection = (client: net.Socket): void => this.#conns().onConnection(client);
+    const servers = this.#listen.map(() => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, onConnection));
     this.#servers = servers;
     const handles = this.#handles;
     const results = await Promise.allSettled(
@@ -191,11 +218,42 @@ export class TcpProxySocket implements ProxySocket {
       const { host, port } = this.#listen[failed] as ListenAddress;
       throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
     }
+    const onAcceptError = (err: NodeJS.ErrnoException): void => this.#conns().onAcceptError(err);
+    const onHandle = (error: string | undefined, client: TcpHandle | undefined): void => this.#conns().onHandle(error, client);
     for (const server of servers) {
-      server.on('error', this.#connections.onAcceptError);
+      server.on('error', onAcceptError);
       // A server whose handle cannot be taken over keeps accepting net.Sockets.
-      if (this.#onHandles) TCP_HANDLES?.takeAccepts(server, this.#connections.onHandle);
+      if (this.#onHandles) TCP_HANDLES?.takeAccepts(server, onHandle);
     }
+    this.#logOpened();
+  }
+
+  /**
+   * Binds and listens on libuv handles directly, where this Node allows it and the connections go
+   * to handles anyway: a net.Server per port is about 1 KB of heap and 3 KB outside it, and its
+   * listen() a DNS lookup and a tick, for nothing the handle path uses. False (nothing done) where
+   * a net.Server is needed: the `net` data path, handles from another process, SO_REUSEPORT, a
+   * host name. Fails as net.Server.listen would, all or none.
+   */
+  #listenOnHandles(): boolean {
+    const listen = TCP_HANDLES?.listen;
+    if (listen === undefined || !this.#onHandles || this.#handles !== undefined || this.#reusePort || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
+    const onHandle = (error: string | undefined, client: TcpHandle | undefined): void => this.#conns().onHandle(error, client);
+    const listeners: TcpHandle[] = [];
+    for (const { host, port, ipv6Only } of this.#listen) {
+      const handle = listen(host, port, BACKLOG, ipv6Only === true, onHandle);
+      if (handle instanceof Error) {
+        for (const l of listeners) l.close();
+        throw listenError(host, port, handle);
+      }
+      listeners.push(handle);
+    }
+    this.#listeners = listeners;
+    this.#logOpened();
+    return true;
+  }
+
+  #logOpened(): void {
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
       this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
@@ -204,6 +262,10 @@ export class TcpProxySocket implements ProxySocket {
 
   addresses(): ListenAddress[] {
     const out: ListenAddress[] = [];
+    for (const handle of this.#listeners) {
+      const addr = TCP_HANDLES?.local(handle);
+      if (addr !== undefined) out.push({ host: addr.address, port: addr.port });
+    }
     for (const server of this.#servers) {
       const addr = server.address() as AddressInfo | null;
       if (addr !== null) out.push({ host: addr.address, port: addr.port });
@@ -217,6 +279,7 @@ export class TcpProxySocket implements ProxySocket {
    * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
    */
   listeningHandles(): object[] {
+    if (this.#listeners.length > 0) return [...this.#listeners];
     return this.#servers.map(listeningHandle).filter((h): h is object => h !== undefined);
   }
 
@@ -226,7 +289,8 @@ export class TcpProxySocket implements ProxySocket {
    */
   setIdleTimeout(timeoutMs: number): void {
     if (this.#destroyed || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0) return;
-    this.#idle.set(timeoutMs);
+    this.#idleTimeoutMs = timeoutMs;
+    this.#idle?.set(timeoutMs);
   }
 
   /**
@@ -239,7 +303,7 @@ export class TcpProxySocket implements ProxySocket {
     const age = policy.maxConnectionAgeMs ?? 0;
     if (!Number.isSafeInteger(age) || age < 0) return;
     this.#policy = { ...policy };
-    this.#idle.setMaxAge(age);
+    this.#idle?.setMaxAge(age);
   }
 
   /** The connection policy in force. */
@@ -249,12 +313,12 @@ export class TcpProxySocket implements ProxySocket {
 
   /** The idle timeout in force (ms; 0 = never). */
   idleTimeoutMs(): number {
-    return this.#idle.timeoutMs;
+    return this.#idleTimeoutMs;
   }
 
   /** Client connections not yet finished, dialing or established. */
   connectionCount(): number {
-    return this.#connections.size;
+    return this.#connections?.size ?? 0;
   }
 
   close(): Promise<void> {
@@ -266,12 +330,15 @@ export class TcpProxySocket implements ProxySocket {
     }
     const servers = this.#servers;
     for (const server of servers) if (server.listening) server.close();
-    // The sweep goes on while established connections finish (see #forget).
-    if (this.#connections.size === 0) this.#idle.stop();
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const handle of listeners) handle.close();
+    // The sweep goes on while established connections finish (see TcpConnections.#forget).
+    if (this.connectionCount() === 0) this.#idle?.stop();
     // Not waiting for the servers' 'close' events: those come only after every connection has
     // ended, and established connections outlive close() on purpose. libuv closes the listening
     // descriptor inside server.close(), so the port is released by now.
-    if (servers.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.#connections.size });
+    if (servers.length > 0 || listeners.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
     this.#closing = Promise.resolve();
     return this.#closing;
   }
@@ -280,8 +347,8 @@ export class TcpProxySocket implements ProxySocket {
     void this.close();
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.#idle.stop();
-    this.#connections.destroy();
+    this.#idle?.stop();
+    this.#connections?.destroy();
   }
 }
 

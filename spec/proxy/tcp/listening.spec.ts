@@ -1,0 +1,115 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
+import { ListenError, PortConflictError } from '../../../lib/errors.js';
+import { TCP_HANDLES } from '../../../lib/internals/tcp-handles.js';
+import { makeEndpoint } from '../../../lib/model/endpoint.js';
+import { servicePortName } from '../../../lib/model/service-port-name.js';
+import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
+import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
+import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+
+// A port forwarding on handles listens on a libuv handle of its own, without a net.Server; one on
+// `net` keeps its net.Server. Both must fail exactly as net.Server.listen does.
+const PATHS = ['handles', 'net'] as const;
+
+function proxy(t: ExecutionContext, dataPath: (typeof PATHS)[number], listen: ListenAddress[], endpointPort = 9): TcpProxySocket {
+  const spn = servicePortName('default', `listening-${dataPath}`, 'p');
+  const balancer = new RoundRobinBalancer();
+  balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
+  balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', endpointPort)]);
+  const p = new TcpProxySocket({ spn, listen, balancer, backoff: new EndpointBackoff(), dataPath });
+  t.teardown(() => p.destroy());
+  return p;
+}
+
+/** The error a plain net.Server emits listening on host:port. */
+function netListenError(host: string, port: number): Promise<NodeJS.ErrnoException> {
+  return new Promise<NodeJS.ErrnoException>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', resolve);
+    server.listen({ host, port }, () => {
+      server.close();
+      reject(new Error(`${host}:${port} could be listened on`));
+    });
+  });
+}
+
+function fields(err: unknown): Record<string, unknown> {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  return { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, address: e.address, port: e.port };
+}
+
+async function heldPort(t: ExecutionContext): Promise<number> {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(() => holder.close());
+  return (holder.address() as AddressInfo).port;
+}
+
+for (const path of PATHS) {
+  test(`${path}: a port in use rejects with PortConflictError whose cause is the error net.Server gives`, async (t) => {
+    const port = await heldPort(t);
+    const err = await t.throwsAsync(proxy(t, path, [{ host: '127.0.0.1', port }]).start(), { instanceOf: PortConflictError });
+    t.deepEqual(fields(err?.cause), fields(await netListenError('127.0.0.1', port)));
+    t.is((err?.cause as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  });
+
+  test(`${path}: an address not on this host rejects with ListenError whose cause is the error net.Server gives`, async (t) => {
+    const err = await t.throwsAsync(proxy(t, path, [{ host: '192.0.2.44', port: 7001 }]).start(), { instanceOf: ListenError });
+    t.deepEqual(fields(err?.cause), fields(await netListenError('192.0.2.44', 7001)));
+  });
+
+  test(`${path}: two addresses, the second in use: nothing stays open, the first address can be bound again`, async (t) => {
+    const taken = await heldPort(t);
+    // A port free on 127.0.0.2 (bound once by the kernel's choice, then released).
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen({ host: '127.0.0.2', port: 0 }, () => resolve()));
+    const free = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    await t.throwsAsync(
+      proxy(t, path, [
+        { host: '127.0.0.2', port: free },
+        { host: '127.0.0.1', port: taken },
+      ]).start(),
+      { instanceOf: PortConflictError },
+    );
+    const again = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.listen({ host: '127.0.0.2', port: free }, () => resolve());
+    });
+    await new Promise<void>((resolve) => again.close(() => resolve()));
+  });
+}
+
+test('handles: the listener is a libuv handle (sendable to another process), it accepts, and close() frees the port at once', async (t) => {
+  t.truthy(TCP_HANDLES?.listen, 'this Node (20 and 24 checked) lets a handle bind and listen');
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((resolve) => echo.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(() => echo.close());
+  const p = proxy(t, 'handles', [{ host: '127.0.0.1', port: 0 }], (echo.address() as AddressInfo).port);
+  await p.start();
+  const [handle] = p.listeningHandles();
+  t.is(handle?.constructor.name, 'TCP');
+  const port = p.addresses()[0]?.port ?? 0;
+  t.true(port > 0);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.end('ping'));
+    let got = '';
+    s.on('data', (c: Buffer) => (got += c.toString()));
+    s.once('end', () => resolve(got));
+    s.once('error', reject);
+  });
+  t.is(reply, 'ping');
+  await p.close();
+  t.deepEqual(p.addresses(), []);
+  const again = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.listen({ host: '127.0.0.1', port }, () => resolve());
+  });
+  await new Promise<void>((resolve) => again.close(() => resolve()));
+});
