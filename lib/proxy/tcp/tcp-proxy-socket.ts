@@ -1,5 +1,4 @@
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { ClosedError, InvalidConfigError } from '../../errors.js';
 import { formatHostPort } from '../../net/host-port.js';
@@ -10,12 +9,12 @@ import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import type { EndpointConnector } from '../endpoint-connector.js';
 import { listenError } from '../../net/listen-error.js';
-import { whenBound } from '../../net/when-bound.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer, dialTimeouts } from './dialer.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
+import { adopt, boundAddresses, listen, listenOnHandles } from './tcp-listeners.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
 import { IdleSweep } from './idle-sweep.js';
@@ -64,9 +63,6 @@ export interface TcpProxySocketOptions {
    */
   readonly dataPath?: 'handles' | 'net';
 }
-
-/** Accept queue length: bursts of new connections wait in the kernel instead of being dropped. */
-const BACKLOG = 4096;
 
 function ignore(): void {}
 
@@ -238,17 +234,7 @@ export class TcpProxySocket implements ProxySocket {
   #listenOnHandles(): boolean {
     const listen = TCP_HANDLES?.listen;
     if (listen === undefined || !this.#onHandles || this.#handles !== undefined || this.#reusePort || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
-    const onHandle = (error: string | undefined, client: TcpHandle | undefined): void => this.#conns().onHandle(error, client);
-    const listeners: TcpHandle[] = [];
-    for (const { host, port, ipv6Only } of this.#listen) {
-      const handle = listen(host, port, BACKLOG, ipv6Only === true, onHandle);
-      if (handle instanceof Error) {
-        for (const l of listeners) l.close();
-        throw listenError(host, port, handle);
-      }
-      listeners.push(handle);
-    }
-    this.#listeners = listeners;
+    this.#listeners = listenOnHandles(listen, this.#listen, (error, client) => this.#conns().onHandle(error, client));
     this.#logOpened();
     return true;
   }
@@ -261,16 +247,7 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   addresses(): ListenAddress[] {
-    const out: ListenAddress[] = [];
-    for (const handle of this.#listeners) {
-      const addr = TCP_HANDLES?.local(handle);
-      if (addr !== undefined) out.push({ host: addr.address, port: addr.port });
-    }
-    for (const server of this.#servers) {
-      const addr = server.address() as AddressInfo | null;
-      if (addr !== null) out.push({ host: addr.address, port: addr.port });
-    }
-    return out;
+    return boundAddresses(this.#listeners, this.#servers);
   }
 
   /**
@@ -350,13 +327,4 @@ export class TcpProxySocket implements ProxySocket {
     this.#idle?.stop();
     this.#connections?.destroy();
   }
-}
-
-function listen(server: net.Server, address: ListenAddress, reusePort: boolean): Promise<void> {
-  const options = { host: address.host, port: address.port, backlog: BACKLOG, ipv6Only: address.ipv6Only === true, ...(reusePort ? { reusePort } : {}) };
-  return whenBound(server, (bound) => server.listen(options, bound));
-}
-
-function adopt(server: net.Server, handle: object): Promise<void> {
-  return whenBound(server, (bound) => server.listen(handle, BACKLOG, bound));
 }
