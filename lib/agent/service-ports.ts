@@ -11,6 +11,7 @@ import { newProxiedPort, wantedPorts } from './proxied-port.js';
 import type { ProxiedPort, WantedPort } from './proxied-port.js';
 import { affinityOf, schedulingOf } from './service-port-policies.js';
 import type { ThisNode } from './this-node.js';
+import { ServiceFamilies } from './service-families.js';
 
 const log = logger('agent');
 
@@ -33,6 +34,8 @@ export interface ServicePortsOptions {
 export class ServicePorts {
   /** Services as last applied. */
   readonly services = new Map<ServiceKey, ServiceSpec>();
+  /** The IP families of `services`, counted as they change. */
+  readonly families = new ServiceFamilies();
   readonly #o: ServicePortsOptions;
   readonly #ports = new Map<ProxySocketKey, ProxiedPort>();
   readonly #keysByService = new Map<ServiceKey, Set<ProxySocketKey>>();
@@ -73,10 +76,13 @@ export class ServicePorts {
     const o = this.#o;
     let wanted = new Map<ProxySocketKey, WantedPort>();
     if (current && isProxied(current)) {
+      this.families.set(this.services.get(serviceKey), current);
       this.services.set(serviceKey, current);
       wanted = wantedPorts(current, ctx, o);
     } else {
       if (current) log.info('service not proxied', { service: serviceKey, reason: current.headless ? 'headless' : current.type === 'ExternalName' ? 'ExternalName' : 'no cluster IP' });
+      const previous = this.services.get(serviceKey);
+      if (previous !== undefined) this.families.delete(previous);
       this.services.delete(serviceKey);
     }
 
