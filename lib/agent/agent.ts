@@ -375,7 +375,7 @@ export class Agent implements ServiceSourceHandler {
     const ctx = this.#planContext();
     for (const [serviceKey, change] of changes) await this.#ports.mergeService(serviceKey, change.current, ctx);
     await this.#ports.retryFailed(() => this.#closed);
-    await this.#healthChecks.sync(this.#ports.services.values(), ctx.nodePortIPs);
+    await this.#healthChecks.sync(this.#ports.healthChecked.values(), ctx.nodePortIPs);
     if (!this.#rules) await this.#ports.closeUnserved();
     await this.#addresses?.sync(this.#ports.services.values());
     await this.#rules?.sync(this.#ports.values(), () => this.#ports.families.families());
