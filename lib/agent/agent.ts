@@ -37,7 +37,7 @@ import { ServiceAddresses } from './service-addresses.js';
 import { ServiceHealthChecks } from './service-health-checks.js';
 import { ServicePorts } from './service-ports.js';
 import { SyncRunner } from './sync-runner.js';
-import { countNoLocalEndpoints, servedFamilies } from './sync-status.js';
+import { countNoLocalEndpoints } from './sync-status.js';
 import type { ScopedPort, SyncStatus } from './sync-status.js';
 import { ThisNode } from './this-node.js';
 
@@ -241,7 +241,7 @@ export class Agent implements ServiceSourceHandler {
     return {
       ...this.#accounting.counts(this.#tracker.size),
       lastQueuedMs: this.#runner.lastQueuedMs,
-      families: servedFamilies(this.#ports.services.values()),
+      families: this.#ports.families.families(),
       noLocalEndpoints: countNoLocalEndpoints(ports),
     };
   }
@@ -358,7 +358,7 @@ export class Agent implements ServiceSourceHandler {
       if (ok) this.#lastSyncOkMs = Date.now();
       this.#accounting.synced();
     } finally {
-      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ agent: this, durationMs: performance.now() - started, ok, families: servedFamilies(this.#ports.services.values()) });
+      if (SYNC_CHANNEL.hasSubscribers) SYNC_CHANNEL.publish({ agent: this, durationMs: performance.now() - started, ok, families: this.#ports.families.families() });
     }
   }
 
@@ -375,10 +375,10 @@ export class Agent implements ServiceSourceHandler {
     const ctx = this.#planContext();
     for (const [serviceKey, change] of changes) await this.#ports.mergeService(serviceKey, change.current, ctx);
     await this.#ports.retryFailed(() => this.#closed);
-    await this.#healthChecks.sync(this.#ports.services.values(), ctx.nodePortIPs);
+    await this.#healthChecks.sync(this.#ports.healthChecked.values(), ctx.nodePortIPs);
     if (!this.#rules) await this.#ports.closeUnserved();
     await this.#addresses?.sync(this.#ports.services.values());
-    await this.#rules?.sync(this.#ports.values(), () => servedFamilies(this.#ports.services.values()));
+    await this.#rules?.sync(this.#ports.values(), () => this.#ports.families.families());
     this.#opener.forgetFinished();
     this.#balancer.cleanupStaleStickySessions();
   }

@@ -1,7 +1,7 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { logger } from '../log.js';
 import type { EndpointsCache } from '../model/endpoints-cache.js';
-import { isProxied } from '../model/service.js';
+import { isProxied, needsHealthCheck } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ProxySocketKey, ServiceKey } from '../model/service-port-name.js';
 import type { DialVia } from './dial-via.js';
@@ -11,6 +11,7 @@ import { newProxiedPort, wantedPorts } from './proxied-port.js';
 import type { ProxiedPort, WantedPort } from './proxied-port.js';
 import { affinityOf, schedulingOf } from './service-port-policies.js';
 import type { ThisNode } from './this-node.js';
+import { ServiceFamilies } from './service-families.js';
 
 const log = logger('agent');
 
@@ -33,6 +34,13 @@ export interface ServicePortsOptions {
 export class ServicePorts {
   /** Services as last applied. */
   readonly services = new Map<ServiceKey, ServiceSpec>();
+  /** The IP families of `services`, counted as they change. */
+  readonly families = new ServiceFamilies();
+  /**
+   * The `services` with a health check node port (LoadBalancer, externalTrafficPolicy Local, a
+   * port): a handful of them, where a sync used to look at all 10,000 Services to find them.
+   */
+  readonly healthChecked = new Map<ServiceKey, ServiceSpec>();
   readonly #o: ServicePortsOptions;
   readonly #ports = new Map<ProxySocketKey, ProxiedPort>();
   readonly #keysByService = new Map<ServiceKey, Set<ProxySocketKey>>();
@@ -73,11 +81,18 @@ export class ServicePorts {
     const o = this.#o;
     let wanted = new Map<ProxySocketKey, WantedPort>();
     if (current && isProxied(current)) {
+      this.families.set(this.services.get(serviceKey), current);
       this.services.set(serviceKey, current);
+      // Without a port (a manifest may leave it out; the API server always allocates one) there is nothing to serve.
+      if (needsHealthCheck(current) && current.healthCheckNodePort !== 0) this.healthChecked.set(serviceKey, current);
+      else this.healthChecked.delete(serviceKey);
       wanted = wantedPorts(current, ctx, o);
     } else {
       if (current) log.info('service not proxied', { service: serviceKey, reason: current.headless ? 'headless' : current.type === 'ExternalName' ? 'ExternalName' : 'no cluster IP' });
+      const previous = this.services.get(serviceKey);
+      if (previous !== undefined) this.families.delete(previous);
       this.services.delete(serviceKey);
+      this.healthChecked.delete(serviceKey);
     }
 
     const keys = this.#keysByService.get(serviceKey) ?? new Set<ProxySocketKey>();

@@ -35,6 +35,8 @@ export const DEFAULT_MAX_AFFINITY_ENTRIES = 100_000;
  */
 export class SchedulingBalancer implements LoadBalancer {
   readonly #ports = new Map<ProxySocketKey, PortState>();
+  /** The ports that have pinned a client since their last cleanup found none: the only ones cleanupStaleStickySessions reads, not every port at every sync. */
+  readonly #pinned = new Set<ProxySocketKey>();
   /** Kept apart from the port state: a proxy socket may register before or after newService. */
   readonly #counts = new Map<ProxySocketKey, ConnectionCounts>();
   /** Per port, the PickState of picks without avoid, made once per #counts entry rather than per pick. */
@@ -114,6 +116,7 @@ export class SchedulingBalancer implements LoadBalancer {
 
   deleteService(spn: ProxySocketKey): void {
     this.#ports.delete(spn);
+    this.#pinned.delete(spn);
     this.#counts.delete(spn);
     this.#pickStates.delete(spn);
   }
@@ -147,7 +150,7 @@ export class SchedulingBalancer implements LoadBalancer {
     state.scheduler ??= this.#build(state);
     const pickState = this.#pickState(spn);
     const ep = state.scheduler.pick(state.endpoints, clientIP, avoid === undefined ? pickState : { active: pickState.active, avoid });
-    if (sticky) this.#pin(state, clientIP, ep.key, now);
+    if (sticky) this.#pin(spn, state, clientIP, ep.key, now);
     return ep;
   }
 
@@ -162,9 +165,13 @@ export class SchedulingBalancer implements LoadBalancer {
 
   cleanupStaleStickySessions(): void {
     const now = this.#now();
-    for (const [spn, state] of this.#ports) {
-      const before = state.affinity.size;
-      if (before === 0) continue;
+    for (const spn of this.#pinned) {
+      const state = this.#ports.get(spn);
+      const before = state?.affinity.size ?? 0;
+      if (state === undefined || before === 0) {
+        this.#pinned.delete(spn);
+        continue;
+      }
       // A full scan rather than stopping at the first fresh entry: Date.now can step backwards,
       // so LRU order does not guarantee lastUsedMs order.
       for (const [client, entry] of state.affinity) {
@@ -200,7 +207,7 @@ export class SchedulingBalancer implements LoadBalancer {
     return this.#ports.get(spn)?.affinity.size ?? 0;
   }
 
-  #pin(state: PortState, clientIP: string, endpointKey: string, now: number): void {
+  #pin(spn: ProxySocketKey, state: PortState, clientIP: string, endpointKey: string, now: number): void {
     const existing = state.affinity.get(clientIP);
     if (existing !== undefined) {
       existing.endpointKey = endpointKey;
@@ -215,6 +222,7 @@ export class SchedulingBalancer implements LoadBalancer {
       if (oldest.done !== true) state.affinity.delete(oldest.value);
     }
     state.affinity.set(clientIP, { endpointKey, lastUsedMs: now });
+    this.#pinned.add(spn);
   }
 }
 

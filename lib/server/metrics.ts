@@ -2,6 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { InvalidConfigError } from '../errors.js';
+import { replaceActiveHandleMetrics } from './active-handle-metrics.js';
 import type { IPFamily } from '../model/ip-address.js';
 import type { AgentView } from './agent-view.js';
 import { KubeProxyMetrics } from './kube-proxy-metrics.js';
@@ -83,7 +84,10 @@ export class Metrics {
     this.#agent = agent;
     this.#own = new UserspaceProxyMetrics(this.#before, agent, () => this.#once('counts', () => agent.counts()));
     this.#kubeProxy = new KubeProxyMetrics(this.#after, agent, () => this.#once('syncStatus', () => agent.syncStatus?.()));
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.#process });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.#process });
+      replaceActiveHandleMetrics(this.#process);
+    }
     this.#subscriptions = [
       [SYNC_CHANNEL_NAME, this.#onSync],
       [RULES_CHANNEL_NAME, this.#onRules],
@@ -111,7 +115,7 @@ export class Metrics {
     const perPort = await this.#ports.render(this.#agent.portCounters?.() ?? this.#agent.status());
     await setImmediatePromise();
     const after = await this.#collect(this.#after);
-    // The process metrics list every handle (one per listener): with many ports, a part of their own.
+    // The process metrics list every handle (one per listener) once: with many ports, a part of their own.
     await setImmediatePromise();
     const processMetrics = await this.#process.metrics();
     return `${before}\n${perPort.join('\n\n')}\n\n${after}${processMetrics === '\n' ? '' : `\n${processMetrics}`}`;

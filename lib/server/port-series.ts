@@ -51,6 +51,10 @@ const BYTES = {
   help: 'Bytes proxied: direction="in" from clients to endpoints, "out" from endpoints to clients.',
 };
 
+/** The slots of PortLines for the two bytes series, after those of FAMILIES. */
+const BYTES_IN = FAMILIES.length;
+const BYTES_OUT = FAMILIES.length + 1;
+
 /** Ports rendered between two yields to the event loop. */
 const PORTS_PER_SLICE = 2000;
 
@@ -78,7 +82,40 @@ function header(name: string, type: string, help: string): string {
 function labelsOf(st: PortCounters): string {
   const m = PORT_KEY.exec(st.spn);
   const [namespace, service, port] = m ? [m[1]!, m[2]!, m[3]!] : ['', st.spn, ''];
-  return `namespace="${escapeLabel(namespace)}",service="${escapeLabel(service)}",port="${escapeLabel(port)}",protocol="${escapeLabel(st.protocol)}"`;
+  // Joined, not concatenated: the text is kept and copied into every scrape, and a flat string copies fast.
+  return ['namespace="', escapeLabel(namespace), '",service="', escapeLabel(service), '",port="', escapeLabel(port), '",protocol="', escapeLabel(st.protocol), '"'].join('');
+}
+
+/**
+ * One port's label text and the sample lines it rendered last, each with the value it shows: a
+ * line is written again only when its value changed (comparing a number costs far less than
+ * formatting one and building its line).
+ */
+class PortLines {
+  readonly #values: (number | undefined)[] = [];
+  readonly #lines: string[] = [];
+  #scheduler: string | undefined;
+  #schedulerLine = '';
+
+  constructor(readonly labels: string) {}
+
+  /** The line of sample `slot` (a FAMILIES index, BYTES_IN or BYTES_OUT) for value v; `extra` is its labels after the port's own. */
+  line(slot: number, name: string, extra: string, v: number): string {
+    if (this.#values[slot] === v) return this.#lines[slot]!;
+    // Joined, not concatenated, for the same reason as the label text.
+    const line = [name, '{', this.labels, extra, '} ', formatValue(v)].join('');
+    this.#values[slot] = v;
+    this.#lines[slot] = line;
+    return line;
+  }
+
+  schedulerLine(scheduler: string): string {
+    if (this.#scheduler !== scheduler) {
+      this.#scheduler = scheduler;
+      this.#schedulerLine = [SCHEDULER_INFO.name, '{', this.labels, ',scheduler="', escapeLabel(scheduler), '"} 1'].join('');
+    }
+    return this.#schedulerLine;
+  }
 }
 
 /**
@@ -87,20 +124,23 @@ function labelsOf(st: PortCounters): string {
  *
  * Why by hand: with 10,000 service ports a scrape is about 130,000 samples, and building them as
  * prom-client label objects, hashing and formatting them took over a second of the event loop. Here
- * each port's label text is built once per scrape (and kept while the port lasts), and the work is
- * cut into slices with a yield between them, so that no scrape stalls connections or watch events
- * for long. The text is the one prom-client wrote: the same names, types, help, label order,
- * series order (that of the ports) and value format; a port whose internal and external traffic
- * have listeners of their own (different traffic policies) gets the same labels for both, so its
- * series are their sums, as prom-client's inc() on equal labels made them.
+ * each port keeps its label text and its last sample lines while the port lasts (PortLines), a line
+ * is written again only when its value changed since the last scrape (most ports of a large
+ * cluster are idle between two scrapes), and the work is cut into slices with a yield between
+ * them, so that no scrape stalls connections or watch events for long. The text is the one
+ * prom-client wrote: the same names, types, help, label order, series order (that of the ports)
+ * and value format; a port whose internal and external traffic have listeners of their own
+ * (different traffic policies) gets the same labels for both, so its series are their sums, as
+ * prom-client's inc() on equal labels made them.
  */
 export class PortSeries {
-  /** Label text per port key and protocol; rebuilt at each scrape from the ports present, so it never outgrows them. */
-  #labels = new Map<string, string>();
+  /** Label text and last lines per port key and protocol; rebuilt at each scrape from the ports present, so it never outgrows them. */
+  #lines = new Map<string, PortLines>();
 
   /** One text block per metric (HELP, TYPE, then its samples, no trailing newline), from one snapshot of the ports. */
   async render(ports: readonly PortCounters[]): Promise<string[]> {
-    const labels = this.#labelsFor(ports);
+    const cached = this.#linesFor(ports);
+    const labels = cached.map((c) => c.labels);
     const groups = groupsOf(labels, ports);
     const blocks = [...FAMILIES.map((f) => header(f.name, f.type, f.help)), header(SCHEDULER_INFO.name, 'gauge', SCHEDULER_INFO.help), header(BYTES.name, 'counter', BYTES.help)];
     const seen: Set<string>[] = blocks.map(() => new Set());
@@ -118,7 +158,7 @@ export class PortSeries {
           const v = value(st, st.stats);
           if (v === undefined) continue;
           const group = groups.get(labels[i]!);
-          if (group === undefined) out.push(`${name}{${labels[i]}} ${formatValue(v)}`);
+          if (group === undefined) out.push(cached[i]!.line(f, name, '', v));
           else if (!seen[f]!.has(labels[i]!)) {
             seen[f]!.add(labels[i]!);
             out.push(`${name}{${labels[i]}} ${formatValue(sum(group, value))}`);
@@ -128,11 +168,13 @@ export class PortSeries {
       const info = parts[FAMILIES.length]!;
       for (let i = from; i < to; i++) {
         const st = ports[i]!;
-        const l = `${labels[i]},scheduler="${escapeLabel(st.scheduler)}"`;
-        if (groups.has(labels[i]!)) {
-          if (seen[FAMILIES.length]!.has(l)) continue;
-          seen[FAMILIES.length]!.add(l);
+        if (!groups.has(labels[i]!)) {
+          info.push(cached[i]!.schedulerLine(st.scheduler));
+          continue;
         }
+        const l = `${labels[i]},scheduler="${escapeLabel(st.scheduler)}"`;
+        if (seen[FAMILIES.length]!.has(l)) continue;
+        seen[FAMILIES.length]!.add(l);
         info.push(`${SCHEDULER_INFO.name}{${l}} 1`);
       }
       const bytes = parts[FAMILIES.length + 1]!;
@@ -140,14 +182,15 @@ export class PortSeries {
         const st = ports[i]!;
         if (st.stats === undefined) continue;
         const group = groups.get(labels[i]!);
-        let bytesIn = st.stats.bytesIn;
-        let bytesOut = st.stats.bytesOut;
-        if (group !== undefined) {
-          if (seen[FAMILIES.length + 1]!.has(labels[i]!)) continue;
-          seen[FAMILIES.length + 1]!.add(labels[i]!);
-          bytesIn = sum(group, (_, s) => s.bytesIn);
-          bytesOut = sum(group, (_, s) => s.bytesOut);
+        if (group === undefined) {
+          const c = cached[i]!;
+          bytes.push(c.line(BYTES_IN, BYTES.name, ',direction="in"', st.stats.bytesIn), c.line(BYTES_OUT, BYTES.name, ',direction="out"', st.stats.bytesOut));
+          continue;
         }
+        if (seen[FAMILIES.length + 1]!.has(labels[i]!)) continue;
+        seen[FAMILIES.length + 1]!.add(labels[i]!);
+        const bytesIn = sum(group, (_, s) => s.bytesIn);
+        const bytesOut = sum(group, (_, s) => s.bytesOut);
         bytes.push(`${BYTES.name}{${labels[i]},direction="in"} ${formatValue(bytesIn)}`, `${BYTES.name}{${labels[i]},direction="out"} ${formatValue(bytesOut)}`);
       }
       parts.forEach((lines, f) => {
@@ -157,16 +200,16 @@ export class PortSeries {
     return blocks;
   }
 
-  #labelsFor(ports: readonly PortCounters[]): string[] {
-    const previous = this.#labels;
-    const next = new Map<string, string>();
+  #linesFor(ports: readonly PortCounters[]): PortLines[] {
+    const previous = this.#lines;
+    const next = new Map<string, PortLines>();
     const out = ports.map((st) => {
       const key = `${st.spn}\n${st.protocol}`;
-      const l = previous.get(key) ?? next.get(key) ?? labelsOf(st);
-      next.set(key, l);
-      return l;
+      const c = previous.get(key) ?? next.get(key) ?? new PortLines(labelsOf(st));
+      next.set(key, c);
+      return c;
     });
-    this.#labels = next;
+    this.#lines = next;
     return out;
   }
 }

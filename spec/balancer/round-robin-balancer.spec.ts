@@ -327,6 +327,34 @@ test('cleanupStaleStickySessions drops expired pins across services and keeps fr
   t.is(lb.affinityEntryCount(bar), 0);
 });
 
+test('cleanupStaleStickySessions still drops the pins of a port emptied by an earlier cleanup, or deleted and made again', (t) => {
+  const clock = fakeClock();
+  const lb = balancer({ now: clock.now });
+  const sticky = { type: 'ClientIP' as const, timeoutSeconds: 10 };
+  lb.newService(foo, sticky);
+  lb.newService(bar, sticky);
+  lb.updateEndpoints(foo, endpoints(1, 2));
+  lb.updateEndpoints(bar, endpoints(3, 4));
+  lb.nextEndpoint(foo, '10.1.1.1', false);
+  lb.nextEndpoint(bar, '10.1.1.1', false);
+  clock.advance(10_000);
+  lb.cleanupStaleStickySessions();
+  t.is(lb.affinityEntryCount(foo), 0);
+  // A cleanup that finds nothing pinned, then new pins: they expire like any other.
+  lb.cleanupStaleStickySessions();
+  lb.nextEndpoint(foo, '10.1.1.2', false);
+  lb.deleteService(bar);
+  lb.newService(bar, sticky);
+  lb.updateEndpoints(bar, endpoints(3, 4));
+  lb.nextEndpoint(bar, '10.1.1.2', false);
+  t.is(lb.affinityEntryCount(foo), 1);
+  t.is(lb.affinityEntryCount(bar), 1);
+  clock.advance(10_000);
+  lb.cleanupStaleStickySessions();
+  t.is(lb.affinityEntryCount(foo), 0);
+  t.is(lb.affinityEntryCount(bar), 0);
+});
+
 test('the affinity map is capped by evicting the least recently used client', (t) => {
   const clock = fakeClock();
   const lb = balancer({ now: clock.now, maxAffinityEntries: 3 });

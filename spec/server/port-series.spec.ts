@@ -93,6 +93,25 @@ test('thousands of ports across several slices, and the ports changing between s
   t.is(mine, await promClientPortSeries(next));
 });
 
+test('counters and schedulers that change between scrapes show their new values, and only those', async (t) => {
+  const series = new PortSeries();
+  const ports = Array.from({ length: 3000 }, (_, i) => port(`ns/svc-${i}:p`, i % 2 === 0 ? 'UDP' : 'TCP', stats(i)));
+  t.is(await rendered(series, ports), await promClientPortSeries(ports));
+  // The same listeners (same stats objects), some counters moved, one scheduler changed, one value not a number.
+  ports[5]!.stats!.total += 1;
+  ports[2999]!.stats!.bytesOut += 17;
+  ports[2000]!.stats!.active = 0;
+  ports[1]!.stats!.dialFailures = Number.NaN;
+  const next = ports.map((p, i) => (i === 7 ? port(p.spn, p.protocol, p.stats, 'least-connections') : p));
+  const mine = await rendered(series, next);
+  t.is(mine, await promClientPortSeries(next));
+  t.true(mine.includes('kube_userspace_proxy_connections_total{namespace="ns",service="svc-5",port="p",protocol="TCP"} 36\n'));
+  t.true(mine.includes('scheduler="least-connections"} 1\n'));
+  // Back to a value shown two scrapes ago.
+  ports[5]!.stats!.total -= 1;
+  t.is(await rendered(series, next), await promClientPortSeries(next));
+});
+
 test('a scrape of thousands of ports lets other callbacks run before it finishes', async (t) => {
   const ports = Array.from({ length: 5000 }, (_, i) => port(`ns/svc-${i}:p`, 'TCP', stats(i)));
   let ranBetween = false;
