@@ -77,7 +77,9 @@ export async function startupOnce(ctx, target, { services, prepared }) {
         addOneMs = performance.now() - t1;
         break;
       }
-      await sleep(10);
+      // A refused connect on loopback returns at once: polling every millisecond keeps the
+      // figure's resolution well under the 20 ms goal (10 ms added up to 10 ms to it).
+      await sleep(1);
     }
   }
   const t2 = performance.now();
