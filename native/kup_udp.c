@@ -289,13 +289,17 @@ fail:
   return NULL;
 }
 
-static session_t *get_session(napi_env env, napi_value v) {
+/* The session an id names (NULL when closed); false, with a JavaScript error thrown, for a bad id. */
+static bool get_session(napi_env env, napi_value v, session_t **out) {
   double id = -1;
   if (napi_get_value_double(env, v, &id) != napi_ok) {
     throw_code(env, "ERR_INVALID_ARG_TYPE", "session id must be a number");
-    return NULL;
+    return false;
   }
-  return find_session(instance_of(env), id);
+  *out = find_session(instance_of(env), id);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  return !pending;
 }
 
 /* send(id, buffer) → bytes sent to the endpoint, or a negative errno; -1 for a closed session. */
@@ -310,12 +314,8 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
     throw_code(env, "ERR_INVALID_ARG_TYPE", "datagram must be a Buffer");
     return NULL;
   }
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return NULL;
-  session_t *s = get_session(env, argv[0]);
-  napi_is_exception_pending(env, &pending);
-  if (pending) return NULL;
+  session_t *s = NULL;
+  if (!get_session(env, argv[0], &s)) return NULL;
   int32_t r = -1;
   if (s != NULL) {
     ssize_t n = send(s->upstream_fd, data, len, MSG_DONTWAIT);
@@ -337,10 +337,8 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
 static napi_value close_datagram_session(napi_env env, napi_callback_info info) {
   napi_value argv[1], result;
   if (!get_args(env, info, 1, argv)) return NULL;
-  session_t *s = get_session(env, argv[0]);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return NULL;
+  session_t *s = NULL;
+  if (!get_session(env, argv[0], &s)) return NULL;
   if (s != NULL) close_session(s);
   napi_get_boolean(env, s != NULL, &result);
   return result;
@@ -350,10 +348,8 @@ static napi_value close_datagram_session(napi_env env, napi_callback_info info) 
 static napi_value session_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1], result;
   if (!get_args(env, info, 1, argv)) return NULL;
-  session_t *s = get_session(env, argv[0]);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return NULL;
+  session_t *s = NULL;
+  if (!get_session(env, argv[0], &s)) return NULL;
   if (s == NULL) {
     napi_get_undefined(env, &result);
     return result;

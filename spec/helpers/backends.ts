@@ -153,6 +153,15 @@ export async function tcpRequest(host: string, port: number, payload?: Buffer | 
 }
 
 /** A port that was free a moment ago on host (bind to 0, read, close). */
+/** A UDP port nothing listens on (bound, read, closed): datagrams to it draw ICMP port unreachable. */
+export async function closedUdpPort(host = '127.0.0.1'): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, host, () => resolve()));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen({ host, port: 0 }, () => resolve()));

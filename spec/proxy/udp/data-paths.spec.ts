@@ -9,7 +9,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import { UdpProxySocket } from '../../../lib/proxy/udp/udp-proxy-socket.js';
 import type { UdpProxySocketOptions } from '../../../lib/proxy/udp/udp-proxy-socket.js';
-import { backendFor, udpEcho } from '../../helpers/backends.js';
+import { backendFor, closedUdpPort, udpEcho } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 // The same behaviours on both data paths of UDP sessions: native (the default where the addon is
@@ -73,14 +73,6 @@ function bindsExclusively(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.bind(port, '127.0.0.1', () => resolve(true));
   }).finally(() => s.close());
-}
-
-async function closedUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 pathTest('datagrams of every size round-trip intact, and the byte counters are exact after each reply', async (t, dataPath) => {

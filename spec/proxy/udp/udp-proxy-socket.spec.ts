@@ -13,7 +13,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { UdpProxySocket } from '../../../lib/proxy/udp/udp-proxy-socket.js';
-import { backendFor, udpEcho, udpRequest } from '../../helpers/backends.js';
+import { backendFor, closedUdpPort, udpEcho, udpRequest } from '../../helpers/backends.js';
 import type { Backend } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -88,15 +88,6 @@ async function client(t: ExecutionContext, connectTo?: number): Promise<{ sock: 
       else sock.send(msg, port, '127.0.0.1');
     });
   return { sock, request };
-}
-
-/** A UDP port nothing listens on (bound, read, closed): datagrams to it draw ICMP port unreachable. */
-async function closedUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 test('echoes abc123 (legacy TestUDPProxy) and counts the session and bytes', async (t) => {
