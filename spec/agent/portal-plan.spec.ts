@@ -4,30 +4,12 @@ import { directPlan, familiesOf, groupKey, groupsOf, portalsOf, redirectPlan } f
 import type { PlanContext } from '../../lib/agent/portal-plan.js';
 import type { ServicePortSpec, ServiceSpec } from '../../lib/model/service.js';
 import { servicePortName } from '../../lib/model/service-port-name.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 const HTTP: ServicePortSpec = { name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 };
 
 function svc(extra: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    namespace: 'default',
-    name: 'web',
-    type: 'NodePort',
-    clusterIPs: ['10.96.0.10'],
-    headless: false,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    ports: [HTTP],
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
-    internalTrafficPolicy: 'Cluster',
-    externalTrafficPolicy: 'Cluster',
-    labels: {},
-    healthCheckNodePort: 0,
-    trafficDistribution: '',
-    externalName: '',
-    publishNotReadyAddresses: false,
-    ...extra,
-  };
+  return serviceSpec({ type: 'NodePort', ports: [HTTP], ...extra });
 }
 
 const DUAL = svc({ clusterIPs: ['10.96.0.10', 'fd00:96::10'], externalIPs: ['203.0.113.7', '2001:db8::7'] });

@@ -2,29 +2,12 @@ import test from 'ava';
 import type { EndpointPortSpec, EndpointSliceSpec, EndpointSpec } from '../../lib/model/endpoint-slice.js';
 import { EndpointsCache } from '../../lib/model/endpoints-cache.js';
 import type { ServicePortSpec, ServiceSpec } from '../../lib/model/service.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 const HTTP: ServicePortSpec = { name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 0 };
 
 function svc(name = 'web', ports: ServicePortSpec[] = [HTTP]): ServiceSpec {
-  return {
-    namespace: 'default',
-    name,
-    type: 'ClusterIP',
-    clusterIPs: ['10.96.0.10'],
-    headless: false,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    ports,
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
-    internalTrafficPolicy: 'Cluster',
-    externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    trafficDistribution: '',
-    labels: {},
-    externalName: '',
-    publishNotReadyAddresses: false,
-  };
+  return serviceSpec({ name, ports });
 }
 
 function ep(ip: string, conditions: Partial<EndpointSpec> = {}): EndpointSpec {

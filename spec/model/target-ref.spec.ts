@@ -2,7 +2,7 @@ import test from 'ava';
 import { InvalidObjectError } from '../../lib/errors.js';
 import { endpointSliceFromObject, endpointSlicesFromEndpoints } from '../../lib/model/endpoint-slice-from-object.js';
 import { EndpointsCache } from '../../lib/model/endpoints-cache.js';
-import type { ServiceSpec } from '../../lib/model/service.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 // An endpoint's targetRef names the Pod that --dial-via port-forward forwards to.
 
@@ -71,25 +71,7 @@ test('v1 Endpoints: addresses[].targetRef and notReadyAddresses[].targetRef are 
 });
 
 test("the balancer's endpoints carry their Pod; one slice naming it is enough", (t) => {
-  const svc: ServiceSpec = {
-    namespace: 'shop',
-    name: 'web',
-    type: 'ClusterIP',
-    clusterIPs: ['10.96.0.10'],
-    headless: false,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
-    internalTrafficPolicy: 'Cluster',
-    externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    trafficDistribution: '',
-    externalName: '',
-    publishNotReadyAddresses: false,
-    labels: {},
-  };
+  const svc = serviceSpec({ namespace: 'shop', ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }] });
   const cache = new EndpointsCache();
   const a = endpointSliceFromObject(
     slice([{ addresses: ['10.1.0.1'], targetRef: { kind: 'Pod', name: 'web-0' } }, { addresses: ['10.1.0.2'] }, { addresses: ['10.1.0.3'], targetRef: { kind: 'Node', name: 'n' } }]),

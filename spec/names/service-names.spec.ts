@@ -1,27 +1,10 @@
 import test from 'ava';
 import type { ServiceSpec } from '../../lib/model/service.js';
 import { hostsEntries } from '../../lib/names/service-names.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 function svc(namespace: string, name: string, clusterIPs: string[]): ServiceSpec {
-  return {
-    namespace,
-    name,
-    type: 'ClusterIP',
-    clusterIPs,
-    headless: false,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    ports: [],
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
-    internalTrafficPolicy: 'Cluster',
-    externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    trafficDistribution: '',
-    externalName: '',
-    publishNotReadyAddresses: false,
-    labels: {},
-  };
+  return serviceSpec({ namespace, name, clusterIPs });
 }
 
 test('the full name first (the canonical one), then service.ns, then the bare name', (t) => {

@@ -1,27 +1,10 @@
 import test from 'ava';
 import type { ServiceSpec } from '../../lib/model/service.js';
 import { ServiceChangeTracker } from '../../lib/source/service-change-tracker.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 function svc(port: number): ServiceSpec {
-  return {
-    namespace: 'ns',
-    name: 'svc',
-    type: 'ClusterIP',
-    clusterIPs: ['10.0.0.1'],
-    headless: false,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    ports: [{ name: 'p', protocol: 'TCP', port, targetPort: port, nodePort: 0 }],
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
-    internalTrafficPolicy: 'Cluster',
-    externalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    trafficDistribution: '',
-    labels: {},
-    externalName: '',
-    publishNotReadyAddresses: false,
-  };
+  return serviceSpec({ namespace: 'ns', name: 'svc', clusterIPs: ['10.0.0.1'], ports: [{ name: 'p', protocol: 'TCP', port, targetPort: port, nodePort: 0 }] });
 }
 const key = 'ns/svc';
 
