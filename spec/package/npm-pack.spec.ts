@@ -26,7 +26,7 @@ async function jsFiles(folder: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && e.name.endsWith('.js')).map((e) => path.relative(ROOT, path.join(e.parentPath, e.name)));
 }
 
-/** The optional native UDP data path's sources: the install step builds them where a compiler is. */
+/** The optional native data paths' sources (UDP and TCP): the install step builds them where a compiler is. */
 async function nativeSources(): Promise<string[]> {
   const names = await readdir(path.join(ROOT, 'native'));
   return names.filter((n) => n === 'binding.gyp' || n === 'install.mjs' || n.endsWith('.c') || n.endsWith('.h')).map((n) => `native/${n}`);
@@ -40,6 +40,7 @@ test('the package holds the compiled bin and lib, the native sources, README and
   const expected = ['LICENSE', 'README.md', 'package.json', ...(await jsFiles('dist/bin')), ...(await jsFiles('dist/lib')), ...(await nativeSources())].sort();
   t.deepEqual(files, expected);
   t.true(files.includes('native/kup_udp.c'));
+  t.true(files.includes('native/kup_tcp.c'));
   // Loaded by path at run time rather than imported, so a files list that missed them would still build.
   t.true(files.includes('dist/lib/source/manifest-parse-worker.js'));
   t.true(files.includes('dist/lib/workers/worker-main.js'));
@@ -57,9 +58,11 @@ test('a tarball from npm pack installs globally, and its bin prints its version 
   const prefix = path.join(dir, 'prefix');
   await npm(['install', '--global', '--prefix', prefix, '--prefer-offline', '--omit=dev', path.join(dir, tarball!)], dir);
   const bin = path.join(prefix, 'bin', 'kube-userspace-proxy');
-  // The install step built the native UDP data path from the shipped sources (this machine has a compiler).
+  // The install step built the native data paths from the shipped sources (this machine has a compiler).
   const installed = path.join(prefix, 'lib', 'node_modules', 'kube-userspace-proxy');
-  t.true((await readdir(path.join(installed, 'native', 'build', 'Release'))).includes('kup_udp.node'), 'the installed package built its native addon');
+  const built = await readdir(path.join(installed, 'native', 'build', 'Release'));
+  t.true(built.includes('kup_udp.node'), 'the installed package built its native UDP addon');
+  t.true(built.includes('kup_tcp.node'), 'the installed package built its native TCP addon');
 
   const { version } = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   t.is((await run(bin, ['--version'], { cwd: dir, timeout: START_TIMEOUT_MS })).stdout, `kube-userspace-proxy ${version}\n`);

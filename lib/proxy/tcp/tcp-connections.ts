@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { LoadBalancer } from '../../balancer/load-balancer.js';
 import { formatHostPort } from '../../net/host-port.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
+import type { TcpRelayGroup } from '../../internals/tcp-native.js';
 import type { Logger } from '../../log.js';
 import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation.js';
 import type { ProxySocketKey } from '../../model/service-port-name.js';
@@ -13,6 +14,7 @@ import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
+import { NativeForwarder } from './native-forwarder.js';
 import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, TcpForwarder } from './tcp-forwarder.js';
 
@@ -22,7 +24,12 @@ const DESCRIPTORS_PER_CONNECTION = 2;
 function ignore(): void {}
 
 type Client = AcceptedClient;
-type Connection = PendingDial | TcpForwarder | HandleForwarder;
+type Forwarder = TcpForwarder | HandleForwarder | NativeForwarder;
+type Connection = PendingDial | Forwarder;
+
+function isForwarder(conn: Connection): conn is Forwarder {
+  return conn instanceof HandleForwarder || conn instanceof NativeForwarder || conn instanceof TcpForwarder;
+}
 
 export interface TcpConnectionsOptions {
   readonly spn: ProxySocketKey;
@@ -34,6 +41,8 @@ export interface TcpConnectionsOptions {
   readonly dialer: Dialer;
   /** Dials for clients accepted as handles (onHandle); undefined when the port forwards on net only. */
   readonly handleDialer: Dialer<TcpHandle> | undefined;
+  /** Relays established handle connections natively (NativeForwarder); undefined: HandleForwarder does. */
+  readonly relays: TcpRelayGroup<NativeForwarder> | undefined;
   /** The Service's connection policy in force. */
   readonly policy: () => TcpConnectionPolicy;
   /** Called whenever the last connection has finished. */
@@ -43,7 +52,7 @@ export interface TcpConnectionsOptions {
 /**
  * The client connections of one TCP service port, from accept to close: each is checked (endpoints,
  * descriptor budget), dialed, and handed to its forwarder (TcpForwarder for net.Sockets,
- * HandleForwarder for libuv handles); a dial that fails resets the client, counted and logged with
+ * NativeForwarder or HandleForwarder for libuv handles); a dial that fails resets the client, counted and logged with
  * a throttle.
  */
 export class TcpConnections {
@@ -54,6 +63,7 @@ export class TcpConnections {
   readonly #budget: DescriptorBudget | undefined;
   readonly #dialer: Dialer;
   readonly #handleDialer: Dialer<TcpHandle> | undefined;
+  readonly #relays: TcpRelayGroup<NativeForwarder> | undefined;
   readonly #policy: () => TcpConnectionPolicy;
   readonly #onEmpty: () => void;
   // What follows is made on first use: a process may have ten thousand ports that never see a
@@ -62,7 +72,7 @@ export class TcpConnections {
   #connections: Map<Client, Connection> | undefined;
   #destroyed = false;
   #failed: ConnectionFailures | undefined;
-  #onForwarderClosed: ((forwarder: TcpForwarder | HandleForwarder) => void) | undefined;
+  #onForwarderClosed: ((forwarder: Forwarder) => void) | undefined;
 
   constructor(options: TcpConnectionsOptions) {
     this.spn = options.spn;
@@ -72,6 +82,7 @@ export class TcpConnections {
     this.#budget = options.budget;
     this.#dialer = options.dialer;
     this.#handleDialer = options.handleDialer;
+    this.#relays = options.relays;
     this.#policy = options.policy;
     this.#onEmpty = options.onEmpty;
   }
@@ -82,9 +93,9 @@ export class TcpConnections {
   }
 
   /** The established connections (for the idle sweep). */
-  *forwarders(): Generator<TcpForwarder | HandleForwarder> {
+  *forwarders(): Generator<Forwarder> {
     if (this.#connections === undefined) return;
-    for (const conn of this.#connections.values()) if ((conn instanceof HandleForwarder || conn instanceof TcpForwarder) && conn.upstream !== undefined) yield conn;
+    for (const conn of this.#connections.values()) if (isForwarder(conn) && conn.upstream !== undefined) yield conn;
   }
 
   /** Resets every connection, dialing or established; connections accepted from now on are closed. */
@@ -94,7 +105,7 @@ export class TcpConnections {
     if (this.#connections === undefined) return;
     this.#budget?.release(DESCRIPTORS_PER_CONNECTION * this.#connections.size);
     for (const [client, conn] of this.#connections) {
-      if (conn instanceof TcpForwarder || conn instanceof HandleForwarder) {
+      if (isForwarder(conn)) {
         conn.destroy();
       } else {
         conn.cancel();
@@ -190,8 +201,14 @@ export class TcpConnections {
         return;
       }
     }
-    this.#live().set(client, forwarder);
-    forwarder.start(upstream, outcome.endpointStats, header);
+    const relays = this.#relays;
+    const native = relays === undefined ? undefined : new NativeForwarder(relays, client, upstream, this.stats, outcome.endpointStats, this.#forwarderClosed());
+    // A relay that cannot start (the kernel refused it) leaves the connection to HandleForwarder.
+    if (native?.start(header) === true) this.#live().set(client, native);
+    else {
+      this.#live().set(client, forwarder);
+      forwarder.start(upstream, outcome.endpointStats, header);
+    }
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, clientPeer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
     }
@@ -258,7 +275,7 @@ export class TcpConnections {
   }
 
   /** The forwarders' close callback, one for the port. */
-  #forwarderClosed(): (forwarder: TcpForwarder | HandleForwarder) => void {
+  #forwarderClosed(): (forwarder: Forwarder) => void {
     return (this.#onForwarderClosed ??= (forwarder) => this.#forget(forwarder.client));
   }
 

@@ -17,6 +17,8 @@ import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
 import { adopt, boundAddresses, listen, listenOnHandles } from './tcp-listeners.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
+import { tcpNativeAvailable } from '../../internals/tcp-native.js';
+import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { TcpConnections } from './tcp-connections.js';
 import { STREAM_HIGH_WATER_MARK } from './tcp-forwarder.js';
@@ -57,12 +59,15 @@ export interface TcpProxySocketOptions {
   /** The max connection age's jitter, [0, 1); default Math.random (tests inject a seeded one). */
   readonly random?: () => number;
   /**
-   * 'handles' (the default): connections are forwarded on libuv's TCP handles directly
-   * (HandleForwarder), where this Node allows it and no connector is given; 'net': always on
-   * net.Socket (TcpForwarder).
+   * 'native' (the default): established connections are relayed by the native TCP data path
+   * (NativeForwarder, lib/internals/tcp-native.ts), where this installation has it, and otherwise
+   * as with 'handles': forwarded on libuv's TCP handles directly (HandleForwarder), where this Node
+   * allows it and no connector is given; 'net': always on net.Socket (TcpForwarder).
    */
-  readonly dataPath?: 'handles' | 'net';
+  readonly dataPath?: TcpDataPath;
 }
+
+export type TcpDataPath = 'native' | 'handles' | 'net';
 
 function ignore(): void {}
 
@@ -96,6 +101,7 @@ export class TcpProxySocket implements ProxySocket {
   /** The listening handles bound without a net.Server (see #listenOnHandles()); closed by close(). */
   #listeners: TcpHandle[] = [];
   readonly #onHandles: boolean;
+  readonly #dataPath: TcpDataPath;
   #starting: Promise<void> | undefined;
   #opening = false;
   #closing: Promise<void> | undefined;
@@ -131,6 +137,7 @@ export class TcpProxySocket implements ProxySocket {
     this.#idleTimeoutMs = idleTimeoutMs;
     if (options.policy !== undefined) this.setConnectionPolicy(options.policy);
     this.#onHandles = TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined;
+    this.#dataPath = !this.#onHandles ? 'net' : options.dataPath !== 'handles' && tcpNativeAvailable() ? 'native' : 'handles';
     this.#connectionOptions = {
       backoff: options.backoff,
       // Checked now: a bad list is a configuration error at start, not at the first connection.
@@ -157,6 +164,7 @@ export class TcpProxySocket implements ProxySocket {
       log,
       budget: o.budget,
       dialer,
+      relays: this.#dataPath === 'native' ? relayGroupFor(this.stats) : undefined,
       handleDialer: this.#onHandles ? new Dialer<TcpHandle>({ spn, balancer, backoff: o.backoff, stats: this.stats, timeoutsMs: o.dialTimeoutsMs, log, connector: HANDLE_CONNECTOR }) : undefined,
       policy: () => this.#policy,
       // The sweep goes on after close() while established connections finish.
@@ -181,6 +189,11 @@ export class TcpProxySocket implements ProxySocket {
   /** Whether connections are forwarded on libuv handles (see dataPath). */
   get forwardsOnHandles(): boolean {
     return this.#onHandles;
+  }
+
+  /** The data path of this port's established connections (see TcpProxySocketOptions.dataPath). */
+  get dataPath(): TcpDataPath {
+    return this.#dataPath;
   }
 
   start(): Promise<void> {
@@ -242,7 +255,7 @@ export class TcpProxySocket implements ProxySocket {
   #logOpened(): void {
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
-      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)) });
+      this.#log.info('opened proxy socket', { service: this.spn, protocol: 'TCP', addresses: this.addresses().map((a) => formatHostPort(a.host, a.port)), dataPath: this.#dataPath });
     }
   }
 

@@ -5,18 +5,24 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
 import { TCP_HANDLES } from '../../../lib/internals/tcp-handles.js';
+import { tcpNativeAvailable, tcpNativeUnavailableReason } from '../../../lib/internals/tcp-native.js';
 import { makeEndpoint } from '../../../lib/model/endpoint.js';
 import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { rootLogger } from '../../../lib/log.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
-// The same behaviours on both data paths: libuv handles (the default where Node allows it) and
-// net.Socket (the fallback, forced here with dataPath: 'net').
-const PATHS = ['handles', 'net'] as const;
+// The same behaviours on every data path: the native relay (the default where the addon is built),
+// libuv handles forwarded in JavaScript (forced with dataPath: 'handles'; the default without the
+// addon) and net.Socket (the fallback, forced with dataPath: 'net'). With CI=true the addon must be
+// there; elsewhere the native runs are skipped, never reported as passed, when it is not.
+const PATHS = ['native', 'handles', 'net'] as const;
 type DataPath = (typeof PATHS)[number];
+const nativeMissing = !tcpNativeAvailable() && process.env['CI'] !== 'true';
+if (nativeMissing) console.warn(`skipping the native TCP data path runs: ${tcpNativeUnavailableReason()} (with CI=true they run, and fail)`);
 
 const spn = servicePortName('default', 'paths', 'p');
 
@@ -74,9 +80,32 @@ test('this Node (20 and 24 checked) offers the TCP handles, and a socket forward
   const port = await backend(t, (s) => s.pipe(s));
   t.true((await proxyFor(t, 'handles', port)).proxy.forwardsOnHandles);
   t.false((await proxyFor(t, 'net', port)).proxy.forwardsOnHandles);
+  t.is((await proxyFor(t, 'handles', port)).proxy.dataPath, 'handles');
+  t.is((await proxyFor(t, 'net', port)).proxy.dataPath, 'net');
+});
+
+(nativeMissing ? test.skip : test.serial)('with the addon built, a socket relays natively unless told otherwise, and says so when it opens', async (t) => {
+  const logs = captureLogs();
+  const level = rootLogger.level;
+  rootLogger.level = 'info';
+  t.teardown(() => {
+    rootLogger.level = level;
+    logs.close();
+  });
+  const port = await backend(t, (s) => s.pipe(s));
+  const balancer = new RoundRobinBalancer();
+  balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
+  balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', port)]);
+  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff() });
+  t.teardown(() => proxy.destroy());
+  await proxy.start();
+  t.is(proxy.dataPath, 'native');
+  await waitFor('the opened line', () => logs.entries.some((e) => e.message === 'opened proxy socket' && e['service'] === spn));
+  t.true(logs.entries.some((e) => e.message === 'opened proxy socket' && e['dataPath'] === 'native'));
 });
 
 for (const path of PATHS) {
+  if (path === 'native' && nativeMissing) continue;
   test(`${path}: 1 MiB each way byte-exact through a client half-close; exact counters, active back to 0`, async (t) => {
     // The backend replies only after the client's FIN: the reply travels on a half-closed connection.
     const port = await backend(t, (s) => {
@@ -191,7 +220,7 @@ for (const path of PATHS) {
     const deadPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const { proxy, port: front } = await proxyFor(t, path, deadPort, { dialTimeoutsMs: [200] });
-    const from = path === 'handles' ? '127.0.0.4' : '127.0.0.5';
+    const from = { native: '127.0.0.6', handles: '127.0.0.4', net: '127.0.0.5' }[path];
     const client = await connect(front, from);
     t.teardown(() => client.destroy());
     const err = await new Promise<NodeJS.ErrnoException>((resolve) => client.once('error', resolve));

@@ -1,0 +1,144 @@
+import { createRequire } from 'node:module';
+
+/**
+ * The optional native TCP data path (native/kup_tcp.c, a Node-API addon built at install time when
+ * a compiler is there): once a connection's upstream is connected, its two descriptors are relayed
+ * with recv/send on the loop's own poll, with no JavaScript per read. On the handle path each read
+ * costs two calls into JavaScript (the read and, for a request and its response, the other
+ * direction's read); the addon spends none, and calls JavaScript once per connection, at its end.
+ *
+ * The libuv handles stay open (idle) while the addon relays their descriptors, and JavaScript closes
+ * them when it is told the relay is over (or after it stopped it): the descriptors are never
+ * closed twice and never reused under a running relay.
+ *
+ * Used when the addon loads and exports every function, unless KUP_TCP_NATIVE=0; otherwise the
+ * connections are forwarded in JavaScript (handle-forwarder.ts) as before. One Node-API build
+ * serves Node 20 and 24.
+ */
+
+interface Binding {
+  createGroup(onFinished: (owner: object, flags: number) => void, totals: Float64Array): object;
+  relay(group: object, clientFd: number, upstreamFd: number, owner: object, header: Buffer | undefined): number;
+  end(id: number, direction: number, drop: boolean): boolean;
+  stop(id: number): boolean;
+  activity(id: number): number;
+  writing(id: number, direction: number): boolean;
+  relayCount(group: object): number;
+}
+
+/** Where the addon is built, relative to this module in dist/lib/internals/. */
+const ADDON_PATH = '../../../native/build/Release/kup_tcp.node';
+const FUNCTIONS = ['createGroup', 'relay', 'end', 'stop', 'activity', 'writing', 'relayCount'] as const;
+
+/** The directions of a relay, as the addon numbers them. */
+export const CLIENT_TO_UPSTREAM = 0;
+export const UPSTREAM_TO_CLIENT = 1;
+/** What a relay's end asks of its descriptors (the flags of onFinished). */
+export const RESET_CLIENT = 1;
+export const RESET_UPSTREAM = 2;
+
+/** undefined until the first use; then the binding, or null when there is none to use. */
+let binding: Binding | null | undefined;
+let unavailableReason = '';
+
+function load(): Binding | null {
+  if (process.env.KUP_TCP_NATIVE === '0') {
+    unavailableReason = 'KUP_TCP_NATIVE=0';
+    return null;
+  }
+  try {
+    const loaded = createRequire(import.meta.url)(ADDON_PATH) as Partial<Binding>;
+    const missing = FUNCTIONS.filter((f) => typeof loaded[f] !== 'function');
+    if (missing.length > 0) {
+      unavailableReason = `the addon lacks ${missing.join(', ')}`;
+      return null;
+    }
+    return loaded as Binding;
+  } catch (err) {
+    unavailableReason = `the addon did not load: ${(err as Error).message.split('\n')[0] ?? ''}`;
+    return null;
+  }
+}
+
+function nativeBinding(): Binding | null {
+  binding ??= load();
+  return binding;
+}
+
+/** Whether TCP connections can be relayed on the native data path in this process. */
+export function tcpNativeAvailable(): boolean {
+  return nativeBinding() !== null;
+}
+
+/** Why the native data path is not used ('' when it is). */
+export function tcpNativeUnavailableReason(): string {
+  nativeBinding();
+  return unavailableReason;
+}
+
+/**
+ * The relays of one service port. Byte totals are kept in memory the addon writes, so reading them
+ * costs no call: bytesIn / bytesOut count what was read from clients / from endpoints.
+ */
+export class TcpRelayGroup<Owner extends object> {
+  readonly #binding: Binding;
+  readonly #group: object;
+  readonly #totals = new Float64Array(2);
+
+  /**
+   * A group on the native data path; undefined when this process has none (see
+   * tcpNativeUnavailableReason). onFinished(owner, flags) is called once per relay that ends on its
+   * own (not after stop()): both descriptors are to be closed then, those named by flags reset.
+   */
+  static create<Owner extends object>(onFinished: (owner: Owner, flags: number) => void): TcpRelayGroup<Owner> | undefined {
+    const b = nativeBinding();
+    return b === null ? undefined : new TcpRelayGroup(b, onFinished);
+  }
+
+  private constructor(b: Binding, onFinished: (owner: Owner, flags: number) => void) {
+    this.#binding = b;
+    this.#group = b.createGroup(onFinished as (owner: object, flags: number) => void, this.#totals);
+  }
+
+  get bytesIn(): number {
+    return this.#totals[0] as number;
+  }
+
+  get bytesOut(): number {
+    return this.#totals[1] as number;
+  }
+
+  /** Relays still running. */
+  get size(): number {
+    return this.#binding.relayCount(this.#group);
+  }
+
+  /**
+   * Starts relaying two connected descriptors (their handles must not be read by libuv any more);
+   * header goes to the upstream before the client's first byte. Returns the relay's id; throws an
+   * Error with the errno's code (ENOMEM...) when the relay cannot start (nothing started then).
+   */
+  relay(clientFd: number, upstreamFd: number, owner: Owner, header?: Buffer): number {
+    return this.#binding.relay(this.#group, clientFd, upstreamFd, owner, header);
+  }
+
+  /** A FIN to the direction's destination after what is pending for it; drop: what its source sends later is dropped. */
+  end(id: number, direction: number, drop: boolean): void {
+    this.#binding.end(id, direction, drop);
+  }
+
+  /** Stops the relay without a call back; the caller closes the descriptors next. False when it was over. */
+  stop(id: number): boolean {
+    return this.#binding.stop(id);
+  }
+
+  /** A counter bumped by every byte moved either way; -1 once the relay is over. */
+  activity(id: number): number {
+    return this.#binding.activity(id);
+  }
+
+  /** Whether bytes wait for the direction's destination to take them. */
+  writing(id: number, direction: number): boolean {
+    return this.#binding.writing(id, direction);
+  }
+}

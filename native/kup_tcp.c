@@ -1,0 +1,314 @@
+/*
+ * The TCP data path of kube-userspace-proxy's established connections, moved out of JavaScript.
+ *
+ * Once a client's upstream is connected, JavaScript hands both descriptors to a relay here (its
+ * libuv handles stay open, idle: the client's was never read, the upstream's reads are stopped).
+ * The relay moves bytes both ways with recv/send through one shared buffer, on the loop Node runs
+ * (tcp_relay.c), with no call into JavaScript per read and nothing allocated unless a destination is
+ * full. JavaScript keeps the policy: it picks the endpoint and dials, ends a direction for the idle
+ * timeout or the max connection age, stops a relay (destroy), reads the byte totals (memory shared
+ * with it) and each relay's activity on its idle sweep. It is called once per connection, when the
+ * relay is over, and closes or resets the two handles then.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <node_api.h>
+#include <uv.h>
+#include "tcp_relay.h"
+
+static void throw_code(napi_env env, const char *code, const char *message) {
+  napi_throw_error(env, code, message);
+}
+
+static void throw_errno(napi_env env, int err, const char *what) {
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  const char *code = "EIO";
+  switch (err) {
+    case EMFILE: code = "EMFILE"; break;
+    case ENFILE: code = "ENFILE"; break;
+    case ENOBUFS: code = "ENOBUFS"; break;
+    case ENOMEM: code = "ENOMEM"; break;
+    case ENOSPC: code = "ENOSPC"; break;
+    case EBADF: code = "EBADF"; break;
+    case EEXIST: code = "EEXIST"; break;
+    case EPIPE: code = "EPIPE"; break;
+    case ECONNRESET: code = "ECONNRESET"; break;
+    default: break;
+  }
+  throw_code(env, code, message);
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < want) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "too few arguments");
+    return 0;
+  }
+  return 1;
+}
+
+static instance_t *instance_of(napi_env env) {
+  instance_t *inst = NULL;
+  napi_get_instance_data(env, (void **)&inst);
+  return inst;
+}
+
+/* ---- the call into JavaScript ---- */
+
+void call_finished(relay_t *r, int flags) {
+  group_t *g = r->group;
+  napi_env env = r->inst->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, recv, argv[2], result;
+  napi_get_reference_value(env, g->callback, &callback);
+  napi_get_global(env, &recv);
+  napi_get_reference_value(env, r->owner, &argv[0]);
+  napi_create_int32(env, flags, &argv[1]);
+  /* make_callback, not call_function: Node then runs the microtasks and nextTicks JavaScript queues. */
+  napi_status status = napi_make_callback(env, g->async, recv, callback, 2, argv, &result);
+  if (status == napi_pending_exception) {
+    napi_value exception;
+    napi_get_and_clear_last_exception(env, &exception);
+    napi_fatal_exception(env, exception);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* ---- the functions JavaScript calls ---- */
+
+static void group_finalize(napi_env env, void *data, void *hint) {
+  group_t *g = data;
+  /* Relays hold the group: it is freed with the last of them (or here, when it has none). */
+  g->closed = 1;
+  if (g->relays == 0) free_group(env, g);
+}
+
+static group_t *get_group(napi_env env, napi_value v) {
+  group_t *g = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, (void **)&g) != napi_ok || g == NULL) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "not a relay group");
+    return NULL;
+  }
+  return g;
+}
+
+/* createGroup(onFinished(owner, flags), totals: Float64Array(2)) → group */
+static napi_value create_group(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_valuetype type;
+  napi_typeof(env, argv[0], &type);
+  if (type != napi_function) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+    return NULL;
+  }
+  napi_typedarray_type array_type;
+  size_t length = 0;
+  void *data = NULL;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[1], &is_typed);
+  if (is_typed) napi_get_typedarray_info(env, argv[1], &array_type, &length, &data, NULL, NULL);
+  if (!is_typed || array_type != napi_float64_array || length < TOTAL_COUNT) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "totals must be a Float64Array of 2");
+    return NULL;
+  }
+  group_t *g = calloc(1, sizeof *g);
+  if (g == NULL) {
+    throw_errno(env, ENOMEM, "relay group");
+    return NULL;
+  }
+  g->inst = instance_of(env);
+  g->totals = data;
+  napi_create_reference(env, argv[0], 1, &g->callback);
+  napi_create_reference(env, argv[1], 1, &g->totals_ref);
+  napi_value name;
+  napi_create_string_utf8(env, "kup_tcp_relay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &g->async);
+  napi_value external;
+  napi_create_external(env, g, group_finalize, NULL, &external);
+  return external;
+}
+
+static int get_fd(napi_env env, napi_value v, int *out, const char *name) {
+  int32_t fd = -1;
+  if (napi_get_value_int32(env, v, &fd) != napi_ok || fd < 0) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be an open descriptor", name);
+    throw_code(env, "ERR_INVALID_ARG_TYPE", message);
+    return 0;
+  }
+  *out = fd;
+  return 1;
+}
+
+/* relay(group, clientFd, upstreamFd, owner, header: Buffer | undefined) → id */
+static napi_value start_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  group_t *g = get_group(env, argv[0]);
+  if (g == NULL) return NULL;
+  int client_fd, upstream_fd;
+  if (!get_fd(env, argv[1], &client_fd, "client descriptor") || !get_fd(env, argv[2], &upstream_fd, "upstream descriptor")) return NULL;
+  void *header = NULL;
+  size_t header_len = 0;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[4], &is_buffer);
+  if (is_buffer) napi_get_buffer_info(env, argv[4], &header, &header_len);
+  if (g->closed) {
+    throw_code(env, "ERR_TCP_NATIVE_CLOSED", "the relay group is closed");
+    return NULL;
+  }
+  instance_t *inst = g->inst;
+  if (inst->free_count == 0 && !grow_slots(inst)) {
+    throw_errno(env, ENOMEM, "relay slots");
+    return NULL;
+  }
+  relay_t *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    throw_errno(env, ENOMEM, "relay");
+    return NULL;
+  }
+  r->group = g;
+  r->inst = inst;
+  r->client_fd = client_fd;
+  r->upstream_fd = upstream_fd;
+  r->client_events = r->upstream_events = -1;
+  r->up = (direction_t){.src = client_fd, .dst = upstream_fd, .total = TOTAL_BYTES_IN};
+  r->down = (direction_t){.src = upstream_fd, .dst = client_fd, .total = TOTAL_BYTES_OUT};
+  r->slot = inst->free_slots[inst->free_count - 1];
+  r->generation = inst->generations[r->slot];
+  int err = relay_start(r, header, header_len);
+  if (err != 0) {
+    free(r);
+    throw_errno(env, err, "relay");
+    return NULL;
+  }
+  inst->free_count--;
+  inst->slots[r->slot] = r;
+  napi_create_reference(env, argv[3], 1, &r->owner);
+  g->relays++;
+  /* The loop is kept alive while a relay runs, as by a handle that reads. */
+  if (inst->polling++ == 0) uv_ref((uv_handle_t *)&inst->epoll_poll);
+  napi_value id;
+  napi_create_double(env, relay_id(r), &id);
+  return id;
+}
+
+static relay_t *get_relay(napi_env env, napi_value v) {
+  double id = -1;
+  if (napi_get_value_double(env, v, &id) != napi_ok) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "relay id must be a number");
+    return NULL;
+  }
+  return find_relay(instance_of(env), id);
+}
+
+static direction_t *get_direction(napi_env env, relay_t *r, napi_value v) {
+  int32_t which = -1;
+  napi_get_value_int32(env, v, &which);
+  return which == 0 ? &r->up : &r->down;
+}
+
+/* end(id, direction: 0 client → upstream | 1 upstream → client, drop: boolean) → false when the relay is over */
+static napi_value end_direction(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  relay_t *r = get_relay(env, argv[0]);
+  if (r != NULL) {
+    bool drop = false;
+    napi_get_value_bool(env, argv[2], &drop);
+    relay_end(r, get_direction(env, r, argv[1]), drop);
+  }
+  napi_get_boolean(env, r != NULL, &result);
+  return result;
+}
+
+/* stop(id) → false when the relay was over already. JavaScript closes the descriptors next. */
+static napi_value stop_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  relay_t *r = get_relay(env, argv[0]);
+  if (r != NULL) relay_stop(r);
+  napi_get_boolean(env, r != NULL, &result);
+  return result;
+}
+
+/* activity(id) → a counter bumped by every byte moved (-1 when the relay is over). */
+static napi_value relay_activity(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  relay_t *r = get_relay(env, argv[0]);
+  napi_create_double(env, r == NULL ? -1 : (double)r->activity, &result);
+  return result;
+}
+
+/* writing(id, direction) → whether bytes wait for the direction's destination to take them. */
+static napi_value relay_writing(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  relay_t *r = get_relay(env, argv[0]);
+  napi_get_boolean(env, r != NULL && get_direction(env, r, argv[1])->pending != NULL, &result);
+  return result;
+}
+
+/* relayCount(group) → relays of the group still running. */
+static napi_value relay_count(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  group_t *g = get_group(env, argv[0]);
+  if (g == NULL) return NULL;
+  napi_create_uint32(env, g->relays, &result);
+  return result;
+}
+
+static void instance_finalize(napi_env env, void *data, void *hint) {
+  /* The loop is going away with the environment; the relays' descriptors close with the process. */
+  instance_t *inst = data;
+  free(inst->scratch);
+  free(inst->free_slots);
+  free(inst->generations);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  instance_t *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return NULL;
+  inst->env = env;
+  inst->scratch = malloc(SCRATCH_SIZE);
+  inst->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (inst->scratch == NULL || inst->epoll_fd < 0 || napi_get_uv_event_loop(env, &inst->loop) != napi_ok ||
+      uv_poll_init(inst->loop, &inst->epoll_poll, inst->epoll_fd) != 0) {
+    int err = inst->epoll_fd < 0 ? errno : ENOMEM;
+    if (inst->epoll_fd >= 0) close(inst->epoll_fd);
+    free(inst->scratch);
+    free(inst);
+    throw_errno(env, err, "kup_tcp");
+    return NULL;
+  }
+  inst->epoll_poll.data = inst;
+  uv_poll_start(&inst->epoll_poll, UV_READABLE, on_epoll_readable);
+  /* Referenced only while a relay runs (see start_relay). */
+  uv_unref((uv_handle_t *)&inst->epoll_poll);
+  napi_set_instance_data(env, inst, instance_finalize, NULL);
+  napi_property_descriptor props[] = {
+      {"createGroup", NULL, create_group, NULL, NULL, NULL, napi_default, NULL},
+      {"relay", NULL, start_relay, NULL, NULL, NULL, napi_default, NULL},
+      {"end", NULL, end_direction, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, stop_relay, NULL, NULL, NULL, napi_default, NULL},
+      {"activity", NULL, relay_activity, NULL, NULL, NULL, napi_default, NULL},
+      {"writing", NULL, relay_writing, NULL, NULL, NULL, napi_default, NULL},
+      {"relayCount", NULL, relay_count, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

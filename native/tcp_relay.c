@@ -1,0 +1,302 @@
+/*
+ * The native TCP data path's relays (see kup_tcp.c for the whole): the bytes of established
+ * connections moved between their two sockets, with the half-close, backpressure and reset rules
+ * of lib/proxy/tcp/handle-forwarder.ts, and the end of a relay reported to JavaScript once.
+ *
+ * Every relay's descriptors are in one epoll set of the addon's own, which the loop watches through
+ * one uv_poll_t: registering a descriptor costs one epoll_ctl, where a uv_poll_t per descriptor
+ * costs libuv's check (an ADD and a DEL), an ioctl and the ADD. The set is level-triggered, so a
+ * read that leaves bytes behind (a full buffer) is simply called again at the next wakeup.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <node_api.h>
+#include <uv.h>
+#include "tcp_relay.h"
+
+/* Reads per direction per wakeup, so one busy connection does not hold up the others. */
+#define READS_PER_WAKEUP 8
+
+double relay_id(const relay_t *r) {
+  return (double)r->generation * (double)SLOT_MAX + (double)r->slot;
+}
+
+relay_t *find_relay(instance_t *inst, double id) {
+  if (!(id >= 0) || id > 9007199254740991.0) return NULL;
+  uint64_t n = (uint64_t)id;
+  uint32_t slot = (uint32_t)(n & (SLOT_MAX - 1));
+  uint32_t generation = (uint32_t)(n >> SLOT_BITS);
+  if (slot >= inst->slot_count) return NULL;
+  relay_t *r = inst->slots[slot];
+  if (r == NULL || r->generation != generation || r->finished) return NULL;
+  return r;
+}
+
+int grow_slots(instance_t *inst) {
+  if (inst->slot_count >= SLOT_MAX) return 0;
+  uint32_t cap = inst->slot_count == 0 ? 1024 : inst->slot_count * 2;
+  if (cap > SLOT_MAX) cap = SLOT_MAX;
+  relay_t **slots = realloc(inst->slots, cap * sizeof *slots);
+  if (slots == NULL) return 0;
+  inst->slots = slots;
+  uint32_t *generations = realloc(inst->generations, cap * sizeof *generations);
+  if (generations == NULL) return 0;
+  inst->generations = generations;
+  uint32_t *free_slots = realloc(inst->free_slots, cap * sizeof *free_slots);
+  if (free_slots == NULL) return 0;
+  inst->free_slots = free_slots;
+  for (uint32_t i = cap; i > inst->slot_count; i--) {
+    inst->slots[i - 1] = NULL;
+    inst->generations[i - 1] = 0;
+    inst->free_slots[inst->free_count++] = i - 1;
+  }
+  inst->slot_count = cap;
+  return 1;
+}
+
+void free_group(napi_env env, group_t *g) {
+  napi_delete_reference(env, g->callback);
+  napi_delete_reference(env, g->totals_ref);
+  napi_async_destroy(env, g->async);
+  free(g);
+}
+
+/* An epoll event's data: the relay's slot and generation (a stale event names a slot's old relay), and the side. */
+static uint64_t event_data(const relay_t *r, int upstream) {
+  return ((uint64_t)r->generation << 32) | ((uint64_t)r->slot << 1) | (uint64_t)(upstream != 0);
+}
+
+static int is_complete(const relay_t *r) {
+  return r->up.src_ended && r->up.shut && r->down.src_ended && r->down.shut;
+}
+
+/* Releases what the relay holds and its slot; its descriptors are JavaScript's to close. */
+static void release(relay_t *r) {
+  instance_t *inst = r->inst;
+  group_t *g = r->group;
+  r->finished = 1;
+  free(r->up.pending);
+  free(r->down.pending);
+  r->up.pending = r->down.pending = NULL;
+  inst->slots[r->slot] = NULL;
+  inst->generations[r->slot] = (r->generation + 1) & ((1u << 29) - 1);
+  inst->free_slots[inst->free_count++] = r->slot;
+  g->relays--;
+  if (g->closed && g->relays == 0) free_group(inst->env, g);
+  if (--inst->polling == 0) uv_unref((uv_handle_t *)&inst->epoll_poll);
+  napi_delete_reference(inst->env, r->owner);
+  free(r);
+}
+
+/*
+ * The relay is over: JavaScript is told once, closes (or resets) both descriptors, which takes them
+ * out of the epoll set, and settles its counts. Called last by whoever ends it: r is freed.
+ */
+static void finish(relay_t *r, int flags) {
+  r->finished = 1;
+  call_finished(r, flags);
+  release(r);
+}
+
+void relay_stop(relay_t *r) {
+  release(r);
+}
+
+/* An error on fd: it is closed, its peer reset (as HandleForwarder.abortFrom). */
+static void abort_from(relay_t *r, int fd) {
+  finish(r, fd == r->client_fd ? RESET_UPSTREAM : RESET_CLIENT);
+}
+
+static int wanted_events(const relay_t *r, int upstream) {
+  const direction_t *reads = upstream ? &r->down : &r->up;
+  const direction_t *writes = upstream ? &r->up : &r->down;
+  int ev = 0;
+  if (!reads->src_ended && reads->pending == NULL) ev |= EPOLLIN;
+  if (writes->pending != NULL) ev |= EPOLLOUT;
+  return ev;
+}
+
+/* Registers fd for what its directions wait for now; 0 or an errno. */
+static int watch(relay_t *r, int upstream) {
+  int *current = upstream ? &r->upstream_events : &r->client_events;
+  int want = wanted_events(r, upstream);
+  if (want == *current || (*current < 0 && want == 0)) return 0;
+  struct epoll_event ev = {.events = (uint32_t)want, .data.u64 = event_data(r, upstream)};
+  if (epoll_ctl(r->inst->epoll_fd, *current < 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, upstream ? r->upstream_fd : r->client_fd, &ev) != 0) return errno;
+  *current = want;
+  return 0;
+}
+
+/* Keeps what could not be written yet; src is not read until dst took it (one buffer ahead, no more). */
+static int stash(direction_t *d, const unsigned char *data, size_t len) {
+  d->pending = malloc(len);
+  if (d->pending == NULL) return 0;
+  memcpy(d->pending, data, len);
+  d->pending_len = len;
+  d->pending_off = 0;
+  return 1;
+}
+
+/* The FIN to d's destination, nothing being pending for it. 0 when the relay ended (r freed). */
+static int shut(relay_t *r, direction_t *d) {
+  if (d->shut) return 1;
+  d->shut = 1;
+  if (is_complete(r)) {
+    /* Its close sends the FIN: nothing is pending and its own FIN came, so nothing unread is left. */
+    finish(r, 0);
+    return 0;
+  }
+  if (shutdown(d->dst, SHUT_WR) != 0 && errno != ENOTCONN) {
+    abort_from(r, d->dst);
+    return 0;
+  }
+  return 1;
+}
+
+/* d's destination gets a FIN once nothing is pending for it. 0 when the relay ended. */
+static int end(relay_t *r, direction_t *d) {
+  if (d->ending) return 1;
+  d->ending = 1;
+  if (d->pending == NULL) return shut(r, d);
+  return 1;
+}
+
+/* Writes what is pending for d's destination. 0 when the relay ended. */
+static int flush(relay_t *r, direction_t *d) {
+  ssize_t w = send(d->dst, d->pending + d->pending_off, d->pending_len - d->pending_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 1;
+    abort_from(r, d->dst);
+    return 0;
+  }
+  d->pending_off += (size_t)w;
+  if (d->pending_off < d->pending_len) return 1;
+  free(d->pending);
+  d->pending = NULL;
+  d->pending_len = d->pending_off = 0;
+  /* As a 'drain' on the other paths: the source was held back, not quiet. */
+  r->activity++;
+  if (d->ending) return shut(r, d);
+  return 1;
+}
+
+/* Reads d's source and writes what comes to its destination. 0 when the relay ended. */
+static int pump(relay_t *r, direction_t *d) {
+  unsigned char *buf = r->inst->scratch;
+  for (int i = 0; i < READS_PER_WAKEUP; i++) {
+    ssize_t n = recv(d->src, buf, SCRATCH_SIZE, 0);
+    if (n > 0) {
+      r->activity++;
+      /* The endpoint's side was ended for the max connection age: what the client sends now is dropped. */
+      if (d->drop) continue;
+      r->group->totals[d->total] += (double)n;
+      if (d->shut) {
+        /* The destination got our FIN (the idle timeout): bytes for it abort the connection. */
+        finish(r, RESET_CLIENT | RESET_UPSTREAM);
+        return 0;
+      }
+      ssize_t w = send(d->dst, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          abort_from(r, d->dst);
+          return 0;
+        }
+        w = 0;
+      }
+      if (w < n) {
+        if (!stash(d, buf + w, (size_t)(n - w))) {
+          finish(r, RESET_CLIENT | RESET_UPSTREAM);
+          return 0;
+        }
+        return 1;
+      }
+      /* A short read took all there was: another would only say EAGAIN. */
+      if (n < SCRATCH_SIZE) return 1;
+      continue;
+    }
+    if (n == 0) {
+      d->src_ended = 1;
+      return end(r, d);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+    if (errno == EINTR) continue;
+    /* A read error (ECONNRESET): this side is gone, the other is reset. */
+    abort_from(r, d->src);
+    return 0;
+  }
+  return 1;
+}
+
+/* Brings both descriptors' registrations up to date. 0 when the relay ended. */
+static int rewatch(relay_t *r) {
+  if (watch(r, 0) != 0 || watch(r, 1) != 0) {
+    /* The kernel could not take the registration (ENOMEM): a local failure, both sides reset. */
+    finish(r, RESET_CLIENT | RESET_UPSTREAM);
+    return 0;
+  }
+  return 1;
+}
+
+static void on_event(relay_t *r, int upstream, uint32_t events) {
+  direction_t *reads = upstream ? &r->down : &r->up;
+  direction_t *writes = upstream ? &r->up : &r->down;
+  int fd = upstream ? r->upstream_fd : r->client_fd;
+  if (writes->pending != NULL && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !flush(r, writes)) return;
+  if (!reads->src_ended && reads->pending == NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pump(r, reads)) return;
+  if ((events & (EPOLLERR | EPOLLHUP)) && wanted_events(r, upstream) == 0) {
+    if (events & EPOLLERR) {
+      /* Nothing to read or write on it, and it failed: as a failed read. */
+      abort_from(r, fd);
+      return;
+    }
+    /* Both its ways are closed and nothing is wanted of it: out of the set, or the hangup repeats. */
+    int *current = upstream ? &r->upstream_events : &r->client_events;
+    if (*current >= 0) epoll_ctl(r->inst->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    *current = -1;
+  }
+  rewatch(r);
+}
+
+void on_epoll_readable(uv_poll_t *handle, int status, int events) {
+  instance_t *inst = handle->data;
+  int n = epoll_wait(inst->epoll_fd, inst->events, EVENT_BATCH, 0);
+  for (int i = 0; i < n; i++) {
+    uint64_t data = inst->events[i].data.u64;
+    uint32_t slot = (uint32_t)(data & 0xffffffffu) >> 1;
+    uint32_t generation = (uint32_t)(data >> 32);
+    if (slot >= inst->slot_count) continue;
+    relay_t *r = inst->slots[slot];
+    /* An event of a relay that ended earlier in this batch (its slot may hold a new one). */
+    if (r == NULL || r->generation != generation || r->finished) continue;
+    on_event(r, (int)(data & 1), inst->events[i].events);
+  }
+}
+
+int relay_start(relay_t *r, const unsigned char *header, size_t header_len) {
+  if (header_len > 0) {
+    ssize_t w = send(r->upstream_fd, header, header_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return errno;
+    if (w < 0) w = 0;
+    /* The client is read once the header is out. */
+    if ((size_t)w < header_len && !stash(&r->up, header + w, header_len - (size_t)w)) return ENOMEM;
+  }
+  int err = watch(r, 0);
+  if (err == 0) err = watch(r, 1);
+  if (err != 0) {
+    if (r->client_events >= 0) epoll_ctl(r->inst->epoll_fd, EPOLL_CTL_DEL, r->client_fd, NULL);
+    free(r->up.pending);
+    r->up.pending = NULL;
+    return err;
+  }
+  return 0;
+}
+
+void relay_end(relay_t *r, direction_t *d, int drop) {
+  if (drop) d->drop = 1;
+  if (end(r, d)) rewatch(r);
+}

@@ -1,0 +1,106 @@
+/* What the parts of the native TCP data path share: its state, and the calls between them. */
+#ifndef KUP_TCP_RELAY_H
+#define KUP_TCP_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <node_api.h>
+#include <uv.h>
+
+/* One read: as much as the kernel has for us in one call, up to this. Shared by every relay. */
+#define SCRATCH_SIZE (256 * 1024)
+/* Readiness events taken from the relays' epoll set per wakeup of the loop. */
+#define EVENT_BATCH 128
+#define SLOT_BITS 24
+#define SLOT_MAX (1u << SLOT_BITS)
+
+/* Counters a group keeps in JavaScript's memory (a Float64Array), so reading them costs no call. */
+enum total { TOTAL_BYTES_IN, TOTAL_BYTES_OUT, TOTAL_COUNT };
+
+struct instance;
+
+typedef struct group {
+  struct instance *inst;
+  napi_ref callback;
+  napi_ref totals_ref;
+  double *totals;
+  napi_async_context async;
+  uint32_t relays;
+  int closed;
+} group_t;
+
+/* One direction of a connection: what is read from src is written to dst. */
+typedef struct direction {
+  int src;
+  int dst;
+  /* Bytes read but not yet taken by dst (it was full): src is not read until they are. */
+  unsigned char *pending;
+  size_t pending_len;
+  size_t pending_off;
+  /* src sent its FIN: nothing more comes from it. */
+  int src_ended;
+  /* dst is to get a FIN once nothing is pending for it. */
+  int ending;
+  /* dst's FIN is issued. */
+  int shut;
+  /* What src sends from now on is dropped (the max connection age ended the other side). */
+  int drop;
+  /* Which group total counts this direction's bytes. */
+  int total;
+} direction_t;
+
+typedef struct relay {
+  group_t *group;
+  struct instance *inst;
+  uint32_t slot;
+  uint32_t generation;
+  napi_ref owner;
+  int client_fd;
+  int upstream_fd;
+  /* The epoll events each descriptor is registered for (-1: not in the set). */
+  int client_events;
+  int upstream_events;
+  direction_t up;
+  direction_t down;
+  /* Bumped on every byte moved either way; JavaScript compares it between idle sweeps. */
+  uint32_t activity;
+  int finished;
+} relay_t;
+
+typedef struct instance {
+  uv_loop_t *loop;
+  napi_env env;
+  /* The relays' own epoll set, watched by the loop through one uv_poll_t. */
+  int epoll_fd;
+  uv_poll_t epoll_poll;
+  int polling;
+  unsigned char *scratch;
+  struct epoll_event events[EVENT_BATCH];
+  relay_t **slots;
+  uint32_t *generations;
+  uint32_t slot_count;
+  uint32_t *free_slots;
+  uint32_t free_count;
+} instance_t;
+
+/* What a relay's end tells JavaScript: the descriptors to reset (SO_LINGER 0) rather than close. */
+enum finish_flags { RESET_CLIENT = 1, RESET_UPSTREAM = 2 };
+
+/* tcp_relay.c: the data path and the life of a relay. */
+double relay_id(const relay_t *r);
+relay_t *find_relay(instance_t *inst, double id);
+int grow_slots(instance_t *inst);
+/* Starts relaying; 0 or an errno (nothing registered then). header: sent to the upstream first. */
+int relay_start(relay_t *r, const unsigned char *header, size_t header_len);
+/* JavaScript's end of one direction (FIN to its destination after what is pending); drop: later bytes from its source are dropped. */
+void relay_end(relay_t *r, direction_t *d, int drop);
+/* Stops the relay without calling JavaScript (JavaScript closes the descriptors itself). */
+void relay_stop(relay_t *r);
+void on_epoll_readable(uv_poll_t *handle, int status, int events);
+void free_group(napi_env env, group_t *g);
+
+/* kup_tcp.c: the one way back into JavaScript. */
+void call_finished(relay_t *r, int flags);
+
+#endif
