@@ -1,0 +1,232 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
+import { tcpNativeAvailable, tcpNativeUnavailableReason } from '../../../lib/internals/tcp-native.js';
+import { makeEndpoint } from '../../../lib/model/endpoint.js';
+import { servicePortName } from '../../../lib/model/service-port-name.js';
+import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
+import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';
+
+// What only the native relay must get right on its own: the descriptors it shares with libuv's
+// handles, and what JavaScript reads of it without a call per read. The behaviours every data path
+// shares run in data-paths.spec.ts. With CI=true the addon must be built; elsewhere these are
+// skipped (reported as skipped) when it is not.
+const mustRun = tcpNativeAvailable() || process.env['CI'] === 'true';
+if (!mustRun) console.warn(`skipping the native TCP relay specs: ${tcpNativeUnavailableReason()} (with CI=true they run, and fail)`);
+const nativeTest = mustRun ? test : test.skip;
+// Socket counts are the process's: those tests run alone, before the others.
+const nativeSerialTest = mustRun ? test.serial : test.skip;
+
+const spn = servicePortName('default', 'native-relay', 'p');
+
+/** A backend with its own connection handler; its sockets are destroyed in teardown. */
+async function backend(t: ExecutionContext, onConnection: (s: net.Socket) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onConnection(s);
+  });
+  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  );
+  return (srv.address() as AddressInfo).port;
+}
+
+async function proxyFor(t: ExecutionContext, backendPort: number, options: Partial<TcpProxySocketOptions> = {}): Promise<{ proxy: TcpProxySocket; port: number }> {
+  const balancer = new RoundRobinBalancer();
+  balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
+  balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', backendPort)]);
+  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), ...options });
+  t.teardown(() => proxy.destroy());
+  await proxy.start();
+  t.is(proxy.dataPath, 'native');
+  return { proxy, port: proxy.addresses()[0]?.port ?? 0 };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+function readAll(s: net.Socket): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+/** This process's sockets, as descriptor → socket inode (see udp-native.spec.ts). */
+function openSockets(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith('socket:')) out.set(fd, target);
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return out;
+}
+
+function newSockets(before: Map<string, string>, after: Map<string, string>): string[] {
+  return [...after].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} → ${target}`);
+}
+
+nativeSerialTest('every socket of a relayed connection is closed once it ends: by FIN, by a RST from either side, and by destroy()', async (t) => {
+  let mode: 'echo' | 'reset' = 'echo';
+  const port = await backend(t, (s) => {
+    if (mode === 'reset') s.once('data', () => s.resetAndDestroy());
+    else s.pipe(s);
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  const before = openSockets();
+  // A FIN from the client, the echo, the endpoint's FIN.
+  for (let i = 0; i < 5; i++) {
+    const c = await connect(front);
+    const all = readAll(c);
+    c.end(`req ${i}`);
+    t.is((await all).toString(), `req ${i}`);
+    c.destroy();
+  }
+  // A RST from the endpoint.
+  mode = 'reset';
+  const r = await connect(front);
+  const reset = new Promise<string | undefined>((resolve) => r.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)));
+  r.write('x');
+  t.is(await reset, 'ECONNRESET');
+  r.destroy();
+  // A RST from the client.
+  mode = 'echo';
+  const rc = await connect(front);
+  rc.write('y');
+  await waitFor('the relay to carry a byte', () => proxy.stats.bytesIn === 5 * 5 + 1 + 1);
+  rc.resetAndDestroy();
+  await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+  await waitFor('no socket of those connections left', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
+  t.deepEqual(newSockets(before, openSockets()), []);
+  // destroy() of the port resets a running relay and closes its sockets too.
+  const d = await connect(front);
+  d.write('z');
+  await waitFor('the last relay to carry its byte', () => proxy.stats.active === 1 && proxy.stats.bytesOut === 5 * 5 + 1 + 1);
+  const gone = new Promise<string | undefined>((resolve) => d.once('error', (e: NodeJS.ErrnoException) => resolve(e.code)));
+  proxy.destroy();
+  t.is(await gone, 'ECONNRESET');
+  d.destroy();
+  t.is(proxy.stats.active, 0);
+  // The backend closes its side once the RST reaches it.
+  await waitFor('the destroyed relay to leave no socket', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
+  // The listening socket was closed by destroy() too: one fewer than before is fine, none new.
+  t.deepEqual(newSockets(before, openSockets()), []);
+});
+
+// socat (installed by .ci/run) shuts down its sending side at its input's end and waits (-t) for the reply.
+nativeTest('a half-close from socat: its bytes and FIN reach the endpoint, whose reply after it comes back', async (t) => {
+  const port = await backend(t, (s) => {
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => s.end(Buffer.concat(chunks).toString().toUpperCase()));
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  const child = spawn('socat', ['-t', '5', '-', `TCP4:127.0.0.1:${front}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill();
+  });
+  const failed = new Promise<Error>((resolve) => child.once('error', resolve));
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (c: string) => (stdout += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stdin.end('sent by socat');
+  t.is(await Promise.race([exited, failed.then((e) => `socat: ${e.message} (apt-get install -y socat)`)]), 0);
+  t.is(stdout, 'SENT BY SOCAT');
+  await waitFor('the connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+  t.is(proxy.stats.bytesIn, 13);
+  t.is(proxy.stats.bytesOut, 13);
+});
+
+nativeTest('the byte totals are exact while a transfer runs (no call per read), and after it', async (t) => {
+  const payload = randomBytes(32 << 20);
+  const port = await backend(t, (s) => s.end(payload));
+  const { proxy, port: front } = await proxyFor(t, port);
+  const c = await connect(front);
+  t.teardown(() => c.destroy());
+  // Paused: the relay is held back by the client's full buffers, mid-transfer.
+  c.pause();
+  const held = await waitUntilSteady('bytesOut', () => proxy.stats.bytesOut);
+  t.true(held > 0 && held < payload.length, `read ${held} bytes while the client did not read`);
+  t.is(proxy.stats.active, 1);
+  const all = readAll(c);
+  c.resume();
+  t.true((await all).equals(payload));
+  c.end();
+  await waitFor('the connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+  t.is(proxy.stats.bytesOut, payload.length);
+  t.is(proxy.stats.bytesIn, 0);
+});
+
+nativeTest('keep-alive: many request/response turns on one relayed connection, each answered in turn and counted exactly', async (t) => {
+  const port = await backend(t, (s) => {
+    s.on('data', (c: Buffer) => s.write(Buffer.concat([c, c])));
+    s.on('end', () => s.end());
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  const c = await connect(front);
+  t.teardown(() => c.destroy());
+  const turns = 200;
+  // Each request goes out once the previous answer is in, as on a keep-alive connection.
+  await new Promise<void>((resolve, reject) => {
+    let got = 0;
+    let sent = 1;
+    c.on('data', (b: Buffer) => {
+      got += b.length;
+      if (got < 20 * sent) return;
+      if (sent === turns) resolve();
+      else {
+        sent++;
+        c.write('0123456789');
+      }
+    });
+    c.once('error', reject);
+    c.write('0123456789');
+  });
+  t.is(proxy.stats.bytesIn, 10 * turns);
+  t.is(proxy.stats.bytesOut, 20 * turns);
+  t.is(proxy.stats.active, 1);
+  c.end();
+  await waitFor('the connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+});
+
+test('KUP_TCP_NATIVE=0 turns the native data path off, says so, and ports fall back to the handle path', async (t) => {
+  const url = (m: string): string => JSON.stringify(new URL(`../../../lib/${m}.js`, import.meta.url).href);
+  const script = [
+    `const n = await import(${url('internals/tcp-native')});`,
+    `const { TcpProxySocket } = await import(${url('proxy/tcp/tcp-proxy-socket')});`,
+    `const { RoundRobinBalancer } = await import(${url('balancer/round-robin-balancer')});`,
+    `const { EndpointBackoff } = await import(${url('proxy/endpoint-backoff')});`,
+    `const p = new TcpProxySocket({ spn: 'default/off:p', listen: [{ host: '127.0.0.1', port: 0 }], balancer: new RoundRobinBalancer(), backoff: new EndpointBackoff() });`,
+    `console.log(JSON.stringify([n.tcpNativeAvailable(), n.tcpNativeUnavailableReason(), p.dataPath]));`,
+  ].join('\n');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, KUP_TCP_NATIVE: '0' }, timeout: 20_000 });
+  t.deepEqual(JSON.parse(stdout) as unknown, [false, 'KUP_TCP_NATIVE=0', 'handles']);
+});
