@@ -182,8 +182,8 @@ static napi_value start_relay(napi_env env, napi_callback_info info) {
   r->client_fd = client_fd;
   r->upstream_fd = upstream_fd;
   r->client_events = r->upstream_events = -1;
-  r->up = (direction_t){.src = client_fd, .dst = upstream_fd, .total = TOTAL_BYTES_IN};
-  r->down = (direction_t){.src = upstream_fd, .dst = client_fd, .total = TOTAL_BYTES_OUT};
+  r->up = (direction_t){.src = client_fd, .dst = upstream_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_IN};
+  r->down = (direction_t){.src = upstream_fd, .dst = client_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_OUT};
   r->slot = inst->free_slots[inst->free_count - 1];
   r->generation = inst->generations[r->slot];
   int err = relay_start(r, header, header_len);
@@ -256,7 +256,7 @@ static napi_value relay_writing(napi_env env, napi_callback_info info) {
   napi_value argv[2], result;
   if (!get_args(env, info, 2, argv)) return NULL;
   relay_t *r = get_relay(env, argv[0]);
-  napi_get_boolean(env, r != NULL && get_direction(env, r, argv[1])->pending != NULL, &result);
+  napi_get_boolean(env, r != NULL && has_pending(get_direction(env, r, argv[1])), &result);
   return result;
 }
 
@@ -273,6 +273,10 @@ static napi_value relay_count(napi_env env, napi_callback_info info) {
 static void instance_finalize(napi_env env, void *data, void *hint) {
   /* The loop is going away with the environment; the relays' descriptors close with the process. */
   instance_t *inst = data;
+  for (int i = 0; i < inst->pipe_pool_count; i++) {
+    close(inst->pipe_pool[i][0]);
+    close(inst->pipe_pool[i][1]);
+  }
   free(inst->scratch);
   free(inst->free_slots);
   free(inst->generations);

@@ -7,8 +7,15 @@
  * one uv_poll_t: registering a descriptor costs one epoll_ctl, where a uv_poll_t per descriptor
  * costs libuv's check (an ADD and a DEL), an ioctl and the ADD. The set is level-triggered, so a
  * read that leaves bytes behind (a full buffer) is simply called again at the next wakeup.
+ *
+ * A direction starts with recv/send through one buffer shared by every relay (a request and its
+ * response cost two calls each way, and nothing is held per connection). Once a read fills that
+ * buffer the direction is a bulk flow, and moves on with splice() through a pipe of its own (Go's
+ * way, and the legacy proxier's): the kernel passes the bytes from one socket to the other without
+ * copying them out to this process and back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +78,42 @@ static uint64_t event_data(const relay_t *r, int upstream) {
   return ((uint64_t)r->generation << 32) | ((uint64_t)r->slot << 1) | (uint64_t)(upstream != 0);
 }
 
+int has_pending(const direction_t *d) {
+  return d->pending != NULL || d->in_pipe > 0;
+}
+
+/* A pipe for a bulk flow, from the pool or new; 0 when none can be had (the flow stays on recv/send). */
+static int take_pipe(instance_t *inst, direction_t *d) {
+  int fds[2];
+  if (inst->pipe_pool_count > 0) {
+    inst->pipe_pool_count--;
+    fds[0] = inst->pipe_pool[inst->pipe_pool_count][0];
+    fds[1] = inst->pipe_pool[inst->pipe_pool_count][1];
+  } else {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return 0;
+    /* Best effort: a smaller pipe only means more calls. */
+    fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE);
+  }
+  d->pipe_r = fds[0];
+  d->pipe_w = fds[1];
+  return 1;
+}
+
+/* Gives an empty pipe back to the pool; one with bytes still in it is closed. */
+static void put_pipe(instance_t *inst, direction_t *d) {
+  if (d->pipe_r < 0) return;
+  if (d->in_pipe == 0 && inst->pipe_pool_count < PIPE_POOL_MAX) {
+    inst->pipe_pool[inst->pipe_pool_count][0] = d->pipe_r;
+    inst->pipe_pool[inst->pipe_pool_count][1] = d->pipe_w;
+    inst->pipe_pool_count++;
+  } else {
+    close(d->pipe_r);
+    close(d->pipe_w);
+  }
+  d->pipe_r = d->pipe_w = -1;
+  d->in_pipe = 0;
+}
+
 static int is_complete(const relay_t *r) {
   return r->up.src_ended && r->up.shut && r->down.src_ended && r->down.shut;
 }
@@ -83,6 +126,8 @@ static void release(relay_t *r) {
   free(r->up.pending);
   free(r->down.pending);
   r->up.pending = r->down.pending = NULL;
+  put_pipe(inst, &r->up);
+  put_pipe(inst, &r->down);
   inst->slots[r->slot] = NULL;
   inst->generations[r->slot] = (r->generation + 1) & ((1u << 29) - 1);
   inst->free_slots[inst->free_count++] = r->slot;
@@ -116,8 +161,8 @@ static int wanted_events(const relay_t *r, int upstream) {
   const direction_t *reads = upstream ? &r->down : &r->up;
   const direction_t *writes = upstream ? &r->up : &r->down;
   int ev = 0;
-  if (!reads->src_ended && reads->pending == NULL) ev |= EPOLLIN;
-  if (writes->pending != NULL) ev |= EPOLLOUT;
+  if (!reads->src_ended && !has_pending(reads)) ev |= EPOLLIN;
+  if (has_pending(writes)) ev |= EPOLLOUT;
   return ev;
 }
 
@@ -162,12 +207,31 @@ static int shut(relay_t *r, direction_t *d) {
 static int end(relay_t *r, direction_t *d) {
   if (d->ending) return 1;
   d->ending = 1;
-  if (d->pending == NULL) return shut(r, d);
+  if (!has_pending(d)) return shut(r, d);
+  return 1;
+}
+
+/* Moves what the pipe holds on to d's destination: 0 when the relay ended. */
+static int flush_pipe(relay_t *r, direction_t *d) {
+  ssize_t w = splice(d->pipe_r, NULL, d->dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (w < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 1;
+    abort_from(r, d->dst);
+    return 0;
+  }
+  d->in_pipe -= (size_t)w;
   return 1;
 }
 
 /* Writes what is pending for d's destination. 0 when the relay ended. */
 static int flush(relay_t *r, direction_t *d) {
+  if (d->in_pipe > 0) {
+    if (!flush_pipe(r, d)) return 0;
+    if (d->in_pipe > 0) return 1;
+    r->activity++;
+    if (d->ending) return shut(r, d);
+    return 1;
+  }
   ssize_t w = send(d->dst, d->pending + d->pending_off, d->pending_len - d->pending_off, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (w < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 1;
@@ -185,8 +249,36 @@ static int flush(relay_t *r, direction_t *d) {
   return 1;
 }
 
+/* A bulk flow: d's source spliced into its pipe, the pipe into d's destination. 0 when the relay ended. */
+static int pump_pipe(relay_t *r, direction_t *d) {
+  for (int i = 0; i < READS_PER_WAKEUP; i++) {
+    ssize_t n = splice(d->src, NULL, d->pipe_w, NULL, PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      r->activity++;
+      r->group->totals[d->total] += (double)n;
+      d->in_pipe += (size_t)n;
+      if (!flush_pipe(r, d)) return 0;
+      /* The destination is full: the source waits until it took what the pipe holds. */
+      if (d->in_pipe > 0) return 1;
+      if (n < PIPE_SIZE) return 1;
+      continue;
+    }
+    if (n == 0) {
+      d->src_ended = 1;
+      return end(r, d);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 1;
+    if (errno == EINTR) continue;
+    abort_from(r, d->src);
+    return 0;
+  }
+  return 1;
+}
+
 /* Reads d's source and writes what comes to its destination. 0 when the relay ended. */
 static int pump(relay_t *r, direction_t *d) {
+  /* Not for a direction whose bytes are dropped or abort the connection: those are read here. */
+  if (d->pipe_r >= 0 && !d->drop && !d->shut) return pump_pipe(r, d);
   unsigned char *buf = r->inst->scratch;
   for (int i = 0; i < READS_PER_WAKEUP; i++) {
     ssize_t n = recv(d->src, buf, SCRATCH_SIZE, 0);
@@ -217,6 +309,7 @@ static int pump(relay_t *r, direction_t *d) {
       }
       /* A short read took all there was: another would only say EAGAIN. */
       if (n < SCRATCH_SIZE) return 1;
+      if (d->pipe_r < 0 && take_pipe(r->inst, d)) return pump_pipe(r, d);
       continue;
     }
     if (n == 0) {
@@ -246,8 +339,8 @@ static void on_event(relay_t *r, int upstream, uint32_t events) {
   direction_t *reads = upstream ? &r->down : &r->up;
   direction_t *writes = upstream ? &r->up : &r->down;
   int fd = upstream ? r->upstream_fd : r->client_fd;
-  if (writes->pending != NULL && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !flush(r, writes)) return;
-  if (!reads->src_ended && reads->pending == NULL && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pump(r, reads)) return;
+  if (has_pending(writes) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !flush(r, writes)) return;
+  if (!reads->src_ended && !has_pending(reads) && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pump(r, reads)) return;
   if ((events & (EPOLLERR | EPOLLHUP)) && wanted_events(r, upstream) == 0) {
     if (events & EPOLLERR) {
       /* Nothing to read or write on it, and it failed: as a failed read. */

@@ -12,6 +12,11 @@
 #define SCRATCH_SIZE (256 * 1024)
 /* Readiness events taken from the relays' epoll set per wakeup of the loop. */
 #define EVENT_BATCH 128
+/* A direction whose read filled the shared buffer is a bulk flow: it moves on through a pipe with
+ * splice() from then on, which the kernel does without copying the bytes through this process. */
+#define PIPE_SIZE (256 * 1024)
+/* Empty pipes kept for the next bulk flow (each is two descriptors). */
+#define PIPE_POOL_MAX 32
 #define SLOT_BITS 24
 #define SLOT_MAX (1u << SLOT_BITS)
 
@@ -38,6 +43,10 @@ typedef struct direction {
   unsigned char *pending;
   size_t pending_len;
   size_t pending_off;
+  /* The bulk flow's pipe (-1: none yet), and the bytes in it that dst has not taken yet. */
+  int pipe_r;
+  int pipe_w;
+  size_t in_pipe;
   /* src sent its FIN: nothing more comes from it. */
   int src_ended;
   /* dst is to get a FIN once nothing is pending for it. */
@@ -76,6 +85,8 @@ typedef struct instance {
   uv_poll_t epoll_poll;
   int polling;
   unsigned char *scratch;
+  int pipe_pool[PIPE_POOL_MAX][2];
+  int pipe_pool_count;
   struct epoll_event events[EVENT_BATCH];
   relay_t **slots;
   uint32_t *generations;
@@ -89,6 +100,8 @@ enum finish_flags { RESET_CLIENT = 1, RESET_UPSTREAM = 2 };
 
 /* tcp_relay.c: the data path and the life of a relay. */
 double relay_id(const relay_t *r);
+/* Whether bytes wait for d's destination to take them (in its buffer or its pipe). */
+int has_pending(const direction_t *d);
 relay_t *find_relay(instance_t *inst, double id);
 int grow_slots(instance_t *inst);
 /* Starts relaying; 0 or an errno (nothing registered then). header: sent to the upstream first. */
