@@ -1,9 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
@@ -215,18 +214,4 @@ nativeTest('keep-alive: many request/response turns on one relayed connection, e
   t.is(proxy.stats.active, 1);
   c.end();
   await waitFor('the connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
-});
-
-test('KUP_TCP_NATIVE=0 turns the native data path off, says so, and ports fall back to the handle path', async (t) => {
-  const url = (m: string): string => JSON.stringify(new URL(`../../../lib/${m}.js`, import.meta.url).href);
-  const script = [
-    `const n = await import(${url('internals/tcp-native')});`,
-    `const { TcpProxySocket } = await import(${url('proxy/tcp/tcp-proxy-socket')});`,
-    `const { RoundRobinBalancer } = await import(${url('balancer/round-robin-balancer')});`,
-    `const { EndpointBackoff } = await import(${url('proxy/endpoint-backoff')});`,
-    `const p = new TcpProxySocket({ spn: 'default/off:p', listen: [{ host: '127.0.0.1', port: 0 }], balancer: new RoundRobinBalancer(), backoff: new EndpointBackoff() });`,
-    `console.log(JSON.stringify([n.tcpNativeAvailable(), n.tcpNativeUnavailableReason(), p.dataPath]));`,
-  ].join('\n');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, KUP_TCP_NATIVE: '0' }, timeout: 20_000 });
-  t.deepEqual(JSON.parse(stdout) as unknown, [false, 'KUP_TCP_NATIVE=0', 'handles']);
 });
