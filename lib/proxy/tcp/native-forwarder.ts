@@ -3,6 +3,7 @@ import type { TcpHandle } from '../../internals/tcp-handles.js';
 import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
 import { resetHandle } from './handle-forwarder.js';
+import type { HandleForwarder } from './handle-forwarder.js';
 
 /** The descriptor of a libuv stream handle (Node's handles have it on Linux); -1 where there is none. */
 function descriptorOf(h: TcpHandle): number {
@@ -130,6 +131,27 @@ export class NativeForwarder implements IdleTracked {
     this.endpointStats.active--;
     this.#onClosed(this);
   }
+}
+
+/**
+ * Starts forwarding a dialed connection of handles: relayed natively where the port has relays and
+ * the relay starts, else by `fallback` (HandleForwarder: the addon is missing, or the kernel
+ * refused the relay). Returns the forwarder in charge.
+ */
+export function forwardHandles(
+  relays: TcpRelayGroup<NativeForwarder> | undefined,
+  fallback: HandleForwarder,
+  upstream: TcpHandle,
+  endpointStats: EndpointStats,
+  header: Buffer | undefined,
+  onClosed: (forwarder: NativeForwarder) => void,
+): HandleForwarder | NativeForwarder {
+  if (relays !== undefined) {
+    const native = new NativeForwarder(relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
+    if (native.start(header)) return native;
+  }
+  fallback.start(upstream, endpointStats, header);
+  return fallback;
 }
 
 /**

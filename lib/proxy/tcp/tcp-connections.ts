@@ -14,7 +14,7 @@ import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
-import { NativeForwarder } from './native-forwarder.js';
+import { forwardHandles, NativeForwarder } from './native-forwarder.js';
 import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, TcpForwarder } from './tcp-forwarder.js';
 
@@ -26,6 +26,11 @@ function ignore(): void {}
 type Client = AcceptedClient;
 type Forwarder = TcpForwarder | HandleForwarder | NativeForwarder;
 type Connection = PendingDial | Forwarder;
+
+function resetClient(client: Client): void {
+  if (client instanceof net.Socket) reset(client);
+  else resetHandle(client);
+}
 
 function isForwarder(conn: Connection): conn is Forwarder {
   return conn instanceof HandleForwarder || conn instanceof NativeForwarder || conn instanceof TcpForwarder;
@@ -109,8 +114,7 @@ export class TcpConnections {
         conn.destroy();
       } else {
         conn.cancel();
-        if (client instanceof net.Socket) reset(client);
-        else resetHandle(client);
+        resetClient(client);
       }
     }
     this.#connections.clear();
@@ -118,30 +122,12 @@ export class TcpConnections {
 
   /** A net.Server's 'connection' listener (accepted paused). */
   readonly onConnection = (client: net.Socket): void => {
-    const stats = this.stats;
-    stats.total++;
     // Until the forwarder takes over, a reset client must not crash the process.
     client.on('error', ignore);
-    if (this.#destroyed) {
-      client.destroy();
-      return;
-    }
-    if (this.#balancer.endpoints(this.spn).length === 0) {
-      this.#failures().rejectNoEndpoint(client, () => reset(client));
-      return;
-    }
-    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
-      // Refused before the process hits EMFILE somewhere it cannot handle it (or the health and
-      // metrics servers and the API source can no longer open a socket). A RST: the client
-      // learns at once, and may retry elsewhere.
-      stats.localResourceErrors++;
-      reset(client);
-      this.#failures().localResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
-      return;
-    }
+    if (!this.#admit(client)) return;
     const ip = this.#readsClientIP() ? clientIPOf(client) : '';
     // Made before dialing: it is the upstream socket's onread.
-    const forwarder = new TcpForwarder(client, stats, this.#forwarderClosed());
+    const forwarder = new TcpForwarder(client, this.stats, this.#forwarderClosed());
     this.#live().set(
       client,
       this.#dialer.dial(ip, (outcome) => this.#dialed(client, ip, forwarder, outcome), forwarder),
@@ -154,29 +140,41 @@ export class TcpConnections {
       this.onAcceptError(Object.assign(new Error(`accept ${error}`), { code: error, syscall: 'accept' }));
       return;
     }
-    const stats = this.stats;
-    stats.total++;
-    if (this.#destroyed) {
-      client.close();
-      return;
-    }
-    if (this.#balancer.endpoints(this.spn).length === 0) {
-      this.#failures().rejectNoEndpoint(client, () => resetHandle(client));
-      return;
-    }
-    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
-      stats.localResourceErrors++;
-      resetHandle(client);
-      this.#failures().localResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
-      return;
-    }
+    if (!this.#admit(client)) return;
     const ip = this.#readsClientIP() ? clientIPOf(client) : '';
-    const forwarder = new HandleForwarder(client, stats, this.#forwarderClosed());
+    const forwarder = new HandleForwarder(client, this.stats, this.#forwarderClosed());
     this.#live().set(
       client,
       (this.#handleDialer as Dialer<TcpHandle>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
     );
   };
+
+  /**
+   * Counts a client just accepted, and turns it away (false) when the port is destroyed (closed),
+   * has no endpoint, or the descriptor budget is spent (a RST, counted and logged with a throttle).
+   */
+  #admit(client: Client): boolean {
+    this.stats.total++;
+    if (this.#destroyed) {
+      if (client instanceof net.Socket) client.destroy();
+      else client.close();
+      return false;
+    }
+    if (this.#balancer.endpoints(this.spn).length === 0) {
+      this.#failures().rejectNoEndpoint(client, () => resetClient(client));
+      return false;
+    }
+    if (this.#budget !== undefined && !this.#budget.tryAcquire(DESCRIPTORS_PER_CONNECTION)) {
+      // Refused before the process hits EMFILE somewhere it cannot handle it (or the health and
+      // metrics servers and the API source can no longer open a socket). A RST: the client
+      // learns at once, and may retry elsewhere.
+      this.stats.localResourceErrors++;
+      resetClient(client);
+      this.#failures().localResource('refused connection: descriptor budget reached', 'EMFILE', { budget: this.#budget.size });
+      return false;
+    }
+    return true;
+  }
 
   #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
     if (outcome.kind !== 'connected') {
@@ -201,14 +199,11 @@ export class TcpConnections {
         return;
       }
     }
-    const relays = this.#relays;
-    const native = relays === undefined ? undefined : new NativeForwarder(relays, client, upstream, this.stats, outcome.endpointStats, this.#forwarderClosed());
-    // A relay that cannot start (the kernel refused it) leaves the connection to HandleForwarder.
-    if (native?.start(header) === true) this.#live().set(client, native);
-    else {
-      this.#live().set(client, forwarder);
-      forwarder.start(upstream, outcome.endpointStats, header);
-    }
+    // In the table first: a start that fails at once closes the connection, which takes it out.
+    const live = this.#live();
+    live.set(client, forwarder);
+    const started = forwardHandles(this.#relays, forwarder, upstream, outcome.endpointStats, header, this.#forwarderClosed());
+    if (started !== forwarder) live.set(client, started);
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, clientPeer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
     }
