@@ -28,6 +28,8 @@ import { triggerTimeOf } from './trigger-time.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
+const LABELS_PATH = 'metadata.labels';
+const SERVICE_NAME_PATH = keyPath(LABELS_PATH, SERVICE_NAME_LABEL);
 const ADDRESS_TYPES: readonly EndpointSliceSpec['addressType'][] = ['IPv4', 'IPv6', 'FQDN'];
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -35,11 +37,9 @@ const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 export function endpointSliceFromObject(obj: unknown): EndpointSliceSpec {
   const root = objectRoot(obj, 'EndpointSlice');
   const { name, namespace, meta } = objectMeta(root, isDnsSubdomain, DNS_SUBDOMAIN_RULE);
-  const labelsPath = 'metadata.labels';
-  const servicePath = keyPath(labelsPath, SERVICE_NAME_LABEL);
-  const serviceName = optionalString(optionalMapping(meta['labels'], labelsPath)[SERVICE_NAME_LABEL], servicePath);
-  if (serviceName === undefined || serviceName === '') throw new InvalidObjectError(servicePath, 'is required: the name of the Service this slice belongs to');
-  if (!isDnsLabel(serviceName)) throw new InvalidObjectError(servicePath, DNS_LABEL_RULE);
+  const serviceName = optionalString(optionalMapping(meta['labels'], LABELS_PATH)[SERVICE_NAME_LABEL], SERVICE_NAME_PATH);
+  if (serviceName === undefined || serviceName === '') throw new InvalidObjectError(SERVICE_NAME_PATH, 'is required: the name of the Service this slice belongs to');
+  if (!isDnsLabel(serviceName)) throw new InvalidObjectError(SERVICE_NAME_PATH, DNS_LABEL_RULE);
 
   if (isAbsent(root['addressType'])) throw new InvalidObjectError('addressType', 'is required');
   const addressType = oneOf(root['addressType'], 'addressType', ADDRESS_TYPES, 'IPv4');

@@ -18,23 +18,42 @@ export function shapeOf(apiVersion: unknown, kind: unknown): Shape | undefined {
  */
 export function unknownFields(obj: unknown, shape: Shape): string[] {
   const found: string[] = [];
-  walk(obj, shape, '', found);
+  walk(obj, shape, [], found);
   return found;
 }
 
-function walk(value: unknown, shape: Shape, path: string, found: string[]): void {
+/**
+ * `at` holds the keys and list indices down to `value`; the path is spelt only for a field that is
+ * unknown. Spelling every path (20,000 objects of a start-up from 10,000 Services have about 40
+ * fields each) was most of the walk's cost.
+ */
+function walk(value: unknown, shape: Shape, at: Array<string | number>, found: string[]): void {
   if (shape === ANY || value === null || typeof value !== 'object') return;
   if (Array.isArray(shape)) {
     if (!Array.isArray(value)) return;
-    value.forEach((item: unknown, i: number) => walk(item, shape[0] as Shape, `${path}[${i}]`, found));
+    for (let i = 0; i < value.length; i++) {
+      at.push(i);
+      walk(value[i], shape[0] as Shape, at, found);
+      at.pop();
+    }
     return;
   }
   if (Array.isArray(value)) return;
   const fields = shape as { readonly [field: string]: Shape };
-  for (const [key, child] of Object.entries(value)) {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     if (found.length >= MAX_NAMED) return;
-    const at = path === '' ? key : `${path}.${key}`;
-    if (Object.hasOwn(fields, key)) walk(child, fields[key]!, at, found);
-    else found.push(at);
+    if (Object.hasOwn(fields, key)) {
+      at.push(key);
+      walk((value as Record<string, unknown>)[key], fields[key]!, at, found);
+      at.pop();
+    } else found.push(spell(at, key));
   }
+}
+
+/** `spec.ports[0].protocl`, as the path was spelt before: keys joined by dots, indices in brackets. */
+function spell(at: ReadonlyArray<string | number>, key: string): string {
+  let path = '';
+  for (const part of at) path = typeof part === 'number' ? `${path}[${part}]` : path === '' ? part : `${path}.${part}`;
+  return path === '' ? key : `${path}.${key}`;
 }

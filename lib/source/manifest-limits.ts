@@ -35,9 +35,11 @@ export function manifestSizeExceeded(bytes: number, limits: ManifestLimits = DEF
 
 /** The first limit the text goes over: the document (1-based) where, and a one-line reason; undefined when within. */
 export function manifestLimitExceeded(text: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): { document: number; reason: string } | undefined {
-  const bytes = Buffer.byteLength(text, 'utf8');
-  const size = manifestSizeExceeded(bytes, limits);
-  if (size) return { document: 1, reason: size };
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: most texts need no count.
+  if (text.length * 3 > limits.maxBytes) {
+    const size = manifestSizeExceeded(Buffer.byteLength(text, 'utf8'), limits);
+    if (size) return { document: 1, reason: size };
+  }
   return nestingExceeded(text, limits.maxDepth);
 }
 
@@ -142,18 +144,23 @@ function nestingExceeded(text: string, maxDepth: number): { document: number; re
         continue;
       }
       if (isBlank(c) || c === CR) continue;
-      const next = text.charCodeAt(i + 1);
-      const before = i > 0 ? text.charCodeAt(i - 1) : NEWLINE;
-      if (c === HASH && (isBlank(before) || before === NEWLINE)) break;
+      if (c === HASH) {
+        const before = i > 0 ? text.charCodeAt(i - 1) : NEWLINE;
+        if (isBlank(before) || before === NEWLINE) break;
+      }
+      // Most characters are inside plain scalars: they read neither neighbour unless they may end one.
       if (!tokenStart) {
         // A plain scalar goes on until `: ` (block) or a flow indicator.
-        if (c === COLON && (isBlank(next) || isLineEnd(next) || (flow > 0 && (next === COMMA || next === CLOSE_SQUARE || next === CLOSE_CURLY)))) tokenStart = true;
-        else if (flow > 0 && (c === COMMA || c === CLOSE_SQUARE || c === CLOSE_CURLY)) {
+        if (c === COLON) {
+          const next = text.charCodeAt(i + 1);
+          if (isBlank(next) || isLineEnd(next) || (flow > 0 && (next === COMMA || next === CLOSE_SQUARE || next === CLOSE_CURLY))) tokenStart = true;
+        } else if (flow > 0 && (c === COMMA || c === CLOSE_SQUARE || c === CLOSE_CURLY)) {
           if (c !== COMMA) flow--;
           tokenStart = true;
         }
         continue;
       }
+      const next = text.charCodeAt(i + 1);
       if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
         quote = c;
         tokenStart = false;
