@@ -10,6 +10,7 @@ import type { ManifestRejection } from './manifest-file-cache.js';
 import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
 import { mergeChanges } from './manifest-merge-changes.js';
+import { warmUpManifestParser } from './manifest-parse-warm-up.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
@@ -151,6 +152,8 @@ export class ManifestSource implements ServiceSource {
     // initial load runs is caught by the rescan that follows it.
     let release!: () => void;
     this.#scanning = new Promise<void>((resolve) => (release = resolve));
+    // While the files parse on their threads, so that the first edit does not pay for it.
+    warmUpManifestParser();
     try {
       const changes = await (preloaded?.read ?? this.#readFiles());
       if (this.#closed || changes === undefined) return;
