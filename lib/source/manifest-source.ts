@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { ClosedError, InvalidConfigError, ProxyError } from '../errors.js';
 import { logger } from '../log.js';
 import type { NodeSpec } from '../model/node.js';
-import { diffKeyedMaps } from './keyed-map-diff.js';
+import { ManifestDelivery } from './manifest-delivery.js';
 import { ManifestDirectoryWatcher } from './manifest-directory-watcher.js';
 import { ManifestFileCache } from './manifest-file-cache.js';
 import type { ManifestRejection } from './manifest-file-cache.js';
@@ -21,7 +20,7 @@ const log = logger('manifests');
 export interface ManifestSourceOptions {
   /** Files and directories; directories are read recursively for *.yaml, *.yml and *.json. */
   readonly paths: readonly string[];
-  /** Quiet time after a file-system event before rescanning (default 10 ms). */
+  /** Quiet time after a file-system event before rescanning, and applying what does not only add (default 10 ms). */
   readonly debounceMs?: number;
   /** Period of the stat-only rescan that catches events fs.watch missed (default 2000 ms; 0 turns it off). */
   readonly rescanIntervalMs?: number;
@@ -36,10 +35,9 @@ export interface ManifestSourceOptions {
 
 /**
  * The events of one save (write a temporary file, rename it, chmod; or a ConfigMap's link swap)
- * come within a millisecond of each other, so 10 ms of quiet still makes one rescan of them, and
- * keeps the wait out of the time a new Service takes to open (it was half of it at 50 ms). A file
- * caught half-written is not lost either way: its last good state stays, and the writer's next
- * event brings another rescan.
+ * come within a millisecond of each other, so 10 ms of quiet still makes one rescan of them. A
+ * file caught half-written is not lost either way: its last good state stays, and the writer's
+ * next event brings another rescan.
  */
 const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
@@ -59,6 +57,13 @@ const INITIAL_PARSE_THREADS = 2;
  * what was delivered before, so an edit to one document never re-delivers its unchanged
  * neighbours. A document that fails to parse or validate is rejected (one error line, and
  * onReject) and the object's last good state stays in force.
+ *
+ * The rescan waits for debounceMs of quiet, so that a file is not read while it is written. What
+ * only adds need not wait: the files an event names are read at once, and new Services and
+ * EndpointSlices, or ones that only gained ports or endpoints, are delivered then (a new Service
+ * thus listens about 10 ms sooner). Anything else from that read, a removal or a change, waits
+ * for the rescan, and so does a document that fails (it is reported only if it still fails then):
+ * a file caught truncated never takes anything away.
  */
 export class ManifestSource implements ServiceSource {
   readonly kind = 'manifests';
@@ -68,16 +73,13 @@ export class ManifestSource implements ServiceSource {
   readonly #nodeName: string;
   readonly #nodeLabels: Readonly<Record<string, string>> | undefined;
 
-  #handler: ServiceSourceHandler | undefined;
-  #synced = false;
+  #delivery: ManifestDelivery | undefined;
   /** The files' objects have been delivered once. */
   #published = false;
   #closed = false;
   readonly #files: ManifestFileCache;
   readonly #merge: ManifestMerge;
-  /** This node as last delivered. */
-  #node: NodeSpec | undefined;
-  readonly #watcher = new ManifestDirectoryWatcher(() => this.#requestScan());
+  readonly #watcher = new ManifestDirectoryWatcher((file) => this.#onEvent(file));
   /** Directories already reported as unlistable. */
   readonly #unlistable = new Set<string>();
 
@@ -85,7 +87,10 @@ export class ManifestSource implements ServiceSource {
   #firstRequestAt: number | undefined;
   #interval: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
-  #again = false;
+  /** Files named by events since the last reading, to be read at once for what they add. */
+  readonly #named = new Set<string>();
+  /** The files have been quiet since an event (or the periodic rescan is due): a rescan is to run. */
+  #rescanDue = false;
   /** The first reading of the files, begun by preload() and finished by start(). */
   #preloaded: { readonly checked: Promise<void>; readonly read: Promise<ManifestFileChange[] | undefined> } | undefined;
 
@@ -117,7 +122,7 @@ export class ManifestSource implements ServiceSource {
    * still sees every file. An edit meanwhile is read again once start() has delivered.
    */
   preload(): void {
-    if (this.#closed || this.#handler || this.#preloaded) return;
+    if (this.#closed || this.#delivery || this.#preloaded) return;
     const checked = this.#checkRoots();
     const read = checked.then(() => this.#readFiles());
     // start() reports either failure; until then neither is unhandled.
@@ -136,7 +141,7 @@ export class ManifestSource implements ServiceSource {
    */
   async start(handler: ServiceSourceHandler): Promise<void> {
     if (this.#closed) throw new ClosedError('manifest source');
-    if (this.#handler) throw new ProxyError('manifest source already started');
+    if (this.#delivery) throw new ProxyError('manifest source already started');
     const preloaded = this.#preloaded;
     this.#preloaded = undefined;
     try {
@@ -146,7 +151,7 @@ export class ManifestSource implements ServiceSource {
       this.#scanning = undefined;
       throw err;
     }
-    this.#handler = handler;
+    const delivery = (this.#delivery = new ManifestDelivery(handler));
 
     // Watchers are set up by the scan before it reads any file, so an edit made while the
     // initial load runs is caught by the rescan that follows it.
@@ -157,11 +162,10 @@ export class ManifestSource implements ServiceSource {
     try {
       const changes = await (preloaded?.read ?? this.#readFiles());
       if (this.#closed || changes === undefined) return;
-      this.#publish(undefined);
+      this.#publish(undefined, false);
       this.#published = true;
       log.info('loaded manifests', { paths: this.#roots.join(','), files: this.#files.size, services: this.#merge.services.size, endpointSlices: this.#merge.slices.size });
-      this.#synced = true;
-      handler.onSynced();
+      delivery.synced();
     } catch (err) {
       this.destroy();
       throw err;
@@ -169,8 +173,8 @@ export class ManifestSource implements ServiceSource {
       this.#scanning = undefined;
       release();
     }
-    if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => void this.#runScans(), this.#rescanIntervalMs);
-    if (this.#again) void this.#runScans();
+    if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => this.#periodicRescan(), this.#rescanIntervalMs);
+    if (this.#rescanDue) void this.#runScans();
   }
 
   /** Stops watching; resolves once a rescan in progress has finished (it delivers nothing more). */
@@ -190,9 +194,24 @@ export class ManifestSource implements ServiceSource {
     this.#watcher.close();
   }
 
+  /** Reads a file it names now (once the files have been delivered), and asks for a rescan when the files are quiet. */
+  #onEvent(file: string | undefined): void {
+    if (this.#closed) return;
+    if (file !== undefined && this.#published) {
+      this.#named.add(file);
+      void this.#runScans();
+    }
+    this.#requestScan();
+  }
+
+  /** An event may have been missed: a rescan. */
+  #periodicRescan(): void {
+    this.#rescanDue = true;
+    void this.#runScans();
+  }
+
   /** Debounced: editors save with several events (write temp, rename, chmod) in a burst. */
   #requestScan(): void {
-    if (this.#closed) return;
     const now = Date.now();
     this.#firstRequestAt ??= now;
     clearTimeout(this.#debounceTimer);
@@ -200,26 +219,36 @@ export class ManifestSource implements ServiceSource {
     this.#debounceTimer = setTimeout(() => {
       this.#debounceTimer = undefined;
       this.#firstRequestAt = undefined;
+      this.#rescanDue = true;
       void this.#runScans();
     }, wait);
   }
 
-  /** Runs one scan at a time; a request during a scan runs one more after it. Never rejects. */
+  /**
+   * Runs one reading at a time, as long as one is due: a rescan once the files are quiet, else
+   * the files events named. Never rejects.
+   */
   async #runScans(): Promise<void> {
-    if (this.#closed) return;
-    if (this.#scanning) {
-      this.#again = true;
-      return;
-    }
+    if (this.#closed || this.#scanning) return;
     const loop = async (): Promise<void> => {
-      do {
-        this.#again = false;
+      while (!this.#closed) {
         try {
-          await this.#scan();
+          if (this.#rescanDue) {
+            this.#rescanDue = false;
+            this.#named.clear();
+            await this.#scan();
+          } else if (this.#named.size > 0) {
+            const files = [...this.#named];
+            this.#named.clear();
+            const changes = await this.#files.readNamed(files);
+            if (changes !== undefined && changes.length > 0) this.#publish(changes, true);
+          } else {
+            break;
+          }
         } catch (err) {
           log.error('manifest rescan failed', { error: (err as Error).message });
         }
-      } while (this.#again && !this.#closed);
+      }
     };
     this.#scanning = loop();
     await this.#scanning;
@@ -244,29 +273,21 @@ export class ManifestSource implements ServiceSource {
     if (changes === undefined) return;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
-    if (changes.length === 0 && this.#published) return;
-    this.#publish(this.#published ? changes : undefined);
+    if (changes.length === 0 && this.#published && !this.#delivery!.holding) return;
+    this.#publish(this.#published ? changes : undefined, false);
     this.#published = true;
   }
 
   /**
    * Merges the files (the first file in path order wins a duplicate; only the changed files when
-   * given and possible) and delivers the differences.
+   * given and possible) and delivers the differences, or only the additions.
    */
-  #publish(changes: readonly ManifestFileChange[] | undefined): void {
+  #publish(changes: readonly ManifestFileChange[] | undefined, additionsOnly: boolean): void {
     const merge = this.#merge;
     const { services, slices } = mergeChanges(merge, changes, () => this.#files.objectsByFile());
-    const handler = this.#handler!;
-    const s = diffKeyedMaps(...services, (key, previous, current) => this.#deliver(() => handler.onServiceChange(key, previous, current)), { sorted: true });
-    const e = diffKeyedMaps(...slices, (key, previous, current) => this.#deliver(() => handler.onEndpointSliceChange(key, previous, current)), { sorted: true });
-    let changed = s.added + s.updated + s.removed + e.added + e.updated + e.removed;
-    const node = this.#thisNode(merge.node);
-    if (!isDeepStrictEqual(node, this.#node)) {
-      this.#node = node;
-      changed++;
-      this.#deliver(() => handler.onNodeChange?.(node));
-    }
-    if (changed > 0 && this.#synced) log.debug('delivered manifest changes', { changes: changed });
+    const state = { services, slices, allServices: merge.services, allSlices: merge.slices, node: this.#thisNode(merge.node) };
+    if (additionsOnly) this.#delivery!.deliverAdditions(state);
+    else this.#delivery!.deliverAll(state);
   }
 
   /** This node from its manifest and --node-labels; undefined when neither says anything. */
@@ -278,15 +299,5 @@ export class ManifestSource implements ServiceSource {
       deleting: manifest?.deleting ?? false,
       taints: manifest?.taints ?? [],
     };
-  }
-
-  /** Before onSynced a handler failure fails start(); afterwards it is logged and the next change still goes out. */
-  #deliver(call: () => void): void {
-    if (!this.#synced) return call();
-    try {
-      call();
-    } catch (err) {
-      log.error('manifest change handler failed', { error: (err as Error).message });
-    }
   }
 }
