@@ -94,6 +94,7 @@ export class ManifestDelivery {
     }
     for (const d of services) if (!this.#heldServices.has(d.key)) this.#heldServices.set(d.key, d.previous);
     for (const d of slices) if (!this.#heldSlices.has(d.key)) this.#heldSlices.set(d.key, d.previous);
+    log.debug('held manifest changes until the files are quiet', { services: this.#heldServices.size, endpointSlices: this.#heldSlices.size, node: this.#nodeHeld });
   }
 
   #send(services: ReadonlyArray<Difference<ServiceKey, ServiceSpec>>, slices: ReadonlyArray<Difference<string, EndpointSliceSpec>>): number {
