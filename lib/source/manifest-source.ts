@@ -10,6 +10,7 @@ import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
 import { mergeChanges } from './manifest-merge-changes.js';
 import { warmUpManifestParser } from './manifest-parse-warm-up.js';
+import { ManifestScanSchedule } from './manifest-scan-schedule.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
@@ -41,8 +42,6 @@ export interface ManifestSourceOptions {
  */
 const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
-/** A steady stream of events must not postpone a rescan for ever: at most this long (or debounceMs, if longer). */
-const MAX_DEBOUNCE_MS = 500;
 /**
  * Parse threads of the initial load. Two halve the wait on a machine with two idle cores, at the
  * cost of a second thread's start (about 50 ms of CPU); more would only contend on small nodes.
@@ -68,8 +67,6 @@ const INITIAL_PARSE_THREADS = 2;
 export class ManifestSource implements ServiceSource {
   readonly kind = 'manifests';
   readonly #roots: readonly string[];
-  readonly #debounceMs: number;
-  readonly #rescanIntervalMs: number;
   readonly #nodeName: string;
   readonly #nodeLabels: Readonly<Record<string, string>> | undefined;
 
@@ -79,18 +76,13 @@ export class ManifestSource implements ServiceSource {
   #closed = false;
   readonly #files: ManifestFileCache;
   readonly #merge: ManifestMerge;
-  readonly #watcher = new ManifestDirectoryWatcher((file) => this.#onEvent(file));
+  readonly #schedule: ManifestScanSchedule;
+  readonly #watcher = new ManifestDirectoryWatcher((file) => this.#schedule.event(file, this.#published));
   /** Directories already reported as unlistable. */
   readonly #unlistable = new Set<string>();
 
-  #debounceTimer: NodeJS.Timeout | undefined;
-  #firstRequestAt: number | undefined;
-  #interval: NodeJS.Timeout | undefined;
-  #scanning: Promise<void> | undefined;
-  /** Files named by events since the last reading, to be read at once for what they add. */
-  readonly #named = new Set<string>();
-  /** The files have been quiet since an event (or the periodic rescan is due): a rescan is to run. */
-  #rescanDue = false;
+  /** Ends the block of readings that start() lifts (see preload()). */
+  #unblock: (() => void) | undefined;
   /** The first reading of the files, begun by preload() and finished by start(). */
   #preloaded: { readonly checked: Promise<void>; readonly read: Promise<ManifestFileChange[] | undefined> } | undefined;
 
@@ -107,8 +99,7 @@ export class ManifestSource implements ServiceSource {
     }
     if (problems.length > 0) throw new InvalidConfigError(problems);
     this.#roots = [...new Set(options.paths.map((p) => path.resolve(p)))];
-    this.#debounceMs = debounceMs;
-    this.#rescanIntervalMs = rescanIntervalMs;
+    this.#schedule = new ManifestScanSchedule({ debounceMs, rescanIntervalMs, rescan: () => this.#scan(), readNamed: (files) => this.#readNamed(files) });
     this.#files = new ManifestFileCache({ serviceProxyName: options.serviceProxyName || undefined, onReject: options.onReject });
     this.#nodeName = options.nodeName ?? '';
     this.#merge = new ManifestMerge(this.#nodeName);
@@ -128,11 +119,8 @@ export class ManifestSource implements ServiceSource {
     // start() reports either failure; until then neither is unhandled.
     read.catch(() => {});
     this.#preloaded = { checked, read };
-    // Events during the reading ask for one more scan after start() (see #runScans).
-    this.#scanning = read.then(
-      () => {},
-      () => {},
-    );
+    // Events during the reading ask for one more scan after start().
+    this.#unblock = this.#schedule.block();
   }
 
   /**
@@ -148,15 +136,16 @@ export class ManifestSource implements ServiceSource {
       await (preloaded?.checked ?? this.#checkRoots());
     } catch (err) {
       // As without preload(): nothing was read, and start() may be called again.
-      this.#scanning = undefined;
+      this.#unblock?.();
+      this.#unblock = undefined;
       throw err;
     }
     const delivery = (this.#delivery = new ManifestDelivery(handler));
 
     // Watchers are set up by the scan before it reads any file, so an edit made while the
     // initial load runs is caught by the rescan that follows it.
-    let release!: () => void;
-    this.#scanning = new Promise<void>((resolve) => (release = resolve));
+    const unblock = this.#unblock ?? this.#schedule.block();
+    this.#unblock = undefined;
     // While the files parse on their threads, so that the first edit does not pay for it.
     warmUpManifestParser();
     try {
@@ -170,89 +159,23 @@ export class ManifestSource implements ServiceSource {
       this.destroy();
       throw err;
     } finally {
-      this.#scanning = undefined;
-      release();
+      unblock();
     }
-    if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => this.#periodicRescan(), this.#rescanIntervalMs);
-    if (this.#rescanDue) void this.#runScans();
+    this.#schedule.start();
   }
 
   /** Stops watching; resolves once a rescan in progress has finished (it delivers nothing more). */
   async close(): Promise<void> {
     this.destroy();
-    await this.#scanning?.catch(() => {});
+    await Promise.all([this.#schedule.running, this.#preloaded?.read.catch(() => {})]);
   }
 
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#files.close();
-    clearTimeout(this.#debounceTimer);
-    clearInterval(this.#interval);
-    this.#debounceTimer = undefined;
-    this.#interval = undefined;
+    this.#schedule.close();
     this.#watcher.close();
-  }
-
-  /** Reads a file it names now (once the files have been delivered), and asks for a rescan when the files are quiet. */
-  #onEvent(file: string | undefined): void {
-    if (this.#closed) return;
-    if (file !== undefined && this.#published) {
-      this.#named.add(file);
-      void this.#runScans();
-    }
-    this.#requestScan();
-  }
-
-  /** An event may have been missed: a rescan. */
-  #periodicRescan(): void {
-    this.#rescanDue = true;
-    void this.#runScans();
-  }
-
-  /** Debounced: editors save with several events (write temp, rename, chmod) in a burst. */
-  #requestScan(): void {
-    const now = Date.now();
-    this.#firstRequestAt ??= now;
-    clearTimeout(this.#debounceTimer);
-    const wait = Math.max(0, Math.min(this.#debounceMs, this.#firstRequestAt + Math.max(this.#debounceMs, MAX_DEBOUNCE_MS) - now));
-    this.#debounceTimer = setTimeout(() => {
-      this.#debounceTimer = undefined;
-      this.#firstRequestAt = undefined;
-      this.#rescanDue = true;
-      void this.#runScans();
-    }, wait);
-  }
-
-  /**
-   * Runs one reading at a time, as long as one is due: a rescan once the files are quiet, else
-   * the files events named. Never rejects.
-   */
-  async #runScans(): Promise<void> {
-    if (this.#closed || this.#scanning) return;
-    const loop = async (): Promise<void> => {
-      while (!this.#closed) {
-        try {
-          if (this.#rescanDue) {
-            this.#rescanDue = false;
-            this.#named.clear();
-            await this.#scan();
-          } else if (this.#named.size > 0) {
-            const files = [...this.#named];
-            this.#named.clear();
-            const changes = await this.#files.readNamed(files);
-            if (changes !== undefined && changes.length > 0) this.#publish(changes, true);
-          } else {
-            break;
-          }
-        } catch (err) {
-          log.error('manifest rescan failed', { error: (err as Error).message });
-        }
-      }
-    };
-    this.#scanning = loop();
-    await this.#scanning;
-    this.#scanning = undefined;
   }
 
   async #checkRoots(): Promise<void> {
@@ -268,14 +191,21 @@ export class ManifestSource implements ServiceSource {
     return this.#files.refresh(listing, this.#published ? 1 : INITIAL_PARSE_THREADS);
   }
 
+  /** The named files, for what they add: that alone is delivered (see ManifestDelivery). */
+  async #readNamed(files: string[]): Promise<void> {
+    if (!this.#published) return;
+    const changes = await this.#files.readNamed(files);
+    if (changes !== undefined && changes.length > 0) this.#publish(changes, true);
+  }
+
   async #scan(): Promise<void> {
+    if (!this.#published) return;
     const changes = await this.#readFiles();
     if (changes === undefined) return;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
-    if (changes.length === 0 && this.#published && !this.#delivery!.holding) return;
-    this.#publish(this.#published ? changes : undefined, false);
-    this.#published = true;
+    if (changes.length === 0 && !this.#delivery!.holding) return;
+    this.#publish(changes, false);
   }
 
   /**
