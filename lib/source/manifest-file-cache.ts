@@ -155,8 +155,9 @@ export class ManifestFileCache {
 
   /**
    * Re-reads a file only when its stat changed, and parses it only when its text did; nothing is
-   * logged here. With `whole`, YAML text that does not end a line is not parsed (`cut`): a writer
-   * stopped in the middle of `port: 8080` would otherwise give port 80.
+   * logged here. With `whole` (a reading before the files are quiet), YAML text that does not end
+   * a line is not parsed (`cut`): a writer stopped in the middle of `port: 8080` would otherwise
+   * give port 80.
    */
   async #read(file: string, prev: FileState | undefined, parser: ManifestParseThread, whole = false): Promise<FileRead> {
     let st: fs.BigIntStats;
@@ -168,7 +169,8 @@ export class ManifestFileCache {
     }
     if (!st.isFile()) return { gone: true };
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (prev && prev.signature === signature && !prev.racy) return { same: prev };
+    // A racy file is read again by the rescan, which follows every event; this reading need not.
+    if (prev && prev.signature === signature && (whole || !prev.racy)) return { same: prev };
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
     const tooLarge = manifestSizeExceeded(Number(st.size));
     if (tooLarge) return { unreadable: signature, err: new ManifestError(file, tooLarge) };
