@@ -172,3 +172,27 @@ test('a document that fails before the files are quiet is reported only if it st
   t.is(r.file, path.join(dir, 'c.yaml'));
   t.is(rejections.length, 1);
 });
+
+test('a manifest given as a file, not a directory: what its edit adds goes out at once', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kup-additions-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'web.yaml');
+  await fs.writeFile(file, serviceYaml('web', 80));
+  // A sibling that is not one of the given paths is never read.
+  await fs.writeFile(path.join(dir, 'other.yaml'), serviceYaml('other', 83));
+  const source = new ManifestSource({ paths: [file], debounceMs: NEVER_QUIET_MS, rescanIntervalMs: 0 });
+  t.teardown(() => source.close());
+  const rec = new Recorder();
+  await source.start(rec);
+  t.deepEqual(
+    rec.events.map((e) => e.key),
+    ['default/web'],
+  );
+  await fs.writeFile(path.join(dir, 'other.yaml'), serviceYaml('other', 84));
+  await fs.writeFile(file, `${serviceYaml('web', 80)}---\n${serviceYaml('api', 81)}`);
+  await waitFor('api', () => rec.find('default/api'), 5000, 5);
+  t.deepEqual(
+    rec.events.map((e) => e.key),
+    ['default/web', 'default/api'],
+  );
+});
