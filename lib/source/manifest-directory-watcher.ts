@@ -1,21 +1,24 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { logger } from '../log.js';
+import { isManifestName } from './manifest-listing.js';
 import type { WatchedDir } from './manifest-listing.js';
 
 const log = logger('manifests');
 
 /**
  * One fs.watch per manifest directory, kept in step with the latest listing; every event that
- * may concern a manifest calls `onEvent`. Events are hints only: the caller rescans, and its
- * periodic rescan catches what a watch missed.
+ * may concern a manifest calls `onEvent`, with the manifest file it names when it names one (a
+ * file of a directory read whole, or a file given itself). Events are hints only: the caller
+ * rescans, and its periodic rescan catches what a watch missed.
  */
 export class ManifestDirectoryWatcher {
-  readonly #onEvent: () => void;
+  readonly #onEvent: (file: string | undefined) => void;
   readonly #watchers = new Map<string, WatchedDir & { readonly watcher: fs.FSWatcher }>();
   readonly #failures = new Set<string>();
   #closed = false;
 
-  constructor(onEvent: () => void) {
+  constructor(onEvent: (file: string | undefined) => void) {
     this.#onEvent = onEvent;
   }
 
@@ -33,6 +36,7 @@ export class ManifestDirectoryWatcher {
       const have = this.#watchers.get(dir);
       if (have) {
         have.names = want.names;
+        have.listed = want.listed;
         continue;
       }
       try {
@@ -57,8 +61,10 @@ export class ManifestDirectoryWatcher {
   #onWatchEvent(dir: string, filename: string | Buffer | null): void {
     try {
       const watched = this.#watchers.get(dir);
-      if (watched?.names && filename !== null && !watched.names.has(filename.toString())) return;
-      this.#onEvent();
+      const name = filename?.toString();
+      if (watched?.names && name !== undefined && !watched.names.has(name)) return;
+      const named = name !== undefined && watched !== undefined && (watched.names !== null || (watched.listed && isManifestName(name)));
+      this.#onEvent(named ? path.join(dir, name) : undefined);
     } catch (err) {
       log.error('manifest watch event failed', { dir, error: (err as Error).message });
     }
@@ -69,7 +75,7 @@ export class ManifestDirectoryWatcher {
       log.debug('manifest watch failed', { dir, error: err.message });
       watcher.close();
       if (this.#watchers.get(dir)?.watcher === watcher) this.#watchers.delete(dir);
-      this.#onEvent();
+      this.#onEvent(undefined);
     } catch (e) {
       log.error('manifest watch event failed', { dir, error: (e as Error).message });
     }

@@ -41,6 +41,7 @@ type FileRead =
   | { readonly gone: true }
   | { readonly same: FileState }
   | { readonly unreadable: string; readonly err: unknown }
+  | { readonly cut: true }
   | { readonly signature: string; readonly hash: string; readonly racy: boolean; readonly entries: ManifestEntry[] };
 
 /** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
@@ -122,13 +123,43 @@ export class ManifestFileCache {
     return changes;
   }
 
+  /**
+   * Reads these files (named by file-system events) for what they add, while they may still be
+   * half-written: a file that is gone, cannot be read, ends mid-line (YAML) or has a document that
+   * fails is left as it was, unreported, for refresh() to read and report once the files are
+   * quiet. Resolves to the files whose objects changed, or to undefined once closed.
+   */
+  async readNamed(files: readonly string[]): Promise<ManifestFileChange[] | undefined> {
+    const changes: ManifestFileChange[] = [];
+    const parser = this.#parsers[0]!;
+    try {
+      for (const file of [...files].sort()) {
+        const prev = this.#files.get(file);
+        const read = await this.#read(file, prev, parser, true);
+        if (this.#closed) return undefined;
+        if (!('entries' in read) || read.entries.some((entry) => entry.type === 'rejected')) continue;
+        const objects = objectsOfEntries(file, read.entries, prev?.objects, () => {});
+        this.#files.set(file, { signature: read.signature, hash: read.hash, racy: read.racy, objects });
+        changes.push({ file, before: prev?.objects, after: objects });
+      }
+    } finally {
+      parser.release();
+    }
+    return changes;
+  }
+
   close(): void {
     this.#closed = true;
     for (const parser of this.#parsers) parser.close();
   }
 
-  /** Re-reads a file only when its stat changed, and parses it only when its text did; nothing is logged here. */
-  async #read(file: string, prev: FileState | undefined, parser: ManifestParseThread): Promise<FileRead> {
+  /**
+   * Re-reads a file only when its stat changed, and parses it only when its text did; nothing is
+   * logged here. With `whole` (a reading before the files are quiet), YAML text that does not end
+   * a line is not parsed (`cut`): a writer stopped in the middle of `port: 8080` would otherwise
+   * give port 80.
+   */
+  async #read(file: string, prev: FileState | undefined, parser: ManifestParseThread, whole = false): Promise<FileRead> {
     let st: fs.BigIntStats;
     try {
       st = await fsp.stat(file, { bigint: true });
@@ -138,7 +169,8 @@ export class ManifestFileCache {
     }
     if (!st.isFile()) return { gone: true };
     const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    if (prev && prev.signature === signature && !prev.racy) return { same: prev };
+    // A racy file is read again by the rescan, which follows every event; this reading need not.
+    if (prev && prev.signature === signature && (whole || !prev.racy)) return { same: prev };
     const racy = Date.now() - Number(st.mtimeMs) < RACY_WINDOW_MS;
     const tooLarge = manifestSizeExceeded(Number(st.size));
     if (tooLarge) return { unreadable: signature, err: new ManifestError(file, tooLarge) };
@@ -149,6 +181,7 @@ export class ManifestFileCache {
       if (isGone(err)) return { gone: true };
       return { unreadable: signature, err };
     }
+    if (whole && text !== '' && !text.endsWith('\n') && !file.toLowerCase().endsWith('.json')) return { cut: true };
     const hash = createHash('sha256').update(text).digest('hex');
     if (prev && prev.hash === hash) return { same: { ...prev, signature, racy } };
     let entries: ManifestEntry[];
@@ -162,7 +195,7 @@ export class ManifestFileCache {
 
   /** The file's new state from what #read found; undefined when it no longer exists. */
   #apply(file: string, prev: FileState | undefined, read: FileRead): FileState | undefined {
-    if ('gone' in read) return undefined;
+    if ('gone' in read || 'cut' in read) return undefined;
     if ('same' in read) return read.same;
     if ('unreadable' in read) return this.#unreadable(file, prev, read.unreadable, read.err);
     return { signature: read.signature, hash: read.hash, racy: read.racy, objects: objectsOfEntries(file, read.entries, prev?.objects, (r) => this.#reject(r)) };

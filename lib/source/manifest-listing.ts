@@ -11,6 +11,8 @@ export interface WatchedDir {
   readonly ino: number;
   /** The file names whose events matter, or null for every event (a directory being read whole). */
   names: Set<string> | null;
+  /** The directory is read whole: a new manifest file in it is one to load. */
+  listed: boolean;
 }
 
 /** The manifest files under the roots at one moment, and the directories to watch for them. */
@@ -23,6 +25,11 @@ export interface ManifestListing {
 }
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+
+/** A name a listed directory's manifest files have: *.yaml, *.yml or *.json, not hidden. */
+export function isManifestName(name: string): boolean {
+  return !name.startsWith('.') && MANIFEST_FILE.test(name);
+}
 
 /** Fails with ManifestError when a root does not exist or is neither a file nor a directory. */
 export async function checkManifestRoot(root: string): Promise<void> {
@@ -64,7 +71,7 @@ export async function listManifests(roots: readonly string[], unlistable: Set<st
       // A symlinked file (a mounted ConfigMap) changes when a sibling link (`..data`) is
       // swapped, an event that does not carry the file's name: watch every event then.
       const link = (await fsp.lstat(root).catch(() => undefined))?.isSymbolicLink() ?? false;
-      if (parentStat) addWatchedDir(dirs, parent, parentStat.ino, link ? null : path.basename(root));
+      if (parentStat) addWatchedDir(dirs, parent, parentStat.ino, link ? null : path.basename(root), false);
     }
   }
   return { files: [...files].sort(), dirs, unlisted };
@@ -83,7 +90,7 @@ async function walk(dir: string, st: fs.Stats, w: Walk): Promise<void> {
   const id = `${st.dev}:${st.ino}`;
   if (w.visited.has(id)) return;
   w.visited.add(id);
-  addWatchedDir(w.dirs, dir, st.ino, null);
+  addWatchedDir(w.dirs, dir, st.ino, null, true);
   let entries: fs.Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -116,11 +123,14 @@ async function walk(dir: string, st: fs.Stats, w: Walk): Promise<void> {
   }
 }
 
-function addWatchedDir(dirs: Map<string, WatchedDir>, dir: string, ino: number, name: string | null): void {
+function addWatchedDir(dirs: Map<string, WatchedDir>, dir: string, ino: number, name: string | null, listed: boolean): void {
   const have = dirs.get(dir);
-  if (!have) dirs.set(dir, { ino, names: name === null ? null : new Set([name]) });
-  else if (name === null) have.names = null;
-  else have.names?.add(name);
+  if (!have) dirs.set(dir, { ino, names: name === null ? null : new Set([name]), listed });
+  else {
+    have.listed ||= listed;
+    if (name === null) have.names = null;
+    else have.names?.add(name);
+  }
 }
 
 /** ENOENT or ENOTDIR: the path is not there (any more). */

@@ -1,15 +1,16 @@
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { ClosedError, InvalidConfigError, ProxyError } from '../errors.js';
 import { logger } from '../log.js';
 import type { NodeSpec } from '../model/node.js';
-import { diffKeyedMaps } from './keyed-map-diff.js';
+import { ManifestDelivery } from './manifest-delivery.js';
 import { ManifestDirectoryWatcher } from './manifest-directory-watcher.js';
 import { ManifestFileCache } from './manifest-file-cache.js';
 import type { ManifestRejection } from './manifest-file-cache.js';
 import { checkManifestRoot, listManifests } from './manifest-listing.js';
 import { ManifestMerge } from './manifest-merge.js';
 import { mergeChanges } from './manifest-merge-changes.js';
+import { warmUpManifestParser } from './manifest-parse-warm-up.js';
+import { ManifestScanSchedule } from './manifest-scan-schedule.js';
 import type { ManifestFileChange } from './manifest-merge.js';
 import type { ServiceSource, ServiceSourceHandler } from './service-source.js';
 
@@ -20,7 +21,7 @@ const log = logger('manifests');
 export interface ManifestSourceOptions {
   /** Files and directories; directories are read recursively for *.yaml, *.yml and *.json. */
   readonly paths: readonly string[];
-  /** Quiet time after a file-system event before rescanning (default 10 ms). */
+  /** Quiet time after a file-system event before rescanning, and applying what does not only add (default 10 ms). */
   readonly debounceMs?: number;
   /** Period of the stat-only rescan that catches events fs.watch missed (default 2000 ms; 0 turns it off). */
   readonly rescanIntervalMs?: number;
@@ -35,15 +36,12 @@ export interface ManifestSourceOptions {
 
 /**
  * The events of one save (write a temporary file, rename it, chmod; or a ConfigMap's link swap)
- * come within a millisecond of each other, so 10 ms of quiet still makes one rescan of them, and
- * keeps the wait out of the time a new Service takes to open (it was half of it at 50 ms). A file
- * caught half-written is not lost either way: its last good state stays, and the writer's next
- * event brings another rescan.
+ * come within a millisecond of each other, so 10 ms of quiet still makes one rescan of them. A
+ * file caught half-written is not lost either way: its last good state stays, and the writer's
+ * next event brings another rescan.
  */
 const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
-/** A steady stream of events must not postpone a rescan for ever: at most this long (or debounceMs, if longer). */
-const MAX_DEBOUNCE_MS = 500;
 /**
  * Parse threads of the initial load. A second one halves the parse's wait only on a machine with
  * two idle cores; each costs its start, a cold compile and the copy of its results, and with the
@@ -60,33 +58,33 @@ const INITIAL_PARSE_THREADS = 1;
  * what was delivered before, so an edit to one document never re-delivers its unchanged
  * neighbours. A document that fails to parse or validate is rejected (one error line, and
  * onReject) and the object's last good state stays in force.
+ *
+ * The rescan waits for debounceMs of quiet, so that a file is not read while it is written. What
+ * only adds need not wait: the files an event names are read at once, and new Services and
+ * EndpointSlices, or ones that only gained ports or endpoints, are delivered then (a new Service
+ * thus listens about 10 ms sooner). Anything else from that read, a removal or a change, waits
+ * for the rescan, and so does a document that fails (it is reported only if it still fails then):
+ * a file caught truncated never takes anything away.
  */
 export class ManifestSource implements ServiceSource {
   readonly kind = 'manifests';
   readonly #roots: readonly string[];
-  readonly #debounceMs: number;
-  readonly #rescanIntervalMs: number;
   readonly #nodeName: string;
   readonly #nodeLabels: Readonly<Record<string, string>> | undefined;
 
-  #handler: ServiceSourceHandler | undefined;
-  #synced = false;
+  #delivery: ManifestDelivery | undefined;
   /** The files' objects have been delivered once. */
   #published = false;
   #closed = false;
   readonly #files: ManifestFileCache;
   readonly #merge: ManifestMerge;
-  /** This node as last delivered. */
-  #node: NodeSpec | undefined;
-  readonly #watcher = new ManifestDirectoryWatcher(() => this.#requestScan());
+  readonly #schedule: ManifestScanSchedule;
+  readonly #watcher = new ManifestDirectoryWatcher((file) => this.#schedule.event(file, this.#published));
   /** Directories already reported as unlistable. */
   readonly #unlistable = new Set<string>();
 
-  #debounceTimer: NodeJS.Timeout | undefined;
-  #firstRequestAt: number | undefined;
-  #interval: NodeJS.Timeout | undefined;
-  #scanning: Promise<void> | undefined;
-  #again = false;
+  /** Ends the block of readings that start() lifts (see preload()). */
+  #unblock: (() => void) | undefined;
   /** The first reading of the files, begun by preload() and finished by start(). */
   #preloaded: { readonly checked: Promise<void>; readonly read: Promise<ManifestFileChange[] | undefined> } | undefined;
 
@@ -103,8 +101,7 @@ export class ManifestSource implements ServiceSource {
     }
     if (problems.length > 0) throw new InvalidConfigError(problems);
     this.#roots = [...new Set(options.paths.map((p) => path.resolve(p)))];
-    this.#debounceMs = debounceMs;
-    this.#rescanIntervalMs = rescanIntervalMs;
+    this.#schedule = new ManifestScanSchedule({ debounceMs, rescanIntervalMs, rescan: () => this.#scan(), readNamed: (files) => this.#readNamed(files) });
     this.#files = new ManifestFileCache({ serviceProxyName: options.serviceProxyName || undefined, onReject: options.onReject });
     this.#nodeName = options.nodeName ?? '';
     this.#merge = new ManifestMerge(this.#nodeName);
@@ -118,17 +115,14 @@ export class ManifestSource implements ServiceSource {
    * still sees every file. An edit meanwhile is read again once start() has delivered.
    */
   preload(): void {
-    if (this.#closed || this.#handler || this.#preloaded) return;
+    if (this.#closed || this.#delivery || this.#preloaded) return;
     const checked = this.#checkRoots();
     const read = checked.then(() => this.#readFiles());
     // start() reports either failure; until then neither is unhandled.
     read.catch(() => {});
     this.#preloaded = { checked, read };
-    // Events during the reading ask for one more scan after start() (see #runScans).
-    this.#scanning = read.then(
-      () => {},
-      () => {},
-    );
+    // Events during the reading ask for one more scan after start().
+    this.#unblock = this.#schedule.block();
   }
 
   /**
@@ -137,92 +131,53 @@ export class ManifestSource implements ServiceSource {
    */
   async start(handler: ServiceSourceHandler): Promise<void> {
     if (this.#closed) throw new ClosedError('manifest source');
-    if (this.#handler) throw new ProxyError('manifest source already started');
+    if (this.#delivery) throw new ProxyError('manifest source already started');
     const preloaded = this.#preloaded;
     this.#preloaded = undefined;
     try {
       await (preloaded?.checked ?? this.#checkRoots());
     } catch (err) {
       // As without preload(): nothing was read, and start() may be called again.
-      this.#scanning = undefined;
+      this.#unblock?.();
+      this.#unblock = undefined;
       throw err;
     }
-    this.#handler = handler;
+    const delivery = (this.#delivery = new ManifestDelivery(handler));
 
     // Watchers are set up by the scan before it reads any file, so an edit made while the
     // initial load runs is caught by the rescan that follows it.
-    let release!: () => void;
-    this.#scanning = new Promise<void>((resolve) => (release = resolve));
+    const unblock = this.#unblock ?? this.#schedule.block();
+    this.#unblock = undefined;
+    // While the files parse on their threads, so that the first edit does not pay for it.
+    warmUpManifestParser();
     try {
       const changes = await (preloaded?.read ?? this.#readFiles());
       if (this.#closed || changes === undefined) return;
-      this.#publish(undefined);
+      this.#publish(undefined, false);
       this.#published = true;
       log.info('loaded manifests', { paths: this.#roots.join(','), files: this.#files.size, services: this.#merge.services.size, endpointSlices: this.#merge.slices.size });
-      this.#synced = true;
-      handler.onSynced();
+      delivery.synced();
     } catch (err) {
       this.destroy();
       throw err;
     } finally {
-      this.#scanning = undefined;
-      release();
+      unblock();
     }
-    if (this.#rescanIntervalMs > 0) this.#interval = setInterval(() => void this.#runScans(), this.#rescanIntervalMs);
-    if (this.#again) void this.#runScans();
+    this.#schedule.start();
   }
 
   /** Stops watching; resolves once a rescan in progress has finished (it delivers nothing more). */
   async close(): Promise<void> {
     this.destroy();
-    await this.#scanning?.catch(() => {});
+    await Promise.all([this.#schedule.running, this.#preloaded?.read.catch(() => {})]);
   }
 
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#files.close();
-    clearTimeout(this.#debounceTimer);
-    clearInterval(this.#interval);
-    this.#debounceTimer = undefined;
-    this.#interval = undefined;
+    this.#schedule.close();
     this.#watcher.close();
-  }
-
-  /** Debounced: editors save with several events (write temp, rename, chmod) in a burst. */
-  #requestScan(): void {
-    if (this.#closed) return;
-    const now = Date.now();
-    this.#firstRequestAt ??= now;
-    clearTimeout(this.#debounceTimer);
-    const wait = Math.max(0, Math.min(this.#debounceMs, this.#firstRequestAt + Math.max(this.#debounceMs, MAX_DEBOUNCE_MS) - now));
-    this.#debounceTimer = setTimeout(() => {
-      this.#debounceTimer = undefined;
-      this.#firstRequestAt = undefined;
-      void this.#runScans();
-    }, wait);
-  }
-
-  /** Runs one scan at a time; a request during a scan runs one more after it. Never rejects. */
-  async #runScans(): Promise<void> {
-    if (this.#closed) return;
-    if (this.#scanning) {
-      this.#again = true;
-      return;
-    }
-    const loop = async (): Promise<void> => {
-      do {
-        this.#again = false;
-        try {
-          await this.#scan();
-        } catch (err) {
-          log.error('manifest rescan failed', { error: (err as Error).message });
-        }
-      } while (this.#again && !this.#closed);
-    };
-    this.#scanning = loop();
-    await this.#scanning;
-    this.#scanning = undefined;
   }
 
   async #checkRoots(): Promise<void> {
@@ -238,34 +193,33 @@ export class ManifestSource implements ServiceSource {
     return this.#files.refresh(listing, this.#published ? 1 : INITIAL_PARSE_THREADS);
   }
 
+  /** The named files, for what they add: that alone is delivered (see ManifestDelivery). */
+  async #readNamed(files: string[]): Promise<void> {
+    if (!this.#published) return;
+    const changes = await this.#files.readNamed(files);
+    if (changes !== undefined && changes.length > 0) this.#publish(changes, true);
+  }
+
   async #scan(): Promise<void> {
+    if (!this.#published) return;
     const changes = await this.#readFiles();
     if (changes === undefined) return;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
-    if (changes.length === 0 && this.#published) return;
-    this.#publish(this.#published ? changes : undefined);
-    this.#published = true;
+    if (changes.length === 0 && !this.#delivery!.holding) return;
+    this.#publish(changes, false);
   }
 
   /**
    * Merges the files (the first file in path order wins a duplicate; only the changed files when
-   * given and possible) and delivers the differences.
+   * given and possible) and delivers the differences, or only the additions.
    */
-  #publish(changes: readonly ManifestFileChange[] | undefined): void {
+  #publish(changes: readonly ManifestFileChange[] | undefined, additionsOnly: boolean): void {
     const merge = this.#merge;
     const { services, slices } = mergeChanges(merge, changes, () => this.#files.objectsByFile());
-    const handler = this.#handler!;
-    const s = diffKeyedMaps(...services, (key, previous, current) => this.#deliver(() => handler.onServiceChange(key, previous, current)), { sorted: true });
-    const e = diffKeyedMaps(...slices, (key, previous, current) => this.#deliver(() => handler.onEndpointSliceChange(key, previous, current)), { sorted: true });
-    let changed = s.added + s.updated + s.removed + e.added + e.updated + e.removed;
-    const node = this.#thisNode(merge.node);
-    if (!isDeepStrictEqual(node, this.#node)) {
-      this.#node = node;
-      changed++;
-      this.#deliver(() => handler.onNodeChange?.(node));
-    }
-    if (changed > 0 && this.#synced) log.debug('delivered manifest changes', { changes: changed });
+    const state = { services, slices, allServices: merge.services, allSlices: merge.slices, node: this.#thisNode(merge.node) };
+    if (additionsOnly) this.#delivery!.deliverAdditions(state);
+    else this.#delivery!.deliverAll(state);
   }
 
   /** This node from its manifest and --node-labels; undefined when neither says anything. */
@@ -277,15 +231,5 @@ export class ManifestSource implements ServiceSource {
       deleting: manifest?.deleting ?? false,
       taints: manifest?.taints ?? [],
     };
-  }
-
-  /** Before onSynced a handler failure fails start(); afterwards it is logged and the next change still goes out. */
-  #deliver(call: () => void): void {
-    if (!this.#synced) return call();
-    try {
-      call();
-    } catch (err) {
-      log.error('manifest change handler failed', { error: (err as Error).message });
-    }
   }
 }
