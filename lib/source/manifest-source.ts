@@ -42,6 +42,8 @@ export interface ManifestSourceOptions {
  */
 const DEFAULT_DEBOUNCE_MS = 10;
 const DEFAULT_RESCAN_INTERVAL_MS = 2000;
+/** Changes that take something away wait at most this long for a reading that confirms them. */
+const MAX_HOLD_MS = 500;
 /**
  * Parse threads of the initial load. A second one halves the parse's wait only on a machine with
  * two idle cores; each costs its start, a cold compile and the copy of its results, and with the
@@ -75,6 +77,8 @@ export class ManifestSource implements ServiceSource {
   #delivery: ManifestDelivery | undefined;
   /** The files' objects have been delivered once. */
   #published = false;
+  /** When the changes held for a confirming reading were first held (see #scan). */
+  #holdingSince: number | undefined;
   #closed = false;
   readonly #files: ManifestFileCache;
   readonly #merge: ManifestMerge;
@@ -207,6 +211,23 @@ export class ManifestSource implements ServiceSource {
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
     if (changes.length === 0 && !this.#delivery!.holding) return;
+    // A file read just after a writer truncated it (before it writes it again) looks emptied, and a
+    // watch event may not tell: inotify merges it with an unread one. So what takes something away
+    // is delivered only once a second reading, a quiet period later, finds the files unchanged (or
+    // once it has been held for MAX_HOLD_MS); what only adds goes at once.
+    const now = Date.now();
+    if (!this.#delivery!.holding) this.#holdingSince = undefined;
+    if (changes.length > 0 && (this.#holdingSince === undefined || now - this.#holdingSince < MAX_HOLD_MS)) {
+      this.#publish(changes, true);
+      if (!this.#delivery!.holding) {
+        this.#holdingSince = undefined;
+        return;
+      }
+      this.#holdingSince ??= now;
+      this.#schedule.event(undefined, false);
+      return;
+    }
+    this.#holdingSince = undefined;
     this.#publish(changes, false);
   }
 

@@ -196,3 +196,23 @@ test('a manifest given as a file, not a directory: what its edit adds goes out a
     ['default/web', 'default/api'],
   );
 });
+
+test('a file rewritten in place again and again never has its services taken away', async (t) => {
+  // Each rewrite truncates the file before writing it again. The rescan after a quiet period may
+  // read it in between and see it empty, and inotify may merge the truncation's event with an
+  // unread one, so no event says so: only a second reading a quiet period later may take anything
+  // away. The rewrites are paced around the quiet period so that some rescans fall on one.
+  const { dir, rec } = await start(t, { 'a.yaml': serviceYaml('web', 80) }, 5);
+  const file = path.join(dir, 'a.yaml');
+  const deadline = Date.now() + 15_000;
+  for (let i = 0; i < 150 && Date.now() < deadline; i++) {
+    await fs.writeFile(file, serviceYaml('web', 80));
+    await new Promise((resolve) => setTimeout(resolve, 2 + (i % 8)));
+  }
+  await fs.writeFile(path.join(dir, 'z.yaml'), serviceYaml('last', 99));
+  await waitFor('the last file delivered', () => rec.find('default/last'), 5000, 5);
+  t.deepEqual(
+    rec.events.filter((e) => e.key === 'default/web').map((e) => [portOf({ ...e, current: e.previous }), portOf(e)]),
+    [],
+  );
+});
