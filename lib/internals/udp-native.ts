@@ -59,7 +59,8 @@ function load(): Binding | null {
 }
 
 function nativeBinding(): Binding | null {
-  binding ??= load();
+  // null (no addon) is cached too: `??=` would try the require again on every call.
+  if (binding === undefined) binding = load();
   return binding;
 }
 
