@@ -76,7 +76,9 @@ export class EndpointsCache {
   endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
     const { accept, family } = filter;
     const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean; hints: EndpointHints | undefined }>();
-    for (const slice of this.slicesOf(keyOfService(svc))) {
+    // The keys walked in place: copying them into an array cost a tenth of a first sync's endpoint work.
+    for (const sliceKey of this.#byService.get(keyOfService(svc)) ?? NO_SLICES) {
+      const slice = this.#slices.get(sliceKey)!;
       if (slice.addressType === 'FQDN') continue;
       // A slice holds addresses of its addressType only (the API server validates it).
       if (family !== undefined && slice.addressType !== family) continue;
@@ -110,9 +112,12 @@ export class EndpointsCache {
       ready.map((m) => m.hints),
       where,
     );
+    if (mode === '') return ready.map((m) => m.endpoint);
     return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
   }
 }
+
+const NO_SLICES: ReadonlySet<string> = new Set();
 
 /** The Pod an endpoint's targetRef names, if it names one. */
 function podOf(e: EndpointSpec): PodRef | undefined {
