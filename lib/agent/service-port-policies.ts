@@ -1,3 +1,4 @@
+import { DEFAULT_SCHEDULING } from '../balancer/load-balancer.js';
 import type { AffinityPolicy, SchedulingPolicy } from '../balancer/load-balancer.js';
 import { DEFAULT_SCHEDULER } from '../model/scheduler-annotation.js';
 import { proxyProtocolOf } from '../model/service.js';
@@ -12,6 +13,8 @@ export function affinityOf(service: ServiceSpec): AffinityPolicy {
 /** The service's scheduling annotations as the balancer takes them; one object per spec, so unchanged specs compare equal. */
 const schedulingBySpec = new WeakMap<ServiceSpec, SchedulingPolicy>();
 export function schedulingOf(service: ServiceSpec): SchedulingPolicy {
+  // Every Service without scheduling annotations shares one: no WeakMap entry for each of 10,000.
+  if (service.scheduler === undefined && service.weights === undefined) return DEFAULT_SCHEDULING;
   let p = schedulingBySpec.get(service);
   if (p === undefined) {
     p = { scheduler: service.scheduler ?? DEFAULT_SCHEDULER, weights: service.weights ?? {} };

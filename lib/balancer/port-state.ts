@@ -20,20 +20,32 @@ export interface AffinityEntry {
 export interface PortState {
   /** Shuffled once per change of the set; never mutated after assignment (handed out by endpoints()). */
   endpoints: readonly Endpoint[];
-  byKey: Map<string, Endpoint>;
+  byKey: ReadonlyMap<string, Endpoint>;
   scheduling: SchedulingPolicy;
   /** Built on the first pick after the set or the scheduling changed; kept while both stay. */
   scheduler: Scheduler | undefined;
   affinityType: AffinityType;
   timeoutMs: number;
-  /** clientIP → pin, in least-recently-used-first order: refreshing a pin deletes and re-sets it. */
+  /**
+   * clientIP → pin, in least-recently-used-first order: refreshing a pin deletes and re-sets it.
+   * NO_PINS until the first pin (pinMap() makes the port's own map): deleting from or clearing the
+   * shared empty map is harmless, and 10,000 ports without affinity hold no map of their own.
+   */
   affinity: Map<string, AffinityEntry>;
 }
 
 export const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+const NO_ENDPOINT_KEYS: ReadonlyMap<string, Endpoint> = new Map();
+const NO_PINS = new Map<string, AffinityEntry>();
 
 export function newPortState(affinityType: AffinityType, timeoutMs: number, scheduling: SchedulingPolicy): PortState {
-  return { endpoints: NO_ENDPOINTS, byKey: new Map(), scheduling, scheduler: undefined, affinityType, timeoutMs, affinity: new Map() };
+  return { endpoints: NO_ENDPOINTS, byKey: NO_ENDPOINT_KEYS, scheduling, scheduler: undefined, affinityType, timeoutMs, affinity: NO_PINS };
+}
+
+/** The port's own pin map, to add a pin to (see PortState.affinity). */
+export function pinMap(state: PortState): Map<string, AffinityEntry> {
+  if (state.affinity === NO_PINS) state.affinity = new Map();
+  return state.affinity;
 }
 
 /** An endpoint's weight: by its IP address, else by its Pod's name, else 1. */

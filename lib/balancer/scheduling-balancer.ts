@@ -4,7 +4,7 @@ import type { Endpoint } from '../model/endpoint.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 import { DEFAULT_SCHEDULING } from './load-balancer.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
-import { affinityTimeoutMs, newPortState, NO_ENDPOINTS, sameKeys, sameScheduling, weightOf } from './port-state.js';
+import { affinityTimeoutMs, newPortState, NO_ENDPOINTS, pinMap, sameKeys, sameScheduling, weightOf } from './port-state.js';
 import type { PortState } from './port-state.js';
 import type { PickState, Scheduler } from './scheduler.js';
 import { CLIENT_HASHING_SCHEDULERS, schedulerFor } from './scheduler-for.js';
@@ -111,7 +111,7 @@ export class SchedulingBalancer implements LoadBalancer {
     for (const [client, entry] of state.affinity) {
       if (!byKey.has(entry.endpointKey)) state.affinity.delete(client);
     }
-    log.debug('endpoints changed', { service: spn, endpoints: state.endpoints.length });
+    if (log.isDebugEnabled()) log.debug('endpoints changed', { service: spn, endpoints: state.endpoints.length });
   }
 
   deleteService(spn: ProxySocketKey): void {
@@ -221,7 +221,7 @@ export class SchedulingBalancer implements LoadBalancer {
       const oldest = state.affinity.keys().next();
       if (oldest.done !== true) state.affinity.delete(oldest.value);
     }
-    state.affinity.set(clientIP, { endpointKey, lastUsedMs: now });
+    pinMap(state).set(clientIP, { endpointKey, lastUsedMs: now });
     this.#pinned.add(spn);
   }
 }

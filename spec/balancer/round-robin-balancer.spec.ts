@@ -163,6 +163,26 @@ test('ClientIP affinity pins each client when the endpoints come before newServi
   assertEachClientSticks(t, lb, foo);
 });
 
+test('a pin on one port is not seen by another port, made before or after it', (t) => {
+  const lb = balancer();
+  const other = servicePortName('ns', 'other', 'p');
+  const third = servicePortName('ns', 'third', 'p');
+  lb.newService(other, sticky);
+  lb.updateEndpoints(other, endpoints(1, 2, 3));
+  lb.newService(foo, sticky);
+  lb.updateEndpoints(foo, endpoints(1, 2, 3));
+  lb.nextEndpoint(foo, '10.9.9.1', false);
+  lb.newService(third, sticky);
+  lb.updateEndpoints(third, endpoints(1, 2, 3));
+  t.is(lb.affinityEntryCount(foo), 1);
+  t.is(lb.affinityEntryCount(other), 0);
+  t.is(lb.affinityEntryCount(third), 0);
+  lb.nextEndpoint(other, '10.9.9.2', false);
+  t.is(lb.affinityEntryCount(foo), 1);
+  t.is(lb.affinityEntryCount(other), 1);
+  t.is(lb.affinityEntryCount(third), 0);
+});
+
 test('removing an endpoint moves only its clients, and adding one keeps existing pins', (t) => {
   const lb = balancer();
   lb.newService(foo, sticky);

@@ -69,6 +69,7 @@ function isLocalError(reason: string): boolean {
  * one checked before) is shared rather than copied per port.
  */
 export function dialTimeouts(timeoutsMs: readonly number[] = DEFAULT_DIAL_TIMEOUTS_MS): readonly number[] {
+  if (timeoutsMs === DEFAULT_DIAL_TIMEOUTS_MS) return timeoutsMs; // checked once, not for each port
   if (!Array.isArray(timeoutsMs) || timeoutsMs.length === 0 || !timeoutsMs.every((t) => Number.isSafeInteger(t) && t > 0)) {
     throw new InvalidConfigError([`dial timeouts must be a non-empty list of positive integers (ms), got ${JSON.stringify(timeoutsMs)}`]);
   }
