@@ -43,7 +43,8 @@ export class ServicePorts {
   readonly healthChecked = new Map<ServiceKey, ServiceSpec>();
   readonly #o: ServicePortsOptions;
   readonly #ports = new Map<ProxySocketKey, ProxiedPort>();
-  readonly #keysByService = new Map<ServiceKey, Set<ProxySocketKey>>();
+  /** A Service's socket keys: an array, as most Services have one port (a Set costs 150 bytes more each). */
+  readonly #keysByService = new Map<ServiceKey, ProxySocketKey[]>();
   /**
    * The ports a sync may have to open, retry or close: new ones, those without a listener or a
    * held node port, and those whose endpoints came or went. Every other port is as it should be,
@@ -95,16 +96,25 @@ export class ServicePorts {
       this.healthChecked.delete(serviceKey);
     }
 
-    const keys = this.#keysByService.get(serviceKey) ?? new Set<ProxySocketKey>();
-    for (const key of [...keys]) {
+    // The sockets that stay are listed before the others are closed, so the endpoint pushes of
+    // slice events during those closes see only ports that exist.
+    const keys: ProxySocketKey[] = [];
+    const closing: ProxiedPort[] = [];
+    for (const key of this.#keysByService.get(serviceKey) ?? []) {
       const st = this.#ports.get(key)!;
       const want = wanted.get(key);
-      if (want && want.signature === st.signature) continue;
-      this.#ports.delete(key);
-      this.#unsettled.delete(key);
+      if (want && want.signature === st.signature) keys.push(key);
+      else {
+        this.#ports.delete(key);
+        this.#unsettled.delete(key);
+        closing.push(st);
+      }
+    }
+    if (keys.length > 0) this.#keysByService.set(serviceKey, keys);
+    else this.#keysByService.delete(serviceKey);
+    for (const st of closing) {
       await o.opener.close(st);
-      keys.delete(key);
-      if (!want) o.balancer.deleteService(key);
+      if (!wanted.has(st.key)) o.balancer.deleteService(st.key);
     }
     const opening: ProxiedPort[] = [];
     for (const [key, want] of wanted) {
@@ -119,10 +129,10 @@ export class ServicePorts {
       const added = newProxiedPort(key, want, current!);
       this.#ports.set(key, added);
       this.#unsettled.add(key);
-      keys.add(key);
+      keys.push(key);
       opening.push(added);
     }
-    if (keys.size > 0) this.#keysByService.set(serviceKey, keys);
+    if (keys.length > 0) this.#keysByService.set(serviceKey, keys);
     else this.#keysByService.delete(serviceKey);
     // Endpoints before listeners: a connection accepted as soon as a port opens (here or in a
     // worker, which learns them in this order) must find them.
