@@ -164,7 +164,10 @@ nativeSerialTest('relays that end in the same wakeup are each reported once: eve
       return reply;
     }),
   );
-  t.deepEqual(replies, Array.from({ length: n }, () => 'pong'));
+  t.deepEqual(
+    replies,
+    Array.from({ length: n }, () => 'pong'),
+  );
   await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
   await waitFor('every client FIN to reach the endpoint', () => ends === n);
   t.is(proxy.stats.bytesIn, 4 * n);
