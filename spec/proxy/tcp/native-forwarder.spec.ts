@@ -176,6 +176,30 @@ nativeSerialTest('relays that end in the same wakeup are each reported once: eve
   t.deepEqual(newSockets(before, openSockets()), []);
 });
 
+nativeTest('a client that resets at once, with or without bytes first (often before its relay starts): the endpoint gets a RST, never a FIN', async (t) => {
+  const n = 20;
+  const outcomes: string[] = [];
+  const port = await backend(t, (s) => {
+    s.on('data', () => {});
+    s.once('end', () => outcomes.push('FIN'));
+    s.once('error', (e: NodeJS.ErrnoException) => outcomes.push(e.code ?? e.message));
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  for (let i = 0; i < n; i++) {
+    const c = await connect(front);
+    c.on('error', () => {});
+    // With bytes before the RST, and without (the first read then finds the reset itself).
+    if (i % 2 === 0) c.write('x');
+    c.resetAndDestroy();
+  }
+  await waitFor('every endpoint connection to end', () => outcomes.length === n);
+  t.deepEqual(
+    outcomes,
+    Array.from({ length: n }, () => 'ECONNRESET'),
+  );
+  await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+});
+
 // socat (installed by .ci/run) shuts down its sending side at its input's end and waits (-t) for the reply.
 nativeTest('a half-close from socat: its bytes and FIN reach the endpoint, whose reply after it comes back', async (t) => {
   const port = await backend(t, (s) => {
