@@ -62,24 +62,18 @@ static instance_t *instance_of(napi_env env) {
 
 /* ---- the call into JavaScript ---- */
 
-void call_finished(relay_t *r, int flags) {
-  group_t *g = r->group;
-  napi_env env = r->inst->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value callback, recv, argv[2], result;
+void call_finished(group_t *g, napi_value list) {
+  napi_env env = g->inst->env;
+  napi_value callback, recv, result;
   napi_get_reference_value(env, g->callback, &callback);
   napi_get_global(env, &recv);
-  napi_get_reference_value(env, r->owner, &argv[0]);
-  napi_create_int32(env, flags, &argv[1]);
   /* make_callback, not call_function: Node then runs the microtasks and nextTicks JavaScript queues. */
-  napi_status status = napi_make_callback(env, g->async, recv, callback, 2, argv, &result);
+  napi_status status = napi_make_callback(env, g->async, recv, callback, 1, &list, &result);
   if (status == napi_pending_exception) {
     napi_value exception;
     napi_get_and_clear_last_exception(env, &exception);
     napi_fatal_exception(env, exception);
   }
-  napi_close_handle_scope(env, scope);
 }
 
 /* ---- the functions JavaScript calls ---- */
@@ -88,7 +82,7 @@ static void group_finalize(napi_env env, void *data, void *hint) {
   group_t *g = data;
   /* Relays hold the group: it is freed with the last of them (or here, when it has none). */
   g->closed = 1;
-  if (g->relays == 0) free_group(env, g);
+  if (g->relays == 0 && g->reporting == 0) free_group(env, g);
 }
 
 static group_t *get_group(napi_env env, napi_value v) {
@@ -101,7 +95,7 @@ static group_t *get_group(napi_env env, napi_value v) {
   return g;
 }
 
-/* createGroup(onFinished(owner, flags), totals: Float64Array(2)) → group */
+/* createGroup(onFinished([owner, flags, owner, flags...]), totals: Float64Array(2)) → group */
 static napi_value create_group(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;

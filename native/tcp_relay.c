@@ -118,8 +118,9 @@ static int is_complete(const relay_t *r) {
   return r->up.src_ended && r->up.shut && r->down.src_ended && r->down.shut;
 }
 
-/* Releases what the relay holds and its slot; its descriptors are JavaScript's to close. */
-static void release(relay_t *r) {
+/* Releases what the relay holds and its slot; its descriptors are JavaScript's to close. The group
+ * is freed with its last relay once JavaScript let go of it, unless keep_group (it is called next). */
+static void release(relay_t *r, int keep_group) {
   instance_t *inst = r->inst;
   group_t *g = r->group;
   r->finished = 1;
@@ -132,24 +133,63 @@ static void release(relay_t *r) {
   inst->generations[r->slot] = (r->generation + 1) & ((1u << 29) - 1);
   inst->free_slots[inst->free_count++] = r->slot;
   g->relays--;
-  if (g->closed && g->relays == 0) free_group(inst->env, g);
+  if (g->closed && g->relays == 0 && g->reporting == 0 && !keep_group) free_group(inst->env, g);
   if (--inst->polling == 0) uv_unref((uv_handle_t *)&inst->epoll_poll);
   napi_delete_reference(inst->env, r->owner);
   free(r);
 }
 
+/* Tells JavaScript of the ended relays, one call per group, and releases them. */
+static void report_finished(instance_t *inst) {
+  napi_env env = inst->env;
+  while (inst->done_count > 0) {
+    group_t *g = inst->done[0]->group;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value list;
+    napi_create_array(env, &list);
+    uint32_t k = 0, keep = 0, count = inst->done_count;
+    /* Taken off the list before the call: one that ends during it is added and reported on its own. */
+    inst->done_count = 0;
+    relay_t *others[DONE_MAX];
+    for (uint32_t i = 0; i < count; i++) {
+      relay_t *r = inst->done[i];
+      if (r->group != g) {
+        others[keep++] = r;
+        continue;
+      }
+      napi_value owner, flags;
+      napi_get_reference_value(env, r->owner, &owner);
+      napi_create_int32(env, r->finish_flags, &flags);
+      napi_set_element(env, list, k++, owner);
+      napi_set_element(env, list, k++, flags);
+      release(r, 1);
+    }
+    for (uint32_t i = 0; i < keep && inst->done_count < DONE_MAX; i++) inst->done[inst->done_count++] = others[i];
+    g->reporting++;
+    call_finished(g, list);
+    g->reporting--;
+    napi_close_handle_scope(env, scope);
+    if (g->closed && g->relays == 0 && g->reporting == 0) free_group(env, g);
+  }
+}
+
 /*
  * The relay is over: JavaScript is told once, closes (or resets) both descriptors, which takes them
- * out of the epoll set, and settles its counts. Called last by whoever ends it: r is freed.
+ * out of the epoll set, and settles its counts. Called last by whoever ends it: r is not to be used
+ * after. Within a wakeup the report waits for its end: one call into JavaScript for all the relays
+ * that ended in it (under load, many connections end in each).
  */
 static void finish(relay_t *r, int flags) {
+  instance_t *inst = r->inst;
   r->finished = 1;
-  call_finished(r, flags);
-  release(r);
+  r->finish_flags = flags;
+  inst->done[inst->done_count++] = r;
+  if (!inst->in_wakeup || inst->done_count == DONE_MAX) report_finished(inst);
 }
 
 void relay_stop(relay_t *r) {
-  release(r);
+  release(r, 0);
 }
 
 /* An error on fd: it is closed, its peer reset (as HandleForwarder.abortFrom). */
@@ -161,7 +201,8 @@ static int wanted_events(const relay_t *r, int upstream) {
   const direction_t *reads = upstream ? &r->down : &r->up;
   const direction_t *writes = upstream ? &r->up : &r->down;
   int ev = 0;
-  if (!reads->src_ended && !has_pending(reads)) ev |= EPOLLIN;
+  /* EPOLLRDHUP: an event says when the peer's FIN has come (see shut). */
+  if (!reads->src_ended && !has_pending(reads)) ev |= EPOLLIN | EPOLLRDHUP;
   if (has_pending(writes)) ev |= EPOLLOUT;
   return ev;
 }
@@ -187,10 +228,22 @@ static int stash(direction_t *d, const unsigned char *data, size_t len) {
   return 1;
 }
 
+static int pump(relay_t *r, direction_t *d);
+
 /* The FIN to d's destination, nothing being pending for it. 0 when the relay ended (r freed). */
 static int shut(relay_t *r, direction_t *d) {
   if (d->shut) return 1;
   d->shut = 1;
+  direction_t *back = d == &r->up ? &r->down : &r->up;
+  /*
+   * The destination's own FIN came in this wakeup's events, not read yet: reading it first (as its
+   * event would a moment later) usually ends the relay here, and its close then sends our FIN, as
+   * HandleForwarder's does: a shutdown() saved, and the EPOLL_CTL_MOD that would stop reading the
+   * other side.
+   */
+  if ((r->batch_events[d == &r->down ? 0 : 1] & (EPOLLRDHUP | EPOLLHUP)) && !back->src_ended && !has_pending(back)) {
+    if (!pump(r, back)) return 0;
+  }
   if (is_complete(r)) {
     /* Its close sends the FIN: nothing is pending and its own FIN came, so nothing unread is left. */
     finish(r, 0);
@@ -339,8 +392,9 @@ static void on_event(relay_t *r, int upstream, uint32_t events) {
   direction_t *reads = upstream ? &r->down : &r->up;
   direction_t *writes = upstream ? &r->up : &r->down;
   int fd = upstream ? r->upstream_fd : r->client_fd;
+  r->batch_events[upstream] = 0;
   if (has_pending(writes) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && !flush(r, writes)) return;
-  if (!reads->src_ended && !has_pending(reads) && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pump(r, reads)) return;
+  if (!reads->src_ended && !has_pending(reads) && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) && !pump(r, reads)) return;
   if ((events & (EPOLLERR | EPOLLHUP)) && wanted_events(r, upstream) == 0) {
     if (events & EPOLLERR) {
       /* Nothing to read or write on it, and it failed: as a failed read. */
@@ -355,19 +409,32 @@ static void on_event(relay_t *r, int upstream, uint32_t events) {
   rewatch(r);
 }
 
+/* The running relay an event names; NULL for one that ended earlier in this batch (its slot may hold a new one). */
+static relay_t *event_relay(instance_t *inst, uint64_t data) {
+  uint32_t slot = (uint32_t)(data & 0xffffffffu) >> 1;
+  uint32_t generation = (uint32_t)(data >> 32);
+  if (slot >= inst->slot_count) return NULL;
+  relay_t *r = inst->slots[slot];
+  if (r == NULL || r->generation != generation || r->finished) return NULL;
+  return r;
+}
+
 void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   instance_t *inst = handle->data;
   int n = epoll_wait(inst->epoll_fd, inst->events, EVENT_BATCH, 0);
+  inst->in_wakeup = 1;
+  /* Each side's events of this wakeup, known before any is handled (see shut); on_event clears them. */
+  for (int i = 0; i < n; i++) {
+    relay_t *r = event_relay(inst, inst->events[i].data.u64);
+    if (r != NULL) r->batch_events[inst->events[i].data.u64 & 1] = inst->events[i].events;
+  }
   for (int i = 0; i < n; i++) {
     uint64_t data = inst->events[i].data.u64;
-    uint32_t slot = (uint32_t)(data & 0xffffffffu) >> 1;
-    uint32_t generation = (uint32_t)(data >> 32);
-    if (slot >= inst->slot_count) continue;
-    relay_t *r = inst->slots[slot];
-    /* An event of a relay that ended earlier in this batch (its slot may hold a new one). */
-    if (r == NULL || r->generation != generation || r->finished) continue;
-    on_event(r, (int)(data & 1), inst->events[i].events);
+    relay_t *r = event_relay(inst, data);
+    if (r != NULL) on_event(r, (int)(data & 1), inst->events[i].events);
   }
+  inst->in_wakeup = 0;
+  report_finished(inst);
 }
 
 int relay_start(relay_t *r, const unsigned char *header, size_t header_len) {

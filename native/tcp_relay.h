@@ -32,6 +32,8 @@ typedef struct group {
   double *totals;
   napi_async_context async;
   uint32_t relays;
+  /* Calls to its callback under way: it is not freed during one. */
+  uint32_t reporting;
   int closed;
 } group_t;
 
@@ -72,10 +74,17 @@ typedef struct relay {
   int upstream_events;
   direction_t up;
   direction_t down;
+  /* Each side's epoll events (client, upstream) of the wakeup being handled; 0 outside it. */
+  uint32_t batch_events[2];
   /* Bumped on every byte moved either way; JavaScript compares it between idle sweeps. */
   uint32_t activity;
   int finished;
+  /* What the end asks of the descriptors (enum finish_flags), until JavaScript is told. */
+  int finish_flags;
 } relay_t;
+
+/* Ended relays waiting to be reported: at most one per event of a wakeup, and a few more that end outside one. */
+#define DONE_MAX (EVENT_BATCH + 16)
 
 typedef struct instance {
   uv_loop_t *loop;
@@ -93,6 +102,10 @@ typedef struct instance {
   uint32_t slot_count;
   uint32_t *free_slots;
   uint32_t free_count;
+  /* Inside on_epoll_readable: ended relays are reported together at its end, one call per group. */
+  int in_wakeup;
+  relay_t *done[DONE_MAX];
+  uint32_t done_count;
 } instance_t;
 
 /* What a relay's end tells JavaScript: the descriptors to reset (SO_LINGER 0) rather than close. */
@@ -113,7 +126,7 @@ void relay_stop(relay_t *r);
 void on_epoll_readable(uv_poll_t *handle, int status, int events);
 void free_group(napi_env env, group_t *g);
 
-/* kup_tcp.c: the one way back into JavaScript. */
-void call_finished(relay_t *r, int flags);
+/* kup_tcp.c: the one way back into JavaScript: onFinished([owner, flags, owner, flags...]) once per group with ended relays. */
+void call_finished(group_t *g, napi_value list);
 
 #endif

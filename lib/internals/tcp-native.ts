@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
  * a compiler is there): once a connection's upstream is connected, its two descriptors are relayed
  * with recv/send on the loop's own poll, with no JavaScript per read. On the handle path each read
  * costs two calls into JavaScript (the read and, for a request and its response, the other
- * direction's read); the addon spends none, and calls JavaScript once per connection, at its end.
+ * direction's read); the addon spends none, and calls JavaScript at a connection's end, once for
+ * all the connections of a port that ended in the same wakeup of the loop.
  *
  * The libuv handles stay open (idle) while the addon relays their descriptors, and JavaScript closes
  * them when it is told the relay is over (or after it stopped it): the descriptors are never
@@ -17,7 +18,8 @@ import { createRequire } from 'node:module';
  */
 
 interface Binding {
-  createGroup(onFinished: (owner: object, flags: number) => void, totals: Float64Array): object;
+  /** onFinished gets the relays that ended in one wakeup of the loop: owner, flags, owner, flags... */
+  createGroup(onFinished: (ended: unknown[]) => void, totals: Float64Array): object;
   relay(group: object, clientFd: number, upstreamFd: number, owner: object, header: Buffer | undefined): number;
   end(id: number, direction: number, drop: boolean): boolean;
   stop(id: number): boolean;
@@ -97,7 +99,10 @@ export class TcpRelayGroup<Owner extends object> {
 
   private constructor(b: Binding, onFinished: (owner: Owner, flags: number) => void) {
     this.#binding = b;
-    this.#group = b.createGroup(onFinished as (owner: object, flags: number) => void, this.#totals);
+    // One call for every relay of the group that ended in a wakeup of the loop, not one each.
+    this.#group = b.createGroup((ended) => {
+      for (let i = 0; i < ended.length; i += 2) onFinished(ended[i] as Owner, ended[i + 1] as number);
+    }, this.#totals);
   }
 
   get bytesIn(): number {

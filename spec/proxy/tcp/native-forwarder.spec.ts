@@ -139,6 +139,67 @@ nativeSerialTest('every socket of a relayed connection is closed once it ends: b
   t.deepEqual(newSockets(before, openSockets()), []);
 });
 
+nativeSerialTest('relays that end in the same wakeup are each reported once: every FIN delivered, every socket closed, counts exact', async (t) => {
+  const n = 40;
+  const waiting: net.Socket[] = [];
+  let ends = 0;
+  // Every endpoint socket answers and ends in the same tick, once all the pings are in: their FINs
+  // reach the relays together, and the clients' FINs follow at once.
+  const port = await backend(t, (s) => {
+    s.once('data', () => {
+      waiting.push(s);
+      if (waiting.length === n) for (const w of waiting) w.end('pong');
+    });
+    s.once('end', () => ends++);
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  const before = openSockets();
+  const replies = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const c = await connect(front);
+      const all = readAll(c);
+      c.once('end', () => c.end());
+      c.write('ping');
+      const reply = (await all).toString();
+      return reply;
+    }),
+  );
+  t.deepEqual(
+    replies,
+    Array.from({ length: n }, () => 'pong'),
+  );
+  await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+  await waitFor('every client FIN to reach the endpoint', () => ends === n);
+  t.is(proxy.stats.bytesIn, 4 * n);
+  t.is(proxy.stats.bytesOut, 4 * n);
+  await waitFor('no socket of those connections left', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
+  t.deepEqual(newSockets(before, openSockets()), []);
+});
+
+nativeTest('a client that resets at once, with or without bytes first (often before its relay starts): the endpoint gets a RST, never a FIN', async (t) => {
+  const n = 20;
+  const outcomes: string[] = [];
+  const port = await backend(t, (s) => {
+    s.on('data', () => {});
+    s.once('end', () => outcomes.push('FIN'));
+    s.once('error', (e: NodeJS.ErrnoException) => outcomes.push(e.code ?? e.message));
+  });
+  const { proxy, port: front } = await proxyFor(t, port);
+  for (let i = 0; i < n; i++) {
+    const c = await connect(front);
+    c.on('error', () => {});
+    // With bytes before the RST, and without (the first read then finds the reset itself).
+    if (i % 2 === 0) c.write('x');
+    c.resetAndDestroy();
+  }
+  await waitFor('every endpoint connection to end', () => outcomes.length === n);
+  t.deepEqual(
+    outcomes,
+    Array.from({ length: n }, () => 'ECONNRESET'),
+  );
+  await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
+});
+
 // socat (installed by .ci/run) shuts down its sending side at its input's end and waits (-t) for the reply.
 nativeTest('a half-close from socat: its bytes and FIN reach the endpoint, whose reply after it comes back', async (t) => {
   const port = await backend(t, (s) => {
