@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -225,21 +226,32 @@ static napi_value start_dial(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 4, argv)) return NULL;
   group_t *g = get_group(env, argv[0]);
   if (g == NULL) return NULL;
-  char ip[INET6_ADDRSTRLEN + 1];
+  char ip[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   size_t ip_len = 0;
   int32_t port = -1;
   struct sockaddr_storage addr;
   memset(&addr, 0, sizeof addr);
   socklen_t addr_len = 0;
-  if (napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &ip_len) == napi_ok) {
+  if (napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &ip_len) == napi_ok && ip_len < sizeof ip - 1) {
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
     if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
       v4->sin_family = AF_INET;
       addr_len = sizeof *v4;
-    } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-      v6->sin6_family = AF_INET6;
-      addr_len = sizeof *v6;
+    } else {
+      /* A link-local address may name its interface: fe80::1%eth0 (or %2). */
+      char *zone = strchr(ip, '%');
+      if (zone != NULL) *zone++ = '\0';
+      if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        addr_len = sizeof *v6;
+        if (zone != NULL) {
+          char *end = NULL;
+          unsigned long index = strtoul(zone, &end, 10);
+          v6->sin6_scope_id = *zone != '\0' && *end == '\0' ? (uint32_t)index : if_nametoindex(zone);
+          if (v6->sin6_scope_id == 0) addr_len = 0;
+        }
+      }
     }
   }
   if (addr_len == 0) {
