@@ -64,6 +64,7 @@ nativeTest('a dial to something that is not an IP address and port is a one-line
   const g = group();
   const owner = { dialed: (): void => {} };
   t.throws(() => g.dial('localhost', 80, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint ip must be an IPv4 or IPv6 address' });
+  t.throws(() => g.dial('fe80::1%no-such-if0', 80, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint ip must be an IPv4 or IPv6 address' });
   t.throws(() => g.dial('127.0.0.1', 0, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint port must be an integer from 1 to 65535' });
   t.throws(() => g.attach(12345, 5, {}), { code: 'ERR_TCP_NATIVE_STATE', message: 'relay id is not a connected dial' });
   t.is(g.size, 0);

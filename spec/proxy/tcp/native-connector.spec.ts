@@ -52,13 +52,13 @@ function dial(d: Dialer<NativeDial>): Promise<DialOutcome<NativeDial>> {
 }
 
 /** A listener whose accepted sockets are kept (and destroyed in teardown); accepted counts them. */
-async function listener(t: ExecutionContext): Promise<{ port: number; accepted: net.Socket[] }> {
+async function listener(t: ExecutionContext, host = '127.0.0.1'): Promise<{ port: number; accepted: net.Socket[] }> {
   const accepted: net.Socket[] = [];
   const srv = net.createServer((s) => {
     s.on('error', () => {});
     accepted.push(s);
   });
-  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  await new Promise<void>((resolve) => srv.listen({ host, port: 0 }, () => resolve()));
   t.teardown(() => {
     for (const s of accepted) s.destroy();
     srv.close();
@@ -107,6 +107,18 @@ nativeSerialTest('a connect succeeds as one socket of the addon, which closes it
   await waitFor('the accepted socket to close', () => newSockets(before).length === 0);
   t.is(stats.dialFailures, 0);
   t.is(backoff.size, 0);
+});
+
+nativeSerialTest('IPv6 endpoints connect too, with or without an interface named', async (t) => {
+  const { port, accepted } = await listener(t, '::1');
+  for (const ip of ['::1', '::1%lo']) {
+    const { dialer, relays } = setup([makeEndpoint(ip, port)]);
+    const outcome = await dial(dialer);
+    t.is(outcome.kind, 'connected', ip);
+    if (outcome.kind === 'connected') outcome.socket.close();
+    t.is(relays.size, 0);
+  }
+  await waitFor('the listener to accept both', () => accepted.length === 2);
 });
 
 nativeSerialTest('a refused port: ECONNREFUSED reaches the Dialer, the endpoint is backed off and the next one is tried', async (t) => {
