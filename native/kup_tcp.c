@@ -16,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <node_api.h>
 #include <uv.h>
 #include "tcp_relay.h"
@@ -25,23 +30,11 @@ static void throw_code(napi_env env, const char *code, const char *message) {
   napi_throw_error(env, code, message);
 }
 
+/* An errno as Node names it (libuv's names are Node's): ECONNREFUSED, EMFILE... */
 static void throw_errno(napi_env env, int err, const char *what) {
   char message[160];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  const char *code = "EIO";
-  switch (err) {
-    case EMFILE: code = "EMFILE"; break;
-    case ENFILE: code = "ENFILE"; break;
-    case ENOBUFS: code = "ENOBUFS"; break;
-    case ENOMEM: code = "ENOMEM"; break;
-    case ENOSPC: code = "ENOSPC"; break;
-    case EBADF: code = "EBADF"; break;
-    case EEXIST: code = "EEXIST"; break;
-    case EPIPE: code = "EPIPE"; break;
-    case ECONNRESET: code = "ECONNRESET"; break;
-    default: break;
-  }
-  throw_code(env, code, message);
+  throw_code(env, uv_err_name(-err), message);
 }
 
 static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
@@ -144,19 +137,8 @@ static int get_fd(napi_env env, napi_value v, int *out, const char *name) {
   return 1;
 }
 
-/* relay(group, clientFd, upstreamFd, owner, header: Buffer | undefined) → id */
-static napi_value start_relay(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
-  group_t *g = get_group(env, argv[0]);
-  if (g == NULL) return NULL;
-  int client_fd, upstream_fd;
-  if (!get_fd(env, argv[1], &client_fd, "client descriptor") || !get_fd(env, argv[2], &upstream_fd, "upstream descriptor")) return NULL;
-  void *header = NULL;
-  size_t header_len = 0;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[4], &is_buffer);
-  if (is_buffer) napi_get_buffer_info(env, argv[4], &header, &header_len);
+/* A relay of g in a free slot, not yet counted (see adopt); NULL with an exception thrown. */
+static relay_t *new_relay(napi_env env, group_t *g) {
   if (g->closed) {
     throw_code(env, "ERR_TCP_NATIVE_CLOSED", "the relay group is closed");
     return NULL;
@@ -173,28 +155,138 @@ static napi_value start_relay(napi_env env, napi_callback_info info) {
   }
   r->group = g;
   r->inst = inst;
-  r->client_fd = client_fd;
-  r->upstream_fd = upstream_fd;
+  r->client_fd = r->upstream_fd = -1;
   r->client_events = r->upstream_events = -1;
-  r->up = (direction_t){.src = client_fd, .dst = upstream_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_IN};
-  r->down = (direction_t){.src = upstream_fd, .dst = client_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_OUT};
+  /* No pipes until a direction is a bulk flow (a dial that fails is released before it has any). */
+  r->up.pipe_r = r->up.pipe_w = r->down.pipe_r = r->down.pipe_w = -1;
   r->slot = inst->free_slots[inst->free_count - 1];
   r->generation = inst->generations[r->slot];
+  return r;
+}
+
+/* The two descriptors' directions, once both are known. */
+static void set_directions(relay_t *r, int client_fd) {
+  r->client_fd = client_fd;
+  r->up = (direction_t){.src = client_fd, .dst = r->upstream_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_IN};
+  r->down = (direction_t){.src = r->upstream_fd, .dst = client_fd, .pipe_r = -1, .pipe_w = -1, .total = TOTAL_BYTES_OUT};
+}
+
+/* The relay takes its slot and is counted; its id for JavaScript. */
+static napi_value adopt(napi_env env, relay_t *r, napi_value owner) {
+  instance_t *inst = r->inst;
+  inst->free_count--;
+  inst->slots[r->slot] = r;
+  napi_create_reference(env, owner, 1, &r->owner);
+  r->group->relays++;
+  /* The loop is kept alive while a relay runs (or a dial connects), as by a handle that reads. */
+  if (inst->polling++ == 0) uv_ref((uv_handle_t *)&inst->epoll_poll);
+  napi_value id;
+  napi_create_double(env, relay_id(r), &id);
+  return id;
+}
+
+static void get_header(napi_env env, napi_value v, void **header, size_t *header_len) {
+  bool is_buffer = false;
+  napi_is_buffer(env, v, &is_buffer);
+  if (is_buffer) napi_get_buffer_info(env, v, header, header_len);
+}
+
+/* relay(group, clientFd, upstreamFd, owner, header: Buffer | undefined) → id */
+static napi_value start_relay(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  group_t *g = get_group(env, argv[0]);
+  if (g == NULL) return NULL;
+  int client_fd, upstream_fd;
+  if (!get_fd(env, argv[1], &client_fd, "client descriptor") || !get_fd(env, argv[2], &upstream_fd, "upstream descriptor")) return NULL;
+  void *header = NULL;
+  size_t header_len = 0;
+  get_header(env, argv[4], &header, &header_len);
+  relay_t *r = new_relay(env, g);
+  if (r == NULL) return NULL;
+  r->upstream_fd = upstream_fd;
+  set_directions(r, client_fd);
   int err = relay_start(r, header, header_len);
   if (err != 0) {
     free(r);
     throw_errno(env, err, "relay");
     return NULL;
   }
-  inst->free_count--;
-  inst->slots[r->slot] = r;
-  napi_create_reference(env, argv[3], 1, &r->owner);
-  g->relays++;
-  /* The loop is kept alive while a relay runs, as by a handle that reads. */
-  if (inst->polling++ == 0) uv_ref((uv_handle_t *)&inst->epoll_poll);
-  napi_value id;
-  napi_create_double(env, relay_id(r), &id);
-  return id;
+  return adopt(env, r, argv[3]);
+}
+
+/*
+ * dial(group, ip, port, owner) → id: a socket of the addon's own connects to the endpoint, watched
+ * in the relays' epoll set; its end comes to the group's callback as owner and '' (connected: call
+ * attach) or the errno's name. Throws with the errno's name when the socket cannot be made or the
+ * connect fails at once (nothing left open then).
+ */
+static napi_value start_dial(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  group_t *g = get_group(env, argv[0]);
+  if (g == NULL) return NULL;
+  char ip[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t ip_len = 0;
+  int32_t port = -1;
+  struct sockaddr_storage addr;
+  memset(&addr, 0, sizeof addr);
+  socklen_t addr_len = 0;
+  if (napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &ip_len) == napi_ok && ip_len < sizeof ip - 1) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      addr_len = sizeof *v4;
+    } else {
+      /* A link-local address may name its interface: fe80::1%eth0 (or %2). */
+      char *zone = strchr(ip, '%');
+      if (zone != NULL) *zone++ = '\0';
+      if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        addr_len = sizeof *v6;
+        if (zone != NULL) {
+          char *end = NULL;
+          unsigned long index = strtoul(zone, &end, 10);
+          v6->sin6_scope_id = *zone != '\0' && *end == '\0' ? (uint32_t)index : if_nametoindex(zone);
+          if (v6->sin6_scope_id == 0) addr_len = 0;
+        }
+      }
+    }
+  }
+  if (addr_len == 0) {
+    throw_code(env, "ERR_INVALID_ARG_VALUE", "endpoint ip must be an IPv4 or IPv6 address");
+    return NULL;
+  }
+  if (napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535) {
+    throw_code(env, "ERR_INVALID_ARG_VALUE", "endpoint port must be an integer from 1 to 65535");
+    return NULL;
+  }
+  if (addr.ss_family == AF_INET) ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port);
+  else ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)port);
+  relay_t *r = new_relay(env, g);
+  if (r == NULL) return NULL;
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int err = fd < 0 ? errno : 0;
+  if (err == 0) {
+    /* As every upstream of the proxy: small writes (a request) go out at once. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&addr, addr_len) != 0 && errno != EINPROGRESS) err = errno;
+  }
+  if (err == 0) {
+    r->upstream_fd = fd;
+    r->owns_upstream = 1;
+    r->stage = STAGE_CONNECTING;
+    err = dial_watch(r);
+  }
+  if (err != 0) {
+    if (fd >= 0) close(fd);
+    free(r);
+    throw_errno(env, err, "connect");
+    return NULL;
+  }
+  return adopt(env, r, argv[3]);
 }
 
 static relay_t *get_relay(napi_env env, napi_value v) {
@@ -204,6 +296,38 @@ static relay_t *get_relay(napi_env env, napi_value v) {
     return NULL;
   }
   return find_relay(instance_of(env), id);
+}
+
+/*
+ * attach(id, clientFd, owner, header: Buffer | undefined): a connected dial starts relaying with
+ * the client (owner is the connection from now on). Throws with the errno's name when it cannot
+ * (the dial stays as it was: stop() closes it).
+ */
+static napi_value attach_client(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv)) return NULL;
+  relay_t *r = get_relay(env, argv[0]);
+  if (r == NULL || r->stage != STAGE_CONNECTED) {
+    throw_code(env, "ERR_TCP_NATIVE_STATE", "relay id is not a connected dial");
+    return NULL;
+  }
+  int client_fd;
+  if (!get_fd(env, argv[1], &client_fd, "client descriptor")) return NULL;
+  void *header = NULL;
+  size_t header_len = 0;
+  get_header(env, argv[3], &header, &header_len);
+  set_directions(r, client_fd);
+  r->stage = STAGE_RELAYING;
+  int err = relay_start(r, header, header_len);
+  if (err != 0) {
+    r->stage = STAGE_CONNECTED;
+    r->client_fd = -1;
+    throw_errno(env, err, "relay");
+    return NULL;
+  }
+  napi_delete_reference(env, r->owner);
+  napi_create_reference(env, argv[2], 1, &r->owner);
+  return NULL;
 }
 
 static direction_t *get_direction(napi_env env, relay_t *r, napi_value v) {
@@ -299,6 +423,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"createGroup", NULL, create_group, NULL, NULL, NULL, napi_default, NULL},
       {"relay", NULL, start_relay, NULL, NULL, NULL, napi_default, NULL},
+      {"dial", NULL, start_dial, NULL, NULL, NULL, napi_default, NULL},
+      {"attach", NULL, attach_client, NULL, NULL, NULL, napi_default, NULL},
       {"end", NULL, end_direction, NULL, NULL, NULL, napi_default, NULL},
       {"stop", NULL, stop_relay, NULL, NULL, NULL, napi_default, NULL},
       {"activity", NULL, relay_activity, NULL, NULL, NULL, napi_default, NULL},

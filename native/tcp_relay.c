@@ -118,7 +118,8 @@ static int is_complete(const relay_t *r) {
   return r->up.src_ended && r->up.shut && r->down.src_ended && r->down.shut;
 }
 
-/* Releases what the relay holds and its slot; its descriptors are JavaScript's to close. The group
+/* Releases what the relay holds and its slot; its client descriptor is JavaScript's to close, its
+ * upstream too unless the addon dialed it (closed here, reset when the end says so). The group
  * is freed with its last relay once JavaScript let go of it, unless keep_group (it is called next). */
 static void release(relay_t *r, int keep_group) {
   instance_t *inst = r->inst;
@@ -129,6 +130,15 @@ static void release(relay_t *r, int keep_group) {
   r->up.pending = r->down.pending = NULL;
   put_pipe(inst, &r->up);
   put_pipe(inst, &r->down);
+  if (r->owns_upstream && r->upstream_fd >= 0) {
+    /* Its close also takes it out of the epoll set: no EPOLL_CTL_DEL. */
+    if (r->finish_flags & RESET_UPSTREAM) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(r->upstream_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(r->upstream_fd);
+    r->upstream_fd = -1;
+  }
   inst->slots[r->slot] = NULL;
   inst->generations[r->slot] = (r->generation + 1) & ((1u << 29) - 1);
   inst->free_slots[inst->free_count++] = r->slot;
@@ -160,10 +170,20 @@ static void report_finished(instance_t *inst) {
       }
       napi_value owner, flags;
       napi_get_reference_value(env, r->owner, &owner);
-      napi_create_int32(env, r->finish_flags, &flags);
+      if (r->stage == STAGE_CONNECTING) {
+        /* A dial's end: connected (the relay waits for JavaScript to attach the client), or failed. */
+        const char *code = r->dial_error == 0 ? "" : uv_err_name(-r->dial_error);
+        napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &flags);
+        if (r->dial_error == 0) {
+          r->stage = STAGE_CONNECTED;
+          r->finished = 0;
+        }
+      } else {
+        napi_create_int32(env, r->finish_flags, &flags);
+      }
       napi_set_element(env, list, k++, owner);
       napi_set_element(env, list, k++, flags);
-      release(r, 1);
+      if (r->finished) release(r, 1);
     }
     for (uint32_t i = 0; i < keep && inst->done_count < DONE_MAX; i++) inst->done[inst->done_count++] = others[i];
     g->reporting++;
@@ -189,7 +209,42 @@ static void finish(relay_t *r, int flags) {
 }
 
 void relay_stop(relay_t *r) {
+  /* An upstream the addon dialed: reset if it was relaying (JavaScript's destroy() resets both peers). */
+  if (r->stage == STAGE_RELAYING) r->finish_flags = RESET_UPSTREAM;
   release(r, 0);
+}
+
+int dial_watch(relay_t *r) {
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = event_data(r, 1)};
+  if (epoll_ctl(r->inst->epoll_fd, EPOLL_CTL_ADD, r->upstream_fd, &ev) != 0) return errno;
+  r->upstream_events = EPOLLOUT;
+  return 0;
+}
+
+/*
+ * A dial's socket is writable, or failed: its connect is over. SO_ERROR is read only on a failure's
+ * event (a connect that succeeded says EPOLLOUT alone), so a connection costs no getsockopt. The
+ * end is reported to JavaScript with the others of this wakeup (see finish).
+ */
+static void on_dialed(relay_t *r, uint32_t events) {
+  int err = 0;
+  r->batch_events[1] = 0;
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    socklen_t len = sizeof err;
+    if (getsockopt(r->upstream_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  }
+  if (err == 0 && !(events & EPOLLOUT)) return;
+  r->dial_error = err;
+  if (err != 0) {
+    /* Its close also takes it out of the epoll set. */
+    close(r->upstream_fd);
+    r->upstream_fd = -1;
+    r->upstream_events = -1;
+  }
+  instance_t *inst = r->inst;
+  r->finished = 1;
+  inst->done[inst->done_count++] = r;
+  if (!inst->in_wakeup || inst->done_count == DONE_MAX) report_finished(inst);
 }
 
 /* An error on fd: it is closed, its peer reset (as HandleForwarder.abortFrom). */
@@ -431,7 +486,10 @@ void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   for (int i = 0; i < n; i++) {
     uint64_t data = inst->events[i].data.u64;
     relay_t *r = event_relay(inst, data);
-    if (r != NULL) on_event(r, (int)(data & 1), inst->events[i].events);
+    if (r == NULL) continue;
+    if (r->stage == STAGE_RELAYING) on_event(r, (int)(data & 1), inst->events[i].events);
+    else if (r->stage == STAGE_CONNECTING) on_dialed(r, inst->events[i].events);
+    /* STAGE_CONNECTED: JavaScript attaches the client in the report's call (or stops it); nothing to do. */
   }
   inst->in_wakeup = 0;
   report_finished(inst);

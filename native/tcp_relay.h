@@ -79,6 +79,12 @@ typedef struct relay {
   /* Bumped on every byte moved either way; JavaScript compares it between idle sweeps. */
   uint32_t activity;
   int finished;
+  /* enum stage: connecting to the endpoint, connected and waiting for JavaScript, or relaying. */
+  int stage;
+  /* The addon made the upstream socket (dial): it closes it itself at the end, JavaScript never sees it. */
+  int owns_upstream;
+  /* How the connect ended, for JavaScript: 0, or the errno it failed with. */
+  int dial_error;
   /* What the end asks of the descriptors (enum finish_flags), until JavaScript is told. */
   int finish_flags;
 } relay_t;
@@ -111,6 +117,9 @@ typedef struct instance {
 /* What a relay's end tells JavaScript: the descriptors to reset (SO_LINGER 0) rather than close. */
 enum finish_flags { RESET_CLIENT = 1, RESET_UPSTREAM = 2 };
 
+/* A relay's stage: a dial's connect in flight; connected, until JavaScript attaches the client; relaying. */
+enum stage { STAGE_RELAYING, STAGE_CONNECTING, STAGE_CONNECTED };
+
 /* tcp_relay.c: the data path and the life of a relay. */
 double relay_id(const relay_t *r);
 /* Whether bytes wait for d's destination to take them (in its buffer or its pipe). */
@@ -119,14 +128,18 @@ relay_t *find_relay(instance_t *inst, double id);
 int grow_slots(instance_t *inst);
 /* Starts relaying; 0 or an errno (nothing registered then). header: sent to the upstream first. */
 int relay_start(relay_t *r, const unsigned char *header, size_t header_len);
+/* Registers a dial's upstream socket, its connect just issued, for the connect's end; 0 or an errno. */
+int dial_watch(relay_t *r);
 /* JavaScript's end of one direction (FIN to its destination after what is pending); drop: later bytes from its source are dropped. */
 void relay_end(relay_t *r, direction_t *d, int drop);
-/* Stops the relay without calling JavaScript (JavaScript closes the descriptors itself). */
+/* Stops the relay without calling JavaScript (JavaScript closes the client; an upstream the addon
+ * made is closed here, reset if it was relaying). */
 void relay_stop(relay_t *r);
 void on_epoll_readable(uv_poll_t *handle, int status, int events);
 void free_group(napi_env env, group_t *g);
 
-/* kup_tcp.c: the one way back into JavaScript: onFinished([owner, flags, owner, flags...]) once per group with ended relays. */
+/* kup_tcp.c: the one way back into JavaScript: onFinished([owner, flags, owner, flags...]) once per
+ * group with ended relays (flags) and ended dials (a string: '' connected, or the errno's name). */
 void call_finished(group_t *g, napi_value list);
 
 #endif

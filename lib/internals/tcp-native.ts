@@ -18,9 +18,14 @@ import { createRequire } from 'node:module';
  */
 
 interface Binding {
-  /** onFinished gets the relays that ended in one wakeup of the loop: owner, flags, owner, flags... */
+  /**
+   * onFinished gets the relays and dials that ended in one wakeup of the loop: owner, flags (a
+   * relay's end) or owner, code (a dial's: '' connected, or the errno's name)...
+   */
   createGroup(onFinished: (ended: unknown[]) => void, totals: Float64Array): object;
   relay(group: object, clientFd: number, upstreamFd: number, owner: object, header: Buffer | undefined): number;
+  dial(group: object, ip: string, port: number, owner: object): number;
+  attach(id: number, clientFd: number, owner: object, header: Buffer | undefined): void;
   end(id: number, direction: number, drop: boolean): boolean;
   stop(id: number): boolean;
   activity(id: number): number;
@@ -30,7 +35,7 @@ interface Binding {
 
 /** Where the addon is built, relative to this module in dist/lib/internals/. */
 const ADDON_PATH = '../../../native/build/Release/kup_tcp.node';
-const FUNCTIONS = ['createGroup', 'relay', 'end', 'stop', 'activity', 'writing', 'relayCount'] as const;
+const FUNCTIONS = ['createGroup', 'relay', 'dial', 'attach', 'end', 'stop', 'activity', 'writing', 'relayCount'] as const;
 
 /** The directions of a relay, as the addon numbers them. */
 export const CLIENT_TO_UPSTREAM = 0;
@@ -79,6 +84,11 @@ export function tcpNativeUnavailableReason(): string {
   return unavailableReason;
 }
 
+/** What a dial's end is told to: '' when it connected (attach it, or stop it), else the errno's name. */
+export interface DialOwner {
+  dialed(code: string): void;
+}
+
 /**
  * The relays of one service port. Byte totals are kept in memory the addon writes, so reading them
  * costs no call: bytesIn / bytesOut count what was read from clients / from endpoints.
@@ -91,7 +101,9 @@ export class TcpRelayGroup<Owner extends object> {
   /**
    * A group on the native data path; undefined when this process has none (see
    * tcpNativeUnavailableReason). onFinished(owner, flags) is called once per relay that ends on its
-   * own (not after stop()): both descriptors are to be closed then, those named by flags reset.
+   * own (not after stop()): its client descriptor is to be closed then (reset when flags say so),
+   * and its upstream too unless the addon dialed it (then it closed it). A dial's owner is told
+   * owner.dialed(code) once, unless stopped.
    */
   static create<Owner extends object>(onFinished: (owner: Owner, flags: number) => void): TcpRelayGroup<Owner> | undefined {
     const b = nativeBinding();
@@ -100,9 +112,13 @@ export class TcpRelayGroup<Owner extends object> {
 
   private constructor(b: Binding, onFinished: (owner: Owner, flags: number) => void) {
     this.#binding = b;
-    // One call for every relay of the group that ended in a wakeup of the loop, not one each.
+    // One call for every relay and dial of the group that ended in a wakeup of the loop, not one each.
     this.#group = b.createGroup((ended) => {
-      for (let i = 0; i < ended.length; i += 2) onFinished(ended[i] as Owner, ended[i + 1] as number);
+      for (let i = 0; i < ended.length; i += 2) {
+        const what = ended[i + 1];
+        if (typeof what === 'string') (ended[i] as DialOwner).dialed(what);
+        else onFinished(ended[i] as Owner, what as number);
+      }
     }, this.#totals);
   }
 
@@ -128,12 +144,33 @@ export class TcpRelayGroup<Owner extends object> {
     return this.#binding.relay(this.#group, clientFd, upstreamFd, owner, header);
   }
 
+  /**
+   * Connects a socket of the addon's own to ip:port (TCP_NODELAY, non-blocking); owner.dialed(code)
+   * says how it ended. Returns the dial's id (stop(id) cancels it and closes the socket); throws an
+   * Error with the errno's code (EMFILE, ECONNREFUSED...) when the connect cannot even start.
+   */
+  dial(ip: string, port: number, owner: DialOwner): number {
+    return this.#binding.dial(this.#group, ip, port, owner);
+  }
+
+  /**
+   * A connected dial relays with the client from now on (header first to the upstream), and tells
+   * owner of its end; the addon closes the upstream then. Throws an Error with the errno's code when
+   * it cannot start (the dial is unchanged: stop(id) closes it).
+   */
+  attach(id: number, clientFd: number, owner: Owner, header?: Buffer): void {
+    this.#binding.attach(id, clientFd, owner, header);
+  }
+
   /** A FIN to the direction's destination after what is pending for it; drop: what its source sends later is dropped. */
   end(id: number, direction: number, drop: boolean): void {
     this.#binding.end(id, direction, drop);
   }
 
-  /** Stops the relay without a call back; the caller closes the descriptors next. False when it was over. */
+  /**
+   * Stops the relay (or dial) without a call back; the caller closes the client next (an upstream
+   * the addon dialed is closed by it, reset if it was relaying). False when it was over.
+   */
   stop(id: number): boolean {
     return this.#binding.stop(id);
   }

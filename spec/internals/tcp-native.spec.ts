@@ -59,3 +59,13 @@ test('KUP_TCP_NATIVE=0 turns the native data path off, says so, and ports fall b
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, KUP_TCP_NATIVE: '0' }, timeout: 20_000 });
   t.deepEqual(JSON.parse(stdout) as unknown, [false, 'KUP_TCP_NATIVE=0', 'handles']);
 });
+
+nativeTest('a dial to something that is not an IP address and port is a one-line error naming it, and starts nothing', (t) => {
+  const g = group();
+  const owner = { dialed: (): void => {} };
+  t.throws(() => g.dial('localhost', 80, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint ip must be an IPv4 or IPv6 address' });
+  t.throws(() => g.dial('fe80::1%no-such-if0', 80, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint ip must be an IPv4 or IPv6 address' });
+  t.throws(() => g.dial('127.0.0.1', 0, owner), { code: 'ERR_INVALID_ARG_VALUE', message: 'endpoint port must be an integer from 1 to 65535' });
+  t.throws(() => g.attach(12345, 5, {}), { code: 'ERR_TCP_NATIVE_STATE', message: 'relay id is not a connected dial' });
+  t.is(g.size, 0);
+});

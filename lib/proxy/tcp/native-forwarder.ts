@@ -4,6 +4,7 @@ import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
 import { resetHandle } from './handle-forwarder.js';
 import type { HandleForwarder } from './handle-forwarder.js';
+import { NativeDial } from './native-connector.js';
 
 /** The descriptor of a libuv stream handle (Node's handles have it on Linux); -1 where there is none. */
 function descriptorOf(h: TcpHandle): number {
@@ -23,7 +24,8 @@ function descriptorOf(h: TcpHandle): number {
  */
 export class NativeForwarder implements IdleTracked {
   readonly client: TcpHandle;
-  readonly upstream: TcpHandle;
+  /** A libuv handle JavaScript connected, or the addon's own socket (NativeDial: closed by the addon). */
+  readonly upstream: TcpHandle | NativeDial;
   readonly stats: ProxyStats;
   readonly endpointStats: EndpointStats;
   readonly #relays: TcpRelayGroup<NativeForwarder>;
@@ -37,7 +39,14 @@ export class NativeForwarder implements IdleTracked {
   ageJitter = -1;
   agedAt = 0;
 
-  constructor(relays: TcpRelayGroup<NativeForwarder>, client: TcpHandle, upstream: TcpHandle, stats: ProxyStats, endpointStats: EndpointStats, onClosed: (forwarder: NativeForwarder) => void) {
+  constructor(
+    relays: TcpRelayGroup<NativeForwarder>,
+    client: TcpHandle,
+    upstream: TcpHandle | NativeDial,
+    stats: ProxyStats,
+    endpointStats: EndpointStats,
+    onClosed: (forwarder: NativeForwarder) => void,
+  ) {
     this.#relays = relays;
     this.client = client;
     this.upstream = upstream;
@@ -54,14 +63,21 @@ export class NativeForwarder implements IdleTracked {
    */
   start(header?: Buffer): boolean {
     const clientFd = descriptorOf(this.client);
-    const upstreamFd = descriptorOf(this.upstream);
-    if (clientFd < 0 || upstreamFd < 0) return false;
-    // The upstream reads from its connect (see TcpHandles.connect); libuv lets go of the descriptor
-    // here. The client was never read.
-    this.upstream.readStop();
-    this.upstream.setNoDelay(true);
+    const upstream = this.upstream;
+    if (clientFd < 0) return false;
     try {
-      this.#id = this.#relays.relay(clientFd, upstreamFd, this, header);
+      if (upstream instanceof NativeDial) {
+        this.#relays.attach(upstream.id, clientFd, this, header);
+        this.#id = upstream.id;
+      } else {
+        const upstreamFd = descriptorOf(upstream);
+        if (upstreamFd < 0) return false;
+        // The upstream reads from its connect (see TcpHandles.connect); libuv lets go of the
+        // descriptor here. The client was never read.
+        upstream.readStop();
+        upstream.setNoDelay(true);
+        this.#id = this.#relays.relay(clientFd, upstreamFd, this, header);
+      }
     } catch {
       return false;
     }
@@ -125,8 +141,12 @@ export class NativeForwarder implements IdleTracked {
     this.#closed = true;
     if ((flags & RESET_CLIENT) !== 0) resetHandle(this.client);
     else this.client.close();
-    if ((flags & RESET_UPSTREAM) !== 0) resetHandle(this.upstream);
-    else this.upstream.close();
+    const upstream = this.upstream;
+    // The addon closed (or reset) a socket it dialed itself.
+    if (!(upstream instanceof NativeDial)) {
+      if ((flags & RESET_UPSTREAM) !== 0) resetHandle(upstream);
+      else upstream.close();
+    }
     this.stats.active--;
     this.endpointStats.active--;
     this.#onClosed(this);
@@ -136,16 +156,24 @@ export class NativeForwarder implements IdleTracked {
 /**
  * Starts forwarding a dialed connection of handles: relayed natively where the port has relays and
  * the relay starts, else by `fallback` (HandleForwarder: the addon is missing, or the kernel
- * refused the relay). Returns the forwarder in charge.
+ * refused the relay). Returns the forwarder in charge; undefined when an upstream the addon dialed
+ * cannot be relayed (the kernel refused the registration): it is closed then, and the caller resets
+ * the client.
  */
 export function forwardHandles(
   relays: TcpRelayGroup<NativeForwarder> | undefined,
   fallback: HandleForwarder,
-  upstream: TcpHandle,
+  upstream: TcpHandle | NativeDial,
   endpointStats: EndpointStats,
   header: Buffer | undefined,
   onClosed: (forwarder: NativeForwarder) => void,
-): HandleForwarder | NativeForwarder {
+): HandleForwarder | NativeForwarder | undefined {
+  if (upstream instanceof NativeDial) {
+    const native = new NativeForwarder(upstream.relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
+    if (native.start(header)) return native;
+    upstream.close();
+    return undefined;
+  }
   if (relays !== undefined) {
     const native = new NativeForwarder(relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
     if (native.start(header)) return native;

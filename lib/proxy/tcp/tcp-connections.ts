@@ -14,6 +14,7 @@ import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
+import type { NativeDial } from './native-connector.js';
 import { forwardHandles, NativeForwarder } from './native-forwarder.js';
 import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, TcpForwarder } from './tcp-forwarder.js';
@@ -44,8 +45,11 @@ export interface TcpConnectionsOptions {
   readonly budget: DescriptorBudget | undefined;
   /** Dials for net.Socket clients. */
   readonly dialer: Dialer;
-  /** Dials for clients accepted as handles (onHandle); undefined when the port forwards on net only. */
-  readonly handleDialer: Dialer<TcpHandle> | undefined;
+  /**
+   * Dials for clients accepted as handles (onHandle), as handles or (ports the addon relays) by the
+   * addon; undefined when the port forwards on net only.
+   */
+  readonly handleDialer: Dialer<TcpHandle | NativeDial> | undefined;
   /** Relays established handle connections natively (NativeForwarder); undefined: HandleForwarder does. */
   readonly relays: TcpRelayGroup<NativeForwarder> | undefined;
   /** The Service's connection policy in force. */
@@ -67,7 +71,7 @@ export class TcpConnections {
   readonly #log: Logger;
   readonly #budget: DescriptorBudget | undefined;
   readonly #dialer: Dialer;
-  readonly #handleDialer: Dialer<TcpHandle> | undefined;
+  readonly #handleDialer: Dialer<TcpHandle | NativeDial> | undefined;
   readonly #relays: TcpRelayGroup<NativeForwarder> | undefined;
   readonly #policy: () => TcpConnectionPolicy;
   readonly #onEmpty: () => void;
@@ -145,7 +149,7 @@ export class TcpConnections {
     const forwarder = new HandleForwarder(client, this.stats, this.#forwarderClosed());
     this.#live().set(
       client,
-      (this.#handleDialer as Dialer<TcpHandle>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
+      (this.#handleDialer as Dialer<TcpHandle | NativeDial>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
     );
   };
 
@@ -176,7 +180,7 @@ export class TcpConnections {
     return true;
   }
 
-  #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle>): void {
+  #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle | NativeDial>): void {
     if (outcome.kind !== 'connected') {
       this.#forget(client);
       this.#failures().dialFailed(outcome, ip, client, () => resetHandle(client));
@@ -203,6 +207,11 @@ export class TcpConnections {
     const live = this.#live();
     live.set(client, forwarder);
     const started = forwardHandles(this.#relays, forwarder, upstream, outcome.endpointStats, header, this.#forwarderClosed());
+    if (started === undefined) {
+      this.#forget(client);
+      resetHandle(client);
+      return;
+    }
     if (started !== forwarder) live.set(client, started);
     if (this.#log.isDebugEnabled()) {
       this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, clientPeer(client)?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });

@@ -17,6 +17,8 @@ import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
 import { adopt, boundAddresses, listen, listenOnHandles } from './tcp-listeners.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
+import { nativeConnector } from './native-connector.js';
+import type { NativeDial } from './native-connector.js';
 import { tcpNativeAvailable } from '../../internals/tcp-native.js';
 import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
@@ -157,6 +159,7 @@ export class TcpProxySocket implements ProxySocket {
     const log = this.#log;
     const dialer = new Dialer({ spn, balancer, backoff: o.backoff, stats: this.stats, timeoutsMs: o.dialTimeoutsMs, log, connector: o.connector });
     const idle = new IdleSweep(() => connections.forwarders(), o.random);
+    const relays = this.#dataPath === 'native' ? relayGroupFor(this.stats) : undefined;
     const connections = new TcpConnections({
       spn,
       stats: this.stats,
@@ -164,8 +167,18 @@ export class TcpProxySocket implements ProxySocket {
       log,
       budget: o.budget,
       dialer,
-      relays: this.#dataPath === 'native' ? relayGroupFor(this.stats) : undefined,
-      handleDialer: this.#onHandles ? new Dialer<TcpHandle>({ spn, balancer, backoff: o.backoff, stats: this.stats, timeoutsMs: o.dialTimeoutsMs, log, connector: HANDLE_CONNECTOR }) : undefined,
+      relays,
+      handleDialer: this.#onHandles
+        ? new Dialer<TcpHandle | NativeDial>({
+            spn,
+            balancer,
+            backoff: o.backoff,
+            stats: this.stats,
+            timeoutsMs: o.dialTimeoutsMs,
+            log,
+            connector: relays !== undefined ? nativeConnector(relays) : HANDLE_CONNECTOR,
+          })
+        : undefined,
       policy: () => this.#policy,
       // The sweep goes on after close() while established connections finish.
       onEmpty: () => {
