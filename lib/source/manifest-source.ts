@@ -79,6 +79,7 @@ export class ManifestSource implements ServiceSource {
   #published = false;
   /** When the changes held for a confirming reading were first held (see #scan). */
   #holdingSince: number | undefined;
+  readonly #debounceMs: number;
   #closed = false;
   readonly #files: ManifestFileCache;
   readonly #merge: ManifestMerge;
@@ -105,6 +106,7 @@ export class ManifestSource implements ServiceSource {
     }
     if (problems.length > 0) throw new InvalidConfigError(problems);
     this.#roots = [...new Set(options.paths.map((p) => path.resolve(p)))];
+    this.#debounceMs = debounceMs;
     this.#schedule = new ManifestScanSchedule({ debounceMs, rescanIntervalMs, rescan: () => this.#scan(), readNamed: (files) => this.#readNamed(files) });
     this.#files = new ManifestFileCache({ serviceProxyName: options.serviceProxyName || undefined, onReject: options.onReject });
     this.#nodeName = options.nodeName ?? '';
@@ -201,34 +203,47 @@ export class ManifestSource implements ServiceSource {
   async #readNamed(files: string[]): Promise<void> {
     if (!this.#published) return;
     const changes = await this.#files.readNamed(files);
-    if (changes !== undefined && changes.length > 0) this.#publish(changes, true);
+    if (changes === undefined || changes.length === 0) return;
+    this.#publish(changes, true);
+    // What it held is confirmed by the rescan once the files are quiet (see #scan).
+    this.#holdSince(Date.now());
   }
 
+  /**
+   * A file read just after a writer truncated it (before it writes it again) looks emptied, and no
+   * watch event need tell: inotify merges the truncation's with an unread one. So a reading
+   * delivers what only adds, and holds what takes something away or changes it until a reading at
+   * least a quiet period later finds the files as they were (or it has been held MAX_HOLD_MS).
+   */
   async #scan(): Promise<void> {
     if (!this.#published) return;
     const changes = await this.#readFiles();
     if (changes === undefined) return;
+    const delivery = this.#delivery!;
     // The periodic rescan mostly finds nothing new: merging and comparing 10,000 objects for that
     // cost about 25 ms of CPU every rescanIntervalMs.
-    if (changes.length === 0 && !this.#delivery!.holding) return;
-    // A file read just after a writer truncated it (before it writes it again) looks emptied, and a
-    // watch event may not tell: inotify merges it with an unread one. So what takes something away
-    // is delivered only once a second reading, a quiet period later, finds the files unchanged (or
-    // once it has been held for MAX_HOLD_MS); what only adds goes at once.
+    if (changes.length === 0 && !delivery.holding) return;
     const now = Date.now();
-    if (!this.#delivery!.holding) this.#holdingSince = undefined;
-    if (changes.length > 0 && (this.#holdingSince === undefined || now - this.#holdingSince < MAX_HOLD_MS)) {
-      this.#publish(changes, true);
-      if (!this.#delivery!.holding) {
-        this.#holdingSince = undefined;
-        return;
-      }
-      this.#holdingSince ??= now;
-      this.#schedule.event(undefined, false);
+    if (!delivery.holding) this.#holdingSince = undefined;
+    const held = this.#holdingSince === undefined ? 0 : now - this.#holdingSince;
+    const confirmed = changes.length === 0 && this.#holdingSince !== undefined && held >= this.#debounceMs;
+    if (confirmed || held >= MAX_HOLD_MS) {
+      this.#holdingSince = undefined;
+      this.#publish(changes, false);
       return;
     }
-    this.#holdingSince = undefined;
-    this.#publish(changes, false);
+    if (changes.length > 0) this.#publish(changes, true);
+    if (this.#holdSince(now)) this.#schedule.event(undefined, false);
+  }
+
+  /** Notes when holding began; whether something is held. */
+  #holdSince(now: number): boolean {
+    if (!this.#delivery!.holding) {
+      this.#holdingSince = undefined;
+      return false;
+    }
+    this.#holdingSince ??= now;
+    return true;
   }
 
   /**
