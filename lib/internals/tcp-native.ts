@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { NativeAddon } from './native-addon.js';
 
 /**
  * The optional native TCP data path (native/kup_tcp.c, a Node-API addon built at install time when
@@ -33,10 +33,6 @@ interface Binding {
   relayCount(group: object): number;
 }
 
-/** Where the addon is built, relative to this module in dist/lib/internals/. */
-const ADDON_PATH = '../../../native/build/Release/kup_tcp.node';
-const FUNCTIONS = ['createGroup', 'relay', 'dial', 'attach', 'end', 'stop', 'activity', 'writing', 'relayCount'] as const;
-
 /** The directions of a relay, as the addon numbers them. */
 export const CLIENT_TO_UPSTREAM = 0;
 export const UPSTREAM_TO_CLIENT = 1;
@@ -44,33 +40,10 @@ export const UPSTREAM_TO_CLIENT = 1;
 export const RESET_CLIENT = 1;
 export const RESET_UPSTREAM = 2;
 
-/** undefined until the first use; then the binding, or null when there is none to use. */
-let binding: Binding | null | undefined;
-let unavailableReason = '';
-
-function load(): Binding | null {
-  if (process.env.KUP_TCP_NATIVE === '0') {
-    unavailableReason = 'KUP_TCP_NATIVE=0';
-    return null;
-  }
-  try {
-    const loaded = createRequire(import.meta.url)(ADDON_PATH) as Partial<Binding>;
-    const missing = FUNCTIONS.filter((f) => typeof loaded[f] !== 'function');
-    if (missing.length > 0) {
-      unavailableReason = `the addon lacks ${missing.join(', ')}`;
-      return null;
-    }
-    return loaded as Binding;
-  } catch (err) {
-    unavailableReason = `the addon did not load: ${(err as Error).message.split('\n')[0] ?? ''}`;
-    return null;
-  }
-}
+const ADDON = new NativeAddon<Binding>('kup_tcp.node', 'KUP_TCP_NATIVE', ['createGroup', 'relay', 'dial', 'attach', 'end', 'stop', 'activity', 'writing', 'relayCount']);
 
 function nativeBinding(): Binding | null {
-  // null (no addon) is cached too: `??=` would try the require again on every call.
-  if (binding === undefined) binding = load();
-  return binding;
+  return ADDON.binding;
 }
 
 /** Whether TCP connections can be relayed on the native data path in this process. */
@@ -80,8 +53,7 @@ export function tcpNativeAvailable(): boolean {
 
 /** Why the native data path is not used ('' when it is). */
 export function tcpNativeUnavailableReason(): string {
-  nativeBinding();
-  return unavailableReason;
+  return ADDON.unavailableReason;
 }
 
 /** What a dial's end is told to: '' when it connected (attach it, or stop it), else the errno's name. */

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { NativeAddon } from './native-addon.js';
 
 /**
  * The optional native UDP data path (native/kup_udp.c, a Node-API addon built at install time when
@@ -31,37 +31,10 @@ const EVENT_UPSTREAM_ERROR = 1;
 const EVENT_REPLY_ERROR = 2;
 const EVENT_STRAY = 3;
 
-/** Where the addon is built, relative to this module in dist/lib/internals/. */
-const ADDON_PATH = '../../../native/build/Release/kup_udp.node';
-const FUNCTIONS = ['createGroup', 'open', 'send', 'close', 'stats', 'takeActive', 'sessionCount'] as const;
-
-/** undefined until the first use; then the binding, or null when there is none to use. */
-let binding: Binding | null | undefined;
-let unavailableReason = '';
-
-function load(): Binding | null {
-  if (process.env.KUP_UDP_NATIVE === '0') {
-    unavailableReason = 'KUP_UDP_NATIVE=0';
-    return null;
-  }
-  try {
-    const loaded = createRequire(import.meta.url)(ADDON_PATH) as Partial<Binding>;
-    const missing = FUNCTIONS.filter((f) => typeof loaded[f] !== 'function');
-    if (missing.length > 0) {
-      unavailableReason = `the addon lacks ${missing.join(', ')}`;
-      return null;
-    }
-    return loaded as Binding;
-  } catch (err) {
-    unavailableReason = `the addon did not load: ${(err as Error).message.split('\n')[0] ?? ''}`;
-    return null;
-  }
-}
+const ADDON = new NativeAddon<Binding>('kup_udp.node', 'KUP_UDP_NATIVE', ['createGroup', 'open', 'send', 'close', 'stats', 'takeActive', 'sessionCount']);
 
 function nativeBinding(): Binding | null {
-  // null (no addon) is cached too: `??=` would try the require again on every call.
-  if (binding === undefined) binding = load();
-  return binding;
+  return ADDON.binding;
 }
 
 /** Whether UDP sessions can run on the native data path in this process. */
@@ -71,8 +44,7 @@ export function udpNativeAvailable(): boolean {
 
 /** Why the native data path is not used ('' when it is). */
 export function udpNativeUnavailableReason(): string {
-  nativeBinding();
-  return unavailableReason;
+  return ADDON.unavailableReason;
 }
 
 /** What a session group tells its owner; ids are those open() returned. */
