@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -8,6 +7,7 @@ import { NativeSessionGroup, udpNativeAvailable, udpNativeUnavailableReason } fr
 import type { NativeSessionEvents } from '../../lib/internals/udp-native.js';
 import { backendFor, udpEcho } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { newSockets, openSockets } from '../helpers/open-sockets.js';
 
 // The addon itself, driven directly. With CI=true it must be built; elsewhere these are skipped
 // (reported as skipped) when it is not.
@@ -59,27 +59,6 @@ function reply(sock: dgram.Socket, msg: string, port: number): Promise<string> {
   });
 }
 
-/**
- * This process's sockets, as descriptor → socket inode. Sockets, not every descriptor: Node itself
- * may open or close other descriptors (its loop's, a file's) while a test runs.
- */
-function openSockets(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith('socket:')) out.set(fd, target);
-    } catch {
-      // Closed between the listing and the read.
-    }
-  }
-  return out;
-}
-
-/** The sockets in `after` that were not in `before`. */
-function newSockets(before: Map<string, string>, after: Map<string, string>): Map<string, string> {
-  return new Map([...after].filter(([fd, target]) => before.get(fd) !== target));
-}
 const at = (s: dgram.Socket): { address: string; port: number } => ({ address: '127.0.0.1', port: s.address().port });
 
 nativeTest('a session relays both ways between its client and endpoint, and counts each direction exactly', async (t) => {

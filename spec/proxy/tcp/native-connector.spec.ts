@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -18,6 +17,7 @@ import { NativeDial, nativeConnector } from '../../../lib/proxy/tcp/native-conne
 import { freePort } from '../../helpers/backends.js';
 import { stalledEndpoint } from '../../helpers/stalled-endpoint.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { newSockets, openSockets, socketLines } from '../../helpers/open-sockets.js';
 
 // The upstream connect made by the native TCP addon, through the Dialer as the proxy uses it: real
 // loopback listeners, a refused port, a port whose SYNs are dropped, and a process out of
@@ -66,24 +66,6 @@ async function listener(t: ExecutionContext, host = '127.0.0.1'): Promise<{ port
   return { port: (srv.address() as net.AddressInfo).port, accepted };
 }
 
-/** This process's sockets, as descriptor → socket inode (see native-forwarder.spec.ts). */
-function openSockets(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith('socket:')) out.set(fd, target);
-    } catch {
-      // Closed between the listing and the read.
-    }
-  }
-  return out;
-}
-
-function newSockets(before: Map<string, string>): string[] {
-  return [...openSockets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} → ${target}`);
-}
-
 nativeSerialTest('a connect succeeds as one socket of the addon, which closes it when told to', async (t) => {
   const { port, accepted } = await listener(t);
   const { dialer, relays, stats, backoff } = setup([makeEndpoint('127.0.0.1', port)]);
@@ -96,7 +78,7 @@ nativeSerialTest('a connect succeeds as one socket of the addon, which closes it
   t.is(relays.size, 1);
   await waitFor('the listener to accept', () => accepted.length === 1);
   // Both ends are in this process: the addon's upstream and the listener's accepted socket.
-  t.is(newSockets(before).length, 2);
+  t.is(socketLines(newSockets(before)).length, 2);
   const peer = accepted[0] as net.Socket;
   const ended = new Promise<void>((resolve) => peer.once('end', resolve).resume());
   outcome.socket.close();
@@ -104,7 +86,7 @@ nativeSerialTest('a connect succeeds as one socket of the addon, which closes it
   await ended;
   t.is(relays.size, 0);
   peer.destroy();
-  await waitFor('the accepted socket to close', () => newSockets(before).length === 0);
+  await waitFor('the accepted socket to close', () => socketLines(newSockets(before)).length === 0);
   t.is(stats.dialFailures, 0);
   t.is(backoff.size, 0);
 });
@@ -154,7 +136,7 @@ nativeSerialTest('a connect that hangs is cancelled by its timeout: ETIMEDOUT, a
   t.is(outcome.kind === 'failed' ? outcome.reason : '', 'ETIMEDOUT');
   t.is(stats.dialFailures, 1);
   t.is(relays.size, 0);
-  t.deepEqual(newSockets(before), []);
+  t.deepEqual(socketLines(newSockets(before)), []);
 
   // Cancelled by its caller (the client went away): never called back, nothing left either.
   let called = false;
@@ -162,7 +144,7 @@ nativeSerialTest('a connect that hangs is cancelled by its timeout: ETIMEDOUT, a
   t.is(relays.size, 1);
   pending.cancel();
   t.is(relays.size, 0);
-  t.deepEqual(newSockets(before), []);
+  t.deepEqual(socketLines(newSockets(before)), []);
   t.false(called);
 });
 

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
@@ -13,6 +12,7 @@ import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';
+import { newSockets, openSockets, socketLines } from '../../helpers/open-sockets.js';
 
 // What only the native relay must get right on its own: the descriptors it shares with libuv's
 // handles, and what JavaScript reads of it without a call per read. The behaviours every data path
@@ -74,24 +74,6 @@ function readAll(s: net.Socket): Promise<Buffer> {
   });
 }
 
-/** This process's sockets, as descriptor → socket inode (see udp-native.spec.ts). */
-function openSockets(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith('socket:')) out.set(fd, target);
-    } catch {
-      // Closed between the listing and the read.
-    }
-  }
-  return out;
-}
-
-function newSockets(before: Map<string, string>, after: Map<string, string>): string[] {
-  return [...after].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} → ${target}`);
-}
-
 nativeSerialTest('every socket of a relayed connection is closed once it ends: by FIN, by a RST from either side, and by destroy()', async (t) => {
   let mode: 'echo' | 'reset' = 'echo';
   const port = await backend(t, (s) => {
@@ -122,8 +104,8 @@ nativeSerialTest('every socket of a relayed connection is closed once it ends: b
   await waitFor('the relay to carry a byte', () => proxy.stats.bytesIn === 5 * 5 + 1 + 1);
   rc.resetAndDestroy();
   await waitFor('every connection to finish', () => proxy.connectionCount() === 0 && proxy.stats.active === 0);
-  await waitFor('no socket of those connections left', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
-  t.deepEqual(newSockets(before, openSockets()), []);
+  await waitFor('no socket of those connections left', () => socketLines(newSockets(before)).length === 0, 5000).catch(() => undefined);
+  t.deepEqual(socketLines(newSockets(before)), []);
   // destroy() of the port resets a running relay and closes its sockets too.
   const d = await connect(front);
   d.write('z');
@@ -134,9 +116,9 @@ nativeSerialTest('every socket of a relayed connection is closed once it ends: b
   d.destroy();
   t.is(proxy.stats.active, 0);
   // The backend closes its side once the RST reaches it.
-  await waitFor('the destroyed relay to leave no socket', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
+  await waitFor('the destroyed relay to leave no socket', () => socketLines(newSockets(before)).length === 0, 5000).catch(() => undefined);
   // The listening socket was closed by destroy() too: one fewer than before is fine, none new.
-  t.deepEqual(newSockets(before, openSockets()), []);
+  t.deepEqual(socketLines(newSockets(before)), []);
 });
 
 nativeSerialTest('relays that end in the same wakeup are each reported once: every FIN delivered, every socket closed, counts exact', async (t) => {
@@ -172,8 +154,8 @@ nativeSerialTest('relays that end in the same wakeup are each reported once: eve
   await waitFor('every client FIN to reach the endpoint', () => ends === n);
   t.is(proxy.stats.bytesIn, 4 * n);
   t.is(proxy.stats.bytesOut, 4 * n);
-  await waitFor('no socket of those connections left', () => newSockets(before, openSockets()).length === 0, 5000).catch(() => undefined);
-  t.deepEqual(newSockets(before, openSockets()), []);
+  await waitFor('no socket of those connections left', () => socketLines(newSockets(before)).length === 0, 5000).catch(() => undefined);
+  t.deepEqual(socketLines(newSockets(before)), []);
 });
 
 nativeTest('a client that resets at once, with or without bytes first (often before its relay starts): the endpoint gets a RST, never a FIN', async (t) => {
