@@ -24,11 +24,9 @@
 #include <sys/socket.h>
 #include <node_api.h>
 #include <uv.h>
+#include "napi_args.h"
 #include "tcp_relay.h"
 
-static void throw_code(napi_env env, const char *code, const char *message) {
-  napi_throw_error(env, code, message);
-}
 
 /* An errno as Node names it (libuv's names are Node's): ECONNREFUSED, EMFILE... */
 static void throw_errno(napi_env env, int err, const char *what) {
@@ -37,15 +35,6 @@ static void throw_errno(napi_env env, int err, const char *what) {
   throw_code(env, uv_err_name(-err), message);
 }
 
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  if (argc < want) {
-    throw_code(env, "ERR_INVALID_ARG_TYPE", "too few arguments");
-    return 0;
-  }
-  return 1;
-}
 
 static instance_t *instance_of(napi_env env) {
   instance_t *inst = NULL;
@@ -98,16 +87,8 @@ static napi_value create_group(napi_env env, napi_callback_info info) {
     throw_code(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
     return NULL;
   }
-  napi_typedarray_type array_type;
-  size_t length = 0;
-  void *data = NULL;
-  bool is_typed = false;
-  napi_is_typedarray(env, argv[1], &is_typed);
-  if (is_typed) napi_get_typedarray_info(env, argv[1], &array_type, &length, &data, NULL, NULL);
-  if (!is_typed || array_type != napi_float64_array || length < TOTAL_COUNT) {
-    throw_code(env, "ERR_INVALID_ARG_TYPE", "totals must be a Float64Array of 2");
-    return NULL;
-  }
+  double *data = get_totals(env, argv[1], TOTAL_COUNT, "totals must be a Float64Array of 2");
+  if (data == NULL) return NULL;
   group_t *g = calloc(1, sizeof *g);
   if (g == NULL) {
     throw_errno(env, ENOMEM, "relay group");
