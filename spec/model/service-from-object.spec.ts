@@ -2,6 +2,7 @@ import test from 'ava';
 import { InvalidObjectError } from '../../lib/errors.js';
 import { serviceFromObject } from '../../lib/model/service-from-object.js';
 import type { ServiceSpec } from '../../lib/model/service.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- objects as YAML gives them, mutated freely by the cases
 
@@ -15,25 +16,7 @@ function service(spec: Obj = {}, metadata: Obj = {}, extra: Obj = {}): Obj {
   };
 }
 
-const DEFAULTS: ServiceSpec = {
-  namespace: 'default',
-  name: 'web',
-  type: 'ClusterIP',
-  clusterIPs: ['10.96.0.10'],
-  headless: false,
-  externalIPs: [],
-  loadBalancerIPs: [],
-  ports: [{ name: '', protocol: 'TCP', port: 80, targetPort: 80, nodePort: 0 }],
-  sessionAffinity: 'None',
-  affinityTimeoutSeconds: 10800,
-  internalTrafficPolicy: 'Cluster',
-  externalTrafficPolicy: 'Cluster',
-  healthCheckNodePort: 0,
-  trafficDistribution: '',
-  labels: {},
-  externalName: '',
-  publishNotReadyAddresses: false,
-};
+const DEFAULTS: ServiceSpec = serviceSpec({ ports: [{ name: '', protocol: 'TCP', port: 80, targetPort: 80, nodePort: 0 }] });
 
 test('a minimal service gets every default', (t) => {
   t.deepEqual(serviceFromObject(service()), DEFAULTS);
