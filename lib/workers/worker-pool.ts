@@ -125,6 +125,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       spn,
       listen: request.listen,
       reusePort,
+      // The listening handles go to the workers unless each binds its own.
+      nativeAccept: reusePort,
       balancer: request.balancer,
       backoff: request.backoff,
       budget: request.budget,

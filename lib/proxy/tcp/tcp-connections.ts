@@ -14,6 +14,7 @@ import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
 import { HandleForwarder, resetHandle } from './handle-forwarder.js';
+import { NativeClient } from './native-client.js';
 import type { NativeDial } from './native-connector.js';
 import { forwardHandles, NativeForwarder } from './native-forwarder.js';
 import { proxyProtocolHeader } from './proxy-protocol-header.js';
@@ -30,6 +31,7 @@ type Connection = PendingDial | Forwarder;
 
 function resetClient(client: Client): void {
   if (client instanceof net.Socket) reset(client);
+  else if (client instanceof NativeClient) client.reset();
   else resetHandle(client);
 }
 
@@ -152,6 +154,60 @@ export class TcpConnections {
       (this.#handleDialer as Dialer<TcpHandle | NativeDial>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
     );
   };
+
+  /**
+   * Clients a native listener accepted in one wakeup (see AcceptOwner in
+   * lib/internals/tcp-native-listener.ts; with their addresses when peers): each is dialed by the
+   * addon and relayed by it, with no handle for either side. Returns whether the next batches
+   * should come with the clients' addresses.
+   */
+  onAccepted(accepted: unknown[], peers: boolean, error: string): boolean {
+    const step = peers ? 3 : 1;
+    for (let i = 0; i < accepted.length; i += step) {
+      const fd = accepted[i] as number;
+      const ip = accepted[i + 1];
+      const client = new NativeClient(fd, peers && typeof ip === 'string' ? { address: ip, port: accepted[i + 2] as number } : undefined);
+      if (!this.#admit(client)) continue;
+      const clientIP = this.#readsClientIP() ? clientIPOf(client) : '';
+      const dialer = this.#handleDialer as Dialer<TcpHandle | NativeDial>;
+      this.#live().set(
+        client,
+        dialer.dial(clientIP, (outcome) => this.#nativeDialed(client, clientIP, outcome)),
+      );
+    }
+    if (error !== '') this.onAcceptError(Object.assign(new Error(`accept ${error}`), { code: error, syscall: 'accept' }));
+    return this.wantsPeers();
+  }
+
+  /** Whether accepted clients' addresses are used: by the balancer, the debug lines or the PROXY header. */
+  wantsPeers(): boolean {
+    return this.#readsClientIP() || this.#policy().proxyProtocol !== undefined;
+  }
+
+  #nativeDialed(client: NativeClient, ip: string, outcome: DialOutcome<TcpHandle | NativeDial>): void {
+    if (outcome.kind !== 'connected') {
+      this.#forget(client);
+      this.#failures().dialFailed(outcome, ip, client, () => client.reset());
+      return;
+    }
+    const upstream = outcome.socket as NativeDial;
+    const version = this.#policy().proxyProtocol;
+    const header = version === undefined ? undefined : this.#proxyHeader(client, version);
+    const forwarder = new NativeForwarder(upstream.relays, client, upstream, this.stats, outcome.endpointStats, this.#forwarderClosed());
+    // In the table first, as on the handle path.
+    this.#live().set(client, forwarder);
+    if ((version !== undefined && header === undefined) || !forwarder.start(header)) {
+      // No header for this client, or the kernel refused the relay: the connection fails, as a
+      // handle client's whose relay cannot start.
+      upstream.close();
+      this.#forget(client);
+      client.reset();
+      return;
+    }
+    if (this.#log.isDebugEnabled()) {
+      this.#log.debug('proxying connection', { service: this.spn, client: formatHostPort(ip, client.peer()?.port ?? 0), endpoint: outcome.endpoint.key, attempts: outcome.attempts });
+    }
+  }
 
   /**
    * Counts a client just accepted, and turns it away (false) when the port is destroyed (closed),

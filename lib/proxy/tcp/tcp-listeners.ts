@@ -2,6 +2,8 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { TCP_HANDLES } from '../../internals/tcp-handles.js';
 import type { TcpHandle, TcpHandles } from '../../internals/tcp-handles.js';
+import { NativeListener } from '../../internals/tcp-native-listener.js';
+import type { AcceptOwner } from '../../internals/tcp-native-listener.js';
 import { listenError } from '../../net/listen-error.js';
 import { whenBound } from '../../net/when-bound.js';
 import type { ListenAddress } from '../proxy-socket.js';
@@ -41,9 +43,31 @@ export function listenOnHandles(
   return listeners;
 }
 
-/** The addresses the kernel bound, of handles and of servers. */
-export function boundAddresses(listeners: readonly TcpHandle[], servers: readonly net.Server[]): ListenAddress[] {
+/**
+ * Binds and listens with the native TCP addon on every address (IP literals only), all or none, as
+ * listenOnHandles. Undefined (nothing opened) where this process has no addon.
+ */
+export function listenNatively(addresses: readonly ListenAddress[], reusePort: boolean, wantsPeers: boolean, owner: AcceptOwner): NativeListener[] | undefined {
+  const listeners: NativeListener[] = [];
+  for (const { host, port, ipv6Only } of addresses) {
+    const listener = NativeListener.listen(host, port, { ipv6Only: ipv6Only === true, reusePort, backlog: BACKLOG, wantsPeers }, owner);
+    if (!(listener instanceof NativeListener)) {
+      for (const l of listeners) l.close();
+      if (listener === undefined) return undefined;
+      throw listenError(host, port, listener);
+    }
+    listeners.push(listener);
+  }
+  return listeners;
+}
+
+/** The addresses the kernel bound, of native listeners, handles and servers. */
+export function boundAddresses(listeners: readonly TcpHandle[], servers: readonly net.Server[], natives: readonly NativeListener[] = []): ListenAddress[] {
   const out: ListenAddress[] = [];
+  for (const listener of natives) {
+    const addr = listener.address();
+    if (addr !== undefined) out.push({ host: addr.address, port: addr.port });
+  }
   for (const handle of listeners) {
     const addr = TCP_HANDLES?.local(handle);
     if (addr !== undefined) out.push({ host: addr.address, port: addr.port });

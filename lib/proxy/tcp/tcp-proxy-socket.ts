@@ -14,7 +14,8 @@ import { ProxyStats } from '../proxy-stats.js';
 import { Dialer, dialTimeouts } from './dialer.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
-import { adopt, boundAddresses, listen, listenOnHandles } from './tcp-listeners.js';
+import { adopt, boundAddresses, listen, listenNatively, listenOnHandles } from './tcp-listeners.js';
+import type { AcceptOwner, NativeListener } from '../../internals/tcp-native-listener.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
 import { nativeConnector } from './native-connector.js';
@@ -67,6 +68,13 @@ export interface TcpProxySocketOptions {
    * allows it and no connector is given; 'net': always on net.Socket (TcpForwarder).
    */
   readonly dataPath?: TcpDataPath;
+  /**
+   * On the 'native' data path, the addon accepts the clients too, on listening sockets of its own
+   * (lib/internals/tcp-native-listener.ts), where this socket binds its addresses itself (IP
+   * literals, no handles from another process). Default true; false keeps libuv's listeners, whose
+   * handles listeningHandles() can give to other processes.
+   */
+  readonly nativeAccept?: boolean;
 }
 
 export type TcpDataPath = 'native' | 'handles' | 'net';
@@ -89,7 +97,7 @@ interface ConnectionOptions {
  * Each client is accepted paused (pauseOnConnect), so nothing it sends is read before its
  * upstream exists; the dial runs asynchronously and never holds up other clients.
  */
-export class TcpProxySocket implements ProxySocket {
+export class TcpProxySocket implements ProxySocket, AcceptOwner {
   readonly spn: ProxySocketKey;
   readonly protocol = 'TCP' as const;
   readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
@@ -102,6 +110,11 @@ export class TcpProxySocket implements ProxySocket {
   #servers: net.Server[] = [];
   /** The listening handles bound without a net.Server (see #listenOnHandles()); closed by close(). */
   #listeners: TcpHandle[] = [];
+  /** The native addon's listeners (see #listenNatively()); closed by close(). */
+  #natives: NativeListener[] = [];
+  readonly #nativeAccept: boolean;
+  /** Whether the native listeners are asked for each client's address (see TcpConnections.onAccepted). */
+  #wantsPeers = false;
   readonly #onHandles: boolean;
   readonly #dataPath: TcpDataPath;
   #starting: Promise<void> | undefined;
@@ -140,6 +153,7 @@ export class TcpProxySocket implements ProxySocket {
     if (options.policy !== undefined) this.setConnectionPolicy(options.policy);
     this.#onHandles = TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined;
     this.#dataPath = !this.#onHandles ? 'net' : options.dataPath !== 'handles' && tcpNativeAvailable() ? 'native' : 'handles';
+    this.#nativeAccept = options.nativeAccept !== false;
     this.#connectionOptions = {
       backoff: options.backoff,
       // Checked now: a bad list is a configuration error at start, not at the first connection.
@@ -204,6 +218,11 @@ export class TcpProxySocket implements ProxySocket {
     return this.#onHandles;
   }
 
+  /** Whether the native addon accepts this port's clients (see TcpProxySocketOptions.nativeAccept). */
+  get acceptsNatively(): boolean {
+    return this.#natives.length > 0;
+  }
+
   /** The data path of this port's established connections (see TcpProxySocketOptions.dataPath). */
   get dataPath(): TcpDataPath {
     return this.#dataPath;
@@ -220,7 +239,7 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   async #open(): Promise<void> {
-    if (this.#listenOnHandles()) return;
+    if (this.#listenNatively() || this.#listenOnHandles()) return;
     this.#opening = true;
     const onConnection = (client: net.Socket): void => this.#conns().onConnection(client);
     const servers = this.#listen.map(() => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, onConnection));
@@ -265,6 +284,31 @@ export class TcpProxySocket implements ProxySocket {
     return true;
   }
 
+  /**
+   * Binds and listens with the native addon, which then accepts the clients too: no handle, no
+   * TCPWrap and no call into JavaScript per listener or per client, one call per batch of clients
+   * accepted in a wakeup. False (nothing done) where it cannot: no addon, another data path,
+   * handles from another process, a host name. Fails as net.Server.listen would, all or none.
+   */
+  #listenNatively(): boolean {
+    if (this.#dataPath !== 'native' || !this.#nativeAccept || this.#handles !== undefined || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
+    const natives = listenNatively(this.#listen, this.#reusePort, this.#wantsPeers, this);
+    if (natives === undefined) return false;
+    this.#natives = natives;
+    this.#logOpened();
+    return true;
+  }
+
+  /** A native listener's batch of clients (AcceptOwner). */
+  accepted(accepted: unknown[], error: string): void {
+    const peers = this.#wantsPeers;
+    const wants = this.#conns().onAccepted(accepted, peers, error);
+    if (wants === peers) return;
+    // The balancer or the policy changed: the next batches come with (or without) addresses.
+    this.#wantsPeers = wants;
+    for (const l of this.#natives) l.wantPeers(wants);
+  }
+
   #logOpened(): void {
     // addresses() asks the kernel (getsockname): not worth it for a line that is not logged.
     if (this.#log.isInfoEnabled()) {
@@ -273,13 +317,14 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   addresses(): ListenAddress[] {
-    return boundAddresses(this.#listeners, this.#servers);
+    return boundAddresses(this.#listeners, this.#servers, this.#natives);
   }
 
   /**
    * The native handles of the open listeners, for another process to accept on as well (sent with
    * child_process send()). Not the net.Server: the receiving side would wrap that in a server with
    * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
+   * None for native listeners (see nativeAccept: false for a socket whose handles are shared).
    */
   listeningHandles(): object[] {
     if (this.#listeners.length > 0) return [...this.#listeners];
@@ -336,12 +381,15 @@ export class TcpProxySocket implements ProxySocket {
     const listeners = this.#listeners;
     this.#listeners = [];
     for (const handle of listeners) handle.close();
+    const natives = this.#natives;
+    this.#natives = [];
+    for (const l of natives) l.close();
     // The sweep goes on while established connections finish (see TcpConnections.#forget).
     if (this.connectionCount() === 0) this.#idle?.stop();
     // Not waiting for the servers' 'close' events: those come only after every connection has
     // ended, and established connections outlive close() on purpose. libuv closes the listening
     // descriptor inside server.close(), so the port is released by now.
-    if (servers.length > 0 || listeners.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
+    if (servers.length > 0 || listeners.length > 0 || natives.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
     this.#closing = Promise.resolve();
     return this.#closing;
   }

@@ -1,0 +1,48 @@
+import { closeNativeClient, nativeSocketAddress } from '../../internals/tcp-native-listener.js';
+import type { Address } from '../../internals/tcp-handles.js';
+
+/**
+ * A client a native listener accepted (lib/internals/tcp-native-listener.ts): its descriptor, and
+ * its address when the listener was asked for it. JavaScript owns the descriptor until a relay
+ * takes it (NativeForwarder, which then closes it); a client turned away before is closed here.
+ */
+export class NativeClient {
+  readonly fd: number;
+  readonly #peer: Address | undefined;
+  #closed = false;
+
+  constructor(fd: number, peer?: Address) {
+    this.fd = fd;
+    this.#peer = peer;
+  }
+
+  /** The client's address: from the accept when it came with it, else asked of the kernel. */
+  peer(): Address | undefined {
+    return this.#peer ?? (this.#closed ? undefined : nativeSocketAddress(this.fd, true));
+  }
+
+  /** The address the client connected to (getsockname); undefined once closed. */
+  local(): Address | undefined {
+    return this.#closed ? undefined : nativeSocketAddress(this.fd, false);
+  }
+
+  /** Closes the client with a RST. Once only: the descriptor's number may be another's after. */
+  reset(): void {
+    this.#close(true);
+  }
+
+  close(): void {
+    this.#close(false);
+  }
+
+  /** A relay took the descriptor: it closes it, never this. */
+  handedOver(): void {
+    this.#closed = true;
+  }
+
+  #close(reset: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeNativeClient(this.fd, reset);
+  }
+}
