@@ -265,48 +265,57 @@ static void close_waiting(instance_t *inst, int fd) {
 }
 
 static void accept_batch(instance_t *inst, listener_t *l) {
-  napi_env env = inst->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value list, value, ip, port;
-  napi_create_array(env, &list);
-  uint32_t k = 0;
-  int err = 0;
-  for (int i = 0; i < ACCEPT_BATCH; i++) {
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    int fd = accept4(l->fd, l->wants_peer ? (struct sockaddr *)&addr : NULL, l->wants_peer ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fds[ACCEPT_BATCH];
+  struct sockaddr_storage addrs[ACCEPT_BATCH];
+  int count = 0, err = 0;
+  while (count < ACCEPT_BATCH) {
+    socklen_t len = sizeof addrs[count];
+    int fd = accept4(l->fd, l->wants_peer ? (struct sockaddr *)&addrs[count] : NULL, l->wants_peer ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       /* A client gone before it was accepted is no error of the port's (libuv skips it too). */
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
       break;
     }
-    napi_create_int32(env, fd, &value);
-    napi_set_element(env, list, k++, value);
+    fds[count++] = fd;
+  }
+  if (err == EMFILE || err == ENFILE) {
+    /*
+     * Each client needs one more descriptor, for its upstream, and the batch took them all: half of
+     * it is let go (closed, as those still waiting), so that the other half can be served. libuv's
+     * accept loop, calling JavaScript (which dials at once) for each client, shares them the same way.
+     */
+    for (int keep = count / 2; count > keep;) close(fds[--count]);
+    close_waiting(inst, l->fd);
+  }
+  if (count == 0 && err == 0) return;
+  napi_env env = inst->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value argv[3], value, ip, port, callback, recv, result;
+  napi_create_array_with_length(env, (size_t)count * (l->wants_peer ? 3 : 1), &argv[1]);
+  uint32_t k = 0;
+  for (int i = 0; i < count; i++) {
+    napi_create_int32(env, fds[i], &value);
+    napi_set_element(env, argv[1], k++, value);
     if (l->wants_peer) {
-      if (!address_values(env, &addr, &ip, &port)) {
+      if (!address_values(env, &addrs[i], &ip, &port)) {
         napi_get_undefined(env, &ip);
         napi_create_uint32(env, 0, &port);
       }
-      napi_set_element(env, list, k++, ip);
-      napi_set_element(env, list, k++, port);
+      napi_set_element(env, argv[1], k++, ip);
+      napi_set_element(env, argv[1], k++, port);
     }
   }
-  if (err == EMFILE || err == ENFILE) close_waiting(inst, l->fd);
-  if (k > 0 || err != 0) {
-    napi_value argv[3], callback, recv, result;
-    napi_get_reference_value(env, l->owner, &argv[0]);
-    argv[1] = list;
-    napi_create_string_utf8(env, err == 0 ? "" : uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[2]);
-    napi_get_reference_value(env, inst->accept_callback, &callback);
-    napi_get_global(env, &recv);
-    /* l may be closed by the call: not used after it. */
-    if (napi_make_callback(env, inst->accept_async, recv, callback, 3, argv, &result) == napi_pending_exception) {
-      napi_value exception;
-      napi_get_and_clear_last_exception(env, &exception);
-      napi_fatal_exception(env, exception);
-    }
+  napi_get_reference_value(env, l->owner, &argv[0]);
+  napi_create_string_utf8(env, err == 0 ? "" : uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[2]);
+  napi_get_reference_value(env, inst->accept_callback, &callback);
+  napi_get_global(env, &recv);
+  /* l may be closed by the call: not used after it. */
+  if (napi_make_callback(env, inst->accept_async, recv, callback, 3, argv, &result) == napi_pending_exception) {
+    napi_value exception;
+    napi_get_and_clear_last_exception(env, &exception);
+    napi_fatal_exception(env, exception);
   }
   napi_close_handle_scope(env, scope);
 }
