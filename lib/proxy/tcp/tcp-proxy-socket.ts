@@ -43,7 +43,7 @@ export interface TcpProxySocketOptions {
    */
   readonly handles?: readonly object[];
   /**
-   * Bind with SO_REUSEPORT (Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
+   * Bind with SO_REUSEPORT (the native addon's listeners, or Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
    * may bind the same address and port with it too, each with an accept queue of its own.
    */
   readonly reusePort?: boolean;
