@@ -16,6 +16,12 @@ export class NativeClient {
     this.#peer = peer;
   }
 
+  /** The client at index i of a native listener's batch: fd, or fd, ip, port with peers (see AcceptOwner). */
+  static accepted(batch: unknown[], i: number, peers: boolean): NativeClient {
+    const ip = peers ? batch[i + 1] : undefined;
+    return new NativeClient(batch[i] as number, typeof ip === 'string' ? { address: ip, port: batch[i + 2] as number } : undefined);
+  }
+
   /** The client's address: from the accept when it came with it, else asked of the kernel. */
   peer(): Address | undefined {
     return this.#peer ?? (this.#closed ? undefined : nativeSocketAddress(this.fd, true));

@@ -166,29 +166,31 @@ export class NativeForwarder implements IdleTracked {
 }
 
 /**
- * Starts forwarding a dialed connection of handles: relayed natively where the port has relays and
- * the relay starts, else by `fallback` (HandleForwarder: the addon is missing, or the kernel
- * refused the relay). Returns the forwarder in charge; undefined when an upstream the addon dialed
- * cannot be relayed (the kernel refused the registration): it is closed then, and the caller resets
- * the client.
+ * Starts forwarding a dialed connection of handles (or of a native client and the addon's
+ * upstream): relayed natively where the port has relays and the relay starts, else by `fallback`
+ * (HandleForwarder of a handle client: the addon is missing, or the kernel refused the relay).
+ * Returns the forwarder in charge; undefined when the relay cannot start and there is no fallback
+ * (an upstream the addon dialed, or a native client): the upstream is closed then, and the caller
+ * resets the client.
  */
 export function forwardHandles(
   relays: TcpRelayGroup<NativeForwarder> | undefined,
-  fallback: HandleForwarder,
+  client: TcpHandle | NativeClient,
+  fallback: HandleForwarder | undefined,
   upstream: TcpHandle | NativeDial,
+  stats: ProxyStats,
   endpointStats: EndpointStats,
   header: Buffer | undefined,
   onClosed: (forwarder: NativeForwarder) => void,
 ): HandleForwarder | NativeForwarder | undefined {
-  if (upstream instanceof NativeDial) {
-    const native = new NativeForwarder(upstream.relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
+  const group = upstream instanceof NativeDial ? upstream.relays : relays;
+  if (group !== undefined) {
+    const native = new NativeForwarder(group, client, upstream, stats, endpointStats, onClosed);
     if (native.start(header)) return native;
+  }
+  if (fallback === undefined || upstream instanceof NativeDial) {
     upstream.close();
     return undefined;
-  }
-  if (relays !== undefined) {
-    const native = new NativeForwarder(relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
-    if (native.start(header)) return native;
   }
   fallback.start(upstream, endpointStats, header);
   return fallback;
