@@ -8,7 +8,7 @@ import type { Address } from '../../internals/tcp-handles.js';
  */
 export class NativeClient {
   readonly fd: number;
-  readonly #peer: Address | undefined;
+  #peer: Address | undefined;
   #closed = false;
 
   constructor(fd: number, peer?: Address) {
@@ -22,9 +22,10 @@ export class NativeClient {
     return new NativeClient(batch[i] as number, typeof ip === 'string' ? { address: ip, port: batch[i + 2] as number } : undefined);
   }
 
-  /** The client's address: from the accept when it came with it, else asked of the kernel. */
+  /** The client's address: from the accept when it came with it, else asked of the kernel (once). */
   peer(): Address | undefined {
-    return this.#peer ?? (this.#closed ? undefined : nativeSocketAddress(this.fd, true));
+    if (this.#peer === undefined && !this.#closed) this.#peer = nativeSocketAddress(this.fd, true);
+    return this.#peer;
   }
 
   /** The address the client connected to (getsockname); undefined once closed. */
