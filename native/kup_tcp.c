@@ -9,6 +9,9 @@
  * timeout or the max connection age, stops a relay (destroy), reads the byte totals (memory shared
  * with it) and each relay's activity on its idle sweep. It is called once per connection, when the
  * relay is over, and closes or resets the two handles then.
+ *
+ * The upstream may be the addon's own socket (tcp_dial.c), and the client too, accepted from a
+ * listener of the addon's (tcp_accept.c): then neither has a handle, and the relay closes both.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -16,10 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <node_api.h>
@@ -29,14 +28,14 @@
 
 
 /* An errno as Node names it (libuv's names are Node's): ECONNREFUSED, EMFILE... */
-static void throw_errno(napi_env env, int err, const char *what) {
+void throw_errno(napi_env env, int err, const char *what) {
   char message[160];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
   throw_code(env, uv_err_name(-err), message);
 }
 
 
-static instance_t *instance_of(napi_env env) {
+instance_t *instance_of(napi_env env) {
   instance_t *inst = NULL;
   napi_get_instance_data(env, (void **)&inst);
   return inst;
@@ -67,7 +66,7 @@ static void group_finalize(napi_env env, void *data, void *hint) {
   if (g->relays == 0 && g->reporting == 0) free_group(env, g);
 }
 
-static group_t *get_group(napi_env env, napi_value v) {
+group_t *get_group(napi_env env, napi_value v) {
   group_t *g = NULL;
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, (void **)&g) != napi_ok || g == NULL) {
@@ -119,7 +118,7 @@ static int get_fd(napi_env env, napi_value v, int *out, const char *name) {
 }
 
 /* A relay of g in a free slot, not yet counted (see adopt); NULL with an exception thrown. */
-static relay_t *new_relay(napi_env env, group_t *g) {
+relay_t *new_relay(napi_env env, group_t *g) {
   if (g->closed) {
     throw_code(env, "ERR_TCP_NATIVE_CLOSED", "the relay group is closed");
     return NULL;
@@ -153,7 +152,7 @@ static void set_directions(relay_t *r, int client_fd) {
 }
 
 /* The relay takes its slot and is counted; its id for JavaScript. */
-static napi_value adopt(napi_env env, relay_t *r, napi_value owner) {
+napi_value adopt(napi_env env, relay_t *r, napi_value owner) {
   instance_t *inst = r->inst;
   inst->free_count--;
   inst->slots[r->slot] = r;
@@ -196,80 +195,6 @@ static napi_value start_relay(napi_env env, napi_callback_info info) {
   return adopt(env, r, argv[3]);
 }
 
-/*
- * dial(group, ip, port, owner) → id: a socket of the addon's own connects to the endpoint, watched
- * in the relays' epoll set; its end comes to the group's callback as owner and '' (connected: call
- * attach) or the errno's name. Throws with the errno's name when the socket cannot be made or the
- * connect fails at once (nothing left open then).
- */
-static napi_value start_dial(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
-  group_t *g = get_group(env, argv[0]);
-  if (g == NULL) return NULL;
-  char ip[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  size_t ip_len = 0;
-  int32_t port = -1;
-  struct sockaddr_storage addr;
-  memset(&addr, 0, sizeof addr);
-  socklen_t addr_len = 0;
-  if (napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, &ip_len) == napi_ok && ip_len < sizeof ip - 1) {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-      v4->sin_family = AF_INET;
-      addr_len = sizeof *v4;
-    } else {
-      /* A link-local address may name its interface: fe80::1%eth0 (or %2). */
-      char *zone = strchr(ip, '%');
-      if (zone != NULL) *zone++ = '\0';
-      if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        addr_len = sizeof *v6;
-        if (zone != NULL) {
-          char *end = NULL;
-          unsigned long index = strtoul(zone, &end, 10);
-          v6->sin6_scope_id = *zone != '\0' && *end == '\0' ? (uint32_t)index : if_nametoindex(zone);
-          if (v6->sin6_scope_id == 0) addr_len = 0;
-        }
-      }
-    }
-  }
-  if (addr_len == 0) {
-    throw_code(env, "ERR_INVALID_ARG_VALUE", "endpoint ip must be an IPv4 or IPv6 address");
-    return NULL;
-  }
-  if (napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535) {
-    throw_code(env, "ERR_INVALID_ARG_VALUE", "endpoint port must be an integer from 1 to 65535");
-    return NULL;
-  }
-  if (addr.ss_family == AF_INET) ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port);
-  else ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)port);
-  relay_t *r = new_relay(env, g);
-  if (r == NULL) return NULL;
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int err = fd < 0 ? errno : 0;
-  if (err == 0) {
-    /* As every upstream of the proxy: small writes (a request) go out at once. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&addr, addr_len) != 0 && errno != EINPROGRESS) err = errno;
-  }
-  if (err == 0) {
-    r->upstream_fd = fd;
-    r->owns_upstream = 1;
-    r->stage = STAGE_CONNECTING;
-    err = dial_watch(r);
-  }
-  if (err != 0) {
-    if (fd >= 0) close(fd);
-    free(r);
-    throw_errno(env, err, "connect");
-    return NULL;
-  }
-  return adopt(env, r, argv[3]);
-}
-
 static relay_t *get_relay(napi_env env, napi_value v) {
   double id = -1;
   if (napi_get_value_double(env, v, &id) != napi_ok) {
@@ -280,13 +205,14 @@ static relay_t *get_relay(napi_env env, napi_value v) {
 }
 
 /*
- * attach(id, clientFd, owner, header: Buffer | undefined): a connected dial starts relaying with
- * the client (owner is the connection from now on). Throws with the errno's name when it cannot
- * (the dial stays as it was: stop() closes it).
+ * attach(id, clientFd, owner, header: Buffer | undefined, ownsClient): a connected dial starts
+ * relaying with the client (owner is the connection from now on; with ownsClient, a client the
+ * addon accepted, the relay closes the client at its end too). Throws with the errno's name when
+ * it cannot (the dial stays as it was: stop() closes it; the client is still the caller's).
  */
 static napi_value attach_client(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!get_args(env, info, 4, argv)) return NULL;
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
   relay_t *r = get_relay(env, argv[0]);
   if (r == NULL || r->stage != STAGE_CONNECTED) {
     throw_code(env, "ERR_TCP_NATIVE_STATE", "relay id is not a connected dial");
@@ -297,6 +223,8 @@ static napi_value attach_client(napi_env env, napi_callback_info info) {
   void *header = NULL;
   size_t header_len = 0;
   get_header(env, argv[3], &header, &header_len);
+  bool owns_client = false;
+  napi_get_value_bool(env, argv[4], &owns_client);
   set_directions(r, client_fd);
   r->stage = STAGE_RELAYING;
   int err = relay_start(r, header, header_len);
@@ -306,6 +234,7 @@ static napi_value attach_client(napi_env env, napi_callback_info info) {
     throw_errno(env, err, "relay");
     return NULL;
   }
+  r->owns_client = owns_client;
   napi_delete_reference(env, r->owner);
   napi_create_reference(env, argv[2], 1, &r->owner);
   return NULL;
@@ -376,8 +305,12 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
     close(inst->pipe_pool[i][0]);
     close(inst->pipe_pool[i][1]);
   }
+  if (inst->reserve_fd >= 0) close(inst->reserve_fd);
   free(inst->scratch);
   free(inst->free_slots);
+  free(inst->listeners);
+  free(inst->listener_free);
+  free(inst->listener_generations);
   free(inst->generations);
 }
 
@@ -385,6 +318,7 @@ static napi_value init(napi_env env, napi_value exports) {
   instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
   inst->env = env;
+  inst->reserve_fd = -1;
   inst->scratch = malloc(SCRATCH_SIZE);
   inst->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (inst->scratch == NULL || inst->epoll_fd < 0 || napi_get_uv_event_loop(env, &inst->loop) != napi_ok ||
@@ -411,6 +345,13 @@ static napi_value init(napi_env env, napi_value exports) {
       {"activity", NULL, relay_activity, NULL, NULL, NULL, napi_default, NULL},
       {"writing", NULL, relay_writing, NULL, NULL, NULL, napi_default, NULL},
       {"relayCount", NULL, relay_count, NULL, NULL, NULL, napi_default, NULL},
+      {"acceptWith", NULL, accept_with, NULL, NULL, NULL, napi_default, NULL},
+      {"listen", NULL, start_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"unlisten", NULL, stop_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"listenerAddress", NULL, listener_address, NULL, NULL, NULL, napi_default, NULL},
+      {"wantPeers", NULL, want_peers, NULL, NULL, NULL, napi_default, NULL},
+      {"closeClient", NULL, close_client, NULL, NULL, NULL, napi_default, NULL},
+      {"address", NULL, socket_address, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

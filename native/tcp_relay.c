@@ -118,9 +118,10 @@ static int is_complete(const relay_t *r) {
   return r->up.src_ended && r->up.shut && r->down.src_ended && r->down.shut;
 }
 
-/* Releases what the relay holds and its slot; its client descriptor is JavaScript's to close, its
- * upstream too unless the addon dialed it (closed here, reset when the end says so). The group
- * is freed with its last relay once JavaScript let go of it, unless keep_group (it is called next). */
+/* Releases what the relay holds and its slot; its client descriptor is JavaScript's to close unless
+ * the addon accepted it, its upstream too unless the addon dialed it (closed here, reset when the
+ * end says so). The group is freed with its last relay once JavaScript let go of it, unless
+ * keep_group (it is called next). */
 static void release(relay_t *r, int keep_group) {
   instance_t *inst = r->inst;
   group_t *g = r->group;
@@ -130,6 +131,14 @@ static void release(relay_t *r, int keep_group) {
   r->up.pending = r->down.pending = NULL;
   put_pipe(inst, &r->up);
   put_pipe(inst, &r->down);
+  if (r->owns_client && r->client_fd >= 0) {
+    if (r->finish_flags & RESET_CLIENT) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(r->client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(r->client_fd);
+    r->client_fd = -1;
+  }
   if (r->owns_upstream && r->upstream_fd >= 0) {
     /* Its close also takes it out of the epoll set: no EPOLL_CTL_DEL. */
     if (r->finish_flags & RESET_UPSTREAM) {
@@ -210,7 +219,7 @@ static void finish(relay_t *r, int flags) {
 
 void relay_stop(relay_t *r) {
   /* An upstream the addon dialed: reset if it was relaying (JavaScript's destroy() resets both peers). */
-  if (r->stage == STAGE_RELAYING) r->finish_flags = RESET_UPSTREAM;
+  if (r->stage == STAGE_RELAYING) r->finish_flags = RESET_UPSTREAM | (r->owns_client ? RESET_CLIENT : 0);
   release(r, 0);
 }
 
@@ -485,6 +494,7 @@ void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   }
   for (int i = 0; i < n; i++) {
     uint64_t data = inst->events[i].data.u64;
+    if (listener_event(inst, data)) continue;
     relay_t *r = event_relay(inst, data);
     if (r == NULL) continue;
     if (r->stage == STAGE_RELAYING) on_event(r, (int)(data & 1), inst->events[i].events);
@@ -493,6 +503,7 @@ void on_epoll_readable(uv_poll_t *handle, int status, int events) {
   }
   inst->in_wakeup = 0;
   report_finished(inst);
+  accept_ready(inst);
 }
 
 int relay_start(relay_t *r, const unsigned char *header, size_t header_len) {

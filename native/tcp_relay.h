@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <node_api.h>
 #include <uv.h>
 
@@ -83,6 +84,8 @@ typedef struct relay {
   int stage;
   /* The addon made the upstream socket (dial): it closes it itself at the end, JavaScript never sees it. */
   int owns_upstream;
+  /* The client was accepted by the addon (tcp_accept.c): closed here at the end too. */
+  int owns_client;
   /* How the connect ended, for JavaScript: 0, or the errno it failed with. */
   int dial_error;
   /* What the end asks of the descriptors (enum finish_flags), until JavaScript is told. */
@@ -112,6 +115,18 @@ typedef struct instance {
   int in_wakeup;
   relay_t *done[DONE_MAX];
   uint32_t done_count;
+  /* tcp_accept.c: the listeners (by slot, as the relays), where their batches go, and the
+   * listeners' events of the wakeup, accepted from once the relays' ends are reported. */
+  struct listener **listeners;
+  uint32_t *listener_generations;
+  uint32_t listener_count;
+  uint32_t *listener_free;
+  uint32_t listener_free_count;
+  napi_ref accept_callback;
+  napi_async_context accept_async;
+  int reserve_fd;
+  uint64_t ready[EVENT_BATCH];
+  uint32_t ready_count;
 } instance_t;
 
 /* What a relay's end tells JavaScript: the descriptors to reset (SO_LINGER 0) rather than close. */
@@ -137,6 +152,37 @@ void relay_end(relay_t *r, direction_t *d, int drop);
 void relay_stop(relay_t *r);
 void on_epoll_readable(uv_poll_t *handle, int status, int events);
 void free_group(napi_env env, group_t *g);
+
+/* What listen() is asked for. */
+enum listen_flags { LISTEN_IPV6_ONLY = 1, LISTEN_REUSE_PORT = 2 };
+
+/* tcp_accept.c: a listener's event of a wakeup is kept (1; 0: not a listener's), and accept_ready
+ * then accepts from each listener, one call into JavaScript per listener. */
+int listener_event(instance_t *inst, uint64_t data);
+void accept_ready(instance_t *inst);
+napi_value start_listen(napi_env env, napi_callback_info info);
+napi_value stop_listen(napi_env env, napi_callback_info info);
+napi_value listener_address(napi_env env, napi_callback_info info);
+napi_value want_peers(napi_env env, napi_callback_info info);
+napi_value accept_with(napi_env env, napi_callback_info info);
+napi_value close_client(napi_env env, napi_callback_info info);
+
+/* tcp_dial.c */
+napi_value start_dial(napi_env env, napi_callback_info info);
+
+/* tcp_address.c: ip and port into addr (its length; 0 with an error thrown naming `what`), and back. */
+socklen_t parse_address(napi_env env, napi_value ip, napi_value port, int32_t min_port, struct sockaddr_storage *addr, const char *what);
+int address_values(napi_env env, const struct sockaddr_storage *addr, napi_value *ip, napi_value *port);
+napi_value socket_address(napi_env env, napi_callback_info info);
+
+/* kup_tcp.c: what the functions JavaScript calls share. */
+void throw_errno(napi_env env, int err, const char *what);
+instance_t *instance_of(napi_env env);
+group_t *get_group(napi_env env, napi_value v);
+/* A relay of g in a free slot, not yet counted (see adopt); NULL with an exception thrown. */
+relay_t *new_relay(napi_env env, group_t *g);
+/* The relay takes its slot and is counted; its id for JavaScript. */
+napi_value adopt(napi_env env, relay_t *r, napi_value owner);
 
 /* kup_tcp.c: the one way back into JavaScript: onFinished([owner, flags, owner, flags...]) once per
  * group with ended relays (flags) and ended dials (a string: '' connected, or the errno's name). */

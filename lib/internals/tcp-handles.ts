@@ -200,7 +200,7 @@ function make(b: TcpBindings): TcpHandles {
 }
 
 /** The error net.Server emits for a failed bind or listen: `listen EADDRINUSE: address already in use 127.0.0.1:80`. */
-function listenException(errno: number, address: string, port: number): Error {
+export function listenException(errno: number, address: string, port: number): Error {
   const [code, message] = getSystemErrorMap().get(errno) ?? ['UNKNOWN', 'unknown error'];
   const details = port > 0 ? ` ${address}:${port}` : ` ${address}`;
   const ex = new Error(`listen ${code}: ${message}${details}`) as NodeJS.ErrnoException;

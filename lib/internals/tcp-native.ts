@@ -25,13 +25,23 @@ interface Binding {
   createGroup(onFinished: (ended: unknown[]) => void, totals: Float64Array): object;
   relay(group: object, clientFd: number, upstreamFd: number, owner: object, header: Buffer | undefined): number;
   dial(group: object, ip: string, port: number, owner: object): number;
-  attach(id: number, clientFd: number, owner: object, header: Buffer | undefined): void;
+  attach(id: number, clientFd: number, owner: object, header: Buffer | undefined, ownsClient: boolean): void;
   end(id: number, direction: number, drop: boolean): boolean;
   stop(id: number): boolean;
   activity(id: number): number;
   writing(id: number, direction: number): boolean;
   relayCount(group: object): number;
+  // The listeners (see tcp-native-listener.ts).
+  acceptWith(onAccepted: (owner: object, accepted: unknown[], error: string) => void): void;
+  listen(ip: string, port: number, flags: number, backlog: number, owner: object, wantsPeers: boolean): number;
+  unlisten(id: number): boolean;
+  listenerAddress(id: number): [string, number] | undefined;
+  wantPeers(id: number, yes: boolean): void;
+  closeClient(fd: number, reset: boolean): void;
+  address(fd: number, peer: boolean): [string, number] | undefined;
 }
+
+export type { Binding as TcpNativeBinding };
 
 /** The directions of a relay, as the addon numbers them. */
 export const CLIENT_TO_UPSTREAM = 0;
@@ -40,9 +50,27 @@ export const UPSTREAM_TO_CLIENT = 1;
 export const RESET_CLIENT = 1;
 export const RESET_UPSTREAM = 2;
 
-const ADDON = new NativeAddon<Binding>('kup_tcp.node', 'KUP_TCP_NATIVE', ['createGroup', 'relay', 'dial', 'attach', 'end', 'stop', 'activity', 'writing', 'relayCount']);
+const ADDON = new NativeAddon<Binding>('kup_tcp.node', 'KUP_TCP_NATIVE', [
+  'createGroup',
+  'relay',
+  'dial',
+  'attach',
+  'end',
+  'stop',
+  'activity',
+  'writing',
+  'relayCount',
+  'acceptWith',
+  'listen',
+  'unlisten',
+  'listenerAddress',
+  'wantPeers',
+  'closeClient',
+  'address',
+]);
 
-function nativeBinding(): Binding | null {
+/** The addon's functions, or null where this process has none. */
+export function nativeBinding(): Binding | null {
   return ADDON.binding;
 }
 
@@ -127,11 +155,12 @@ export class TcpRelayGroup<Owner extends object> {
 
   /**
    * A connected dial relays with the client from now on (header first to the upstream), and tells
-   * owner of its end; the addon closes the upstream then. Throws an Error with the errno's code when
-   * it cannot start (the dial is unchanged: stop(id) closes it).
+   * owner of its end; the addon closes the upstream then, and the client too when ownsClient (one
+   * it accepted, see tcp-native-listener.ts). Throws an Error with the errno's code when it cannot
+   * start (the dial is unchanged: stop(id) closes it; the client is still the caller's).
    */
-  attach(id: number, clientFd: number, owner: Owner, header?: Buffer): void {
-    this.#binding.attach(id, clientFd, owner, header);
+  attach(id: number, clientFd: number, owner: Owner, header?: Buffer, ownsClient = false): void {
+    this.#binding.attach(id, clientFd, owner, header, ownsClient);
   }
 
   /** A FIN to the direction's destination after what is pending for it; drop: what its source sends later is dropped. */

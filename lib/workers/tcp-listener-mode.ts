@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { InvalidConfigError } from '../errors.js';
+import { NativeListener } from '../internals/tcp-native-listener.js';
 
 /**
  * How worker processes accept on a TCP service port.
@@ -8,7 +9,9 @@ import { InvalidConfigError } from '../errors.js';
  * - `reuse-port`: every process binds the port itself with SO_REUSEPORT, so each has a listening
  *   socket and an accept queue of its own, and the kernel spreads new connections over them (by a
  *   hash of the 4-tuple). No process wakes for a connection another one takes, and no listening
- *   handle crosses the IPC channel. Needs `reusePort` in `net.Server.listen()`: Node >= 22.12.
+ *   handle crosses the IPC channel. Needs `reusePort` in `net.Server.listen()` (Node >= 22.12), or
+ *   the native TCP addon, whose listeners bind with SO_REUSEPORT on any Node version (a port on
+ *   the native data path listens natively, see TcpProxySocketOptions.nativeAccept).
  * - `shared-handle`: this process binds the port and sends the listening handle to every worker,
  *   so all processes accept from one queue. Works on every Node version.
  */
@@ -55,11 +58,27 @@ function listenReusingPort(server: net.Server, port: number): Promise<void> {
   });
 }
 
+/**
+ * Whether the native TCP addon's listeners bind with SO_REUSEPORT here: two bind the same loopback
+ * port with it. False where this process has no addon.
+ */
+export function nativeReusePortSupported(): boolean {
+  const options = { ipv6Only: false, reusePort: true, backlog: 1, wantsPeers: false };
+  const owner = { accepted: (): void => {} };
+  const first = NativeListener.listen('127.0.0.1', 0, options, owner);
+  if (!(first instanceof NativeListener)) return false;
+  const second = NativeListener.listen('127.0.0.1', first.address()?.port ?? 0, options, owner);
+  first.close();
+  if (!(second instanceof NativeListener)) return false;
+  second.close();
+  return true;
+}
+
 /** The mode a pool uses: `auto` probes; `reuse-port` where the probe says no is a configuration error. */
 export async function resolveTcpListenerMode(option: TcpListenerModeOption): Promise<TcpListenerMode> {
   if (option === 'shared-handle') return option;
-  const supported = await reusePortSupported();
+  const supported = nativeReusePortSupported() || (await reusePortSupported());
   if (supported) return 'reuse-port';
   if (option === 'auto') return 'shared-handle';
-  throw new InvalidConfigError([`workers: tcpListeners 'reuse-port' needs SO_REUSEPORT in net.Server.listen() (Node >= 22.12); this is Node ${process.versions.node}`]);
+  throw new InvalidConfigError([`workers: tcpListeners 'reuse-port' needs SO_REUSEPORT in net.Server.listen() (Node >= 22.12) or the native TCP addon; this is Node ${process.versions.node}`]);
 }

@@ -39,8 +39,8 @@ const log = logger('workers');
 
 /**
  * The data path on several cores: worker processes that accept on the same TCP ports as this one
- * and proxy with replicas of this process's balancer. Where Node binds with SO_REUSEPORT (>= 22.12)
- * every process binds each port itself (this one first, so port 0 and port ranges are decided here)
+ * and proxy with replicas of this process's balancer. Where Node (>= 22.12) or the native TCP
+ * addon binds with SO_REUSEPORT every process binds each port itself (this one first, so port 0 and port ranges are decided here)
  * and has an accept queue of its own; elsewhere the workers accept on this process's listening
  * handles, one queue for all. Either way the kernel spreads connections over the processes.
  *
@@ -125,6 +125,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
       spn,
       listen: request.listen,
       reusePort,
+      // The listening handles go to the workers unless each binds its own.
+      nativeAccept: reusePort,
       balancer: request.balancer,
       backoff: request.backoff,
       budget: request.budget,

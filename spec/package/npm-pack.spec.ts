@@ -41,6 +41,8 @@ test('the package holds the compiled bin and lib, the native sources, README and
   t.deepEqual(files, expected);
   t.true(files.includes('native/kup_udp.c'));
   t.true(files.includes('native/kup_tcp.c'));
+  // The TCP addon's accept and dial are sources of their own (binding.gyp lists them).
+  for (const source of ['tcp_accept.c', 'tcp_dial.c', 'tcp_address.c']) t.true(files.includes(`native/${source}`), source);
   // Loaded by path at run time rather than imported, so a files list that missed them would still build.
   t.true(files.includes('dist/lib/source/manifest-parse-worker.js'));
   t.true(files.includes('dist/lib/workers/worker-main.js'));

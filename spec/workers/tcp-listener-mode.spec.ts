@@ -7,7 +7,8 @@ import { InvalidConfigError } from '../../lib/errors.js';
 import { makeEndpoint } from '../../lib/model/endpoint.js';
 import { servicePortName } from '../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../lib/proxy/endpoint-backoff.js';
-import { reusePortSupported } from '../../lib/workers/tcp-listener-mode.js';
+import { tcpNativeAvailable } from '../../lib/internals/tcp-native.js';
+import { nativeReusePortSupported, reusePortSupported } from '../../lib/workers/tcp-listener-mode.js';
 import type { TcpListenerMode, TcpListenerModeOption } from '../../lib/workers/tcp-listener-mode.js';
 import { WorkerPool } from '../../lib/workers/worker-pool.js';
 import { closeAll, connectUntilOwnedBy, echoConnection } from '../helpers/echo-connections.js';
@@ -24,8 +25,10 @@ const blocks = { next: 100 };
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 /** net.Server.listen({ reusePort }) arrived in Node 23.1 and 22.12. */
 const nodeHasReusePort = major > 22 || (major === 22 && minor >= 12);
-/** Both paths where Node has both; the shared handle alone where it has only that. */
-const modes: TcpListenerMode[] = nodeHasReusePort ? ['reuse-port', 'shared-handle'] : ['shared-handle'];
+/** The native TCP addon's listeners bind with SO_REUSEPORT on any Node version. */
+const reusePortHere = nodeHasReusePort || tcpNativeAvailable();
+/** Both paths where this process has both; the shared handle alone where it has only that. */
+const modes: TcpListenerMode[] = reusePortHere ? ['reuse-port', 'shared-handle'] : ['shared-handle'];
 
 async function backend<T extends Backend>(t: ExecutionContext, b: Promise<T>): Promise<T> {
   const started = await b;
@@ -87,13 +90,14 @@ async function echoService(t: ExecutionContext, ip: (host: number) => string, mo
   return { ...fx, workers };
 }
 
-test('the probe finds SO_REUSEPORT exactly where Node has it; auto picks it there and the shared handle elsewhere', async (t) => {
+test('the probes find SO_REUSEPORT exactly where Node or the native addon has it; auto picks it there and the shared handle elsewhere', async (t) => {
   t.is(await reusePortSupported(), nodeHasReusePort);
+  t.is(nativeReusePortSupported(), tcpNativeAvailable());
   const auto = pool(t, 'auto');
   await auto.start();
-  t.is(auto.tcpListenerMode, nodeHasReusePort ? 'reuse-port' : 'shared-handle');
+  t.is(auto.tcpListenerMode, reusePortHere ? 'reuse-port' : 'shared-handle');
   const asked = pool(t, 'reuse-port');
-  if (nodeHasReusePort) {
+  if (reusePortHere) {
     await asked.start();
     t.is(asked.tcpListenerMode, 'reuse-port');
   } else {

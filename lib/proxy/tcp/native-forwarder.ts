@@ -4,10 +4,11 @@ import type { EndpointStats, ProxyStats } from '../proxy-stats.js';
 import type { IdleTracked } from './idle-sweep.js';
 import { resetHandle } from './handle-forwarder.js';
 import type { HandleForwarder } from './handle-forwarder.js';
+import { NativeClient } from './native-client.js';
 import { NativeDial } from './native-connector.js';
 
-/** The descriptor of a libuv stream handle (Node's handles have it on Linux); -1 where there is none. */
-function descriptorOf(h: TcpHandle): number {
+/** The descriptor of a libuv stream handle (Node's handles have it on Linux) or a native client; -1 where there is none. */
+function descriptorOf(h: TcpHandle | NativeClient): number {
   const fd = (h as unknown as { fd?: unknown }).fd;
   return typeof fd === 'number' ? fd : -1;
 }
@@ -17,13 +18,14 @@ function descriptorOf(h: TcpHandle): number {
  * the addon moves the bytes with HandleForwarder's rules (half-close both ways, one buffer of
  * backpressure, a RST to one side for an error on the other); this keeps what JavaScript owns: the
  * two handles (idle while the addon relays their descriptors, closed when it is over), the active
- * counts, the idle timeout and the max connection age.
+ * counts, the idle timeout and the max connection age. A client the addon accepted (NativeClient)
+ * and an upstream it dialed (NativeDial) have no handle: the addon closes them.
  *
  * The idle sweep learns of traffic without a call per read: it reads the relay's activity counter
  * once per sweep (idleTicks).
  */
 export class NativeForwarder implements IdleTracked {
-  readonly client: TcpHandle;
+  readonly client: TcpHandle | NativeClient;
   /** A libuv handle JavaScript connected, or the addon's own socket (NativeDial: closed by the addon). */
   readonly upstream: TcpHandle | NativeDial;
   readonly stats: ProxyStats;
@@ -41,7 +43,7 @@ export class NativeForwarder implements IdleTracked {
 
   constructor(
     relays: TcpRelayGroup<NativeForwarder>,
-    client: TcpHandle,
+    client: TcpHandle | NativeClient,
     upstream: TcpHandle | NativeDial,
     stats: ProxyStats,
     endpointStats: EndpointStats,
@@ -62,13 +64,19 @@ export class NativeForwarder implements IdleTracked {
    * connection then stays with HandleForwarder, which starts reading again.
    */
   start(header?: Buffer): boolean {
-    const clientFd = descriptorOf(this.client);
+    const client = this.client;
+    const clientFd = descriptorOf(client);
     const upstream = this.upstream;
     if (clientFd < 0) return false;
     try {
       if (upstream instanceof NativeDial) {
-        this.#relays.attach(upstream.id, clientFd, this, header);
+        const owned = client instanceof NativeClient;
+        this.#relays.attach(upstream.id, clientFd, this, header, owned);
+        if (owned) client.handedOver();
         this.#id = upstream.id;
+      } else if (client instanceof NativeClient) {
+        // Not made: a native client's upstream is always dialed by the addon.
+        return false;
       } else {
         const upstreamFd = descriptorOf(upstream);
         if (upstreamFd < 0) return false;
@@ -139,8 +147,12 @@ export class NativeForwarder implements IdleTracked {
   finished(flags: number): void {
     if (this.#closed) return;
     this.#closed = true;
-    if ((flags & RESET_CLIENT) !== 0) resetHandle(this.client);
-    else this.client.close();
+    const client = this.client;
+    // A client the addon accepted was closed (or reset) by it.
+    if (!(client instanceof NativeClient)) {
+      if ((flags & RESET_CLIENT) !== 0) resetHandle(client);
+      else client.close();
+    }
     const upstream = this.upstream;
     // The addon closed (or reset) a socket it dialed itself.
     if (!(upstream instanceof NativeDial)) {
@@ -154,29 +166,31 @@ export class NativeForwarder implements IdleTracked {
 }
 
 /**
- * Starts forwarding a dialed connection of handles: relayed natively where the port has relays and
- * the relay starts, else by `fallback` (HandleForwarder: the addon is missing, or the kernel
- * refused the relay). Returns the forwarder in charge; undefined when an upstream the addon dialed
- * cannot be relayed (the kernel refused the registration): it is closed then, and the caller resets
- * the client.
+ * Starts forwarding a dialed connection of handles (or of a native client and the addon's
+ * upstream): relayed natively where the port has relays and the relay starts, else by `fallback`
+ * (HandleForwarder of a handle client: the addon is missing, or the kernel refused the relay).
+ * Returns the forwarder in charge; undefined when the relay cannot start and there is no fallback
+ * (an upstream the addon dialed, or a native client): the upstream is closed then, and the caller
+ * resets the client.
  */
 export function forwardHandles(
   relays: TcpRelayGroup<NativeForwarder> | undefined,
-  fallback: HandleForwarder,
+  client: TcpHandle | NativeClient,
+  fallback: HandleForwarder | undefined,
   upstream: TcpHandle | NativeDial,
+  stats: ProxyStats,
   endpointStats: EndpointStats,
   header: Buffer | undefined,
   onClosed: (forwarder: NativeForwarder) => void,
 ): HandleForwarder | NativeForwarder | undefined {
-  if (upstream instanceof NativeDial) {
-    const native = new NativeForwarder(upstream.relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
+  const group = upstream instanceof NativeDial ? upstream.relays : relays;
+  if (group !== undefined) {
+    const native = new NativeForwarder(group, client, upstream, stats, endpointStats, onClosed);
     if (native.start(header)) return native;
+  }
+  if (fallback === undefined || upstream instanceof NativeDial) {
     upstream.close();
     return undefined;
-  }
-  if (relays !== undefined) {
-    const native = new NativeForwarder(relays, fallback.client, upstream, fallback.stats, endpointStats, onClosed);
-    if (native.start(header)) return native;
   }
   fallback.start(upstream, endpointStats, header);
   return fallback;

@@ -8,15 +8,15 @@ import type { ProxyProtocolVersion } from '../../model/proxy-protocol-annotation
 import type { ProxySocketKey } from '../../model/service-port-name.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { ProxyStats } from '../proxy-stats.js';
-import { clientIPOf, clientLocal, clientPeer } from './accepted-client.js';
+import { acceptException, clientIPOf, clientPeer, clientProxyHeader, resetClient } from './accepted-client.js';
 import type { AcceptedClient } from './accepted-client.js';
 import { ConnectionFailures } from './connection-failures.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
 import type { Dialer, DialOutcome, PendingDial } from './dialer.js';
-import { HandleForwarder, resetHandle } from './handle-forwarder.js';
+import { HandleForwarder } from './handle-forwarder.js';
+import { NativeClient } from './native-client.js';
 import type { NativeDial } from './native-connector.js';
 import { forwardHandles, NativeForwarder } from './native-forwarder.js';
-import { proxyProtocolHeader } from './proxy-protocol-header.js';
 import { reset, TcpForwarder } from './tcp-forwarder.js';
 
 /** Descriptors a proxied connection holds: the client's and the upstream's. */
@@ -27,11 +27,6 @@ function ignore(): void {}
 type Client = AcceptedClient;
 type Forwarder = TcpForwarder | HandleForwarder | NativeForwarder;
 type Connection = PendingDial | Forwarder;
-
-function resetClient(client: Client): void {
-  if (client instanceof net.Socket) reset(client);
-  else resetHandle(client);
-}
 
 function isForwarder(conn: Connection): conn is Forwarder {
   return conn instanceof HandleForwarder || conn instanceof NativeForwarder || conn instanceof TcpForwarder;
@@ -141,17 +136,36 @@ export class TcpConnections {
   /** A connection accepted as a libuv handle (see dataPath): as #onConnection, on the handle path. */
   readonly onHandle = (error: string | undefined, client: TcpHandle | undefined): void => {
     if (error !== undefined || client === undefined) {
-      this.onAcceptError(Object.assign(new Error(`accept ${error}`), { code: error, syscall: 'accept' }));
+      this.#failures().acceptError(acceptException(error));
       return;
     }
-    if (!this.#admit(client)) return;
+    if (this.#admit(client)) this.#dialHandle(client, new HandleForwarder(client, this.stats, this.#forwarderClosed()));
+  };
+
+  /**
+   * Clients a native listener accepted in one wakeup (see AcceptOwner in
+   * lib/internals/tcp-native-listener.ts; with their addresses when peers): each is dialed by the
+   * addon and relayed by it, with no handle for either side. Returns whether the next batches
+   * should come with the clients' addresses: the balancer, the debug lines or the PROXY header use them.
+   */
+  onAccepted(accepted: unknown[], peers: boolean, error: string): boolean {
+    for (let i = 0; i < accepted.length; i += peers ? 3 : 1) {
+      const client = NativeClient.accepted(accepted, i, peers);
+      if (this.#admit(client)) this.#dialHandle(client, undefined);
+    }
+    if (error !== '') this.#failures().acceptError(acceptException(error));
+    return this.#readsClientIP() || this.#policy().proxyProtocol !== undefined;
+  }
+
+  /** Dials for a handle client (its HandleForwarder made) or a native one (undefined). */
+  #dialHandle(client: TcpHandle | NativeClient, forwarder: HandleForwarder | undefined): void {
     const ip = this.#readsClientIP() ? clientIPOf(client) : '';
-    const forwarder = new HandleForwarder(client, this.stats, this.#forwarderClosed());
+    const dialer = this.#handleDialer as Dialer<TcpHandle | NativeDial>;
     this.#live().set(
       client,
-      (this.#handleDialer as Dialer<TcpHandle | NativeDial>).dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
+      dialer.dial(ip, (outcome) => this.#handleDialed(client, ip, forwarder, outcome)),
     );
-  };
+  }
 
   /**
    * Counts a client just accepted, and turns it away (false) when the port is destroyed (closed),
@@ -180,14 +194,15 @@ export class TcpConnections {
     return true;
   }
 
-  #handleDialed(client: TcpHandle, ip: string, forwarder: HandleForwarder, outcome: DialOutcome<TcpHandle | NativeDial>): void {
+  /** A dial for a handle client (its HandleForwarder made) or a native one (undefined) ended. */
+  #handleDialed(client: TcpHandle | NativeClient, ip: string, forwarder: HandleForwarder | undefined, outcome: DialOutcome<TcpHandle | NativeDial>): void {
     if (outcome.kind !== 'connected') {
       this.#forget(client);
-      this.#failures().dialFailed(outcome, ip, client, () => resetHandle(client));
+      this.#failures().dialFailed(outcome, ip, client, () => resetClient(client));
       return;
     }
     const upstream = outcome.socket;
-    if (forwarder.clientClosed) {
+    if (forwarder?.clientClosed === true) {
       upstream.close();
       this.#forget(client);
       return;
@@ -199,17 +214,17 @@ export class TcpConnections {
       if (header === undefined) {
         upstream.close();
         this.#forget(client);
-        resetHandle(client);
+        resetClient(client);
         return;
       }
     }
     // In the table first: a start that fails at once closes the connection, which takes it out.
     const live = this.#live();
-    live.set(client, forwarder);
-    const started = forwardHandles(this.#relays, forwarder, upstream, outcome.endpointStats, header, this.#forwarderClosed());
+    if (forwarder !== undefined) live.set(client, forwarder);
+    const started = forwardHandles(this.#relays, client, forwarder, upstream, this.stats, outcome.endpointStats, header, this.#forwarderClosed());
     if (started === undefined) {
       this.#forget(client);
-      resetHandle(client);
+      resetClient(client);
       return;
     }
     if (started !== forwarder) live.set(client, started);
@@ -262,14 +277,11 @@ export class TcpConnections {
 
   /** The client's PROXY protocol header; undefined when the client is gone or its address cannot be encoded. */
   #proxyHeader(client: Client, version: ProxyProtocolVersion): Buffer | undefined {
-    const remote = clientPeer(client);
-    const local = clientLocal(client);
-    if (remote === undefined || local === undefined) return undefined;
     try {
-      return proxyProtocolHeader(version, { host: remote.address, port: remote.port }, this.#policy().portals, { host: local.address, port: local.port });
+      return clientProxyHeader(client, version, this.#policy().portals);
     } catch (err) {
       // An address the encoder cannot take: this connection fails, never the process.
-      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: remote.address, error: (err as Error).message });
+      this.#log.warn('cannot write a PROXY protocol header', { service: this.spn, client: clientPeer(client)?.address, error: (err as Error).message });
       return undefined;
     }
   }

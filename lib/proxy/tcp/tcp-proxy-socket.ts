@@ -8,13 +8,13 @@ import type { ProxySocketKey } from '../../model/service-port-name.js';
 import type { DescriptorBudget } from '../descriptor-budget.js';
 import type { EndpointBackoff } from '../endpoint-backoff.js';
 import type { EndpointConnector } from '../endpoint-connector.js';
-import { listenError } from '../../net/listen-error.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer, dialTimeouts } from './dialer.js';
 import type { TcpConnectionPolicy } from './connection-policy.js';
-import { listeningHandle, TCP_HANDLES } from '../../internals/tcp-handles.js';
-import { adopt, boundAddresses, listen, listenOnHandles } from './tcp-listeners.js';
+import { TCP_HANDLES } from '../../internals/tcp-handles.js';
+import { PortListeners } from './tcp-listeners.js';
+import type { AcceptOwner } from '../../internals/tcp-native-listener.js';
 import type { TcpHandle } from '../../internals/tcp-handles.js';
 import { HANDLE_CONNECTOR } from './handle-connector.js';
 import { nativeConnector } from './native-connector.js';
@@ -23,7 +23,6 @@ import { tcpNativeAvailable } from '../../internals/tcp-native.js';
 import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { TcpConnections } from './tcp-connections.js';
-import { STREAM_HIGH_WATER_MARK } from './tcp-forwarder.js';
 
 export interface TcpProxySocketOptions {
   readonly spn: ProxySocketKey;
@@ -42,7 +41,7 @@ export interface TcpProxySocketOptions {
    */
   readonly handles?: readonly object[];
   /**
-   * Bind with SO_REUSEPORT (Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
+   * Bind with SO_REUSEPORT (the native addon's listeners, or Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
    * may bind the same address and port with it too, each with an accept queue of its own.
    */
   readonly reusePort?: boolean;
@@ -67,6 +66,13 @@ export interface TcpProxySocketOptions {
    * allows it and no connector is given; 'net': always on net.Socket (TcpForwarder).
    */
   readonly dataPath?: TcpDataPath;
+  /**
+   * On the 'native' data path, the addon accepts the clients too, on listening sockets of its own
+   * (lib/internals/tcp-native-listener.ts), where this socket binds its addresses itself (IP
+   * literals, no handles from another process). Default true; false keeps libuv's listeners, whose
+   * handles listeningHandles() can give to other processes.
+   */
+  readonly nativeAccept?: boolean;
 }
 
 export type TcpDataPath = 'native' | 'handles' | 'net';
@@ -89,7 +95,7 @@ interface ConnectionOptions {
  * Each client is accepted paused (pauseOnConnect), so nothing it sends is read before its
  * upstream exists; the dial runs asynchronously and never holds up other clients.
  */
-export class TcpProxySocket implements ProxySocket {
+export class TcpProxySocket implements ProxySocket, AcceptOwner {
   readonly spn: ProxySocketKey;
   readonly protocol = 'TCP' as const;
   readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
@@ -99,9 +105,9 @@ export class TcpProxySocket implements ProxySocket {
   readonly #reusePort: boolean;
   readonly #balancer: LoadBalancer;
   readonly #log: Logger;
-  #servers: net.Server[] = [];
-  /** The listening handles bound without a net.Server (see #listenOnHandles()); closed by close(). */
-  #listeners: TcpHandle[] = [];
+  /** Whichever listeners start() opened; closed by close(). */
+  readonly #bound = new PortListeners();
+  readonly #nativeAccept: boolean;
   readonly #onHandles: boolean;
   readonly #dataPath: TcpDataPath;
   #starting: Promise<void> | undefined;
@@ -140,6 +146,7 @@ export class TcpProxySocket implements ProxySocket {
     if (options.policy !== undefined) this.setConnectionPolicy(options.policy);
     this.#onHandles = TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined;
     this.#dataPath = !this.#onHandles ? 'net' : options.dataPath !== 'handles' && tcpNativeAvailable() ? 'native' : 'handles';
+    this.#nativeAccept = options.nativeAccept !== false;
     this.#connectionOptions = {
       backoff: options.backoff,
       // Checked now: a bad list is a configuration error at start, not at the first connection.
@@ -204,6 +211,11 @@ export class TcpProxySocket implements ProxySocket {
     return this.#onHandles;
   }
 
+  /** Whether the native addon accepts this port's clients (see TcpProxySocketOptions.nativeAccept). */
+  get acceptsNatively(): boolean {
+    return this.#bound.native;
+  }
+
   /** The data path of this port's established connections (see TcpProxySocketOptions.dataPath). */
   get dataPath(): TcpDataPath {
     return this.#dataPath;
@@ -220,49 +232,45 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   async #open(): Promise<void> {
-    if (this.#listenOnHandles()) return;
+    if (this.#listenWithoutServers()) return;
     this.#opening = true;
-    const onConnection = (client: net.Socket): void => this.#conns().onConnection(client);
-    const servers = this.#listen.map(() => net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: STREAM_HIGH_WATER_MARK } as net.ServerOpts, onConnection));
-    this.#servers = servers;
-    const handles = this.#handles;
-    const results = await Promise.allSettled(
-      servers.map((server, i) => (handles === undefined ? listen(server, this.#listen[i] as ListenAddress, this.#reusePort) : adopt(server, handles[i] as object))),
-    );
-    const failed = results.findIndex((r) => r.status === 'rejected');
+    const failure = await this.#bound.listenServers(this.#listen, this.#handles, this.#reusePort, (client) => this.#conns().onConnection(client));
     this.#opening = false;
-    if (failed >= 0 || this.#closing !== undefined) {
-      // All or none: a service that is reachable on some of its addresses only is harder to
-      // diagnose than one that failed to open.
-      for (const server of servers) if (server.listening) server.close();
-      this.#servers = [];
-      if (failed < 0) throw new ClosedError(`TCP proxy socket ${this.spn}`);
-      const { host, port } = this.#listen[failed] as ListenAddress;
-      throw listenError(host, port, (results[failed] as PromiseRejectedResult).reason);
+    if (failure !== undefined || this.#closing !== undefined) {
+      this.#bound.closeServers();
+      throw failure ?? new ClosedError(`TCP proxy socket ${this.spn}`);
     }
-    const onAcceptError = (err: NodeJS.ErrnoException): void => this.#conns().onAcceptError(err);
     const onHandle = (error: string | undefined, client: TcpHandle | undefined): void => this.#conns().onHandle(error, client);
-    for (const server of servers) {
-      server.on('error', onAcceptError);
-      // A server whose handle cannot be taken over keeps accepting net.Sockets.
-      if (this.#onHandles) TCP_HANDLES?.takeAccepts(server, onHandle);
-    }
+    this.#bound.takeAccepts((err) => this.#conns().onAcceptError(err), this.#onHandles ? onHandle : undefined);
     this.#logOpened();
   }
 
   /**
-   * Binds and listens on libuv handles directly, where this Node allows it and the connections go
-   * to handles anyway: a net.Server per port is about 1 KB of heap and 3 KB outside it, and its
-   * listen() a DNS lookup and a tick, for nothing the handle path uses. False (nothing done) where
-   * a net.Server is needed: the `net` data path, handles from another process, SO_REUSEPORT, a
-   * host name. Fails as net.Server.listen would, all or none.
+   * Binds and listens without a net.Server where this socket binds IP literals itself (no handles
+   * from another process). With the native addon (the 'native' data path, unless nativeAccept is
+   * false), the addon accepts the clients too: no handle and no TCPWrap for the listener or the
+   * clients, one call into JavaScript per batch of clients accepted in a wakeup. Else on a libuv
+   * handle, where this Node allows it and the connections go to handles anyway (not with
+   * SO_REUSEPORT): a net.Server per port is about 1 KB of heap and 3 KB outside it, and its listen()
+   * a DNS lookup and a tick, for nothing the handle path uses. False (nothing done) where a
+   * net.Server is needed. Fails as net.Server.listen would, all or none.
    */
-  #listenOnHandles(): boolean {
+  #listenWithoutServers(): boolean {
+    if (this.#handles !== undefined || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
+    const natively = this.#dataPath === 'native' && this.#nativeAccept && this.#bound.listenNatively(this.#listen, this.#reusePort, this);
     const listen = TCP_HANDLES?.listen;
-    if (listen === undefined || !this.#onHandles || this.#handles !== undefined || this.#reusePort || !this.#listen.every((a) => net.isIP(a.host) !== 0)) return false;
-    this.#listeners = listenOnHandles(listen, this.#listen, (error, client) => this.#conns().onHandle(error, client));
+    if (!natively) {
+      if (listen === undefined || !this.#onHandles || this.#reusePort) return false;
+      this.#bound.listenOnHandles(listen, this.#listen, (error, client) => this.#conns().onHandle(error, client));
+    }
     this.#logOpened();
     return true;
+  }
+
+  /** A native listener's batch of clients (AcceptOwner). */
+  accepted(accepted: unknown[], error: string): void {
+    // The balancer or the policy may have changed: the next batches come with (or without) addresses.
+    this.#bound.wantPeers(this.#conns().onAccepted(accepted, this.#bound.wantsPeers, error));
   }
 
   #logOpened(): void {
@@ -273,17 +281,12 @@ export class TcpProxySocket implements ProxySocket {
   }
 
   addresses(): ListenAddress[] {
-    return boundAddresses(this.#listeners, this.#servers);
+    return this.#bound.addresses();
   }
 
-  /**
-   * The native handles of the open listeners, for another process to accept on as well (sent with
-   * child_process send()). Not the net.Server: the receiving side would wrap that in a server with
-   * default options (no pauseOnConnect, no allowHalfOpen); the handle lets it make its own.
-   */
+  /** The listeners' handles, for another process to accept on as well (see PortListeners.listeningHandles). */
   listeningHandles(): object[] {
-    if (this.#listeners.length > 0) return [...this.#listeners];
-    return this.#servers.map(listeningHandle).filter((h): h is object => h !== undefined);
+    return this.#bound.listeningHandles();
   }
 
   /**
@@ -331,17 +334,11 @@ export class TcpProxySocket implements ProxySocket {
       this.#closing = (this.#starting as Promise<void>).then(ignore, ignore);
       return this.#closing;
     }
-    const servers = this.#servers;
-    for (const server of servers) if (server.listening) server.close();
-    const listeners = this.#listeners;
-    this.#listeners = [];
-    for (const handle of listeners) handle.close();
+    // Established connections outlive close() on purpose; the port is released by now.
+    const closed = this.#bound.close();
     // The sweep goes on while established connections finish (see TcpConnections.#forget).
     if (this.connectionCount() === 0) this.#idle?.stop();
-    // Not waiting for the servers' 'close' events: those come only after every connection has
-    // ended, and established connections outlive close() on purpose. libuv closes the listening
-    // descriptor inside server.close(), so the port is released by now.
-    if (servers.length > 0 || listeners.length > 0) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
+    if (closed) this.#log.info('closed proxy socket', { service: this.spn, protocol: 'TCP', connections: this.connectionCount() });
     this.#closing = Promise.resolve();
     return this.#closing;
   }

@@ -15,12 +15,18 @@ import { rootLogger } from '../../../lib/log.js';
 import { captureLogs } from '../../helpers/log-capture.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
-// The same behaviours on every data path: the native relay (the default where the addon is built),
-// libuv handles forwarded in JavaScript (forced with dataPath: 'handles'; the default without the
-// addon) and net.Socket (the fallback, forced with dataPath: 'net'). With CI=true the addon must be
-// there; elsewhere the native runs are skipped, never reported as passed, when it is not.
-const PATHS = ['native', 'handles', 'net'] as const;
+// The same behaviours on every data path: the native relay with the native addon's own listeners
+// (the default where the addon is built), the native relay of clients libuv accepted
+// ('native-relay': nativeAccept false, as for listeners shared with other processes), libuv handles
+// forwarded in JavaScript (forced with dataPath: 'handles'; the default without the addon) and
+// net.Socket (the fallback, forced with dataPath: 'net'). With CI=true the addon must be there;
+// elsewhere the native runs are skipped, never reported as passed, when it is not.
+const PATHS = ['native', 'native-relay', 'handles', 'net'] as const;
 type DataPath = (typeof PATHS)[number];
+
+function pathOptions(path: DataPath): Pick<TcpProxySocketOptions, 'dataPath' | 'nativeAccept'> {
+  return path === 'native-relay' ? { dataPath: 'native', nativeAccept: false } : { dataPath: path };
+}
 const nativeMissing = !tcpNativeAvailable() && process.env['CI'] !== 'true';
 if (nativeMissing) console.warn(`skipping the native TCP data path runs: ${tcpNativeUnavailableReason()} (with CI=true they run, and fail)`);
 
@@ -50,7 +56,7 @@ async function proxyFor(t: ExecutionContext, dataPath: DataPath, backendPort: nu
   const balancer = new RoundRobinBalancer();
   balancer.newService(spn, { type: 'None', timeoutSeconds: 0 });
   balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', backendPort)]);
-  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), dataPath, ...options });
+  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), ...pathOptions(dataPath), ...options });
   t.teardown(() => proxy.destroy());
   await proxy.start();
   return { proxy, port: proxy.addresses()[0]?.port ?? 0 };
@@ -100,12 +106,14 @@ test('this Node (20 and 24 checked) offers the TCP handles, and a socket forward
   t.teardown(() => proxy.destroy());
   await proxy.start();
   t.is(proxy.dataPath, 'native');
+  t.true(proxy.acceptsNatively, 'the addon accepts the clients too');
+  t.deepEqual(proxy.listeningHandles(), [], 'no libuv listener');
   await waitFor('the opened line', () => logs.entries.some((e) => e.message === 'opened proxy socket' && e['service'] === spn));
   t.true(logs.entries.some((e) => e.message === 'opened proxy socket' && e['dataPath'] === 'native'));
 });
 
 for (const path of PATHS) {
-  if (path === 'native' && nativeMissing) continue;
+  if (path.startsWith('native') && nativeMissing) continue;
   test(`${path}: 1 MiB each way byte-exact through a client half-close; exact counters, active back to 0`, async (t) => {
     // The backend replies only after the client's FIN: the reply travels on a half-closed connection.
     const port = await backend(t, (s) => {
@@ -220,7 +228,7 @@ for (const path of PATHS) {
     const deadPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const { proxy, port: front } = await proxyFor(t, path, deadPort, { dialTimeoutsMs: [200] });
-    const from = { native: '127.0.0.6', handles: '127.0.0.4', net: '127.0.0.5' }[path];
+    const from = { native: '127.0.0.6', 'native-relay': '127.0.0.7', handles: '127.0.0.4', net: '127.0.0.5' }[path];
     const client = await connect(front, from);
     t.teardown(() => client.destroy());
     const err = await new Promise<NodeJS.ErrnoException>((resolve) => client.once('error', resolve));
@@ -235,7 +243,7 @@ for (const path of PATHS) {
     const balancer = new RoundRobinBalancer();
     balancer.newService(spn, { type: 'ClientIP', timeoutSeconds: 60 });
     balancer.updateEndpoints(spn, [makeEndpoint('127.0.0.1', a), makeEndpoint('127.0.0.1', b)]);
-    const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), dataPath: path });
+    const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port: 0 }], balancer, backoff: new EndpointBackoff(), ...pathOptions(path) });
     t.teardown(() => proxy.destroy());
     await proxy.start();
     const front = proxy.addresses()[0]?.port ?? 0;

@@ -5,15 +5,19 @@ import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
 import { ListenError, PortConflictError } from '../../../lib/errors.js';
 import { TCP_HANDLES } from '../../../lib/internals/tcp-handles.js';
+import { tcpNativeAvailable } from '../../../lib/internals/tcp-native.js';
 import { makeEndpoint } from '../../../lib/model/endpoint.js';
 import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 
-// A port forwarding on handles listens on a libuv handle of its own, without a net.Server; one on
-// `net` keeps its net.Server. Both must fail exactly as net.Server.listen does.
-const PATHS = ['handles', 'net'] as const;
+// A port on the native data path listens on a socket of the native addon's; one forwarding on
+// handles on a libuv handle of its own, without a net.Server; one on `net` keeps its net.Server.
+// All must fail exactly as net.Server.listen does. With CI=true the addon must be there; elsewhere
+// the native runs are skipped when it is not.
+const PATHS = ['native', 'handles', 'net'] as const;
+const nativeMissing = !tcpNativeAvailable() && process.env['CI'] !== 'true';
 
 function proxy(t: ExecutionContext, dataPath: (typeof PATHS)[number], listen: ListenAddress[], endpointPort = 9): TcpProxySocket {
   const spn = servicePortName('default', `listening-${dataPath}`, 'p');
@@ -50,6 +54,7 @@ async function heldPort(t: ExecutionContext): Promise<number> {
 }
 
 for (const path of PATHS) {
+  if (path === 'native' && nativeMissing) continue;
   test(`${path}: a port in use rejects with PortConflictError whose cause is the error net.Server gives`, async (t) => {
     const port = await heldPort(t);
     const err = await t.throwsAsync(proxy(t, path, [{ host: '127.0.0.1', port }]).start(), { instanceOf: PortConflictError });
@@ -112,4 +117,58 @@ test('handles: the listener is a libuv handle (sendable to another process), it 
     again.listen({ host: '127.0.0.1', port }, () => resolve());
   });
   await new Promise<void>((resolve) => again.close(() => resolve()));
+});
+
+/** The reply of an echo through host:port to one message. */
+function echoed(host: string, port: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host, port }, () => s.end('ping'));
+    let got = '';
+    s.on('data', (c: Buffer) => (got += c.toString()));
+    s.once('end', () => resolve(got));
+    s.once('error', reject);
+  });
+}
+
+async function echoServer(t: ExecutionContext): Promise<number> {
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((resolve) => echo.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  t.teardown(() => echo.close());
+  return (echo.address() as AddressInfo).port;
+}
+
+(nativeMissing ? test.skip : test)("native: the listener is the addon's (no handle to send), port 0 reports the kernel's port, it accepts, and close() frees the port at once", async (t) => {
+  const p = proxy(t, 'native', [{ host: '127.0.0.1', port: 0 }], await echoServer(t));
+  await p.start();
+  t.true(p.acceptsNatively);
+  t.deepEqual(p.listeningHandles(), []);
+  const port = p.addresses()[0]?.port ?? 0;
+  t.true(port > 0);
+  t.is(await echoed('127.0.0.1', port), 'ping');
+  await p.close();
+  t.deepEqual(p.addresses(), []);
+  const again = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.listen({ host: '127.0.0.1', port }, () => resolve());
+  });
+  await new Promise<void>((resolve) => again.close(() => resolve()));
+});
+
+(nativeMissing ? test.skip : test)('native: on ::, ipv6Only decides whether IPv4 clients are accepted and whether the IPv4 port is left free', async (t) => {
+  const endpoint = await echoServer(t);
+  const dual = proxy(t, 'native', [{ host: '::', port: 0 }], endpoint);
+  await dual.start();
+  t.true(dual.acceptsNatively);
+  const dualPort = dual.addresses()[0]?.port ?? 0;
+  t.deepEqual(dual.addresses(), [{ host: '::', port: dualPort }]);
+  t.is(await echoed('127.0.0.1', dualPort), 'ping', 'an IPv4 client reaches a dual-stack listener');
+  await t.throwsAsync(proxy(t, 'native', [{ host: '0.0.0.0', port: dualPort }]).start(), { instanceOf: PortConflictError });
+  const only = proxy(t, 'native', [{ host: '::', port: 0, ipv6Only: true }], endpoint);
+  await only.start();
+  const onlyPort = only.addresses()[0]?.port ?? 0;
+  const v4 = proxy(t, 'native', [{ host: '0.0.0.0', port: onlyPort }], endpoint);
+  await v4.start();
+  t.is(await echoed('::1', onlyPort), 'ping');
+  t.is(await echoed('127.0.0.1', onlyPort), 'ping');
 });

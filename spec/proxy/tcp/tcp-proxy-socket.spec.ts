@@ -16,6 +16,7 @@ import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import type { ListenAddress } from '../../../lib/proxy/proxy-socket.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import { ACCEPTED_ONREAD_SUPPORTED } from '../../../lib/internals/tcp-accepted-onread.js';
+import { tcpNativeAvailable } from '../../../lib/internals/tcp-native.js';
 import { freePort, httpPathEcho, tcpEcho, tcpName, tcpRequest } from '../../helpers/backends.js';
 import { stalledEndpoint } from '../../helpers/stalled-endpoint.js';
 import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';
@@ -479,7 +480,9 @@ test('running out of file descriptors (EMFILE) does not crash the proxy; it serv
       const lines = stdout.split('\n');
       return lines.length > n + 1 ? (JSON.parse(lines[n] as string) as Record<string, number>) : undefined;
     });
-  const { port } = await line(0);
+  const { port, acceptsNatively } = await line(0);
+  // Where the addon is built, accept4 in the addon meets EMFILE (native/tcp_accept.c), else libuv.
+  t.is(Boolean(acceptsNatively), tcpNativeAvailable());
 
   const n = 150;
   const clients: net.Socket[] = [];
