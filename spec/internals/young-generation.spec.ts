@@ -6,22 +6,22 @@ const CHILD = fileURLToPath(new URL('./fixtures/young-generation-child.js', impo
 const MiB = 2 ** 20;
 
 function sizes(...nodeArgs: string[]): { start: number; held: number; released: number } {
-  const out = execFileSync(process.execPath, [...nodeArgs, CHILD, String(2 * MiB)], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  const out = execFileSync(process.execPath, [...nodeArgs, CHILD], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
   return JSON.parse(out) as { start: number; held: number; released: number };
 }
 
-test(`the young generation stays at the cap while held, also across a worker thread, and grows again once released (Node ${process.versions.node})`, (t) => {
+test(`the young generation keeps its size while held, also across a worker thread, and grows again once released (Node ${process.versions.node})`, (t) => {
   const { start, held, released } = sizes();
   t.log(`young generation: ${start / MiB} MiB at start, ${held / MiB} held, ${released / MiB} released`);
-  // Held: the cap (2 MiB), or up to two doublings past it, as collections are reported after they
-  // ran (on Node 20 the worker thread's start lets it grow until the next report). Without the
-  // hold it reaches 32 MiB (Node 20) or 128 MiB (Node 24).
+  // Held: its size at start (1 MiB), or, on Node 20, where a worker thread's start sets the flag
+  // back, up to two doublings more before the next report sets it again; Node 24 sometimes sizes it
+  // by other means. Without the hold it is already at its most, 32 MiB (Node 20) or 128 MiB
+  // (Node 24), as large as once released.
   t.true(start <= 2 * MiB);
-  t.true(held <= 8 * MiB);
-  t.true(released > held);
+  t.true(held * 4 <= released, 'at most a quarter of what it grows to once released');
 });
 
 test('a young generation size given on the command line is left alone', (t) => {
   const { held } = sizes('--max-semi-space-size=16');
-  t.true(held > 8 * MiB, `${held / MiB} MiB`);
+  t.true(held >= 16 * MiB, `${held / MiB} MiB`);
 });
