@@ -18,12 +18,16 @@ import type { ServiceSource } from '../lib/source/service-source.js';
 import { localArgv } from '../lib/cli/local-command.js';
 import type { LocalPlan } from '../lib/cli/local-command.js';
 import { checkStartInputs } from '../lib/agent/start-inputs.js';
+import { holdYoungGeneration } from '../lib/internals/young-generation.js';
 
 // Only what runs before the service source starts reading is imported here. The rest of the
 // program (the agent, servers, rules, workers: about 0.4 s of CPU to load) is imported where it
 // is needed, so that manifests are parsed on their thread while it loads.
 
 const PROGRAM = 'kube-userspace-proxy';
+
+// Until the first sync is done: see holdYoungGeneration().
+const releaseYoungGeneration = holdYoungGeneration();
 
 /** The fields of a failure's one log line: its stable code and message when it is ours; else what it is (its stack, if asked). */
 function failureFields(err: unknown, stack = false): { code?: string; error: string } {
@@ -188,6 +192,7 @@ async function main(commandLine: readonly string[]): Promise<number> {
     // Listening before the source syncs: until then in-zone questions get SERVFAIL, not a wrong NXDOMAIN.
     await dns?.start();
     await agent.start();
+    releaseYoungGeneration();
     if (local) {
       const [{ parseAddress }, { formatReadyTable }] = await Promise.all([import('../lib/net/parse-address.js'), import('../lib/cli/ready-table.js')]);
       // Once, when ready: stdout carries only this table (logs go to stderr), so scripts can read it.

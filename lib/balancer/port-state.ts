@@ -1,4 +1,5 @@
 import type { Endpoint } from '../model/endpoint.js';
+import { NO_ENDPOINT_KEYS } from './endpoint-index.js';
 import { parseIP } from '../model/ip-address.js';
 import { DEFAULT_AFFINITY_TIMEOUT_SECONDS } from '../model/service.js';
 import type { AffinityType } from '../model/service.js';
@@ -20,6 +21,7 @@ export interface AffinityEntry {
 export interface PortState {
   /** Shuffled once per change of the set; never mutated after assignment (handed out by endpoints()). */
   endpoints: readonly Endpoint[];
+  /** See endpointIndex(): no Map of its own for one endpoint. */
   byKey: ReadonlyMap<string, Endpoint>;
   scheduling: SchedulingPolicy;
   /** Built on the first pick after the set or the scheduling changed; kept while both stay. */
@@ -35,7 +37,6 @@ export interface PortState {
 }
 
 export const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
-const NO_ENDPOINT_KEYS: ReadonlyMap<string, Endpoint> = new Map();
 const NO_PINS = new Map<string, AffinityEntry>();
 
 export function newPortState(affinityType: AffinityType, timeoutMs: number, scheduling: SchedulingPolicy): PortState {

@@ -3,6 +3,7 @@ import { logger } from '../log.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 import { DEFAULT_SCHEDULING } from './load-balancer.js';
+import { endpointIndex } from './endpoint-index.js';
 import type { AffinityPolicy, ConnectionCounts, LoadBalancer, SchedulingPolicy } from './load-balancer.js';
 import { affinityTimeoutMs, newPortState, NO_ENDPOINTS, pinMap, sameKeys, sameScheduling, weightOf } from './port-state.js';
 import type { PortState } from './port-state.js';
@@ -83,8 +84,7 @@ export class SchedulingBalancer implements LoadBalancer {
   updateEndpoints(spn: ProxySocketKey, endpoints: readonly Endpoint[]): void {
     // Dedupe by key: the same address can appear in two EndpointSlices while one replaces the
     // other, and counting it twice would skew the round robin towards it.
-    const byKey = new Map<string, Endpoint>();
-    for (const ep of endpoints) if (!byKey.has(ep.key)) byKey.set(ep.key, ep);
+    const byKey = endpointIndex(endpoints);
 
     let state = this.#ports.get(spn);
     if (state === undefined) {
@@ -104,7 +104,7 @@ export class SchedulingBalancer implements LoadBalancer {
       return;
     }
 
-    state.endpoints = Object.freeze(shuffle([...byKey.values()], this.#random));
+    state.endpoints = Object.freeze(byKey.size === 1 ? [endpoints[0]!] : shuffle([...byKey.values()], this.#random));
     state.byKey = byKey;
     state.scheduler = undefined;
     // Clients of endpoints that are still there keep their pin; the others are re-balanced.

@@ -5,6 +5,7 @@
  * It owns nothing else: no source, no rules, no servers.
  */
 import { SchedulingBalancer } from '../balancer/scheduling-balancer.js';
+import { holdYoungGeneration } from '../internals/young-generation.js';
 import { configureLogging, logger, rootLogger } from '../log.js';
 import { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
@@ -28,6 +29,21 @@ const closed = new Map<number, TcpProxySocket>();
 const arriving = new Map<number, object[]>();
 /** UDP sessions the agent placed here, per UDP socket. */
 const udp = new Map<number, UdpSessionHost>();
+
+/**
+ * The agent hands its ports over once its first sync opens them (10,000 of them, one message
+ * each): the young generation is held until then (see holdYoungGeneration()), and let grow once
+ * ports have come and none has for a while.
+ */
+const START_UP_QUIET_MS = 1000;
+const releaseYoungGeneration = holdYoungGeneration();
+let lastPortMs: number | undefined;
+const startUpOver = setInterval(() => {
+  if (lastPortMs === undefined || performance.now() - lastPortMs < START_UP_QUIET_MS) return;
+  clearInterval(startUpOver);
+  releaseYoungGeneration();
+}, START_UP_QUIET_MS);
+startUpOver.unref();
 
 function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
@@ -94,6 +110,7 @@ async function onClose(id: number): Promise<void> {
 }
 
 function onMessage(m: ToWorker, handle: object | undefined): void {
+  if (m.t === 'listen' || m.t === 'bind' || m.t === 'udp-socket') lastPortMs = performance.now();
   switch (m.t) {
     case 'init':
       configureLogging(m.logLevel, m.logFormat);

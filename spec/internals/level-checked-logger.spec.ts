@@ -66,3 +66,25 @@ test('a child follows the root level when it changes later', (t) => {
   t.true(log.isLevelEnabled('debug'));
   t.deepEqual(formatted, ['after']);
 });
+
+test("a child's level checks follow a transport's level and a transport added later", (t) => {
+  const { root } = rootAt('warn');
+  t.teardown(() => root.close());
+  const log = levelCheckedChild(root, { component: 'spec' });
+  t.false(log.isInfoEnabled());
+  t.false(log.isDebugEnabled());
+  t.true(log.isWarnEnabled());
+  root.transports[0]!.level = 'error';
+  t.false(log.isWarnEnabled());
+  t.true(log.isErrorEnabled());
+  const debugTransport = new winston.transports.Stream({ level: 'debug', stream: new Writable({ write: (_chunk, _encoding, done) => done() }) });
+  root.add(debugTransport);
+  t.true(log.isDebugEnabled());
+  t.true(log.isLevelEnabled('info'));
+  root.remove(debugTransport);
+  t.false(log.isInfoEnabled());
+  root.level = 'info';
+  root.transports[0]!.level = undefined as unknown as string;
+  t.true(log.isInfoEnabled());
+  t.false(log.isDebugEnabled());
+});

@@ -259,3 +259,33 @@ test("a family filter keeps that family's slices only, and the terminating fallb
   t.deepEqual(of({ family: 'IPv6' }), ['[fd00::1]:8080'], 'IPv6: its only endpoint is terminating, and still serving');
   t.deepEqual(of({ family: 'IPv4', accept: (n) => n === 'other' }), ['10.1.0.2:8080'], 'both filters at once');
 });
+
+test("a service's slices are followed as they come and go, one or several at a time", (t) => {
+  const cache = new EndpointsCache();
+  const names = (): string[] => cache.slicesOf('default/web').map((s) => s.name);
+  put(cache, slice('web-a', [ep('10.1.0.1')]));
+  t.deepEqual(names(), ['web-a']);
+  put(cache, slice('web-a', [ep('10.1.0.2')]));
+  t.deepEqual(names(), ['web-a']);
+  t.deepEqual(keys(cache), ['10.1.0.2:8080']);
+  put(cache, slice('web-b', [ep('10.1.0.3')]), slice('web-c', [ep('10.1.0.4')]));
+  t.deepEqual(names(), ['web-a', 'web-b', 'web-c']);
+  t.deepEqual(keys(cache), ['10.1.0.2:8080', '10.1.0.3:8080', '10.1.0.4:8080']);
+  cache.update('default/web-a', undefined);
+  cache.update('default/web-c', undefined);
+  t.deepEqual(names(), ['web-b']);
+  t.deepEqual(keys(cache), ['10.1.0.3:8080']);
+  cache.update('default/web-b', undefined);
+  t.deepEqual(names(), []);
+  t.deepEqual(keys(cache), []);
+  put(cache, slice('web-d', [ep('10.1.0.5')]));
+  t.deepEqual(names(), ['web-d']);
+  // Moved to another service: gone from this one.
+  t.deepEqual(cache.update('default/web-d', slice('web-d', [ep('10.1.0.5')], undefined, { serviceName: 'other' })).sort(), ['default/other', 'default/web']);
+  t.deepEqual(names(), []);
+  t.deepEqual(
+    cache.slicesOf('default/other').map((s) => s.name),
+    ['web-d'],
+  );
+  t.is(cache.size, 1);
+});
