@@ -8,7 +8,9 @@
  * Service is 6 deep; a CRD's schema in the same directory perhaps 40), so a file nested deeper
  * than maxDepth, or larger than maxBytes, is refused whole, with the limit in the reason, and
  * never reaches a reader. The scan is one pass over the characters (34 ms for a 1.9 MB file of
- * 10,000 Services on a loaded 2-core node; a hostile file stops it early). Cost within the limits is bounded by reading files off the main thread
+ * 10,000 Services on a loaded 2-core node; a hostile file stops it early). The plain reader
+ * (plain-yaml-reader.ts) makes the same count as it reads, so only a file it leaves to the other
+ * readers is scanned first. Cost within the limits is bounded by reading files off the main thread
  * (manifest-parse-thread.ts).
  */
 export interface ManifestLimits {
@@ -33,14 +35,23 @@ export function manifestSizeExceeded(bytes: number, limits: ManifestLimits = DEF
   return `file is ${bytes} bytes, over the limit of ${limits.maxBytes} bytes for a manifest; not parsed`;
 }
 
-/** The first limit the text goes over: the document (1-based) where, and a one-line reason; undefined when within. */
-export function manifestLimitExceeded(text: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): { document: number; reason: string } | undefined {
+/** Where a text goes over a limit: the document (1-based), and a one-line reason. */
+export interface LimitExceeded {
+  readonly document: number;
+  readonly reason: string;
+}
+
+/** The first limit the text goes over; undefined when within. */
+export function manifestLimitExceeded(text: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): LimitExceeded | undefined {
+  return manifestTextSizeExceeded(text, limits) ?? manifestNestingExceeded(text, limits.maxDepth);
+}
+
+/** The size limit, for a text already read. */
+export function manifestTextSizeExceeded(text: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): LimitExceeded | undefined {
   // A UTF-16 code unit is at most 3 bytes of UTF-8: most texts need no count.
-  if (text.length * 3 > limits.maxBytes) {
-    const size = manifestSizeExceeded(Buffer.byteLength(text, 'utf8'), limits);
-    if (size) return { document: 1, reason: size };
-  }
-  return nestingExceeded(text, limits.maxDepth);
+  if (text.length * 3 <= limits.maxBytes) return undefined;
+  const size = manifestSizeExceeded(Buffer.byteLength(text, 'utf8'), limits);
+  return size ? { document: 1, reason: size } : undefined;
 }
 
 const SPACE = 0x20;
@@ -79,7 +90,7 @@ function isLineEnd(c: number): boolean {
  * key), never fewer for the deep nesting that costs: every level of that needs its own
  * indentation, entry marker or bracket.
  */
-function nestingExceeded(text: string, maxDepth: number): { document: number; reason: string } | undefined {
+export function manifestNestingExceeded(text: string, maxDepth: number): LimitExceeded | undefined {
   const n = text.length;
   const indents: number[] = [];
   let flow = 0;
@@ -90,7 +101,7 @@ function nestingExceeded(text: string, maxDepth: number): { document: number; re
   let seenContent = false;
   let line = 0;
   let pos = 0;
-  const over = (depth: number): { document: number; reason: string } => ({
+  const over = (depth: number): LimitExceeded => ({
     document,
     reason: `nesting deeper than ${maxDepth} levels (${depth} at line ${line}), over the limit for a manifest; not parsed`,
   });

@@ -8,9 +8,10 @@ import { serviceFromObject } from '../model/service-from-object.js';
 import { shapeOf, unknownFields } from '../model/unknown-fields.js';
 import type { ServiceSpec } from '../model/service.js';
 import { notServedBecause, rawLabels } from './proxy-labels.js';
-import { manifestLimitExceeded } from './manifest-limits.js';
+import { DEFAULT_MANIFEST_LIMITS, manifestNestingExceeded, manifestTextSizeExceeded } from './manifest-limits.js';
 import type { ManifestLimits } from './manifest-limits.js';
-import { parseYamlDocuments } from './yaml-documents.js';
+import { parseYamlDocuments, plainDocuments } from './yaml-documents.js';
+import type { YamlDocument } from './yaml-documents.js';
 
 /** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
 export interface ManifestLocation {
@@ -53,10 +54,17 @@ export interface ClassifyOptions {
  * nesting limits (see manifest-limits.ts) is not parsed: it is one rejected entry, whose object
  * is unknown, so that the last good state of everything the file held is kept.
  */
-export function parseManifest(text: string, fileName = '', limits?: ManifestLimits, options: ClassifyOptions = {}): ManifestEntry[] {
-  const exceeded = manifestLimitExceeded(text, limits);
+export function parseManifest(text: string, fileName = '', limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS, options: ClassifyOptions = {}): ManifestEntry[] {
+  let exceeded = manifestTextSizeExceeded(text, limits);
+  // The plain reader counts the nesting as it reads: the scan is for what it leaves to the others.
+  const plain = exceeded || isJson(fileName) ? undefined : plainDocuments(text, limits.maxDepth);
+  exceeded ??= plain ? undefined : manifestNestingExceeded(text, limits.maxDepth);
   if (exceeded) return [{ document: exceeded.document, type: 'rejected', object: undefined, field: '', reason: exceeded.reason }];
-  return splitManifest(text, fileName).map((doc) => classifyManifestObject(doc, options));
+  return (plain ? documentObjects(plain) : splitManifest(text, fileName)).map((doc) => classifyManifestObject(doc, options));
+}
+
+function isJson(fileName: string): boolean {
+  return fileName.toLowerCase().endsWith('.json');
 }
 
 /**
@@ -65,18 +73,21 @@ export function parseManifest(text: string, fileName = '', limits?: ManifestLimi
  * counted, so document numbers match what a reader counts in the file.
  */
 export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
-  const out: ManifestDocument[] = [];
-  if (fileName.toLowerCase().endsWith('.json')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      return [{ document: 1, error: `invalid JSON: ${(err as Error).message}` }];
-    }
-    pushObject(out, 1, value);
-    return out;
+  if (!isJson(fileName)) return documentObjects(parseYamlDocuments(text));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return [{ document: 1, error: `invalid JSON: ${(err as Error).message}` }];
   }
-  parseYamlDocuments(text).forEach((doc, i) => {
+  const out: ManifestDocument[] = [];
+  pushObject(out, 1, value);
+  return out;
+}
+
+function documentObjects(documents: readonly YamlDocument[]): ManifestDocument[] {
+  const out: ManifestDocument[] = [];
+  documents.forEach((doc, i) => {
     if ('error' in doc) out.push({ document: i + 1, error: `invalid YAML: ${doc.error}` });
     else pushObject(out, i + 1, doc.value);
   });
