@@ -92,6 +92,13 @@ function plainStart(c: number, next: number, flow: boolean): boolean {
   }
 }
 
+/**
+ * Flow collections nested deeper than this are left to js-yaml: manifests nest them a few levels
+ * at most, and a reading of thousands of deep ones (built to be slow) is js-yaml's, within the
+ * parse thread's time limit, as before.
+ */
+const MAX_FLOW_DEPTH = 16;
+
 /** Keys longer than this are left to js-yaml (`yaml` refuses implicit keys over 1024 characters). */
 const MAX_KEY = 1024;
 
@@ -408,7 +415,7 @@ class PlainDocumentReader {
         }
         if (c === OPEN_SQUARE || c === OPEN_CURLY) {
           stack.push({ node, key });
-          if (depth + stack.length + 1 > this.#maxDepth) return NOT_PLAIN;
+          if (depth + stack.length + 1 > this.#maxDepth || stack.length >= MAX_FLOW_DEPTH) return NOT_PLAIN;
           node = c === OPEN_SQUARE ? [] : {};
           empty = true;
           i++;
