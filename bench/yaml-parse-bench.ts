@@ -12,9 +12,8 @@
  * (user + system) of the rounds, so a busy neighbour on a shared machine distorts them little.
  */
 import { parseArgs } from 'node:util';
-import { load } from 'js-yaml';
 import { DEFAULT_MAX_MANIFEST_DEPTH } from '../lib/source/manifest-limits.js';
-import { CORE_SCHEMA } from '../lib/source/yaml-core-scalars.js';
+import { jsYaml } from '../lib/source/yaml-core-scalars.js';
 import { fullDocuments, plainDocuments } from '../lib/source/yaml-documents.js';
 
 const { values } = parseArgs({ options: { services: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '5' } } });
@@ -79,7 +78,8 @@ const STYLES: Record<string, (i: number) => string> = {
 };
 /** js-yaml alone, a document at a time, as the manifest source calls it for what the plain reader leaves. */
 function jsYamlDocuments(text: string): unknown[] {
-  return text.split(/^(?=---(?:[ \t\r\n]|$))/m).map((doc) => load(doc, { schema: CORE_SCHEMA }));
+  const { load, schema } = jsYaml();
+  return text.split(/^(?=---(?:[ \t\r\n]|$))/m).map((doc) => load(doc, { schema }));
 }
 const READERS: Record<string, (text: string) => unknown[] | undefined> = {
   'plain reader': (text) => plainDocuments(text, DEFAULT_MAX_MANIFEST_DEPTH),

@@ -7,7 +7,7 @@ import { resolvePlainScalar } from './yaml-core-scalars.js';
  * block scalars, scalars over several lines, explicit keys, compact nested sequences, odd
  * indentation, duplicate keys, and any character js-yaml might read otherwise (tabs, carriage
  * returns, control and non-BMP characters). Where it reads a document, the value is the one js-yaml
- * gives with CORE_SCHEMA (a differential spec holds the two equal).
+ * gives with the schema of jsYaml() (a differential spec holds the two equal).
  *
  * Why not a library: reading the bench's 10 files of 1,000 Services and their slices took about
  * 550 ms of CPU with js-yaml 4, 610 with js-yaml 5.5 and 7,000 with `yaml` 2.9; this reader takes

@@ -1,9 +1,10 @@
-import { FAILSAFE_SCHEMA, Type } from 'js-yaml';
+import { createRequire } from 'node:module';
+import type * as JsYaml from 'js-yaml';
 
 // YAML 1.2 core schema scalars, resolved as `yaml` resolves them. js-yaml's own core schema
 // differs at the edges (it reads `-0x1F` and `0b101` as numbers, `-.5` as a string), and the
 // same manifest must not mean two things depending on which reader took it. Both quick readers
-// use these functions: js-yaml through CORE_SCHEMA, the plain reader through resolvePlainScalar.
+// use these functions: js-yaml through the schema of jsYaml(), the plain reader through resolvePlainScalar.
 //
 // js-yaml asks every implicit type about every plain scalar (names, addresses, protocols), so the
 // checks come before the patterns: null and bool are whole-string comparisons equal to their
@@ -31,17 +32,28 @@ function toFloat(s: string): number {
   return parseFloat(s);
 }
 
-/** js-yaml's failsafe schema with the core schema's implicit scalars, in js-yaml's order of asking. */
-export const CORE_SCHEMA = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: isNull, construct: () => null }),
-    new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: isBool, construct: toBool }),
-    new Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: isInt, construct: toInt }),
-    new Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: isFloat, construct: toFloat }),
-  ],
-});
+/**
+ * js-yaml, loaded on first use: the plain reader reads the manifests generators write without it,
+ * and loading it cost about 30 ms of CPU, in the parse thread's start and the main thread's.
+ */
+let jsYamlModule: { readonly load: typeof JsYaml.load; readonly schema: JsYaml.Schema } | undefined;
 
-/** What a plain (unquoted) scalar means under CORE_SCHEMA: null, a boolean, a number or the string itself. */
+/** js-yaml's `load`, and its failsafe schema with the core schema's implicit scalars, in js-yaml's order of asking. */
+export function jsYaml(): { readonly load: typeof JsYaml.load; readonly schema: JsYaml.Schema } {
+  if (jsYamlModule) return jsYamlModule;
+  const { FAILSAFE_SCHEMA, Type, load } = createRequire(import.meta.url)('js-yaml') as typeof JsYaml;
+  const schema = FAILSAFE_SCHEMA.extend({
+    implicit: [
+      new Type('tag:yaml.org,2002:null', { kind: 'scalar', resolve: isNull, construct: () => null }),
+      new Type('tag:yaml.org,2002:bool', { kind: 'scalar', resolve: isBool, construct: toBool }),
+      new Type('tag:yaml.org,2002:int', { kind: 'scalar', resolve: isInt, construct: toInt }),
+      new Type('tag:yaml.org,2002:float', { kind: 'scalar', resolve: isFloat, construct: toFloat }),
+    ],
+  });
+  return (jsYamlModule = { load, schema });
+}
+
+/** What a plain (unquoted) scalar means to js-yaml with that schema: null, a boolean, a number or the string itself. */
 export function resolvePlainScalar(s: string): unknown {
   if (mayBeNumber(s)) {
     if (INT.test(s)) return toInt(s);

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
-import { load } from 'js-yaml';
 import type * as Yaml from 'yaml';
 import { NOT_PLAIN, plainAlphabet, readPlainDocument } from './plain-yaml-reader.js';
-import { CORE_SCHEMA } from './yaml-core-scalars.js';
+import { jsYaml } from './yaml-core-scalars.js';
 import { quickReadable } from './yaml-quick-check.js';
 
 /**
@@ -85,7 +84,8 @@ function readQuick(text: string, maxDepth: number, withJsYaml: boolean): YamlDoc
     if (value === NOT_PLAIN) {
       if (!withJsYaml) return undefined;
       try {
-        value = load(text.slice(starts[i], end), { schema: CORE_SCHEMA });
+        const { load, schema } = jsYaml();
+        value = load(text.slice(starts[i], end), { schema });
       } catch {
         return undefined;
       }

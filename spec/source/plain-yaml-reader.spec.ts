@@ -3,10 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { load } from 'js-yaml';
 import { manifestNestingExceeded } from '../../lib/source/manifest-limits.js';
 import { NOT_PLAIN, plainAlphabet, readPlainDocument } from '../../lib/source/plain-yaml-reader.js';
-import { CORE_SCHEMA } from '../../lib/source/yaml-core-scalars.js';
+import { jsYaml } from '../../lib/source/yaml-core-scalars.js';
 import { plainDocuments } from '../../lib/source/yaml-documents.js';
 import { generatedDocument, mutatedDocument, PLAIN_SCALARS } from '../helpers/generated-yaml.js';
 import { deepBlockService, deepFlowService, slowConfigMap } from '../helpers/hostile-manifests.js';
@@ -34,7 +33,7 @@ function agrees(t: ExecutionContext, doc: string, label: string): boolean {
   if (plain === NOT_PLAIN) return false;
   let expected: unknown;
   try {
-    expected = load(doc, { schema: CORE_SCHEMA }) ?? null;
+    expected = jsYaml().load(doc, { schema: jsYaml().schema }) ?? null;
   } catch (err) {
     t.fail(`${label}: the plain reader read a document js-yaml refuses (${(err as Error).message.split('\n')[0]}): ${JSON.stringify(doc)}`);
     return true;
