@@ -44,13 +44,6 @@ type FileRead =
   | { readonly cut: true }
   | { readonly signature: string; readonly hash: string; readonly racy: boolean; readonly entries: ManifestEntry[] };
 
-/**
- * Files read and sent to a parse thread at a time: the one it reads and the next. On a start-up
- * from 10 files of 1,000 Services, one at a time left the thread idle about a third of the time,
- * while this thread took each result and read the next file.
- */
-const FILES_PER_THREAD = 2;
-
 /** Coarser than any local file system's timestamps (ext4's are a kernel tick; FAT's are 2 s). */
 const RACY_WINDOW_MS = 2000;
 
@@ -86,10 +79,9 @@ export class ManifestFileCache {
    * (but keeps those in directories that could not be listed). Resolves to the files whose
    * objects changed, or to undefined when the cache was closed meanwhile.
    *
-   * `threads` files are parsed at once, each on a parse thread of its own. Each thread has the
-   * next file read from disk and sent before it is done with the one it reads (FILES_PER_THREAD),
-   * so it never waits for this thread between files. What they read is applied in path order, so
-   * that logs, rejections and duplicates come out as they would from one.
+   * `threads` files are parsed at once, each on a parse thread of its own, which is sent its next
+   * file before it is done with one (it was idle a third of a 10-file start-up waiting for it).
+   * What they read is applied in path order, as one thread would give it.
    */
   async refresh(listing: ManifestListing, threads = 1): Promise<ManifestFileChange[] | undefined> {
     while (this.#parsers.length < threads) this.#parsers.push(new ManifestParseThread());
@@ -105,7 +97,7 @@ export class ManifestFileCache {
       void read.then(() => startNext(parser));
     };
     try {
-      for (const parser of this.#parsers.slice(0, Math.max(1, threads))) for (let i = 0; i < FILES_PER_THREAD; i++) startNext(parser);
+      for (const parser of this.#parsers.slice(0, Math.max(1, threads))) for (let i = 0; i < 2; i++) startNext(parser);
       for (let i = 0; i < reads.length; i++) {
         const read = await reads[i]!;
         if (this.#closed) return undefined;

@@ -3,24 +3,9 @@ import { ManifestError } from '../errors.js';
 import { logger } from '../log.js';
 import { parseManifest } from './manifest-parser.js';
 import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
+import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 
 const log = logger('manifests');
-
-/** To the parse thread: one file. */
-export interface ParseRequest {
-  readonly id: number;
-  readonly text: string;
-  readonly fileName: string;
-  readonly options: ClassifyOptions;
-}
-
-/** From the parse thread: the file's entries, or why parseManifest threw. */
-export type ParseReply = { readonly id: number; readonly entries: ManifestEntry[] } | { readonly id: number; readonly error: string };
-
-/** From the parse thread, once, when its modules are loaded. */
-export interface ReadyReply {
-  readonly ready: true;
-}
 
 export interface ManifestParseThreadOptions {
   /** A file whose parse takes longer is refused, and the thread replaced (default 30 s). */
