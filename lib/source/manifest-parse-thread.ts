@@ -3,24 +3,9 @@ import { ManifestError } from '../errors.js';
 import { logger } from '../log.js';
 import { parseManifest } from './manifest-parser.js';
 import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
+import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 
 const log = logger('manifests');
-
-/** To the parse thread: one file. */
-export interface ParseRequest {
-  readonly id: number;
-  readonly text: string;
-  readonly fileName: string;
-  readonly options: ClassifyOptions;
-}
-
-/** From the parse thread: the file's entries, or why parseManifest threw. */
-export type ParseReply = { readonly id: number; readonly entries: ManifestEntry[] } | { readonly id: number; readonly error: string };
-
-/** From the parse thread, once, when its modules are loaded. */
-export interface ReadyReply {
-  readonly ready: true;
-}
 
 export interface ManifestParseThreadOptions {
   /** A file whose parse takes longer is refused, and the thread replaced (default 30 s). */
@@ -41,7 +26,7 @@ export const INLINE_PARSE_MAX_BYTES = 16 * 1024;
 
 interface Pending {
   readonly id: number;
-  readonly file: string;
+  readonly request: ParseRequest;
   readonly resolve: (entries: ManifestEntry[]) => void;
   readonly reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -60,9 +45,12 @@ interface Pending {
  * structured clone of the result is all that is left on the main thread). The limits stay: they
  * give a clear reason at once, where a time limit would spend a core for 30 s to say less.
  *
- * One thread, one file at a time (a scan reads files in turn). A parse over the time limit, or
- * one that runs out of the thread's heap, ends the thread and rejects with ManifestError; the
- * next file gets a new thread. Where no thread can be started the file is read on the main thread.
+ * One thread reads the files in the order they come, one at a time; a file may be sent while the
+ * one before it is read, so that the thread goes on to it without waiting for the main thread to
+ * take the result (on a start-up from 10 files, the thread was otherwise idle a third of the time).
+ * A parse over the time limit (counted from when the thread starts it), or one that runs out of
+ * the thread's heap, ends the thread and rejects with ManifestError; the files sent after it go to
+ * a new thread. Where no thread can be started the file is read on the main thread.
  */
 export class ManifestParseThread {
   readonly #timeLimitMs: number;
@@ -70,10 +58,8 @@ export class ManifestParseThread {
   #worker: Worker | undefined;
   /** The thread has loaded its modules (its start-up does not count against the time limit). */
   #online = false;
-  #pending: Pending | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-  /** Parses waiting for their turn. */
-  #queued = 0;
+  /** Sent to the thread, in order: the first is the one it reads. */
+  #pending: Pending[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -84,54 +70,62 @@ export class ManifestParseThread {
 
   /** The entries of one file, as parseManifest gives them; rejects with ManifestError over a limit. */
   parse(text: string, file: string, options: ClassifyOptions = {}): Promise<ManifestEntry[]> {
-    this.#queued++;
-    const run = this.#queue.then(() => {
-      this.#queued--;
-      return this.#parseOne(text, file, options);
+    if (this.#closed) return Promise.reject(new ManifestError(file, 'manifest parse thread closed'));
+    if (text.length <= INLINE_PARSE_MAX_BYTES) return Promise.resolve(parseManifest(text, file, undefined, options));
+    return new Promise<ManifestEntry[]>((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#send({ id, request: { id, text, fileName: file, options }, resolve, reject, timer: undefined });
     });
-    this.#queue = run.catch(() => {});
-    return run;
   }
 
   /**
-   * Ends the thread if no parse is queued or running; the next parse starts a new one. A thread
-   * kept idle holds its heap, sized by the largest file it read: after a start-up from 10 files of
-   * 1,000 Services, about 60 MiB of RSS for nothing, against a new thread's start (tens of ms, off
-   * the event loop) on the next large edit. Small edits never need it (INLINE_PARSE_MAX_BYTES).
+   * Ends the thread if no parse is waiting; the next parse starts a new one. A thread kept idle
+   * holds its heap, sized by the largest file it read: after a start-up from 10 files of 1,000
+   * Services, about 60 MiB of RSS for nothing, against a new thread's start (tens of ms, off the
+   * event loop) on the next large edit. Small edits never need it (INLINE_PARSE_MAX_BYTES).
    */
   release(): void {
-    if (this.#closed || this.#pending !== undefined || this.#queued > 0) return;
+    if (this.#closed || this.#pending.length > 0) return;
     const worker = this.#worker;
     this.#worker = undefined;
     void worker?.terminate();
   }
 
-  /** Ends the thread; a parse in progress rejects. Idempotent. */
+  /** Ends the thread; parses waiting reject. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#end(new ManifestError(this.#pending?.file ?? '', 'manifest parse thread closed'));
+    this.#end(new ManifestError(this.#pending[0]?.request.fileName ?? '', 'manifest parse thread closed'));
   }
 
-  #parseOne(text: string, file: string, options: ClassifyOptions): Promise<ManifestEntry[]> {
-    if (this.#closed) return Promise.reject(new ManifestError(file, 'manifest parse thread closed'));
-    if (text.length <= INLINE_PARSE_MAX_BYTES) return Promise.resolve(parseManifest(text, file, undefined, options));
+  /** Sends a parse to the thread (starting one if needed), or reads it here when none can start. */
+  #send(pending: Pending): void {
+    const { text, fileName, options } = pending.request;
+    if (this.#closed) {
+      pending.reject(new ManifestError(fileName, 'manifest parse thread closed'));
+      return;
+    }
     const worker = this.#thread();
-    if (!worker) return Promise.resolve(parseManifest(text, file, undefined, options));
-    return new Promise<ManifestEntry[]>((resolve, reject) => {
-      const id = this.#nextId++;
-      this.#pending = { id, file, resolve, reject, timer: undefined };
-      if (this.#online) this.#startClock();
-      worker.ref();
-      worker.postMessage({ id, text, fileName: file, options } satisfies ParseRequest);
-    });
+    if (!worker) {
+      try {
+        pending.resolve(parseManifest(text, fileName, undefined, options));
+      } catch (err) {
+        pending.reject(err as Error);
+      }
+      return;
+    }
+    this.#pending.push(pending);
+    this.#startClock();
+    worker.ref();
+    worker.postMessage(pending.request);
   }
 
+  /** The time limit of the parse the thread reads now, once the thread is up. */
   #startClock(): void {
-    const pending = this.#pending;
-    if (!pending || pending.timer) return;
+    const pending = this.#pending[0];
+    if (!pending || pending.timer || !this.#online) return;
     pending.timer = setTimeout(() => {
-      this.#end(new ManifestError(pending.file, `parsing took over ${this.#timeLimitMs} ms, the limit for a manifest; not parsed`));
+      this.#end(new ManifestError(pending.request.fileName, `parsing took over ${this.#timeLimitMs} ms, the limit for a manifest; not parsed`));
     }, this.#timeLimitMs);
   }
 
@@ -153,38 +147,42 @@ export class ManifestParseThread {
         this.#startClock();
         return;
       }
-      const pending = this.#pending;
+      const pending = this.#pending[0];
       if (!pending || pending.id !== reply.id) return;
-      this.#settle();
-      worker.unref();
+      this.#pending.shift();
+      clearTimeout(pending.timer);
+      if (this.#pending.length === 0) worker.unref();
+      this.#startClock();
       if ('entries' in reply) pending.resolve(reply.entries);
-      else pending.reject(new ManifestError(pending.file, `cannot be parsed: ${reply.error}`));
+      else pending.reject(new ManifestError(pending.request.fileName, `cannot be parsed: ${reply.error}`));
     });
     worker.on('error', (err: Error & { code?: string }) => {
       if (this.#worker !== worker) return;
-      const file = this.#pending?.file ?? '';
+      const file = this.#pending[0]?.request.fileName ?? '';
       const reason = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `parsing needed over ${this.#memoryLimitMb} MB, the limit for a manifest; not parsed` : `parse thread failed: ${err.message}`;
       this.#end(new ManifestError(file, reason));
     });
     worker.on('exit', () => {
-      if (this.#worker === worker) this.#end(new ManifestError(this.#pending?.file ?? '', 'manifest parse thread exited'));
+      if (this.#worker === worker) this.#end(new ManifestError(this.#pending[0]?.request.fileName ?? '', 'manifest parse thread exited'));
     });
     this.#worker = worker;
     return worker;
   }
 
-  #settle(): Pending | undefined {
-    const pending = this.#pending;
-    this.#pending = undefined;
-    if (pending) clearTimeout(pending.timer);
-    return pending;
-  }
-
-  /** Ends the thread (the next parse starts another) and rejects the parse in progress with `err`. */
+  /**
+   * Ends the thread and rejects the parse it was reading with `err`; the parses sent after it go
+   * to a new thread (once closed, they reject too).
+   */
   #end(err: ManifestError): void {
     const worker = this.#worker;
     this.#worker = undefined;
     void worker?.terminate();
-    this.#settle()?.reject(err);
+    const [failed, ...rest] = this.#pending;
+    this.#pending = [];
+    if (failed) {
+      clearTimeout(failed.timer);
+      failed.reject(err);
+    }
+    for (const pending of rest) this.#send(pending);
   }
 }

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { parseManifest } from './manifest-parser.js';
-import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-thread.js';
+import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 
 // The thread that reads manifest files for ManifestParseThread: one request at a time, the
 // entries sent back as plain data (ServiceSpec and EndpointSliceSpec are plain objects).

@@ -8,18 +8,14 @@ import { serviceFromObject } from '../model/service-from-object.js';
 import { shapeOf, unknownFields } from '../model/unknown-fields.js';
 import type { ServiceSpec } from '../model/service.js';
 import { notServedBecause, rawLabels } from './proxy-labels.js';
-import { manifestLimitExceeded } from './manifest-limits.js';
+import { DEFAULT_MANIFEST_LIMITS, manifestNestingExceeded, manifestTextSizeExceeded } from './manifest-limits.js';
 import type { ManifestLimits } from './manifest-limits.js';
-import { parseYamlDocuments } from './yaml-documents.js';
+import { isJsonManifest, manifestDocumentsOf, splitManifest } from './manifest-split.js';
+import type { ManifestDocument, ManifestLocation } from './manifest-split.js';
+import { plainDocuments } from './yaml-documents.js';
 
-/** Where in a file an object came from: the document (1-based) and, inside a List, the item (0-based, as in `items[0]`). */
-export interface ManifestLocation {
-  readonly document: number;
-  readonly item?: number;
-}
-
-/** One object read from a file, or the reason its document could not be read. */
-export type ManifestDocument = (ManifestLocation & { readonly object: unknown }) | (ManifestLocation & { readonly error: string });
+export { splitManifest } from './manifest-split.js';
+export type { ManifestDocument, ManifestLocation } from './manifest-split.js';
 
 /** What a manifest object means to the proxy. `object` is its identity, `Kind namespace/name`. */
 export type ManifestEntry =
@@ -53,48 +49,13 @@ export interface ClassifyOptions {
  * nesting limits (see manifest-limits.ts) is not parsed: it is one rejected entry, whose object
  * is unknown, so that the last good state of everything the file held is kept.
  */
-export function parseManifest(text: string, fileName = '', limits?: ManifestLimits, options: ClassifyOptions = {}): ManifestEntry[] {
-  const exceeded = manifestLimitExceeded(text, limits);
+export function parseManifest(text: string, fileName = '', limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS, options: ClassifyOptions = {}): ManifestEntry[] {
+  let exceeded = manifestTextSizeExceeded(text, limits);
+  // The plain reader counts the nesting as it reads: the scan is for what it leaves to the others.
+  const plain = exceeded || isJsonManifest(fileName) ? undefined : plainDocuments(text, limits.maxDepth);
+  exceeded ??= plain ? undefined : manifestNestingExceeded(text, limits.maxDepth);
   if (exceeded) return [{ document: exceeded.document, type: 'rejected', object: undefined, field: '', reason: exceeded.reason }];
-  return splitManifest(text, fileName).map((doc) => classifyManifestObject(doc, options));
-}
-
-/**
- * Splits a file into objects: YAML documents (`---`), or one JSON value for a `.json` file, with
- * `kind: List` (or any `*List`) expanded into its items. Empty documents are skipped but still
- * counted, so document numbers match what a reader counts in the file.
- */
-export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
-  const out: ManifestDocument[] = [];
-  if (fileName.toLowerCase().endsWith('.json')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      return [{ document: 1, error: `invalid JSON: ${(err as Error).message}` }];
-    }
-    pushObject(out, 1, value);
-    return out;
-  }
-  parseYamlDocuments(text).forEach((doc, i) => {
-    if ('error' in doc) out.push({ document: i + 1, error: `invalid YAML: ${doc.error}` });
-    else pushObject(out, i + 1, doc.value);
-  });
-  return out;
-}
-
-function pushObject(out: ManifestDocument[], document: number, value: unknown): void {
-  if (value === null || value === undefined) return;
-  if (isMapping(value) && typeof value['kind'] === 'string' && value['kind'].endsWith('List') && Array.isArray(value['items'])) {
-    // Items of a typed list (`ServiceList`, as the API returns) may leave out their own kind.
-    const itemKind = value['kind'] === 'List' ? undefined : value['kind'].slice(0, -'List'.length);
-    value['items'].forEach((item: unknown, i: number) => {
-      const object = itemKind !== undefined && isMapping(item) && item['kind'] === undefined ? { apiVersion: value['apiVersion'], kind: itemKind, ...item } : item;
-      if (object !== null && object !== undefined) out.push({ document, item: i, object });
-    });
-    return;
-  }
-  out.push({ document, object: value });
+  return (plain ? manifestDocumentsOf(plain) : splitManifest(text, fileName)).map((doc) => classifyManifestObject(doc, options));
 }
 
 /**

@@ -98,3 +98,42 @@ test('after close() a parse is refused, never run on the main thread', async (t)
   thread.close();
   await t.throwsAsync(thread.parse('a: 1\n', 'a.yaml'), { instanceOf: ManifestError, message: 'manifest parse thread closed' });
 });
+
+/** `count` Services in one file, over the size read on the main thread. */
+function services(prefix: string, count: number): string {
+  return Array.from({ length: count }, (_, i) => serviceYaml(`${prefix}-${i}`, `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`, [{ name: 'p', port: 80 }])).join('---\n');
+}
+
+test('files sent while the thread reads another are read in turn, each given its own entries', async (t) => {
+  const thread = new ManifestParseThread();
+  t.teardown(() => thread.close());
+  const texts = ['a', 'b', 'c', 'd'].map((prefix) => services(prefix, 150));
+  t.true(texts[0]!.length > 16 * 1024);
+  const results = await Promise.all(texts.map((text, i) => thread.parse(text, `${i}.yaml`)));
+  for (const [i, prefix] of ['a', 'b', 'c', 'd'].entries()) {
+    t.is(results[i]!.length, 150);
+    t.like(results[i]![149], { type: 'service', object: `Service default/${prefix}-149` });
+  }
+});
+
+test('a file over the time limit takes only itself down: the files sent after it are read by a new thread', async (t) => {
+  const thread = new ManifestParseThread({ timeLimitMs: 600 });
+  t.teardown(() => thread.close());
+  const slow = thread.parse(slowConfigMap(20_000), 'slow.yaml');
+  const next = [thread.parse(services('x', 100), 'x.yaml'), thread.parse(services('y', 100), 'y.yaml')];
+  const err = await t.throwsAsync(slow, { instanceOf: ManifestError });
+  t.is(err?.file, 'slow.yaml');
+  const [x, y] = await Promise.all(next);
+  t.like(x![99], { type: 'service', object: 'Service default/x-99' });
+  t.like(y![99], { type: 'service', object: 'Service default/y-99' });
+});
+
+test('close() rejects every file sent and not yet read', async (t) => {
+  const thread = new ManifestParseThread();
+  const sent = [thread.parse(services('a', 100), 'a.yaml'), thread.parse(services('b', 100), 'b.yaml')];
+  thread.close();
+  for (const [i, parse] of sent.entries()) {
+    const err = await t.throwsAsync(parse, { instanceOf: ManifestError, message: 'manifest parse thread closed' });
+    t.is(err?.file, i === 0 ? 'a.yaml' : 'b.yaml');
+  }
+});
