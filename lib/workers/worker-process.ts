@@ -8,13 +8,18 @@ import type { FromWorker, ToWorker } from './worker-protocol.js';
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 /** A worker asked to exit that has not within this long is killed. */
 const EXIT_TIMEOUT_MS = 5_000;
+/** Messages per batch: a worker takes each batch in one turn of its loop, so a long one is cut. */
+const BATCH_MAX = 1000;
+/** How long a batch's reply may take: a base plus a little per message (binding ports takes time). */
+const BATCH_REPLY_BASE_MS = 5_000;
+const BATCH_REPLY_PER_MESSAGE_MS = 2;
 
 const log = logger('workers');
 
 /**
  * One data-path worker process as WorkerPool sees it: the child, whether it serves yet, its last
  * counters, and the replies awaited from it. A reply is matched to its request by a key: `ready`,
- * `l:<socket id>` for 'listening', `s:<seq>` for 'done' and 'stats'.
+ * `l:<socket id>` for 'listening', `b:<batch>` for 'batched', `s:<seq>` for 'done' and 'stats'.
  */
 export class WorkerProcess {
   readonly index: number;
@@ -24,6 +29,12 @@ export class WorkerProcess {
   /** The last counters it reported, per shared socket. */
   snapshots = new Map<number, StatsSnapshot>();
   readonly #waiting = new Map<string, (reply: FromWorker | undefined) => void>();
+  /** Messages posted and not yet sent, in order; `#replied` resolves when the batch holding them is served. */
+  #outbox: ToWorker[] = [];
+  #outboxReplies = false;
+  #replied: Promise<void> | undefined;
+  #afterFlush: (() => void) | undefined;
+  #batchSeq = 1;
 
   /** Forks worker-main; `onMessage` gets what no request awaits, `onExit` the exit. */
   constructor(index: number, onMessage: (m: FromWorker) => void, onExit: (code: number | null, signal: NodeJS.Signals | null) => void) {
@@ -49,8 +60,55 @@ export class WorkerProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Sends a message (and a handle with it); a worker that is gone is skipped. */
+  /** Sends a message (and a handle with it) after every one posted before it; a worker that is gone is skipped. */
   send(message: ToWorker, handle?: object): void {
+    this.flush();
+    this.#write(message, handle);
+  }
+
+  /**
+   * Queues a message to go out with the others posted in this turn of the loop, as one IPC message:
+   * 10,000 ports opened by a sync cost a few messages, not 10,000. `awaitsReply`: the batch is
+   * answered once the worker has served it (its ports bound); the promise returned settles then
+   * (or on timeout or exit), one per batch, not per message.
+   */
+  post(message: ToWorker, awaitsReply: boolean): Promise<void> {
+    if (this.#outbox.length >= BATCH_MAX) this.flush();
+    if (this.#outbox.length === 0) setImmediate(() => this.flush());
+    this.#outbox.push(message);
+    if (!awaitsReply) return Promise.resolve();
+    this.#outboxReplies = true;
+    this.#replied ??= new Promise<void>((resolve) => {
+      this.#afterFlush = resolve;
+    });
+    return this.#replied;
+  }
+
+  /** Sends what was posted, as one message. */
+  flush(): void {
+    if (this.#outbox.length === 0) return;
+    const messages = this.#outbox;
+    const awaitsReply = this.#outboxReplies;
+    const settle = this.#afterFlush;
+    this.#outbox = [];
+    this.#outboxReplies = false;
+    this.#replied = undefined;
+    this.#afterFlush = undefined;
+    if (!awaitsReply) {
+      this.#write({ t: 'batch', messages });
+      return;
+    }
+    const seq = this.#batchSeq++;
+    const timeoutMs = BATCH_REPLY_BASE_MS + messages.length * BATCH_REPLY_PER_MESSAGE_MS;
+    void this.request(`b:${seq}`, timeoutMs, () => this.#write({ t: 'batch', seq, messages })).then((reply) => {
+      if (reply?.t === 'batched') {
+        for (const [service, error] of reply.failed ?? []) log.error('worker cannot accept on a listener', { worker: this.index + 1, service, error });
+      }
+      settle?.();
+    });
+  }
+
+  #write(message: ToWorker, handle?: object): void {
     if (!this.child.connected) return;
     this.child.send(message, handle as never, (err) => {
       if (err) log.debug('cannot reach worker', { worker: this.index + 1, error: err.message });
@@ -89,7 +147,7 @@ export class WorkerProcess {
   /** A reply: resolves the request awaiting it; false if none does. */
   #settle(m: FromWorker): boolean {
     if (m.t === 'udp-closed' || m.t === 'udp-stray') return false;
-    const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : `s:${m.seq}`;
+    const key = m.t === 'ready' ? 'ready' : m.t === 'listening' ? `l:${m.id}` : m.t === 'batched' ? `b:${m.seq}` : `s:${m.seq}`;
     const resolve = this.#waiting.get(key);
     if (resolve === undefined) return false;
     this.#waiting.delete(key);

@@ -23,6 +23,11 @@ export type ToWorker =
   | { readonly t: 'init'; readonly logLevel: LogLevel; readonly logFormat: LogFormat; readonly worker: number }
   | { readonly t: 'balancer'; readonly ops: readonly BalancerOp[] }
   /**
+   * Messages without a handle, in order, sent as one. With `seq` it is answered with 'batched' once
+   * the worker has served every message in it (bound its ports).
+   */
+  | { readonly t: 'batch'; readonly seq?: number; readonly messages: readonly ToWorker[] }
+  /**
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
@@ -63,6 +68,8 @@ export type FromWorker =
   /** The listeners of socket `id` are accepting (or could not be: error). */
   | { readonly t: 'listening'; readonly id: number; readonly error?: string }
   | { readonly t: 'done'; readonly seq: number }
+  /** Batch `seq` is served; `failed`: the services whose ports could not be bound, with the error. */
+  | { readonly t: 'batched'; readonly seq: number; readonly failed?: ReadonlyArray<readonly [ProxySocketKey, string]> }
   /** A UDP session placed here ended (failedEndpoint: on an upstream error). */
   | { readonly t: 'udp-closed'; readonly id: number; readonly key: string; readonly failedEndpoint?: string }
   /** Another client's datagram reached a session's reply socket before it was connected (base64). */
