@@ -83,13 +83,20 @@ async function serve(m: Extract<ToWorker, { t: 'listen' | 'bind' }>, listeners: 
   }
 }
 
-/** Ports and balancer changes the agent sent together; answered once every port in it is served. */
+/** Ports, closes and balancer changes the agent sent together; answered once every port in it is served or closed. */
 function onBatch(m: Extract<ToWorker, { t: 'batch' }>): void {
   const served: Array<Promise<readonly [ProxySocketKey, string] | undefined>> = [];
   for (const item of m.messages) {
     if (item.t === 'bind') {
       lastPortMs = performance.now();
       served.push(serve(item, { reusePort: true }).then((error) => (error === undefined ? undefined : ([item.spn, error] as const))));
+    } else if (item.t === 'close') {
+      served.push(
+        onClose(item.id).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
     } else if (item.t === 'udp-socket') {
       lastPortMs = performance.now();
       hostUdpSocket(item);
@@ -174,9 +181,13 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'udp-forward':
       udp.get(m.id)?.forward(m.key, Buffer.from(m.data, 'base64'));
       return;
-    case 'close':
-      void onClose(m.id).finally(() => send({ t: 'done', seq: m.seq }));
+    case 'close': {
+      const { seq } = m;
+      void onClose(m.id).finally(() => {
+        if (seq !== undefined) send({ t: 'done', seq });
+      });
       return;
+    }
     case 'destroy':
       udp.get(m.id)?.close();
       udp.delete(m.id);

@@ -191,12 +191,8 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#udp.delete(id);
     if (!this.#shared.delete(id)) return;
     this.#gone.delete(id);
-    await Promise.all(
-      this.#ready().map((w) => {
-        const seq = this.#seq++;
-        return this.#request(w, `s:${seq}`, { t: 'close', id, seq });
-      }),
-    );
+    // Batched like the binds (a stop with 10,000 ports is 10,000 closes), answered per batch.
+    await Promise.all(this.#ready().map((w) => this.#post(w, { t: 'close', id })));
   }
 
   forget(id: number): void {

@@ -56,8 +56,11 @@ export type ToWorker =
   | { readonly t: 'udp-open'; readonly id: number; readonly request: RemoteSessionRequest; readonly data: string }
   /** A datagram of a session here that reached the agent's listening socket (base64). */
   | { readonly t: 'udp-forward'; readonly id: number; readonly key: string; readonly data: string }
-  /** Stop accepting on socket `id` (TCP: its connections finish by themselves; UDP: its sessions close). Answered with 'done'. */
-  | { readonly t: 'close'; readonly id: number; readonly seq: number }
+  /**
+   * Stop accepting on socket `id` (TCP: its connections finish by themselves; UDP: its sessions
+   * close). Answered with 'done' when it has a `seq`; in a batch, the batch's answer covers it.
+   */
+  | { readonly t: 'close'; readonly id: number; readonly seq?: number }
   /** Reset every connection of socket `id` and forget it. */
   | { readonly t: 'destroy'; readonly id: number }
   /** Answered with 'stats'. */
