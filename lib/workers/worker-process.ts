@@ -2,14 +2,13 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../log.js';
+import { BATCH_MAX, MessageBatch } from './message-batch.js';
 import type { StatsSnapshot } from './stats-snapshot.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 /** A worker asked to exit that has not within this long is killed. */
 const EXIT_TIMEOUT_MS = 5_000;
-/** Messages per batch: a worker takes each batch in one turn of its loop, so a long one is cut. */
-const BATCH_MAX = 1000;
 /** How long a batch's reply may take: a base plus a little per message (binding ports takes time). */
 const BATCH_REPLY_BASE_MS = 5_000;
 const BATCH_REPLY_PER_MESSAGE_MS = 2;
@@ -29,11 +28,8 @@ export class WorkerProcess {
   /** The last counters it reported, per shared socket. */
   snapshots = new Map<number, StatsSnapshot>();
   readonly #waiting = new Map<string, (reply: FromWorker | undefined) => void>();
-  /** Messages posted and not yet sent, in order; `#replied` resolves when the batch holding them is served. */
-  #outbox: ToWorker[] = [];
-  #outboxReplies = false;
-  #replied: Promise<void> | undefined;
-  #afterFlush: (() => void) | undefined;
+  /** Messages posted and not yet sent, in order. */
+  #outbox = new MessageBatch();
   #batchSeq = 1;
 
   /** Forks worker-main; `onMessage` gets what no request awaits, `onExit` the exit. */
@@ -66,35 +62,20 @@ export class WorkerProcess {
     this.#write(message, handle);
   }
 
-  /**
-   * Queues a message to go out with the others posted in this turn of the loop, as one IPC message:
-   * 10,000 ports opened by a sync cost a few messages, not 10,000. `awaitsReply`: the batch is
-   * answered once the worker has served it (its ports bound); the promise returned settles then
-   * (or on timeout or exit), one per batch, not per message.
-   */
+  /** Queues a message to go out with the others posted in this turn of the loop (see MessageBatch). */
   post(message: ToWorker, awaitsReply: boolean): Promise<void> {
-    if (this.#outbox.length >= BATCH_MAX) this.flush();
-    if (this.#outbox.length === 0) setImmediate(() => this.flush());
-    this.#outbox.push(message);
-    if (!awaitsReply) return Promise.resolve();
-    this.#outboxReplies = true;
-    this.#replied ??= new Promise<void>((resolve) => {
-      this.#afterFlush = resolve;
-    });
-    return this.#replied;
+    if (this.#outbox.messages.length >= BATCH_MAX) this.flush();
+    if (this.#outbox.messages.length === 0) setImmediate(() => this.flush());
+    return this.#outbox.add(message, awaitsReply);
   }
 
   /** Sends what was posted, as one message. */
   flush(): void {
-    if (this.#outbox.length === 0) return;
-    const messages = this.#outbox;
-    const awaitsReply = this.#outboxReplies;
-    const settle = this.#afterFlush;
-    this.#outbox = [];
-    this.#outboxReplies = false;
-    this.#replied = undefined;
-    this.#afterFlush = undefined;
-    if (!awaitsReply) {
+    const batch = this.#outbox;
+    if (batch.messages.length === 0) return;
+    this.#outbox = new MessageBatch();
+    const { messages } = batch;
+    if (!batch.awaitsReply) {
       this.#write({ t: 'batch', messages });
       return;
     }
@@ -104,7 +85,7 @@ export class WorkerProcess {
       if (reply?.t === 'batched') {
         for (const [service, error] of reply.failed ?? []) log.error('worker cannot accept on a listener', { worker: this.index + 1, service, error });
       }
-      settle?.();
+      batch.settle();
     });
   }
 
