@@ -9,6 +9,7 @@ import { holdYoungGeneration } from '../internals/young-generation.js';
 import { configureLogging, logger, rootLogger } from '../log.js';
 import { DescriptorBudget } from '../proxy/descriptor-budget.js';
 import { EndpointBackoff } from '../proxy/endpoint-backoff.js';
+import type { ProxySocketKey } from '../model/service-port-name.js';
 import type { ListenAddress } from '../proxy/proxy-socket.js';
 import { TcpProxySocket } from '../proxy/tcp/tcp-proxy-socket.js';
 import { snapshotOf } from './stats-snapshot.js';
@@ -31,8 +32,8 @@ const arriving = new Map<number, object[]>();
 const udp = new Map<number, UdpSessionHost>();
 
 /**
- * The agent hands its ports over once its first sync opens them (10,000 of them, one message
- * each): the young generation is held until then (see holdYoungGeneration()), and let grow once
+ * The agent hands its ports over once its first sync opens them (10,000 of them, in batches or
+ * one message each): the young generation is held until then (see holdYoungGeneration()), and let grow once
  * ports have come and none has for a while.
  */
 const START_UP_QUIET_MS = 1000;
@@ -59,40 +60,71 @@ async function onListen(m: Extract<ToWorker, { t: 'listen' }>, handle: object | 
   arriving.set(m.id, handles);
   if (handles.filter(Boolean).length < m.count) return;
   arriving.delete(m.id);
-  await serve(m, { handles });
+  const error = await serve(m, { handles });
+  send({ t: 'listening', id: m.id, ...(error !== undefined ? { error } : {}) });
 }
 
-/** Starts accepting on shared socket `m.id`, on the agent's handles or with sockets of its own. */
-async function serve(m: Extract<ToWorker, { t: 'listen' | 'bind' }>, listeners: { handles: object[] } | { reusePort: true }): Promise<void> {
+/**
+ * Starts accepting on shared socket `m.id`, on the agent's handles or with sockets of its own.
+ * Resolves with the error if it cannot (none if the socket was closed meanwhile).
+ */
+async function serve(m: Extract<ToWorker, { t: 'listen' | 'bind' }>, listeners: { handles: object[] } | { reusePort: true }): Promise<string | undefined> {
   const socket = new TcpProxySocket({ spn: m.spn, listen: m.addresses as ListenAddress[], ...listeners, balancer, backoff, budget, idleTimeoutMs: m.idleTimeoutMs, policy: m.policy });
   // In `open` while it starts: a 'close' arriving meanwhile must reach it, or this process would
   // keep the port bound after the agent let it go.
   open.set(m.id, socket);
   try {
     await socket.start();
-    send({ t: 'listening', id: m.id });
+    return undefined;
   } catch (err) {
-    const closedMeanwhile = open.get(m.id) !== socket;
-    if (!closedMeanwhile) open.delete(m.id);
-    send({ t: 'listening', id: m.id, ...(closedMeanwhile ? {} : { error: (err as Error).message }) });
+    if (open.get(m.id) !== socket) return undefined; // closed meanwhile
+    open.delete(m.id);
+    return (err as Error).message;
   }
 }
 
-function onUdpSocket(m: Extract<ToWorker, { t: 'udp-socket' }>): void {
-  if (!udp.has(m.id)) {
-    udp.set(
-      m.id,
-      new UdpSessionHost({
-        spn: m.spn,
-        idleTimeoutMs: m.idleTimeoutMs,
-        maxSessions: m.maxSessions,
-        budget,
-        onClosed: (key, failedEndpoint) => send({ t: 'udp-closed', id: m.id, key, ...(failedEndpoint !== undefined ? { failedEndpoint } : {}) }),
-        onStray: (listenIndex, msg, address, port) => send({ t: 'udp-stray', id: m.id, listenIndex, address, port, data: msg.toString('base64') }),
-      }),
-    );
+/** Ports, closes and balancer changes the agent sent together; answered once every port in it is served or closed. */
+function onBatch(m: Extract<ToWorker, { t: 'batch' }>): void {
+  const served: Array<Promise<readonly [ProxySocketKey, string] | undefined>> = [];
+  for (const item of m.messages) {
+    if (item.t === 'bind') {
+      lastPortMs = performance.now();
+      served.push(serve(item, { reusePort: true }).then((error) => (error === undefined ? undefined : ([item.spn, error] as const))));
+    } else if (item.t === 'close') {
+      served.push(
+        onClose(item.id).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+    } else if (item.t === 'udp-socket') {
+      lastPortMs = performance.now();
+      hostUdpSocket(item);
+    } else {
+      onMessage(item, undefined);
+    }
   }
-  send({ t: 'listening', id: m.id });
+  const { seq } = m;
+  if (seq === undefined) return;
+  void Promise.all(served).then((results) => {
+    const failed = results.filter((r): r is readonly [ProxySocketKey, string] => r !== undefined);
+    send({ t: 'batched', seq, ...(failed.length > 0 ? { failed } : {}) });
+  });
+}
+
+function hostUdpSocket(m: Extract<ToWorker, { t: 'udp-socket' }>): void {
+  if (udp.has(m.id)) return;
+  udp.set(
+    m.id,
+    new UdpSessionHost({
+      spn: m.spn,
+      idleTimeoutMs: m.idleTimeoutMs,
+      maxSessions: m.maxSessions,
+      budget,
+      onClosed: (key, failedEndpoint) => send({ t: 'udp-closed', id: m.id, key, ...(failedEndpoint !== undefined ? { failedEndpoint } : {}) }),
+      onStray: (listenIndex, msg, address, port) => send({ t: 'udp-stray', id: m.id, listenIndex, address, port, data: msg.toString('base64') }),
+    }),
+  );
 }
 
 async function onClose(id: number): Promise<void> {
@@ -125,11 +157,15 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'listen':
       void onListen(m, handle);
       return;
+    case 'batch':
+      onBatch(m);
+      return;
     case 'bind':
-      void serve(m, { reusePort: true });
+      void serve(m, { reusePort: true }).then((error) => send({ t: 'listening', id: m.id, ...(error !== undefined ? { error } : {}) }));
       return;
     case 'udp-socket':
-      onUdpSocket(m);
+      hostUdpSocket(m);
+      send({ t: 'listening', id: m.id });
       return;
     case 'tcp-idle-timeout':
       open.get(m.id)?.setIdleTimeout(m.idleTimeoutMs);
@@ -145,9 +181,13 @@ function onMessage(m: ToWorker, handle: object | undefined): void {
     case 'udp-forward':
       udp.get(m.id)?.forward(m.key, Buffer.from(m.data, 'base64'));
       return;
-    case 'close':
-      void onClose(m.id).finally(() => send({ t: 'done', seq: m.seq }));
+    case 'close': {
+      const { seq } = m;
+      void onClose(m.id).finally(() => {
+        if (seq !== undefined) send({ t: 'done', seq });
+      });
       return;
+    }
     case 'destroy':
       udp.get(m.id)?.close();
       udp.delete(m.id);

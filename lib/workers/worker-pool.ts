@@ -178,22 +178,21 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     );
   }
 
-  async share(id: number, shared: ShareSpec): Promise<void> {
-    if (this.#closed) return;
+  share(id: number, shared: ShareSpec): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#shared.set(id, shared);
-    await Promise.all(this.#ready().map((w) => this.#shareWith(w, id, shared)));
+    const ready = this.#ready();
+    // Ports without handles go out in batches: the promise is the batch's, not one per port.
+    if (ready.length === 1) return this.#shareWith(ready[0] as WorkerProcess, id, shared);
+    return Promise.all(ready.map((w) => this.#shareWith(w, id, shared))).then(() => {});
   }
 
   async unshare(id: number): Promise<void> {
     this.#udp.delete(id);
     if (!this.#shared.delete(id)) return;
     this.#gone.delete(id);
-    await Promise.all(
-      this.#ready().map((w) => {
-        const seq = this.#seq++;
-        return this.#request(w, `s:${seq}`, { t: 'close', id, seq });
-      }),
-    );
+    // Batched like the binds (a stop with 10,000 ports is 10,000 closes), answered per batch.
+    await Promise.all(this.#ready().map((w) => this.#post(w, { t: 'close', id })));
   }
 
   forget(id: number): void {
@@ -277,37 +276,39 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     this.#flush();
     w.ready = true;
     this.#send(w, { t: 'balancer', ops: this.balancer.snapshot() });
-    await Promise.all([...this.#shared].map(([id, shared]) => this.#shareWith(w, id, shared)));
+    const served = new Set<Promise<void>>();
+    for (const [id, shared] of this.#shared) served.add(this.#shareWith(w, id, shared));
+    await Promise.all(served);
   }
 
-  async #shareWith(w: WorkerProcess, id: number, shared: ShareSpec): Promise<void> {
-    let reply: FromWorker | undefined;
-    if (shared.kind === 'udp') {
-      reply = await this.#request(w, `l:${id}`, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
-    } else if (shared.handles === undefined) {
-      reply = await this.#request(w, `l:${id}`, { t: 'bind', id, spn: shared.spn, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy });
-    } else {
-      const { handles } = shared;
-      // One port's handles at a time per worker. Node sends a handle only after the last one is
-      // acknowledged and, at every acknowledgement, queues again all that wait behind it: 10,000
-      // ports handed over at once kept this process busy for seconds after a start.
-      const turn = (this.#handleTurns.get(w) ?? Promise.resolve()).then(async () => {
-        if (this.#shared.get(id) !== shared || !w.ready) return undefined; // closed meanwhile
-        const replied = this.#request(w, `l:${id}`, undefined);
-        handles.forEach((handle, index) => {
-          this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
-        });
-        return replied;
+  #shareWith(w: WorkerProcess, id: number, shared: ShareSpec): Promise<void> {
+    if (shared.kind === 'udp') return this.#post(w, { t: 'udp-socket', id, spn: shared.spn, idleTimeoutMs: shared.idleTimeoutMs, maxSessions: shared.maxSessions });
+    if (shared.handles === undefined) return this.#post(w, { t: 'bind', id, spn: shared.spn, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy });
+    return this.#handOver(w, id, shared, shared.handles);
+  }
+
+  /**
+   * A TCP port's listening handles, one message each, one port at a time per worker. Node sends a
+   * handle only after the last one is acknowledged and, at every acknowledgement, queues again all
+   * that wait behind it: 10,000 ports handed over at once kept this process busy for seconds.
+   */
+  async #handOver(w: WorkerProcess, id: number, shared: Extract<ShareSpec, { kind: 'tcp' }>, handles: readonly object[]): Promise<void> {
+    const turn = (this.#handleTurns.get(w) ?? Promise.resolve()).then(async () => {
+      if (this.#shared.get(id) !== shared || !w.ready) return undefined; // closed meanwhile
+      const replied = this.#request(w, `l:${id}`, undefined);
+      handles.forEach((handle, index) => {
+        this.#send(w, { t: 'listen', id, spn: shared.spn, index, count: handles.length, addresses: shared.addresses, idleTimeoutMs: shared.idleTimeoutMs, policy: shared.policy }, handle);
       });
-      this.#handleTurns.set(
-        w,
-        turn.then(
-          () => {},
-          () => {},
-        ),
-      );
-      reply = await turn;
-    }
+      return replied;
+    });
+    this.#handleTurns.set(
+      w,
+      turn.then(
+        () => {},
+        () => {},
+      ),
+    );
+    const reply = await turn;
     if (reply?.t === 'listening' && reply.error !== undefined) {
       log.error('worker cannot accept on a listener', { worker: w.index + 1, service: shared.spn, error: reply.error });
     }
@@ -351,6 +352,12 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     w.send(message, handle);
   }
 
+  /** Like #send, but the message goes out with the others of this turn (see WorkerProcess.post). */
+  #post(w: WorkerProcess, message: ToWorker): Promise<void> {
+    this.#flush();
+    return w.post(message, true);
+  }
+
   #queue(op: BalancerOp): void {
     this.#ops.push(op);
     if (this.#flushQueued) return;
@@ -364,7 +371,7 @@ export class WorkerPool implements ProxySocketFactory, ListenerSharing {
     if (this.#ops.length === 0) return;
     const ops = this.#ops;
     this.#ops = [];
-    for (const w of this.#ready()) this.#send(w, { t: 'balancer', ops });
+    for (const w of this.#ready()) void w.post({ t: 'balancer', ops }, false);
   }
 }
 

@@ -23,6 +23,11 @@ export type ToWorker =
   | { readonly t: 'init'; readonly logLevel: LogLevel; readonly logFormat: LogFormat; readonly worker: number }
   | { readonly t: 'balancer'; readonly ops: readonly BalancerOp[] }
   /**
+   * Messages without a handle, in order, sent as one. With `seq` it is answered with 'batched' once
+   * the worker has served every message in it (bound its ports).
+   */
+  | { readonly t: 'batch'; readonly seq?: number; readonly messages: readonly ToWorker[] }
+  /**
    * One listening handle of shared socket `id` (sent with the message): index of count. The worker
    * starts accepting once it has all of them.
    */
@@ -51,8 +56,11 @@ export type ToWorker =
   | { readonly t: 'udp-open'; readonly id: number; readonly request: RemoteSessionRequest; readonly data: string }
   /** A datagram of a session here that reached the agent's listening socket (base64). */
   | { readonly t: 'udp-forward'; readonly id: number; readonly key: string; readonly data: string }
-  /** Stop accepting on socket `id` (TCP: its connections finish by themselves; UDP: its sessions close). Answered with 'done'. */
-  | { readonly t: 'close'; readonly id: number; readonly seq: number }
+  /**
+   * Stop accepting on socket `id` (TCP: its connections finish by themselves; UDP: its sessions
+   * close). Answered with 'done' when it has a `seq`; in a batch, the batch's answer covers it.
+   */
+  | { readonly t: 'close'; readonly id: number; readonly seq?: number }
   /** Reset every connection of socket `id` and forget it. */
   | { readonly t: 'destroy'; readonly id: number }
   /** Answered with 'stats'. */
@@ -63,6 +71,8 @@ export type FromWorker =
   /** The listeners of socket `id` are accepting (or could not be: error). */
   | { readonly t: 'listening'; readonly id: number; readonly error?: string }
   | { readonly t: 'done'; readonly seq: number }
+  /** Batch `seq` is served; `failed`: the services whose ports could not be bound, with the error. */
+  | { readonly t: 'batched'; readonly seq: number; readonly failed?: ReadonlyArray<readonly [ProxySocketKey, string]> }
   /** A UDP session placed here ended (failedEndpoint: on an upstream error). */
   | { readonly t: 'udp-closed'; readonly id: number; readonly key: string; readonly failedEndpoint?: string }
   /** Another client's datagram reached a session's reply socket before it was connected (base64). */

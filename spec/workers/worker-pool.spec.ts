@@ -435,3 +435,52 @@ test('shared handles: 200 ports opened at once all reach the worker, one at a ti
   );
   t.false(listeningOwners(8080).has(`${ip(200)}:8080`));
 });
+
+test('reuse-port: 1,500 ports opened at once reach the worker in batches and are bound there too; a port closed before its batch left is released in every process', async (t) => {
+  const ip = loopbackBlock(blocks.next++);
+  const workers = new WorkerPool({ workers: 1, logLevel: 'warn', logFormat: 'json', tcpListeners: 'reuse-port' });
+  t.teardown(() => workers.destroy());
+  await workers.start();
+  const backoff = new EndpointBackoff();
+  const ports = [8080, 8081, 8082, 8083, 8084, 8085];
+  // More than one batch (a batch holds up to 1,000 messages).
+  const sockets = Array.from({ length: 1500 }, (_, i) =>
+    workers.create({
+      spn: servicePortName('ns', `svc-${i}`, 'p'),
+      protocol: 'TCP',
+      listen: [{ host: ip((i % 250) + 1), port: ports[Math.floor(i / 250)]! }],
+      affinity: 'None',
+      balancer: workers.balancer,
+      backoff,
+      udpTimeoutMs: 1000,
+      udpMaxSessions: 10,
+    }),
+  );
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
+  await Promise.all(sockets.map((s) => s.start()));
+  // Its bind is still in the batch being gathered: the close must reach the worker after it.
+  const last = sockets[1499]!;
+  await last.close();
+  await waitFor(
+    'every open port listened on by the worker too',
+    () => {
+      const listeners = new Map(ports.flatMap((port) => [...listenerCounts(port)]));
+      return sockets.slice(0, 1499).every((_, i) => listeners.get(`${ip((i % 250) + 1)}:${ports[Math.floor(i / 250)]!}`) === 2);
+    },
+    30_000,
+    100,
+  );
+  t.false(listenerCounts(8085).has(`${ip(250)}:8085`), 'the port closed at once is listened on by no process');
+});
+
+/** host:port → how many listening TCP sockets it has (with SO_REUSEPORT, one per process). */
+function listenerCounts(port: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of execFileSync('ss', ['-Htln', `sport = :${port}`], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')) {
+    const local = line.split(/\s+/)[3];
+    if (local !== undefined) counts.set(local, (counts.get(local) ?? 0) + 1);
+  }
+  return counts;
+}
