@@ -23,6 +23,11 @@ export async function backendFor(t: ExecutionContext, starting: Promise<Backend>
 
 /** TCP echo server: writes back everything it reads, half-closes after the client's FIN. */
 export async function tcpEcho(host = '127.0.0.1', port = 0, name = 'echo'): Promise<Backend> {
+  return tcpServer((s) => s.pipe(s), host, port, name);
+}
+
+/** TCP server with a connection handler of the test's own; half-open connections are allowed. */
+export async function tcpServer(onConnection: (s: net.Socket) => void, host = '127.0.0.1', port = 0, name = 'tcp'): Promise<Backend> {
   let n = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -30,7 +35,7 @@ export async function tcpEcho(host = '127.0.0.1', port = 0, name = 'echo'): Prom
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => {});
-    s.pipe(s);
+    onConnection(s);
   });
   return listenTcp(server, host, port, name, () => n, sockets);
 }

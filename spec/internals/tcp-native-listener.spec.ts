@@ -1,6 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../lib/balancer/round-robin-balancer.js';
@@ -10,6 +9,7 @@ import { makeEndpoint } from '../../lib/model/endpoint.js';
 import { servicePortName } from '../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../lib/proxy/endpoint-backoff.js';
 import { TcpProxySocket } from '../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { backendFor, tcpEcho } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // The native addon's listeners: accepted in batches, the clients' addresses carried only when the
@@ -21,22 +21,7 @@ if (!mustRun) console.warn(`skipping the native TCP listener specs: ${tcpNativeU
 const nativeTest = mustRun ? test : test.skip;
 
 async function echoBackend(t: ExecutionContext): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    s.pipe(s);
-  });
-  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => resolve());
-      }),
-  );
-  return (srv.address() as AddressInfo).port;
+  return (await backendFor(t, tcpEcho())).port;
 }
 
 /** A native proxy to the echo backend; every batch it is given is recorded (sizes, with or without addresses). */

@@ -13,6 +13,7 @@ import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import { rootLogger } from '../../../lib/log.js';
 import { captureLogs } from '../../helpers/log-capture.js';
+import { backendFor, tcpServer } from '../../helpers/backends.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 // The same behaviours on every data path: the native relay with the native addon's own listeners
@@ -34,22 +35,7 @@ const spn = servicePortName('default', 'paths', 'p');
 
 /** A backend with its own connection handler; its sockets are destroyed in teardown. */
 async function backend(t: ExecutionContext, onConnection: (s: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    onConnection(s);
-  });
-  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => resolve());
-      }),
-  );
-  return (srv.address() as AddressInfo).port;
+  return (await backendFor(t, tcpServer(onConnection))).port;
 }
 
 async function proxyFor(t: ExecutionContext, dataPath: DataPath, backendPort: number, options: Partial<TcpProxySocketOptions> = {}): Promise<{ proxy: TcpProxySocket; port: number }> {

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { RoundRobinBalancer } from '../../../lib/balancer/round-robin-balancer.js';
@@ -11,6 +10,7 @@ import { servicePortName } from '../../../lib/model/service-port-name.js';
 import { EndpointBackoff } from '../../../lib/proxy/endpoint-backoff.js';
 import { TcpProxySocket } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
 import type { TcpProxySocketOptions } from '../../../lib/proxy/tcp/tcp-proxy-socket.js';
+import { backendFor, tcpServer } from '../../helpers/backends.js';
 import { waitFor, waitUntilSteady } from '../../helpers/wait-for.js';
 import { newSockets, openSockets, socketLines } from '../../helpers/open-sockets.js';
 
@@ -28,22 +28,7 @@ const spn = servicePortName('default', 'native-relay', 'p');
 
 /** A backend with its own connection handler; its sockets are destroyed in teardown. */
 async function backend(t: ExecutionContext, onConnection: (s: net.Socket) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    onConnection(s);
-  });
-  await new Promise<void>((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => resolve());
-      }),
-  );
-  return (srv.address() as AddressInfo).port;
+  return (await backendFor(t, tcpServer(onConnection))).port;
 }
 
 async function proxyFor(t: ExecutionContext, backendPort: number, options: Partial<TcpProxySocketOptions> = {}): Promise<{ proxy: TcpProxySocket; port: number }> {
