@@ -181,19 +181,10 @@ napi_value stop_listen(napi_env env, napi_callback_info info) {
 
 /* listenerAddress(id) → [ip, port] the listener is bound to (the kernel's choice for port 0); undefined once closed. */
 napi_value listener_address(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result, ip, port;
+  napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
   listener_t *l = get_listener(env, argv[0]);
-  struct sockaddr_storage addr;
-  socklen_t len = sizeof addr;
-  if (l == NULL || getsockname(l->fd, (struct sockaddr *)&addr, &len) != 0 || !address_values(env, &addr, &ip, &port)) {
-    napi_get_undefined(env, &result);
-    return result;
-  }
-  napi_create_array_with_length(env, 2, &result);
-  napi_set_element(env, result, 0, ip);
-  napi_set_element(env, result, 1, port);
-  return result;
+  return address_pair(env, l == NULL ? -1 : l->fd, 0);
 }
 
 /* wantPeers(id, yes): whether the batches carry each client's address from now on. */

@@ -78,17 +78,11 @@ int address_values(napi_env env, const struct sockaddr_storage *addr, napi_value
   return 1;
 }
 
-/* address(fd, peer: boolean) → [ip, port] of the socket's peer (getpeername) or its own (getsockname); undefined once it is gone. */
-napi_value socket_address(napi_env env, napi_callback_info info) {
-  napi_value argv[2], result = NULL;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  int32_t fd = -1;
-  bool peer = false;
-  napi_get_value_int32(env, argv[0], &fd);
-  napi_get_value_bool(env, argv[1], &peer);
+/* [ip, port] of the socket's peer (getpeername) or its own (getsockname); undefined when fd is gone or negative. */
+napi_value address_pair(napi_env env, int fd, int peer) {
   struct sockaddr_storage addr;
   socklen_t len = sizeof addr;
-  napi_value ip, port;
+  napi_value ip, port, result;
   if (fd < 0 || (peer ? getpeername(fd, (struct sockaddr *)&addr, &len) : getsockname(fd, (struct sockaddr *)&addr, &len)) != 0 || !address_values(env, &addr, &ip, &port)) {
     napi_get_undefined(env, &result);
     return result;
@@ -97,4 +91,15 @@ napi_value socket_address(napi_env env, napi_callback_info info) {
   napi_set_element(env, result, 0, ip);
   napi_set_element(env, result, 1, port);
   return result;
+}
+
+/* address(fd, peer: boolean) → address_pair() of that socket. */
+napi_value socket_address(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t fd = -1;
+  bool peer = false;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_bool(env, argv[1], &peer);
+  return address_pair(env, fd, peer);
 }

@@ -173,6 +173,7 @@ napi_value start_dial(napi_env env, napi_callback_info info);
 /* tcp_address.c: ip and port into addr (its length; 0 with an error thrown naming `what`), and back. */
 socklen_t parse_address(napi_env env, napi_value ip, napi_value port, int32_t min_port, struct sockaddr_storage *addr, const char *what);
 int address_values(napi_env env, const struct sockaddr_storage *addr, napi_value *ip, napi_value *port);
+napi_value address_pair(napi_env env, int fd, int peer);
 napi_value socket_address(napi_env env, napi_callback_info info);
 
 /* kup_tcp.c: what the functions JavaScript calls share. */
