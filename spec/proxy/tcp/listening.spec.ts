@@ -81,42 +81,22 @@ for (const path of PATHS) {
       ]).start(),
       { instanceOf: PortConflictError },
     );
-    const again = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      again.once('error', reject);
-      again.listen({ host: '127.0.0.2', port: free }, () => resolve());
-    });
-    await new Promise<void>((resolve) => again.close(() => resolve()));
+    await bindsAgain('127.0.0.2', free);
   });
 }
 
 test('handles: the listener is a libuv handle (sendable to another process), it accepts, and close() frees the port at once', async (t) => {
   t.truthy(TCP_HANDLES?.listen, 'this Node (20 and 24 checked) lets a handle bind and listen');
-  const echo = net.createServer((s) => s.pipe(s));
-  await new Promise<void>((resolve) => echo.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
-  t.teardown(() => echo.close());
-  const p = proxy(t, 'handles', [{ host: '127.0.0.1', port: 0 }], (echo.address() as AddressInfo).port);
+  const p = proxy(t, 'handles', [{ host: '127.0.0.1', port: 0 }], await echoServer(t));
   await p.start();
   const [handle] = p.listeningHandles();
   t.is(handle?.constructor.name, 'TCP');
   const port = p.addresses()[0]?.port ?? 0;
   t.true(port > 0);
-  const reply = await new Promise<string>((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.end('ping'));
-    let got = '';
-    s.on('data', (c: Buffer) => (got += c.toString()));
-    s.once('end', () => resolve(got));
-    s.once('error', reject);
-  });
-  t.is(reply, 'ping');
+  t.is(await echoed('127.0.0.1', port), 'ping');
   await p.close();
   t.deepEqual(p.addresses(), []);
-  const again = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    again.once('error', reject);
-    again.listen({ host: '127.0.0.1', port }, () => resolve());
-  });
-  await new Promise<void>((resolve) => again.close(() => resolve()));
+  await bindsAgain('127.0.0.1', port);
 });
 
 /** The reply of an echo through host:port to one message. */
@@ -128,6 +108,16 @@ function echoed(host: string, port: number): Promise<string> {
     s.once('end', () => resolve(got));
     s.once('error', reject);
   });
+}
+
+/** Fails unless host:port can be bound at once (a closed listener left nothing behind). */
+async function bindsAgain(host: string, port: number): Promise<void> {
+  const again = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.listen({ host, port }, () => resolve());
+  });
+  await new Promise<void>((resolve) => again.close(() => resolve()));
 }
 
 async function echoServer(t: ExecutionContext): Promise<number> {
@@ -147,12 +137,7 @@ async function echoServer(t: ExecutionContext): Promise<number> {
   t.is(await echoed('127.0.0.1', port), 'ping');
   await p.close();
   t.deepEqual(p.addresses(), []);
-  const again = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    again.once('error', reject);
-    again.listen({ host: '127.0.0.1', port }, () => resolve());
-  });
-  await new Promise<void>((resolve) => again.close(() => resolve()));
+  await bindsAgain('127.0.0.1', port);
 });
 
 (nativeMissing ? test.skip : test)('native: on ::, ipv6Only decides whether IPv4 clients are accepted and whether the IPv4 port is left free', async (t) => {
