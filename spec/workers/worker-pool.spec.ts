@@ -36,6 +36,11 @@ async function pool(t: ExecutionContext, workers = 1): Promise<WorkerPool> {
 }
 
 /** An agent with `workers` workers and one service, ip(1):8080, in front of a TCP echo server on ip(101). */
+/** A TCP proxy socket of the pool's with no affinity, on one address. */
+function tcpPort(workers: WorkerPool, spn: ReturnType<typeof servicePortName>, listen: { host: string; port: number }, backoff: EndpointBackoff): ReturnType<WorkerPool['create']> {
+  return workers.create({ spn, protocol: 'TCP', listen: [listen], affinity: 'None', balancer: workers.balancer, backoff, udpTimeoutMs: 1000, udpMaxSessions: 10 });
+}
+
 async function echoService(t: ExecutionContext, ip: (host: number) => string, workerCount = 1): Promise<AgentFixture & { echo: Backend; workers: WorkerPool }> {
   const echo = await backend(t, tcpEcho(ip(101)));
   const workers = await pool(t, workerCount);
@@ -359,16 +364,7 @@ test('ports opened and closed back to back are released in every process', async
   const { agent } = await startAgent(t, {}, {}, workers.balancer, workers);
   // Opened and closed back to back, as a service added and removed within two syncs.
   for (let i = 0; i < 20; i++) {
-    const socket = workers.create({
-      spn: servicePortName('default', `flap${i}`, 'p'),
-      protocol: 'TCP',
-      listen: [{ host: ip(1 + i), port: 8080 }],
-      affinity: 'None',
-      balancer: workers.balancer,
-      backoff: new EndpointBackoff(),
-      udpTimeoutMs: 1000,
-      udpMaxSessions: 10,
-    });
+    const socket = tcpPort(workers, servicePortName('default', `flap${i}`, 'p'), { host: ip(1 + i), port: 8080 }, new EndpointBackoff());
     await socket.start();
     await socket.close();
   }
@@ -404,18 +400,7 @@ test('shared handles: 200 ports opened at once all reach the worker, one at a ti
   t.teardown(() => workers.destroy());
   await workers.start();
   const backoff = new EndpointBackoff();
-  const sockets = Array.from({ length: 200 }, (_, i) =>
-    workers.create({
-      spn: servicePortName('ns', `svc-${i}`, 'p'),
-      protocol: 'TCP',
-      listen: [{ host: ip(i + 1), port: 8080 }],
-      affinity: 'None',
-      balancer: workers.balancer,
-      backoff,
-      udpTimeoutMs: 1000,
-      udpMaxSessions: 10,
-    }),
-  );
+  const sockets = Array.from({ length: 200 }, (_, i) => tcpPort(workers, servicePortName('ns', `svc-${i}`, 'p'), { host: ip(i + 1), port: 8080 }, backoff));
   t.teardown(() => {
     for (const s of sockets) s.destroy();
   });
@@ -444,18 +429,7 @@ test('reuse-port: 1,500 ports opened at once reach the worker in batches and are
   const backoff = new EndpointBackoff();
   const ports = [8080, 8081, 8082, 8083, 8084, 8085];
   // More than one batch (a batch holds up to 1,000 messages).
-  const sockets = Array.from({ length: 1500 }, (_, i) =>
-    workers.create({
-      spn: servicePortName('ns', `svc-${i}`, 'p'),
-      protocol: 'TCP',
-      listen: [{ host: ip((i % 250) + 1), port: ports[Math.floor(i / 250)]! }],
-      affinity: 'None',
-      balancer: workers.balancer,
-      backoff,
-      udpTimeoutMs: 1000,
-      udpMaxSessions: 10,
-    }),
-  );
+  const sockets = Array.from({ length: 1500 }, (_, i) => tcpPort(workers, servicePortName('ns', `svc-${i}`, 'p'), { host: ip((i % 250) + 1), port: ports[Math.floor(i / 250)]! }, backoff));
   t.teardown(() => {
     for (const s of sockets) s.destroy();
   });
