@@ -1,5 +1,6 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import type { Worker } from 'node:worker_threads';
 
 /**
  * Keeps V8's young generation (both semi-spaces) at its current size until the returned function
@@ -28,11 +29,17 @@ export function holdYoungGeneration(): () => void {
   hold();
   const collections = new PerformanceObserver(hold);
   collections.observe({ entryTypes: ['gc'] });
+  // Node 20 sets the flags back while a worker thread starts up: set again once it is online, not
+  // only at the next garbage collection's report (reports come late on a busy machine, after the
+  // young generation has doubled several times).
+  const onWorker = (worker: Worker): void => void worker.once('online', hold);
+  process.on('worker', onWorker);
   let released = false;
   return () => {
     if (released) return;
     released = true;
     collections.disconnect();
+    process.off('worker', onWorker);
     v8.setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
   };
 }
