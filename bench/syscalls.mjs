@@ -28,6 +28,8 @@ calls. Needs wrk, strace, nginx (the backend), haproxy and go for those targets;
   --targets a,b       of ${TARGETS.join(',')} (default proxy,haproxy,legacy)
   --scenario S        newconn (wrk -H 'Connection: close', the default) or keepalive
   --duration S        seconds per load run (default 5)
+  --connections N     wrk's connections (default 50; 1 measures one round trip at a time, where
+                      the proxy's own latency shows instead of the machine's CPU contention)
   --proxy-root DIR    the checkout whose dist/ is measured (default this one)
   --node PATH         the node binary that runs the proxy (default this one)
   --baseline DIR      also measure the proxy of another checkout's dist/ (say, a build of the
@@ -42,6 +44,7 @@ function parseArgs(argv) {
     targets: ['proxy', 'haproxy', 'legacy'],
     scenario: 'newconn',
     duration: 5,
+    connections: 50,
     proxyRoot: REPO,
     node: process.execPath,
     portBase: 27_000,
@@ -65,6 +68,10 @@ function parseArgs(argv) {
       case '--duration':
         o.duration = Number(v());
         if (!(o.duration >= 1 && o.duration <= 120)) problems.push('--duration must be a number from 1 to 120');
+        break;
+      case '--connections':
+        o.connections = Number(v());
+        if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 1000)) problems.push('--connections must be a whole number from 1 to 1000');
         break;
       case '--proxy-root':
         o.proxyRoot = path.resolve(v());
@@ -116,6 +123,26 @@ function groupTasks(pgid) {
   return tasks;
 }
 
+/**
+ * Context switches of a process group's threads so far: voluntary (a thread slept, say in
+ * epoll_wait, and was woken: one per wakeup) and involuntary (it was runnable and the scheduler
+ * took the CPU away: each one is a stall for every connection that thread serves).
+ */
+function groupSwitches(pgid) {
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const t of groupTasks(pgid)) {
+    try {
+      const status = fs.readFileSync(`/proc/${t}/status`, 'latin1');
+      voluntary += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { voluntary, involuntary };
+}
+
 /** strace -c's table: {name: calls}, and the total. */
 export function parseStraceSummary(text) {
   const calls = {};
@@ -129,8 +156,8 @@ export function parseStraceSummary(text) {
   return { calls, total };
 }
 
-async function wrk(tools, port, close, seconds, name) {
-  const args = ['-t2', '-c50', `-d${seconds}s`, '--timeout', '5s'];
+async function wrk(tools, port, close, seconds, name, connections) {
+  const args = [`-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '--latency'];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}/small.txt`);
   const r = await runBounded(name, tools.wrk, args, { timeoutMs: (seconds + 20) * 1000 });
@@ -143,11 +170,15 @@ async function measure(ctx, target, inst, o) {
   const { close } = SCENARIOS[o.scenario];
   const port = ctx.layout.front(target, 'http');
   const pg = inst.proc.pid;
-  await wrk(ctx.tools, port, close, 1, 'warmup-wrk');
+  await wrk(ctx.tools, port, close, 1, 'warmup-wrk', o.connections);
   // CPU: a load of its own, so that strace's overhead does not count.
   const c0 = groupCpu(pg);
-  const w = await wrk(ctx.tools, port, close, o.duration, 'load-wrk-cpu');
+  const s0 = groupSwitches(pg);
+  const w = await wrk(ctx.tools, port, close, o.duration, 'load-wrk-cpu', o.connections);
   const c1 = groupCpu(pg);
+  const s1 = groupSwitches(pg);
+  const wakeups = (s1.voluntary - s0.voluntary) / w.requests;
+  const preempted = (s1.involuntary - s0.involuntary) / w.requests;
   const cpuUs = ((c1.usr - c0.usr + c1.sys - c0.sys) * 1e6) / w.requests;
   const sysUs = ((c1.sys - c0.sys) * 1e6) / w.requests;
   // System calls: strace attached to every thread of every process of the target, for one load.
@@ -163,7 +194,7 @@ async function measure(ctx, target, inst, o) {
   // strace says "Process N attached" once per task; the load starts after the last.
   const deadline = Date.now() + 10_000;
   while ((straceErr.match(/attached/g) ?? []).length < tasks.length && Date.now() < deadline) await sleep(20);
-  const ws = await wrk(ctx.tools, port, close, o.duration, 'load-wrk-strace');
+  const ws = await wrk(ctx.tools, port, close, o.duration, 'load-wrk-strace', o.connections);
   st.kill('SIGINT');
   await Promise.race([stExit, sleep(10_000)]);
   if (st.exitCode === null) st.kill('SIGKILL');
@@ -173,18 +204,24 @@ async function measure(ctx, target, inst, o) {
       .map(([k, n]) => [k, n / ws.requests])
       .sort((a, b) => b[1] - a[1]),
   );
-  return { target, rate: w.rps, cpuUs, sysUs, syscalls: total / ws.requests, straceRate: ws.rps, perConn };
+  return { target, rate: w.rps, p99Ms: w.p99Ms, cpuUs, sysUs, wakeups, preempted, syscalls: total / ws.requests, straceRate: ws.rps, perConn };
 }
 
 function table(results, unit) {
-  const lines = [`| target | ${unit}s/s (CPU run) | CPU µs/${unit} (of which sys) | syscalls/${unit} | most frequent calls per ${unit} |`, '|---|---:|---:|---:|---|'];
+  const lines = [
+    `| target | ${unit}s/s (CPU run) | p99 ms | CPU µs/${unit} (of which sys) | wakeups/${unit} | preempted/${unit} | syscalls/${unit} | most frequent calls per ${unit} |`,
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
   for (const r of results) {
     const top = Object.entries(r.perConn)
       .filter(([, n]) => n >= 0.05)
       .slice(0, 12)
       .map(([k, n]) => `${k} ${n.toFixed(2)}`)
       .join(', ');
-    lines.push(`| ${r.target} | ${Math.round(r.rate)} | ${r.cpuUs.toFixed(1)} (${r.sysUs.toFixed(1)}) | ${r.syscalls.toFixed(1)} | ${top} |`);
+    const p99 = Number.isFinite(r.p99Ms) ? r.p99Ms.toFixed(2) : '–';
+    lines.push(
+      `| ${r.target} | ${Math.round(r.rate)} | ${p99} | ${r.cpuUs.toFixed(1)} (${r.sysUs.toFixed(1)}) | ${r.wakeups.toFixed(3)} | ${r.preempted.toFixed(3)} | ${r.syscalls.toFixed(1)} | ${top} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -275,7 +312,7 @@ async function main() {
     await stopAll(3000);
   }
   process.stdout.write(
-    `\n${o.scenario}, wrk -t2 -c50 -d${o.duration}s${SCENARIOS[o.scenario].close ? " -H 'Connection: close'" : ''}, proxy on ${o.node === process.execPath ? process.version : o.node}\n\n`,
+    `\n${o.scenario}, wrk -t${Math.min(2, o.connections)} -c${o.connections} -d${o.duration}s${SCENARIOS[o.scenario].close ? " -H 'Connection: close'" : ''}, proxy on ${o.node === process.execPath ? process.version : o.node}\n\n`,
   );
   process.stdout.write(`${table(results, SCENARIOS[o.scenario].unit)}\n`);
   if (o.out) fs.writeFileSync(o.out, JSON.stringify({ options: o, results }, null, 2));
