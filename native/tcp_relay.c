@@ -196,6 +196,7 @@ static void report_finished(instance_t *inst) {
     }
     for (uint32_t i = 0; i < keep && inst->done_count < DONE_MAX; i++) inst->done[inst->done_count++] = others[i];
     g->reporting++;
+    inst->reported = 1;
     call_finished(g, list);
     g->reporting--;
     napi_close_handle_scope(env, scope);
@@ -483,10 +484,11 @@ static relay_t *event_relay(instance_t *inst, uint64_t data) {
   return r;
 }
 
-void on_epoll_readable(uv_poll_t *handle, int status, int events) {
-  instance_t *inst = handle->data;
-  int n = epoll_wait(inst->epoll_fd, inst->events, EVENT_BATCH, 0);
+/* Handles one batch of the set's events, then reports the relays that ended and accepts from the
+ * listeners; whether it called into JavaScript for either. */
+static int handle_events(instance_t *inst, int n) {
   inst->in_wakeup = 1;
+  inst->reported = 0;
   /* Each side's events of this wakeup, known before any is handled (see shut); on_event clears them. */
   for (int i = 0; i < n; i++) {
     relay_t *r = event_relay(inst, inst->events[i].data.u64);
@@ -502,8 +504,31 @@ void on_epoll_readable(uv_poll_t *handle, int status, int events) {
     /* STAGE_CONNECTED: JavaScript attaches the client in the report's call (or stops it); nothing to do. */
   }
   inst->in_wakeup = 0;
+  int accepts = inst->ready_count > 0;
   report_finished(inst);
   accept_ready(inst);
+  return inst->reported || accepts;
+}
+
+/*
+ * The set is read again before going back to the loop when a batch was busy: by the time its events
+ * are handled, the sockets they wrote to have usually answered. Each round the loop goes instead
+ * costs its epoll_wait and Node's work per turn of the loop (its immediate check makes an object
+ * and a callback scope every turn), where this costs one epoll_wait. A quiet batch (one round trip
+ * at a time) goes straight back: the answer is still on its way, and asking would be a wasted call.
+ * So does a batch that called into JavaScript (connections that began or ended): what JavaScript
+ * started then (timers, its own handles, a backend in the same process) gets the loop's turn first,
+ * as before.
+ */
+#define BUSY_BATCH 4
+#define ROUNDS_PER_WAKEUP 4
+
+void on_epoll_readable(uv_poll_t *handle, int status, int events) {
+  instance_t *inst = handle->data;
+  for (int round = 0; round < ROUNDS_PER_WAKEUP; round++) {
+    int n = epoll_wait(inst->epoll_fd, inst->events, EVENT_BATCH, 0);
+    if (handle_events(inst, n) || n < BUSY_BATCH) break;
+  }
 }
 
 int relay_start(relay_t *r, const unsigned char *header, size_t header_len) {

@@ -115,6 +115,8 @@ typedef struct instance {
   int in_wakeup;
   relay_t *done[DONE_MAX];
   uint32_t done_count;
+  /* A report was made (a call into JavaScript) since the batch began: see on_epoll_readable. */
+  int reported;
   /* tcp_accept.c: the listeners (by slot, as the relays), where their batches go, and the
    * listeners' events of the wakeup, accepted from once the relays' ends are reported. */
   struct listener **listeners;
