@@ -131,6 +131,7 @@ export class ManifestParseThread {
 
   #thread(): Worker | undefined {
     if (this.#worker) return this.#worker;
+    // At start-up, the thread bin/ started before the program loaded (see prestartManifestParseThread).
     const prestarted = takePrestartedManifestParseThread(this.#memoryLimitMb);
     let worker: Worker;
     try {
