@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: it starts what can run while the modules below load.
+import { releaseYoungGeneration } from '../lib/cli/start-early.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Agent } from '../lib/agent/agent.js';
@@ -18,16 +20,12 @@ import type { ServiceSource } from '../lib/source/service-source.js';
 import { localArgv } from '../lib/cli/local-command.js';
 import type { LocalPlan } from '../lib/cli/local-command.js';
 import { checkStartInputs } from '../lib/agent/start-inputs.js';
-import { holdYoungGeneration } from '../lib/internals/young-generation.js';
 
 // Only what runs before the service source starts reading is imported here. The rest of the
 // program (the agent, servers, rules, workers: about 0.4 s of CPU to load) is imported where it
 // is needed, so that manifests are parsed on their thread while it loads.
 
 const PROGRAM = 'kube-userspace-proxy';
-
-// Until the first sync is done: see holdYoungGeneration().
-const releaseYoungGeneration = holdYoungGeneration();
 
 /** The fields of a failure's one log line: its stable code and message when it is ours; else what it is (its stack, if asked). */
 function failureFields(err: unknown, stack = false): { code?: string; error: string } {

@@ -1,9 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ManifestError } from '../errors.js';
 import { logger } from '../log.js';
 import { parseManifest } from './manifest-parser.js';
 import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
 import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
+import { DEFAULT_PARSE_MEMORY_LIMIT_MB, spawnManifestParseWorker, takePrestartedManifestParseThread } from './manifest-parse-spawn.js';
 
 const log = logger('manifests');
 
@@ -15,7 +16,6 @@ export interface ManifestParseThreadOptions {
 }
 
 export const DEFAULT_PARSE_TIME_LIMIT_MS = 30_000;
-export const DEFAULT_PARSE_MEMORY_LIMIT_MB = 512;
 /**
  * Files up to this size are read on the main thread: the worst reader-slow text measured here
  * (90-deep flow sequences) costs about 2-5 ms per KiB, so 16 KiB blocks the event loop for tens of
@@ -131,15 +131,17 @@ export class ManifestParseThread {
 
   #thread(): Worker | undefined {
     if (this.#worker) return this.#worker;
+    // At start-up, the thread bin/ started before the program loaded (see prestartManifestParseThread).
+    const prestarted = takePrestartedManifestParseThread(this.#memoryLimitMb);
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./manifest-parse-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: this.#memoryLimitMb } });
+      worker = prestarted?.worker ?? spawnManifestParseWorker(this.#memoryLimitMb);
     } catch (err) {
       log.warn('cannot start manifest parse thread, parsing on the main thread', { error: (err as Error).message });
       return undefined;
     }
     worker.unref();
-    this.#online = false;
+    this.#online = prestarted?.online ?? false;
     worker.on('message', (reply: ParseReply | ReadyReply) => {
       if (this.#worker !== worker) return;
       if ('ready' in reply) {
