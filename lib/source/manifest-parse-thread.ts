@@ -4,6 +4,7 @@ import { logger } from '../log.js';
 import { parseManifest } from './manifest-parser.js';
 import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
 import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
+import { entriesFromJson } from './manifest-parse-wire.js';
 import { DEFAULT_PARSE_MEMORY_LIMIT_MB, spawnManifestParseWorker, takePrestartedManifestParseThread } from './manifest-parse-spawn.js';
 
 const log = logger('manifests');
@@ -42,7 +43,7 @@ interface Pending {
  * manifest-limits.ts turn the first two into a 17 ms scan, but no limit that lets real files
  * through bounds the last two: only moving the parse off the event loop does. With both, the
  * largest event-loop delay while any of those files loads stays in the tens of milliseconds (the
- * structured clone of the result is all that is left on the main thread). The limits stay: they
+ * copy of the result is all that is left on the main thread). The limits stay: they
  * give a clear reason at once, where a time limit would spend a core for 30 s to say less.
  *
  * One thread reads the files in the order they come, one at a time; a file may be sent while the
@@ -74,7 +75,7 @@ export class ManifestParseThread {
     if (text.length <= INLINE_PARSE_MAX_BYTES) return Promise.resolve(parseManifest(text, file, undefined, options));
     return new Promise<ManifestEntry[]>((resolve, reject) => {
       const id = this.#nextId++;
-      this.#send({ id, request: { id, text, fileName: file, options }, resolve, reject, timer: undefined });
+      this.#send({ id, request: { id, text, fileName: file, options, json: true }, resolve, reject, timer: undefined });
     });
   }
 
@@ -155,7 +156,8 @@ export class ManifestParseThread {
       clearTimeout(pending.timer);
       if (this.#pending.length === 0) worker.unref();
       this.#startClock();
-      if ('entries' in reply) pending.resolve(reply.entries);
+      if ('json' in reply) pending.resolve(entriesFromJson(reply.json));
+      else if ('entries' in reply) pending.resolve(reply.entries);
       else pending.reject(new ManifestError(pending.request.fileName, `cannot be parsed: ${reply.error}`));
     });
     worker.on('error', (err: Error & { code?: string }) => {

@@ -2,10 +2,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseManifest } from './manifest-parser.js';
 import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 import type { ParseWorkerData } from './manifest-parse-spawn.js';
+import { entriesToJson } from './manifest-parse-wire.js';
 import { warmUpManifestParser } from './manifest-parse-warm-up.js';
 
 // The thread that reads manifest files for ManifestParseThread: one request at a time, the
-// entries sent back as plain data (ServiceSpec and EndpointSliceSpec are plain objects).
+// entries sent back as JSON text where it carries them exactly (see manifest-parse-wire.ts).
 
 /** Started ahead of its files: warms up, a few sample reads per turn, until the first file comes. */
 let warming = (workerData as ParseWorkerData | undefined)?.warmUp === true;
@@ -14,7 +15,9 @@ parentPort?.on('message', (request: ParseRequest) => {
   warming = false;
   let reply: ParseReply;
   try {
-    reply = { id: request.id, entries: parseManifest(request.text, request.fileName, undefined, request.options) };
+    const entries = parseManifest(request.text, request.fileName, undefined, request.options);
+    const json = request.json === true ? entriesToJson(entries) : undefined;
+    reply = json === undefined ? { id: request.id, entries } : { id: request.id, json };
   } catch (err) {
     reply = { id: request.id, error: (err as Error).message };
   }

@@ -1,7 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
 import { ManifestError } from '../../lib/errors.js';
 import { ManifestParseThread } from '../../lib/source/manifest-parse-thread.js';
+import { parseManifest } from '../../lib/source/manifest-parser.js';
 import { loopbackBlock } from '../helpers/addresses.js';
 import { serviceYaml, sliceYaml, startAgent } from '../helpers/agent-fixture.js';
 import { tcpEcho, tcpRequest } from '../helpers/backends.js';
@@ -135,5 +137,19 @@ test('close() rejects every file sent and not yet read', async (t) => {
   for (const [i, parse] of sent.entries()) {
     const err = await t.throwsAsync(parse, { instanceOf: ManifestError, message: 'manifest parse thread closed' });
     t.is(err?.file, i === 0 ? 'a.yaml' : 'b.yaml');
+  }
+});
+
+test('entries read by the thread are the ones read here: undefined-valued keys, -0 and key order kept', async (t) => {
+  const thread = new ManifestParseThread();
+  t.teardown(() => thread.close());
+  const slice = 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\nendpoints: [{addresses: [10.1.0.1]}]\n';
+  const negativeZero = 'apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec: {type: NodePort, clusterIP: 10.97.0.1, ports: [{port: 80, nodePort: -0}]}\n';
+  const texts = [`${services('w', 150)}---\n${slice}---\n[broken]\n`, `${services('z', 150)}---\n${negativeZero}`];
+  for (const [i, text] of texts.entries()) {
+    t.true(text.length > 16 * 1024);
+    const read = await thread.parse(text, `${i}.yaml`);
+    t.true(isDeepStrictEqual(read, parseManifest(text, `${i}.yaml`)), `file ${i}`);
+    t.is(JSON.stringify(read), JSON.stringify(parseManifest(text, `${i}.yaml`)), `key order of file ${i}`);
   }
 });
