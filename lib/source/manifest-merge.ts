@@ -33,8 +33,8 @@ export class ManifestMerge {
   slices = new Map<string, EndpointSliceSpec>();
   /** The Node manifest of this node's name, if any. */
   node: NodeSpec | undefined;
-  /** object key → the file whose object is in force. */
-  #winners = new Map<string, { readonly file: string; readonly obj: ManifestObject }>();
+  /** object key → the file whose object is in force (the object itself is in that file's map). */
+  #winners = new Map<string, string>();
   /** slice key → the object key it came from. */
   #sliceOwners = new Map<string, string>();
   /** `objectKey\nlosing file` of every cross-file duplicate now; an incremental merge needs none. */
@@ -48,28 +48,28 @@ export class ManifestMerge {
 
   /** Merges every file, given in path order. */
   all(files: Iterable<[string, FileObjects]>): void {
-    const winners = new Map<string, { file: string; obj: ManifestObject }>();
-    const conflicts = new Set<string>();
-    for (const [file, objects] of files) {
-      for (const [key, obj] of objects) {
-        const winner = winners.get(key);
-        if (!winner) {
-          winners.set(key, { file, obj });
-          continue;
-        }
-        const conflict = `${key}\n${file}`;
-        if (!this.#conflicts.has(conflict)) log.warn('duplicate manifest object', { object: key, file, kept: winner.file });
-        conflicts.add(conflict);
-      }
-    }
-    this.#conflicts = conflicts;
-    this.#winners = winners;
+    const previousConflicts = this.#conflicts;
+    this.#conflicts = new Set();
+    this.#winners = new Map();
     this.services = new Map();
     this.slices = new Map();
     this.#sliceOwners = new Map();
     this.#collided = false;
     this.node = undefined;
-    for (const [key, { obj }] of winners) this.#add(key, obj);
+    // The first file in path order that holds an object wins it: it is added when first met.
+    for (const [file, objects] of files) {
+      for (const [key, obj] of objects) {
+        const winner = this.#winners.get(key);
+        if (winner === undefined) {
+          this.#winners.set(key, file);
+          this.#add(key, obj);
+          continue;
+        }
+        const conflict = `${key}\n${file}`;
+        if (!previousConflicts.has(conflict)) log.warn('duplicate manifest object', { object: key, file, kept: winner });
+        this.#conflicts.add(conflict);
+      }
+    }
   }
 
   /**
@@ -89,7 +89,7 @@ export class ManifestMerge {
       for (const [key, obj] of after ?? []) {
         if (before?.get(key) === obj) continue;
         this.#add(key, obj);
-        this.#winners.set(key, { file, obj });
+        this.#winners.set(key, file);
       }
     }
     return true;
