@@ -78,6 +78,9 @@ function readEndpoint(entry: unknown, path: string, addressType: EndpointSliceSp
  * kube-proxy treats an endpoint with empty hint lists as having no hint.
  */
 function readHints(v: unknown, path: string): EndpointHints | undefined {
+  // Most endpoints carry none; two Sets and two sorts for each of them made reading 10,000 slices
+  // of one endpoint (warm) 19-24 ms where it is 16-18 without.
+  if (isAbsent(v)) return undefined;
   const hints = optionalMapping(v, path);
   const names = (field: string): string[] => {
     const listPath = fieldPath(path, field);
