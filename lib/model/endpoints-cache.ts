@@ -88,8 +88,12 @@ export class EndpointsCache {
    */
   endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
     const { accept, family } = filter;
-    const merged = new Map<string, { endpoint: Endpoint; ready: boolean; fallback: boolean; hints: EndpointHints | undefined }>();
     const keys = this.#byService.get(keyOfService(svc));
+    if (typeof keys === 'string') {
+      const one = this.#onlyEndpoint(keys, port, filter);
+      if (one !== undefined) return choose(one, filter);
+    }
+    const merged = new Map<string, Merged>();
     // The keys walked in place: copying them into an array cost a tenth of a first sync's endpoint work.
     for (const sliceKey of keys === undefined ? NO_SLICES : typeof keys === 'string' ? [keys] : keys) {
       const slice = this.#slices.get(sliceKey)!;
@@ -116,19 +120,52 @@ export class EndpointsCache {
         }
       }
     }
-    const all = [...merged.values()].sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0));
-    const ready = all.filter((m) => m.ready);
-    if (ready.length === 0) return all.filter((m) => m.fallback).map((m) => m.endpoint);
-    const where = accept ? undefined : filter.topology;
-    if (where === undefined) return ready.map((m) => m.endpoint);
-    // A mode is chosen only when some ready endpoint is hinted for here, so this is never empty.
-    const mode = topologyMode(
-      ready.map((m) => m.hints),
-      where,
+    return choose(
+      [...merged.values()].sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0)),
+      filter,
     );
-    if (mode === '') return ready.map((m) => m.endpoint);
-    return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
   }
+
+  /**
+   * The endpoints of a service whose one slice has one endpoint of one address (most services):
+   * nothing to merge or sort. A first sync of 10,000 such services ran the merge with V8's code
+   * still cold, about 12 µs a port. undefined when the slice has more, or another shape.
+   */
+  #onlyEndpoint(sliceKey: string, port: ServicePortSpec, filter: EndpointFilter): Merged[] | undefined {
+    const slice = this.#slices.get(sliceKey)!;
+    if (slice.endpoints.length !== 1 || slice.endpoints[0]!.addresses.length !== 1) return undefined;
+    if (slice.addressType === 'FQDN' || (filter.family !== undefined && slice.addressType !== filter.family)) return [];
+    const portNumber = targetPortIn(slice, port);
+    const e = slice.endpoints[0]!;
+    if (portNumber === undefined || (filter.accept && !filter.accept(e.nodeName))) return [];
+    return [{ endpoint: makeEndpoint(e.addresses[0]!, portNumber, e.nodeName, podOf(e)), ready: e.ready, fallback: e.serving && e.terminating, hints: e.hints }];
+  }
+}
+
+/** One address of a service port, merged over the slices that list it. */
+interface Merged {
+  endpoint: Endpoint;
+  ready: boolean;
+  fallback: boolean;
+  hints: EndpointHints | undefined;
+}
+
+/**
+ * What endpointsFor gives from the merged addresses, sorted by key: the ready ones (narrowed by
+ * topology), else the serving and terminating ones.
+ */
+function choose(all: readonly Merged[], filter: EndpointFilter): Endpoint[] {
+  const ready = all.filter((m) => m.ready);
+  if (ready.length === 0) return all.filter((m) => m.fallback).map((m) => m.endpoint);
+  const where = filter.accept ? undefined : filter.topology;
+  if (where === undefined) return ready.map((m) => m.endpoint);
+  // A mode is chosen only when some ready endpoint is hinted for here, so this is never empty.
+  const mode = topologyMode(
+    ready.map((m) => m.hints),
+    where,
+  );
+  if (mode === '') return ready.map((m) => m.endpoint);
+  return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
 }
 
 const NO_SLICES: ReadonlySet<string> = new Set();

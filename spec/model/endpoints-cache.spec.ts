@@ -289,3 +289,41 @@ test("a service's slices are followed as they come and go, one or several at a t
   );
   t.is(cache.size, 1);
 });
+
+test('a service whose one slice has one address gets what the merge of several slices gives for it', (t) => {
+  const conditions: Array<Partial<EndpointSpec>> = [
+    {},
+    { ready: false },
+    { ready: false, serving: true, terminating: true },
+    { ready: false, serving: false, terminating: true },
+    { nodeName: 'node-a' },
+    { hints: { forZones: ['zone-a'], forNodes: [] } },
+    { hints: { forZones: [], forNodes: ['node-a'] } },
+    { hints: { forZones: ['zone-b'], forNodes: ['node-b'] } },
+    { targetRef: { kind: 'Pod', namespace: 'default', name: 'web-0' } },
+  ];
+  const httpOnly: ServicePortSpec = { ...HTTP, targetPort: 8081 };
+  const filters = [{}, { accept: (n: string) => n === 'node-a' }, { family: 'IPv4' as const }, { family: 'IPv6' as const }, { topology: { zone: 'zone-a', nodeName: 'node-a' } }];
+  let compared = 0;
+  for (const c of conditions) {
+    for (const [ports, extra] of [
+      [[{ name: 'http', protocol: 'TCP', port: 8080 }], {}],
+      [NO_PORTS, {}],
+      [[{ name: 'other', protocol: 'TCP', port: 8080 }], {}],
+      [[{ name: 'http', protocol: 'TCP', port: 8080 }], { addressType: 'FQDN' }],
+    ] as Array<[EndpointPortSpec[] | null, Partial<EndpointSliceSpec>]>) {
+      const one = new EndpointsCache();
+      put(one, slice('a', [ep('10.1.0.1', c)], ports, extra));
+      // A second slice without endpoints changes nothing but the way there: the general merge.
+      const two = new EndpointsCache();
+      put(two, slice('a', [ep('10.1.0.1', c)], ports, extra), slice('b', [], ports, extra));
+      for (const port of [HTTP, httpOnly]) {
+        for (const filter of filters) {
+          t.deepEqual(one.endpointsFor(svc(), port, filter), two.endpointsFor(svc(), port, filter), JSON.stringify({ c, ports, extra, port, filter }));
+          compared += one.endpointsFor(svc(), port, filter).length;
+        }
+      }
+    }
+  }
+  t.true(compared > 0);
+});
