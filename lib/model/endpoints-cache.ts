@@ -1,23 +1,14 @@
 import { makeEndpoint } from './endpoint.js';
 import type { Endpoint, PodRef } from './endpoint.js';
 import { serviceKeyOfSlice } from './endpoint-slice.js';
-import type { EndpointHints, EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
-import type { IPFamily } from './ip-address.js';
+import type { EndpointSliceSpec, EndpointSpec } from './endpoint-slice.js';
 import { keyOfService } from './service.js';
 import type { ServicePortSpec, ServiceSpec } from './service.js';
 import type { ServiceKey } from './service-port-name.js';
-import { availableForTopology, topologyMode } from './topology.js';
-import type { NodeTopology } from './topology.js';
+import { chooseEndpoints } from './endpoint-choice.js';
+import type { EndpointFilter, MergedEndpoint } from './endpoint-choice.js';
 
-/** Which of a service port's endpoints a portal uses. */
-export interface EndpointFilter {
-  /** Only endpoints on nodes this accepts (Local traffic policies). */
-  readonly accept?: (nodeName: string) => boolean;
-  /** Only addresses of this family: a portal of one family balances over that family's endpoints. */
-  readonly family?: IPFamily;
-  /** This node's zone and name, for EndpointSlice hints and trafficDistribution. */
-  readonly topology?: NodeTopology;
-}
+export type { EndpointFilter } from './endpoint-choice.js';
 
 /**
  * Every known EndpointSlice, grouped by the Service it belongs to, and the merge of a service's
@@ -91,9 +82,9 @@ export class EndpointsCache {
     const keys = this.#byService.get(keyOfService(svc));
     if (typeof keys === 'string') {
       const one = this.#onlyEndpoint(keys, port, filter);
-      if (one !== undefined) return choose(one, filter);
+      if (one !== undefined) return chooseEndpoints(one, filter);
     }
-    const merged = new Map<string, Merged>();
+    const merged = new Map<string, MergedEndpoint>();
     // The keys walked in place: copying them into an array cost a tenth of a first sync's endpoint work.
     for (const sliceKey of keys === undefined ? NO_SLICES : typeof keys === 'string' ? [keys] : keys) {
       const slice = this.#slices.get(sliceKey)!;
@@ -120,7 +111,7 @@ export class EndpointsCache {
         }
       }
     }
-    return choose(
+    return chooseEndpoints(
       [...merged.values()].sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : a.endpoint.key > b.endpoint.key ? 1 : 0)),
       filter,
     );
@@ -131,7 +122,7 @@ export class EndpointsCache {
    * nothing to merge or sort. A first sync of 10,000 such services ran the merge with V8's code
    * still cold, about 12 µs a port. undefined when the slice has more, or another shape.
    */
-  #onlyEndpoint(sliceKey: string, port: ServicePortSpec, filter: EndpointFilter): Merged[] | undefined {
+  #onlyEndpoint(sliceKey: string, port: ServicePortSpec, filter: EndpointFilter): MergedEndpoint[] | undefined {
     const slice = this.#slices.get(sliceKey)!;
     if (slice.endpoints.length !== 1 || slice.endpoints[0]!.addresses.length !== 1) return undefined;
     if (slice.addressType === 'FQDN' || (filter.family !== undefined && slice.addressType !== filter.family)) return [];
@@ -140,32 +131,6 @@ export class EndpointsCache {
     if (portNumber === undefined || (filter.accept && !filter.accept(e.nodeName))) return [];
     return [{ endpoint: makeEndpoint(e.addresses[0]!, portNumber, e.nodeName, podOf(e)), ready: e.ready, fallback: e.serving && e.terminating, hints: e.hints }];
   }
-}
-
-/** One address of a service port, merged over the slices that list it. */
-interface Merged {
-  endpoint: Endpoint;
-  ready: boolean;
-  fallback: boolean;
-  hints: EndpointHints | undefined;
-}
-
-/**
- * What endpointsFor gives from the merged addresses, sorted by key: the ready ones (narrowed by
- * topology), else the serving and terminating ones.
- */
-function choose(all: readonly Merged[], filter: EndpointFilter): Endpoint[] {
-  const ready = all.filter((m) => m.ready);
-  if (ready.length === 0) return all.filter((m) => m.fallback).map((m) => m.endpoint);
-  const where = filter.accept ? undefined : filter.topology;
-  if (where === undefined) return ready.map((m) => m.endpoint);
-  // A mode is chosen only when some ready endpoint is hinted for here, so this is never empty.
-  const mode = topologyMode(
-    ready.map((m) => m.hints),
-    where,
-  );
-  if (mode === '') return ready.map((m) => m.endpoint);
-  return ready.filter((m) => availableForTopology(m.hints, mode, where)).map((m) => m.endpoint);
 }
 
 const NO_SLICES: ReadonlySet<string> = new Set();
