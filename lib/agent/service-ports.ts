@@ -1,5 +1,6 @@
 import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { logger } from '../log.js';
+import type { Endpoint } from '../model/endpoint.js';
 import type { EndpointFilter, EndpointsCache } from '../model/endpoints-cache.js';
 import { isProxied, needsHealthCheck } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
@@ -14,6 +15,16 @@ import type { ThisNode } from './this-node.js';
 import { ServiceFamilies } from './service-families.js';
 
 const log = logger('agent');
+
+const NO_KEYS: readonly ProxySocketKey[] = [];
+
+/** The endpoints' keys joined, as ProxiedPort.endpointsKey; without an array for the one endpoint most ports have. */
+function endpointsKeyOf(eps: readonly Endpoint[]): string {
+  if (eps.length === 1) return eps[0]!.key;
+  let out = '';
+  for (let i = 0; i < eps.length; i++) out += i === 0 ? eps[i]!.key : `,${eps[i]!.key}`;
+  return out;
+}
 
 export interface ServicePortsOptions {
   readonly opener: PortOpener;
@@ -100,7 +111,7 @@ export class ServicePorts {
     // slice events during those closes see only ports that exist.
     const keys: ProxySocketKey[] = [];
     const closing: ProxiedPort[] = [];
-    for (const key of this.#keysByService.get(serviceKey) ?? []) {
+    for (const key of this.#keysByService.get(serviceKey) ?? NO_KEYS) {
       const st = this.#ports.get(key)!;
       const want = wanted.get(key);
       if (want && want.signature === st.signature) keys.push(key);
@@ -145,10 +156,18 @@ export class ServicePorts {
    * Returns whether a port went from no endpoints to some, or back.
    */
   pushEndpoints(serviceKey: ServiceKey): boolean {
-    const o = this.#o;
     const svc = this.services.get(serviceKey);
     const keys = this.#keysByService.get(serviceKey);
-    if (!svc || !keys) return false;
+    return svc !== undefined && keys !== undefined && this.#pushEndpoints(svc, keys);
+  }
+
+  /**
+   * pushEndpoints() for a Service with ports. A method of its own: the 10,000 slices of a start
+   * arrive before their Services are applied, and an optimised pushEndpoints made from those
+   * calls alone was thrown away at the first real push.
+   */
+  #pushEndpoints(svc: ServiceSpec, keys: readonly ProxySocketKey[]): boolean {
+    const o = this.#o;
     let flipped = false;
     for (const key of keys) {
       const st = this.#ports.get(key)!;
@@ -157,7 +176,7 @@ export class ServicePorts {
       const filter: EndpointFilter = policy === 'Local' ? { accept: o.isThisNode, family: st.family } : { topology: o.node.topology(), family: st.family };
       const all = o.endpoints.endpointsFor(svc, st.port, filter);
       const eps = o.dialVia ? o.dialVia.usable(all, st.spn) : all;
-      const epKey = eps.map((e) => e.key).join(',');
+      const epKey = endpointsKeyOf(eps);
       if (epKey === st.endpointsKey) continue;
       if ((st.endpointsKey === '') !== (epKey === '')) {
         flipped = true;

@@ -79,6 +79,19 @@ export type TcpDataPath = 'native' | 'handles' | 'net';
 
 function ignore(): void {}
 
+/**
+ * The listen addresses, copied and frozen. Not with map(): once optimised, V8's inlined map()
+ * makes holey arrays where the builtin makes packed ones, and freezing the first holey array of
+ * the process throws away the optimised code of everything that iterates holey arrays (the
+ * Services and slices copied from the manifest thread are such arrays): in a first sync with
+ * 10,000 ports, that cost a second optimising compile of the agent's sync functions.
+ */
+function frozenCopy(listen: readonly ListenAddress[]): readonly ListenAddress[] {
+  const out: ListenAddress[] = [];
+  for (const a of listen) out.push(a.ipv6Only === true ? { host: a.host, port: a.port, ipv6Only: true } : { host: a.host, port: a.port });
+  return Object.freeze(out);
+}
+
 /** What a port's connections are made from on first use. */
 interface ConnectionOptions {
   readonly backoff: EndpointBackoff;
@@ -128,7 +141,7 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
       throw new InvalidConfigError([`${options.spn}: a TCP proxy socket needs at least one listen address`]);
     }
     this.spn = options.spn;
-    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
+    this.#listen = frozenCopy(options.listen);
     if (options.handles !== undefined && options.handles.length !== options.listen.length) {
       throw new InvalidConfigError([`${options.spn}: ${options.handles.length} listening handles for ${options.listen.length} listen addresses`]);
     }
