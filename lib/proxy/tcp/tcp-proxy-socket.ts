@@ -79,6 +79,8 @@ export type TcpDataPath = 'native' | 'handles' | 'net';
 
 function ignore(): void {}
 
+const STARTED = Promise.resolve();
+
 /**
  * The listen addresses, copied and frozen. Not with map(): once optimised, V8's inlined map()
  * makes holey arrays where the builtin makes packed ones, and freezing the first holey array of
@@ -236,16 +238,23 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
 
   start(): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError(`TCP proxy socket ${this.spn}`));
-    // A failed start opened nothing, so it may be retried (the port may be free by then).
-    this.#starting ??= this.#open().catch((err: unknown) => {
+    if (this.#starting !== undefined) return this.#starting;
+    // Without a net.Server the listeners are open when this returns: no promise of its own is
+    // kept for each of 10,000 ports. A failed start opened nothing, so it may be retried (the
+    // port may be free by then).
+    try {
+      if (this.#listenWithoutServers()) return (this.#starting = STARTED);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.#starting = this.#openServers().catch((err: unknown) => {
       this.#starting = undefined;
       throw err;
     });
     return this.#starting;
   }
 
-  async #open(): Promise<void> {
-    if (this.#listenWithoutServers()) return;
+  async #openServers(): Promise<void> {
     this.#opening = true;
     const failure = await this.#bound.listenServers(this.#listen, this.#handles, this.#reusePort, (client) => this.#conns().onConnection(client));
     this.#opening = false;
