@@ -51,10 +51,9 @@ export function familiesOf(svc: ServiceSpec): IPFamily[] {
 
 /** The groups a service port is served in: its scopes, times its families when it is dual-stack. */
 export function groupsOf(svc: ServiceSpec, port: ServicePortSpec): PortalGroup[] {
-  // The common case, asked once per port at start for every Service: one group for everything.
-  if (svc.clusterIPs.length <= 1 && !splitsScopes(svc, port)) return [ALL];
   const families = familiesOf(svc);
   const scopes = scopesOf(svc, port);
+  // The common case, made once per port at start for every Service: one group for everything.
   if (families.length <= 1 && scopes.length === 1 && scopes[0] === 'all') return [ALL];
   const split: readonly (IPFamily | undefined)[] = families.length > 1 ? families : [undefined];
   return scopes.flatMap((scope) => split.map((family) => ({ scope, family })));
@@ -80,11 +79,7 @@ export function hasExternalPortals(svc: ServiceSpec, port: ServicePortSpec): boo
 
 /** The scopes a service port is served in. */
 export function scopesOf(svc: ServiceSpec, port: ServicePortSpec): PortalScope[] {
-  return splitsScopes(svc, port) ? ['internal', 'external'] : ['all'];
-}
-
-function splitsScopes(svc: ServiceSpec, port: ServicePortSpec): boolean {
-  return svc.internalTrafficPolicy !== svc.externalTrafficPolicy && hasExternalPortals(svc, port);
+  return svc.internalTrafficPolicy !== svc.externalTrafficPolicy && hasExternalPortals(svc, port) ? ['internal', 'external'] : ['all'];
 }
 
 /**
@@ -107,17 +102,15 @@ export function portalsOf(svc: ServiceSpec, port: ServicePortSpec, scope: Portal
 /** The addresses of portalsOf(), without making the portals. */
 function portalIPsOf(svc: ServiceSpec, scope: PortalScope, family: IPFamily | undefined): string[] {
   const out: string[] = [];
-  if (scope !== 'external') addIPs(out, svc.clusterIPs, family);
+  const add = (ips: readonly string[]): void => {
+    for (const ip of ips) if (family === undefined || familyOf(ip) === family) out.push(ip);
+  };
+  if (scope !== 'external') add(svc.clusterIPs);
   if (scope !== 'internal') {
-    addIPs(out, svc.externalIPs, family);
-    addIPs(out, svc.loadBalancerIPs, family);
+    add(svc.externalIPs);
+    add(svc.loadBalancerIPs);
   }
   return out;
-}
-
-/** A function, not a closure in portalIPsOf: one less allocation per port of a first sync. */
-function addIPs(out: string[], ips: readonly string[], family: IPFamily | undefined): void {
-  for (const ip of ips) if (family === undefined || familyOf(ip) === family) out.push(ip);
 }
 
 export function serviceIPs(svc: ServiceSpec): string[] {

@@ -14,9 +14,7 @@ export class ServiceFamilies {
   /** A Service applied in place of `previous` (undefined: a new one). */
   set(previous: ServiceSpec | undefined, current: ServiceSpec): void {
     if (previous !== undefined) this.delete(previous);
-    // One IPv4 cluster IP, as nearly every Service has: counted without a Set.
-    if (current.clusterIPs.length === 1 && !current.clusterIPs[0]!.includes(':')) this.#counts.set('IPv4', (this.#counts.get('IPv4') ?? 0) + 1);
-    else for (const family of familiesOf(current)) this.#counts.set(family, (this.#counts.get(family) ?? 0) + 1);
+    for (const family of familiesOf(current)) this.#counts.set(family, (this.#counts.get(family) ?? 0) + 1);
   }
 
   /** A Service no longer applied. */

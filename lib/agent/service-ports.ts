@@ -1,42 +1,19 @@
-import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { logger } from '../log.js';
-import type { Endpoint } from '../model/endpoint.js';
-import type { EndpointFilter, EndpointsCache } from '../model/endpoints-cache.js';
+import type { EndpointFilter } from '../model/endpoints-cache.js';
 import { isProxied, needsHealthCheck } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ProxySocketKey, ServiceKey } from '../model/service-port-name.js';
-import type { DialVia } from './dial-via.js';
 import type { PlanContext } from './portal-plan.js';
-import type { PortOpener } from './port-opener.js';
 import { newProxiedPort, wantedPorts } from './proxied-port.js';
 import type { ProxiedPort, WantedPort } from './proxied-port.js';
 import { affinityOf, schedulingOf } from './service-port-policies.js';
-import type { ThisNode } from './this-node.js';
 import { ServiceFamilies } from './service-families.js';
+import { endpointsKeyOf } from './endpoints-key.js';
+import type { ServicePortsOptions } from './service-ports-options.js';
 
 const log = logger('agent');
 
 const NO_KEYS: readonly ProxySocketKey[] = [];
-
-/** The endpoints' keys joined, as ProxiedPort.endpointsKey; without an array for the one endpoint most ports have. */
-function endpointsKeyOf(eps: readonly Endpoint[]): string {
-  if (eps.length === 1) return eps[0]!.key;
-  let out = '';
-  for (let i = 0; i < eps.length; i++) out += i === 0 ? eps[i]!.key : `,${eps[i]!.key}`;
-  return out;
-}
-
-export interface ServicePortsOptions {
-  readonly opener: PortOpener;
-  readonly balancer: LoadBalancer;
-  readonly endpoints: EndpointsCache;
-  readonly node: ThisNode;
-  readonly dialVia: DialVia | undefined;
-  /** Rules modes: listeners at proxy ports; otherwise on the portals. */
-  readonly redirect: boolean;
-  readonly affinityNeedsNewListener: boolean;
-  readonly isThisNode: (nodeName: string) => boolean;
-}
 
 /**
  * The applied Services and the proxied ports of each, and the per-Service work of a sync:
