@@ -9,12 +9,11 @@ import type { LocalAddresses } from './local-addresses.js';
  * and the any-address on one port would conflict, hence "portals first, else bind address".
  */
 export function directListenAddresses(portalIPs: readonly string[], port: ServicePortSpec, bindAddress: string | Omit<ListenAddress, 'port'>, local: LocalAddresses): ListenAddress[] {
-  const seen = new Set<string>();
   const out: ListenAddress[] = [];
-  for (const ip of portalIPs) {
-    if (seen.has(ip) || !local.has(ip)) continue;
-    seen.add(ip);
-    out.push({ host: ip, port: port.port });
+  for (let i = 0; i < portalIPs.length; i++) {
+    const ip = portalIPs[i]!;
+    // A repeat is looked for among the few addresses before it: no Set for each port.
+    if (portalIPs.indexOf(ip) === i && local.has(ip)) out.push({ host: ip, port: port.port });
   }
   if (out.length === 0) out.push(typeof bindAddress === 'string' ? { host: bindAddress, port: port.port } : { ...bindAddress, port: port.port });
   return out;

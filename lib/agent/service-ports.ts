@@ -1,31 +1,19 @@
-import type { LoadBalancer } from '../balancer/load-balancer.js';
 import { logger } from '../log.js';
-import type { EndpointFilter, EndpointsCache } from '../model/endpoints-cache.js';
+import type { EndpointFilter } from '../model/endpoints-cache.js';
 import { isProxied, needsHealthCheck } from '../model/service.js';
 import type { ServiceSpec } from '../model/service.js';
 import type { ProxySocketKey, ServiceKey } from '../model/service-port-name.js';
-import type { DialVia } from './dial-via.js';
 import type { PlanContext } from './portal-plan.js';
-import type { PortOpener } from './port-opener.js';
 import { newProxiedPort, wantedPorts } from './proxied-port.js';
 import type { ProxiedPort, WantedPort } from './proxied-port.js';
 import { affinityOf, schedulingOf } from './service-port-policies.js';
-import type { ThisNode } from './this-node.js';
 import { ServiceFamilies } from './service-families.js';
+import { endpointsKeyOf } from './endpoints-key.js';
+import type { ServicePortsOptions } from './service-ports-options.js';
 
 const log = logger('agent');
 
-export interface ServicePortsOptions {
-  readonly opener: PortOpener;
-  readonly balancer: LoadBalancer;
-  readonly endpoints: EndpointsCache;
-  readonly node: ThisNode;
-  readonly dialVia: DialVia | undefined;
-  /** Rules modes: listeners at proxy ports; otherwise on the portals. */
-  readonly redirect: boolean;
-  readonly affinityNeedsNewListener: boolean;
-  readonly isThisNode: (nodeName: string) => boolean;
-}
+const NO_KEYS: readonly ProxySocketKey[] = [];
 
 /**
  * The applied Services and the proxied ports of each, and the per-Service work of a sync:
@@ -100,7 +88,7 @@ export class ServicePorts {
     // slice events during those closes see only ports that exist.
     const keys: ProxySocketKey[] = [];
     const closing: ProxiedPort[] = [];
-    for (const key of this.#keysByService.get(serviceKey) ?? []) {
+    for (const key of this.#keysByService.get(serviceKey) ?? NO_KEYS) {
       const st = this.#ports.get(key)!;
       const want = wanted.get(key);
       if (want && want.signature === st.signature) keys.push(key);
@@ -145,10 +133,18 @@ export class ServicePorts {
    * Returns whether a port went from no endpoints to some, or back.
    */
   pushEndpoints(serviceKey: ServiceKey): boolean {
-    const o = this.#o;
     const svc = this.services.get(serviceKey);
     const keys = this.#keysByService.get(serviceKey);
-    if (!svc || !keys) return false;
+    return svc !== undefined && keys !== undefined && this.#pushEndpoints(svc, keys);
+  }
+
+  /**
+   * pushEndpoints() for a Service with ports. A method of its own: the 10,000 slices of a start
+   * arrive before their Services are applied, and an optimised pushEndpoints made from those
+   * calls alone was thrown away at the first real push.
+   */
+  #pushEndpoints(svc: ServiceSpec, keys: readonly ProxySocketKey[]): boolean {
+    const o = this.#o;
     let flipped = false;
     for (const key of keys) {
       const st = this.#ports.get(key)!;
@@ -157,7 +153,7 @@ export class ServicePorts {
       const filter: EndpointFilter = policy === 'Local' ? { accept: o.isThisNode, family: st.family } : { topology: o.node.topology(), family: st.family };
       const all = o.endpoints.endpointsFor(svc, st.port, filter);
       const eps = o.dialVia ? o.dialVia.usable(all, st.spn) : all;
-      const epKey = eps.map((e) => e.key).join(',');
+      const epKey = endpointsKeyOf(eps);
       if (epKey === st.endpointsKey) continue;
       if ((st.endpointsKey === '') !== (epKey === '')) {
         flipped = true;

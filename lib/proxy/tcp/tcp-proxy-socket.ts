@@ -23,61 +23,26 @@ import { tcpNativeAvailable } from '../../internals/tcp-native.js';
 import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { TcpConnections } from './tcp-connections.js';
+import type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
 
-export interface TcpProxySocketOptions {
-  readonly spn: ProxySocketKey;
-  /** One listener per address; port 0 lets the kernel choose. */
-  readonly listen: readonly ListenAddress[];
-  readonly balancer: LoadBalancer;
-  /** Shared by every proxy socket of the process. */
-  readonly backoff: EndpointBackoff;
-  /** One connect timeout per attempt; default 250, 500, 1000, 2000 ms as the legacy proxier. */
-  readonly dialTimeoutsMs?: readonly number[];
-  readonly log?: Logger;
-  /**
-   * Listening handles another process opened (one per listen address, see listeningHandles()):
-   * this socket accepts on them too instead of binding its own; `listen` is then what they are
-   * bound to, for logs and addresses().
-   */
-  readonly handles?: readonly object[];
-  /**
-   * Bind with SO_REUSEPORT (the native addon's listeners, or Node >= 22.12; see lib/workers/tcp-listener-mode.ts): other processes
-   * may bind the same address and port with it too, each with an accept queue of its own.
-   */
-  readonly reusePort?: boolean;
-  /**
-   * The process's descriptor budget (shared by every proxy socket of the process): a connection
-   * takes two (client and upstream) for its life, and one that does not fit is refused at once.
-   * Without it, connections are limited only by the kernel.
-   */
-  readonly budget?: DescriptorBudget;
-  /** Close a connection with no byte either way for this long; 0 (the default) = never. See setIdleTimeout(). */
-  readonly idleTimeoutMs?: number;
-  /** Reach endpoints through this instead of their IPs (--dial-via port-forward). */
-  readonly connector?: EndpointConnector | undefined;
-  /** The Service's wishes for the connections: PROXY protocol header, max connection age. See setConnectionPolicy(). */
-  readonly policy?: TcpConnectionPolicy;
-  /** The max connection age's jitter, [0, 1); default Math.random (tests inject a seeded one). */
-  readonly random?: () => number;
-  /**
-   * 'native' (the default): established connections are relayed by the native TCP data path
-   * (NativeForwarder, lib/internals/tcp-native.ts), where this installation has it, and otherwise
-   * as with 'handles': forwarded on libuv's TCP handles directly (HandleForwarder), where this Node
-   * allows it and no connector is given; 'net': always on net.Socket (TcpForwarder).
-   */
-  readonly dataPath?: TcpDataPath;
-  /**
-   * On the 'native' data path, the addon accepts the clients too, on listening sockets of its own
-   * (lib/internals/tcp-native-listener.ts), where this socket binds its addresses itself (IP
-   * literals, no handles from another process). Default true; false keeps libuv's listeners, whose
-   * handles listeningHandles() can give to other processes.
-   */
-  readonly nativeAccept?: boolean;
-}
-
-export type TcpDataPath = 'native' | 'handles' | 'net';
+export type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
 
 function ignore(): void {}
+
+const STARTED = Promise.resolve();
+
+/**
+ * The listen addresses, copied and frozen. Not with map(): once optimised, V8's inlined map()
+ * makes holey arrays where the builtin makes packed ones, and freezing the first holey array of
+ * the process throws away the optimised code of everything that iterates holey arrays (the
+ * Services and slices copied from the manifest thread are such arrays): in a first sync with
+ * 10,000 ports, that cost a second optimising compile of the agent's sync functions.
+ */
+function frozenCopy(listen: readonly ListenAddress[]): readonly ListenAddress[] {
+  const out: ListenAddress[] = [];
+  for (const a of listen) out.push(a.ipv6Only === true ? { host: a.host, port: a.port, ipv6Only: true } : { host: a.host, port: a.port });
+  return Object.freeze(out);
+}
 
 /** What a port's connections are made from on first use. */
 interface ConnectionOptions {
@@ -128,7 +93,7 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
       throw new InvalidConfigError([`${options.spn}: a TCP proxy socket needs at least one listen address`]);
     }
     this.spn = options.spn;
-    this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
+    this.#listen = frozenCopy(options.listen);
     if (options.handles !== undefined && options.handles.length !== options.listen.length) {
       throw new InvalidConfigError([`${options.spn}: ${options.handles.length} listening handles for ${options.listen.length} listen addresses`]);
     }
@@ -223,16 +188,23 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
 
   start(): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClosedError(`TCP proxy socket ${this.spn}`));
-    // A failed start opened nothing, so it may be retried (the port may be free by then).
-    this.#starting ??= this.#open().catch((err: unknown) => {
+    if (this.#starting !== undefined) return this.#starting;
+    // Without a net.Server the listeners are open when this returns: no promise of its own is
+    // kept for each of 10,000 ports. A failed start opened nothing, so it may be retried (the
+    // port may be free by then).
+    try {
+      if (this.#listenWithoutServers()) return (this.#starting = STARTED);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.#starting = this.#openServers().catch((err: unknown) => {
       this.#starting = undefined;
       throw err;
     });
     return this.#starting;
   }
 
-  async #open(): Promise<void> {
-    if (this.#listenWithoutServers()) return;
+  async #openServers(): Promise<void> {
     this.#opening = true;
     const failure = await this.#bound.listenServers(this.#listen, this.#handles, this.#reusePort, (client) => this.#conns().onConnection(client));
     this.#opening = false;

@@ -216,6 +216,22 @@ test('a failed start() can be retried once the port is free', async (t) => {
   t.is((await tcpRequest('127.0.0.1', port, 'retried')).toString(), 'retried');
 });
 
+test('start() called again while open or after it resolved listens once: the calls resolve alike and the port serves', async (t) => {
+  const be = await backend(t, tcpEcho());
+  const balancer = new RoundRobinBalancer();
+  balancer.updateEndpoints(spn, [ep(be)]);
+  const port = await freePort();
+  const proxy = new TcpProxySocket({ spn, listen: [{ host: '127.0.0.1', port }], balancer, backoff: new EndpointBackoff() });
+  t.teardown(() => proxy.destroy());
+  // A second bind of the same address would fail with PortConflictError.
+  await Promise.all([proxy.start(), proxy.start()]);
+  await proxy.start();
+  t.deepEqual(proxy.addresses(), [{ host: '127.0.0.1', port }]);
+  t.is((await tcpRequest('127.0.0.1', port, 'once')).toString(), 'once');
+  await proxy.close();
+  await t.throwsAsync(proxy.start(), { instanceOf: ClosedError });
+});
+
 test('start() rejects with ListenError for an address that is not local', async (t) => {
   const balancer = new RoundRobinBalancer();
   // 192.0.2.0/24 is TEST-NET-1: never assigned to this host, so bind fails with EADDRNOTAVAIL.
