@@ -9,19 +9,10 @@ import type { ManifestEntry } from '../../lib/source/manifest-parser.js';
 import { entriesFromJson, entriesToJson } from '../../lib/source/manifest-parse-wire.js';
 import { generatedDocument, mutatedDocument } from '../helpers/generated-yaml.js';
 import { goodService, goodSlice, mutatedObject } from '../helpers/object-mutations.js';
+import { exactlyEqual } from '../helpers/exactly-equal.js';
 import { SeededRandom } from '../helpers/seeded-random.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** Equal values with keys in the same order, undefined-valued keys included; -0 is not 0. */
-function same(a: unknown, b: unknown): boolean {
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b);
-  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
-  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
 
 /** The entries as the main thread gets them by the wire form, and as it got them by a structured clone of the entries. */
 function bothWays(text: string, file = 'f.yaml'): { wire: ManifestEntry[]; clone: ManifestEntry[]; json: boolean } {
@@ -33,7 +24,7 @@ function bothWays(text: string, file = 'f.yaml'): { wire: ManifestEntry[]; clone
 
 function agrees(t: ExecutionContext, text: string, label: string, file = 'f.yaml'): boolean {
   const { wire, clone, json } = bothWays(text, file);
-  if (!same(wire, clone)) t.fail(`${label}: ${JSON.stringify(text)}\n wire:  ${JSON.stringify(wire)}\n clone: ${JSON.stringify(clone)}`);
+  if (!exactlyEqual(wire, clone)) t.fail(`${label}: ${JSON.stringify(text)}\n wire:  ${JSON.stringify(wire)}\n clone: ${JSON.stringify(clone)}`);
   return json;
 }
 
@@ -52,7 +43,7 @@ test('undefined-valued keys arrive as keys holding undefined: slice ports, endpo
   const text = `${SLICE_WITHOUT_PORTS_OR_HINTS}---\n[not, a, mapping]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets: [{addresses: [{ip: 10.1.0.3}]}]\n`;
   const { wire, clone, json } = bothWays(text);
   t.true(json);
-  t.true(same(wire, clone));
+  t.true(exactlyEqual(wire, clone));
   const [slice, broken, endpoints] = wire as [Extract<ManifestEntry, { type: 'slices' }>, Extract<ManifestEntry, { type: 'rejected' }>, Extract<ManifestEntry, { type: 'slices' }>];
   const s: EndpointSliceSpec = slice.slices[0]!;
   t.true('ports' in s && s.ports === undefined);
@@ -66,7 +57,7 @@ test('a file with a nodePort of -0 is not sent as JSON, and keeps it', (t) => {
   const text = `apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: 10.96.0.1\n  ports: [{port: 80, nodePort: -0}]\n`;
   const { wire, clone, json } = bothWays(text);
   t.false(json);
-  t.true(same(wire, clone));
+  t.true(exactlyEqual(wire, clone));
   t.true(Object.is((wire[0] as Extract<ManifestEntry, { type: 'service' }>).service.ports[0]!.nodePort, -0));
   t.true(agrees(t, text.replace('-0', '0'), 'nodePort 0'));
 });

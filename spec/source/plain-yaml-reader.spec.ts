@@ -9,6 +9,7 @@ import { jsYaml } from '../../lib/source/yaml-core-scalars.js';
 import { plainDocuments } from '../../lib/source/yaml-documents.js';
 import { generatedDocument, mutatedDocument, PLAIN_SCALARS } from '../helpers/generated-yaml.js';
 import { deepBlockService, deepFlowService, slowConfigMap } from '../helpers/hostile-manifests.js';
+import { exactlyEqual } from '../helpers/exactly-equal.js';
 import { SeededRandom } from '../helpers/seeded-random.js';
 
 // The plain reader must give, for every document it reads, exactly what js-yaml gives with the
@@ -16,16 +17,6 @@ import { SeededRandom } from '../helpers/seeded-random.js';
 // over the repository's manifests and over generated and mutated documents.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** Equal values with keys in the same order; -0 is not 0, NaN is NaN. */
-function same(a: unknown, b: unknown): boolean {
-  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b);
-  if (Array.isArray(a) !== Array.isArray(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
-  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
 
 /** Reads one document both ways; true when the plain reader read it (and then agreed with js-yaml). */
 function agrees(t: ExecutionContext, doc: string, label: string): boolean {
@@ -38,7 +29,7 @@ function agrees(t: ExecutionContext, doc: string, label: string): boolean {
     t.fail(`${label}: the plain reader read a document js-yaml refuses (${(err as Error).message.split('\n')[0]}): ${JSON.stringify(doc)}`);
     return true;
   }
-  if (!same(plain, expected)) t.fail(`${label}: ${JSON.stringify(doc)}\n plain:   ${JSON.stringify(plain)}\n js-yaml: ${JSON.stringify(expected)}`);
+  if (!exactlyEqual(plain, expected)) t.fail(`${label}: ${JSON.stringify(doc)}\n plain:   ${JSON.stringify(plain)}\n js-yaml: ${JSON.stringify(expected)}`);
   return true;
 }
 
