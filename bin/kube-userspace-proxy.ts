@@ -146,19 +146,24 @@ async function main(commandLine: readonly string[]): Promise<number> {
       ),
       config,
     );
-    const [{ Agent }, { redirectFor }, { endpointConnectorFor }, { WorkerPool }, { descriptorLimits }, { ClusterDns }, { FanOutSource }] = await Promise.all([
+    // The DNS server (and its wire-format library, about 40 ms of CPU to load) only when asked for:
+    // start-up loads modules while manifests are parsed, on the same cores.
+    const [{ Agent }, { redirectFor }, { endpointConnectorFor }, { WorkerPool }, { descriptorLimits }, dnsModules] = await Promise.all([
       import('../lib/agent/agent.js'),
       import('../lib/agent/redirect-for.js'),
       import('../lib/agent/endpoint-connector-for.js'),
       import('../lib/workers/worker-pool.js'),
       import('../lib/agent/descriptor-limits.js'),
-      import('../lib/dns/cluster-dns.js'),
-      import('../lib/source/fan-out-source.js'),
+      config.dnsBindAddress !== '' ? Promise.all([import('../lib/dns/cluster-dns.js'), import('../lib/source/fan-out-source.js')]) : undefined,
     ]);
-    // --dns-bind-address: the zone sees every service the source delivers, the agent only proxied ones.
-    dns = config.dnsBindAddress !== '' ? new ClusterDns({ config }) : undefined;
-    // DNS sees what the agent sees, pool addresses included, and headless and ExternalName services too.
-    const source = dns ? new FanOutSource(named, [dns.zone]) : named;
+    let source: ServiceSource = named;
+    if (dnsModules) {
+      const [{ ClusterDns }, { FanOutSource }] = dnsModules;
+      // --dns-bind-address: the zone sees every service the source delivers, the agent only proxied ones.
+      dns = new ClusterDns({ config });
+      // DNS sees what the agent sees, pool addresses included, and headless and ExternalName services too.
+      source = new FanOutSource(named, [dns.zone]);
+    }
     const { rules, assigner, allocator } = await redirectFor(config);
     const connector = await endpointConnectorFor(config);
     // Forwarded streams are opened in this process only: workers would need their own API clients.
