@@ -1,4 +1,6 @@
-import type { ManifestEntry } from './manifest-parser.js';
+import { DEFAULT_MANIFEST_LIMITS } from './manifest-limits.js';
+import { forEachManifestEntry } from './manifest-parser.js';
+import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
 
 /*
  * One file's entries on their way from the parse thread to the main thread: JSON text, or the
@@ -24,18 +26,47 @@ import type { ManifestEntry } from './manifest-parser.js';
  * cannot carry them exactly. The entries are given away: they are changed.
  */
 export function entriesToJson(entries: ManifestEntry[]): string | undefined {
-  for (const entry of entries) {
-    if (entry.type === 'service' && entry.service.ports.some((p) => Object.is(p.nodePort, -0))) return undefined;
-  }
-  for (const entry of entries as unknown as Writable[]) {
-    if (entry.object === undefined) entry.object = null;
-    if (entry.type !== 'slices') continue;
-    for (const slice of entry.slices) {
+  if (entries.some(hasNegativeZero)) return undefined;
+  return `[${entries.map(entryToJson).join(',')}]`;
+}
+
+/**
+ * The entries of one file as entriesToJson writes them, each written as soon as it is read (see
+ * forEachManifestEntry), so that only their text outlives the next document; undefined when JSON
+ * cannot carry them exactly (then read the file with parseManifest, to send the entries as they are).
+ */
+export function manifestToJson(text: string, fileName: string, options: ClassifyOptions): string | undefined {
+  const parts: string[] = [];
+  let exact = true;
+  forEachManifestEntry(text, fileName, DEFAULT_MANIFEST_LIMITS, options, {
+    add: (entry) => {
+      if (!exact) return;
+      if (hasNegativeZero(entry)) exact = false;
+      else parts.push(entryToJson(entry));
+    },
+    restart: () => {
+      parts.length = 0;
+      exact = true;
+    },
+  });
+  return exact ? `[${parts.join(',')}]` : undefined;
+}
+
+function hasNegativeZero(entry: ManifestEntry): boolean {
+  return entry.type === 'service' && entry.service.ports.some((p) => Object.is(p.nodePort, -0));
+}
+
+/** One entry as JSON: its keys holding undefined hold null (the entry is changed). */
+function entryToJson(entry: ManifestEntry): string {
+  const writable = entry as unknown as Writable;
+  if (writable.object === undefined) writable.object = null;
+  if (writable.type === 'slices') {
+    for (const slice of writable.slices) {
       if (slice.ports === undefined) slice.ports = null;
       for (const endpoint of slice.endpoints) if (endpoint.hints === undefined) endpoint.hints = null;
     }
   }
-  return JSON.stringify(entries);
+  return JSON.stringify(entry);
 }
 
 /** The entries entriesToJson was given. */
