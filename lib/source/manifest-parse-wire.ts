@@ -27,37 +27,54 @@ import type { ClassifyOptions, ManifestEntry } from './manifest-parser.js';
  */
 export function entriesToJson(entries: ManifestEntry[]): string | undefined {
   if (entries.some(hasNegativeZero)) return undefined;
-  return `[${entries.map(entryToJson).join(',')}]`;
+  for (const entry of entries) withNulls(entry);
+  return JSON.stringify(entries);
 }
 
 /**
- * The entries of one file as entriesToJson writes them, each written as soon as it is read (see
- * forEachManifestEntry), so that only their text outlives the next document; undefined when JSON
- * cannot carry them exactly (then read the file with parseManifest, to send the entries as they are).
+ * Entries written by one JSON.stringify. Each call has a cost of its own: written one by one, the
+ * entries of 10,000 Services took about 100 ms of CPU, 32 at a time about 80, all at once about 70.
+ */
+const BATCH = 32;
+
+/**
+ * The entries of one file as entriesToJson writes them, written as they are read (see
+ * forEachManifestEntry), so that only their text outlives the next few documents; undefined when
+ * JSON cannot carry them exactly (then read the file with parseManifest, to send the entries as
+ * they are).
  */
 export function manifestToJson(text: string, fileName: string, options: ClassifyOptions): string | undefined {
+  /** The texts of the batches written, each without its brackets. */
   const parts: string[] = [];
+  const batch: ManifestEntry[] = [];
   let exact = true;
+  const write = (): void => {
+    parts.push(JSON.stringify(batch).slice(1, -1));
+    batch.length = 0;
+  };
   forEachManifestEntry(text, fileName, DEFAULT_MANIFEST_LIMITS, options, {
     add: (entry) => {
       if (!exact) return;
       if (hasNegativeZero(entry)) exact = false;
-      else parts.push(entryToJson(entry));
+      else if (batch.push(withNulls(entry)) === BATCH) write();
     },
     restart: () => {
       parts.length = 0;
+      batch.length = 0;
       exact = true;
     },
   });
-  return exact ? `[${parts.join(',')}]` : undefined;
+  if (!exact) return undefined;
+  if (batch.length > 0) write();
+  return `[${parts.join(',')}]`;
 }
 
 function hasNegativeZero(entry: ManifestEntry): boolean {
   return entry.type === 'service' && entry.service.ports.some((p) => Object.is(p.nodePort, -0));
 }
 
-/** One entry as JSON: its keys holding undefined hold null (the entry is changed). */
-function entryToJson(entry: ManifestEntry): string {
+/** The entry, its keys holding undefined now holding null. */
+function withNulls(entry: ManifestEntry): ManifestEntry {
   const writable = entry as unknown as Writable;
   if (writable.object === undefined) writable.object = null;
   if (writable.type === 'slices') {
@@ -66,7 +83,7 @@ function entryToJson(entry: ManifestEntry): string {
       for (const endpoint of slice.endpoints) if (endpoint.hints === undefined) endpoint.hints = null;
     }
   }
-  return JSON.stringify(entry);
+  return entry;
 }
 
 /** The entries entriesToJson was given. */
