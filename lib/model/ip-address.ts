@@ -1,4 +1,15 @@
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type * as IpAddr from 'ipaddr.js';
+
+/**
+ * ipaddr.js, loaded on first use: the manifest parse thread reads dotted quads without it, and
+ * loading it (a CommonJS module, scanned for its exports) took 15-25 ms of that thread's start,
+ * which start-up waits for.
+ */
+let ipaddrModule: typeof IpAddr | undefined;
+function ipaddr(): typeof IpAddr {
+  return (ipaddrModule ??= createRequire(import.meta.url)('ipaddr.js') as typeof IpAddr);
+}
 
 export type IPFamily = 'IPv4' | 'IPv6';
 
@@ -14,9 +25,9 @@ export interface ParsedIP {
  * meaningless in a cluster, so both are refused here.
  */
 export function parseIP(text: string): ParsedIP | undefined {
-  if (isDottedQuad(text) || ipaddr.IPv4.isValidFourPartDecimal(text)) return { family: 'IPv4', address: text };
-  if (!text.includes('%') && ipaddr.IPv6.isValid(text)) {
-    return { family: 'IPv6', address: ipaddr.IPv6.parse(text).toRFC5952String() };
+  if (isDottedQuad(text) || ipaddr().IPv4.isValidFourPartDecimal(text)) return { family: 'IPv4', address: text };
+  if (!text.includes('%') && ipaddr().IPv6.isValid(text)) {
+    return { family: 'IPv6', address: ipaddr().IPv6.parse(text).toRFC5952String() };
   }
   return undefined;
 }
