@@ -32,14 +32,33 @@ export function parseIP(text: string): ParsedIP | undefined {
   return undefined;
 }
 
-const DOTTED_QUAD = /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$/;
-
 /**
  * The common case of ipaddr.IPv4.isValidFourPartDecimal, which tries every IPv4 form before it
  * checks for this one (a fifth of reading an EndpointSlice): four decimal parts of at most 255,
- * without leading zeros. Anything else is left to ipaddr.js.
+ * without leading zeros. Anything else is left to ipaddr.js. One pass over the characters: the
+ * pattern it replaces, with its four captures, took as long again as the rest of the check.
  */
 function isDottedQuad(text: string): boolean {
-  const m = DOTTED_QUAD.exec(text);
-  return m !== null && Number(m[1]) <= 255 && Number(m[2]) <= 255 && Number(m[3]) <= 255 && Number(m[4]) <= 255;
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= n; i++) {
+    // The end of the text ends the last part as a dot would.
+    const c = i === n ? DOT : text.charCodeAt(i);
+    if (c === DOT) {
+      if (digits === 0 || value > 255 || ++parts > 4) return false;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // A leading zero (`01`), or a fourth digit.
+      if ((digits === 1 && value === 0) || digits === 3) return false;
+      value = value * 10 + (c - 0x30);
+      digits++;
+    } else return false;
+  }
+  return parts === 4;
 }
+
+const DOT = 0x2e;
