@@ -17,7 +17,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_MANIFEST_DEPTH } from '../lib/source/manifest-limits.js';
 import { jsYaml } from '../lib/source/yaml-core-scalars.js';
-import { manifestToJson } from '../lib/source/manifest-parse-wire.js';
+import { manifestToJson } from '../lib/source/manifest-parse-writer.js';
 import { fullDocuments, plainDocuments } from '../lib/source/yaml-documents.js';
 
 const { values } = parseArgs({ options: { services: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '5' } } });

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseManifest } from './manifest-parser.js';
 import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 import type { ParseWorkerData } from './manifest-parse-spawn.js';
-import { manifestToJson } from './manifest-parse-wire.js';
+import { manifestToJson } from './manifest-parse-writer.js';
 import { warmUpManifestParser } from './manifest-parse-warm-up.js';
 
 // The thread that reads manifest files for ManifestParseThread: one request at a time, the
