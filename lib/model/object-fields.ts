@@ -100,7 +100,11 @@ export function isIanaServiceName(s: string): boolean {
 /** A label map: string values only (null reads as '', as Go's decoding gives). */
 export function stringMap(v: unknown, path: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, value] of Object.entries(optionalMapping(v, path))) {
+  const map = optionalMapping(v, path);
+  // Own keys in Object.entries' order, without an array of pairs for every map (most are empty).
+  for (const k in map) {
+    if (!Object.hasOwn(map, k)) continue;
+    const value = map[k];
     if (isAbsent(value)) out[k] = '';
     else if (typeof value === 'string') out[k] = value;
     else throw new InvalidObjectError(keyPath(path, k), 'must be a string');

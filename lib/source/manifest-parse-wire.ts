@@ -24,18 +24,27 @@ import type { ManifestEntry } from './manifest-parser.js';
  * cannot carry them exactly. The entries are given away: they are changed.
  */
 export function entriesToJson(entries: ManifestEntry[]): string | undefined {
-  for (const entry of entries) {
-    if (entry.type === 'service' && entry.service.ports.some((p) => Object.is(p.nodePort, -0))) return undefined;
-  }
-  for (const entry of entries as unknown as Writable[]) {
-    if (entry.object === undefined) entry.object = null;
-    if (entry.type !== 'slices') continue;
-    for (const slice of entry.slices) {
+  if (entries.some(hasNegativeZero)) return undefined;
+  for (const entry of entries) withNulls(entry);
+  return JSON.stringify(entries);
+}
+
+/** Whether JSON would write the entry's -0 as 0. */
+export function hasNegativeZero(entry: ManifestEntry): boolean {
+  return entry.type === 'service' && entry.service.ports.some((p) => Object.is(p.nodePort, -0));
+}
+
+/** The entry, its keys holding undefined now holding null. */
+export function withNulls(entry: ManifestEntry): ManifestEntry {
+  const writable = entry as unknown as Writable;
+  if (writable.object === undefined) writable.object = null;
+  if (writable.type === 'slices') {
+    for (const slice of writable.slices) {
       if (slice.ports === undefined) slice.ports = null;
       for (const endpoint of slice.endpoints) if (endpoint.hints === undefined) endpoint.hints = null;
     }
   }
-  return JSON.stringify(entries);
+  return entry;
 }
 
 /** The entries entriesToJson was given. */

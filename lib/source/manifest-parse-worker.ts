@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseManifest } from './manifest-parser.js';
 import type { ParseReply, ParseRequest, ReadyReply } from './manifest-parse-messages.js';
 import type { ParseWorkerData } from './manifest-parse-spawn.js';
-import { entriesToJson } from './manifest-parse-wire.js';
+import { manifestToJson } from './manifest-parse-writer.js';
 import { warmUpManifestParser } from './manifest-parse-warm-up.js';
 
 // The thread that reads manifest files for ManifestParseThread: one request at a time, the
@@ -15,9 +15,8 @@ parentPort?.on('message', (request: ParseRequest) => {
   warming = false;
   let reply: ParseReply;
   try {
-    const entries = parseManifest(request.text, request.fileName, undefined, request.options);
-    const json = request.json === true ? entriesToJson(entries) : undefined;
-    reply = json === undefined ? { id: request.id, entries } : { id: request.id, json };
+    const json = request.json === true ? manifestToJson(request.text, request.fileName, request.options) : undefined;
+    reply = json === undefined ? { id: request.id, entries: parseManifest(request.text, request.fileName, undefined, request.options) } : { id: request.id, json };
   } catch (err) {
     reply = { id: request.id, error: (err as Error).message };
   }

@@ -10,9 +10,9 @@ import type { ServiceSpec } from '../model/service.js';
 import { notServedBecause, rawLabels } from './proxy-labels.js';
 import { DEFAULT_MANIFEST_LIMITS, manifestNestingExceeded, manifestTextSizeExceeded } from './manifest-limits.js';
 import type { ManifestLimits } from './manifest-limits.js';
-import { isJsonManifest, manifestDocumentsOf, splitManifest } from './manifest-split.js';
+import { isJsonManifest, objectsOfDocument, splitManifest } from './manifest-split.js';
 import type { ManifestDocument, ManifestLocation } from './manifest-split.js';
-import { plainDocuments } from './yaml-documents.js';
+import { eachPlainDocument } from './yaml-documents.js';
 
 export { splitManifest } from './manifest-split.js';
 export type { ManifestDocument, ManifestLocation } from './manifest-split.js';
@@ -50,12 +50,41 @@ export interface ClassifyOptions {
  * is unknown, so that the last good state of everything the file held is kept.
  */
 export function parseManifest(text: string, fileName = '', limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS, options: ClassifyOptions = {}): ManifestEntry[] {
+  const entries: ManifestEntry[] = [];
+  forEachManifestEntry(text, fileName, limits, options, {
+    add: (entry) => void entries.push(entry),
+    restart: () => void (entries.length = 0),
+  });
+  return entries;
+}
+
+/** Where forEachManifestEntry puts a file's entries. */
+export interface ManifestEntrySink {
+  /** The next entry of the file. */
+  add(entry: ManifestEntry): void;
+  /** The entries added so far are void: the file is read again from its start, by the readers the plain one leaves it to. */
+  restart(): void;
+}
+
+/**
+ * The entries parseManifest gives, one at a time as each document is read: a document's objects
+ * are converted before the next document is read, so that a caller that keeps only what it makes
+ * of each entry lets the file's objects die young.
+ */
+export function forEachManifestEntry(text: string, fileName: string, limits: ManifestLimits, options: ClassifyOptions, sink: ManifestEntrySink): void {
   let exceeded = manifestTextSizeExceeded(text, limits);
-  // The plain reader counts the nesting as it reads: the scan is for what it leaves to the others.
-  const plain = exceeded || isJsonManifest(fileName) ? undefined : plainDocuments(text, limits.maxDepth);
-  exceeded ??= plain ? undefined : manifestNestingExceeded(text, limits.maxDepth);
-  if (exceeded) return [{ document: exceeded.document, type: 'rejected', object: undefined, field: '', reason: exceeded.reason }];
-  return (plain ? manifestDocumentsOf(plain) : splitManifest(text, fileName)).map((doc) => classifyManifestObject(doc, options));
+  if (!exceeded && !isJsonManifest(fileName)) {
+    const add = (doc: ManifestDocument): void => sink.add(classifyManifestObject(doc, options));
+    // The plain reader counts the nesting as it reads: the scan is for what it leaves to the others.
+    if (eachPlainDocument(text, limits.maxDepth, (value, document) => objectsOfDocument(document, value, add))) return;
+    sink.restart();
+  }
+  exceeded ??= manifestNestingExceeded(text, limits.maxDepth);
+  if (exceeded) {
+    sink.add({ document: exceeded.document, type: 'rejected', object: undefined, field: '', reason: exceeded.reason });
+    return;
+  }
+  for (const doc of splitManifest(text, fileName)) sink.add(classifyManifestObject(doc, options));
 }
 
 /**

@@ -30,30 +30,32 @@ export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
     return [{ document: 1, error: `invalid JSON: ${(err as Error).message}` }];
   }
   const out: ManifestDocument[] = [];
-  pushObject(out, 1, value);
+  objectsOfDocument(1, value, (doc) => void out.push(doc));
   return out;
 }
 
 /** The objects of a YAML stream's documents, numbered from 1; a document that cannot be read is its error. */
 export function manifestDocumentsOf(documents: readonly YamlDocument[]): ManifestDocument[] {
   const out: ManifestDocument[] = [];
+  const add = (doc: ManifestDocument): void => void out.push(doc);
   documents.forEach((doc, i) => {
     if ('error' in doc) out.push({ document: i + 1, error: `invalid YAML: ${doc.error}` });
-    else pushObject(out, i + 1, doc.value);
+    else objectsOfDocument(i + 1, doc.value, add);
   });
   return out;
 }
 
-function pushObject(out: ManifestDocument[], document: number, value: unknown): void {
+/** The objects of one document's value (`document` is its number), in order: none when it is empty, a List's items, or the value. */
+export function objectsOfDocument(document: number, value: unknown, add: (doc: ManifestDocument) => void): void {
   if (value === null || value === undefined) return;
   if (isMapping(value) && typeof value['kind'] === 'string' && value['kind'].endsWith('List') && Array.isArray(value['items'])) {
     // Items of a typed list (`ServiceList`, as the API returns) may leave out their own kind.
     const itemKind = value['kind'] === 'List' ? undefined : value['kind'].slice(0, -'List'.length);
     value['items'].forEach((item: unknown, i: number) => {
       const object = itemKind !== undefined && isMapping(item) && item['kind'] === undefined ? { apiVersion: value['apiVersion'], kind: itemKind, ...item } : item;
-      if (object !== null && object !== undefined) out.push({ document, item: i, object });
+      if (object !== null && object !== undefined) add({ document, item: i, object });
     });
     return;
   }
-  out.push({ document, object: value });
+  add({ document, object: value });
 }

@@ -56,6 +56,11 @@ export function jsYaml(): { readonly load: typeof JsYaml.load; readonly schema: 
 /** What a plain (unquoted) scalar means to js-yaml with that schema: null, a boolean, a number or the string itself. */
 export function resolvePlainScalar(s: string): unknown {
   if (mayBeNumber(s)) {
+    // The common numbers and addresses without a pattern: digits alone are an int (as toInt reads
+    // them), and two dots are neither an int nor a float.
+    const digits = decimalDigits(s);
+    if (digits >= 0) return digits;
+    if (s.indexOf('.') !== s.lastIndexOf('.')) return s;
     if (INT.test(s)) return toInt(s);
     if (FLOAT.test(s)) return toFloat(s);
     return s;
@@ -63,4 +68,17 @@ export function resolvePlainScalar(s: string): unknown {
   if (isNull(s)) return null;
   if (isBool(s)) return toBool(s);
   return s;
+}
+
+/** The value of a text of 1 to 15 decimal digits (exact as a double), else -1. */
+function decimalDigits(s: string): number {
+  const n = s.length;
+  if (n > 15) return -1;
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
 }

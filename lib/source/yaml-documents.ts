@@ -52,7 +52,7 @@ export function fullDocuments(text: string): YamlDocument[] {
 
 /** The documents as js-yaml reads them (each by the plain reader where it can); undefined when the text needs `yaml` (see quickReadable). */
 export function quickDocuments(text: string): YamlDocument[] | undefined {
-  return readQuick(text, Infinity, true);
+  return collect((visit) => readQuick(text, Infinity, true, visit));
 }
 
 /**
@@ -60,7 +60,24 @@ export function quickDocuments(text: string): YamlDocument[] | undefined {
  * levels as the nesting scan of manifest-limits.ts counts them; otherwise undefined.
  */
 export function plainDocuments(text: string, maxDepth: number): YamlDocument[] | undefined {
-  return readQuick(text, maxDepth, false);
+  return collect((visit) => readQuick(text, maxDepth, false, visit));
+}
+
+/**
+ * The value of each document in turn, as plainDocuments reads them (`document` is its 1-based
+ * number), while the plain reader can read them; false as soon as it cannot (the documents given
+ * so far are then to be forgotten: the text is for the other readers). One document at a time, so
+ * that a caller done with each before the next is read keeps only short-lived objects: on a file of
+ * 1,000 Services and their slices, every object of the file stayed alive until the file was read,
+ * and each young-generation collection copied them again.
+ */
+export function eachPlainDocument(text: string, maxDepth: number, visit: (value: unknown, document: number) => void): boolean {
+  return readQuick(text, maxDepth, false, visit);
+}
+
+function collect(read: (visit: (value: unknown, document: number) => void) => boolean): YamlDocument[] | undefined {
+  const out: YamlDocument[] = [];
+  return read((value, document) => void (out[document - 1] = { value })) ? out : undefined;
 }
 
 /** A line starting a document: `---` then a space, a line break or the end. */
@@ -68,31 +85,30 @@ const DOCUMENT_START = /^---(?=[ \t\r\n]|$)/gm;
 /** A line with more than blanks or a comment (YAML's blanks: a no-break space is content). */
 const CONTENT = /^[ \t]*[^ \t\r\n#]/m;
 
-function readQuick(text: string, maxDepth: number, withJsYaml: boolean): YamlDocument[] | undefined {
+function readQuick(text: string, maxDepth: number, withJsYaml: boolean, visit: (value: unknown, document: number) => void): boolean {
   // Both readers skip a byte order mark at the start.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (!quickReadable(text)) return undefined;
+  if (!quickReadable(text)) return false;
   const plain = plainAlphabet(text);
-  if (!plain && !withJsYaml) return undefined;
+  if (!plain && !withJsYaml) return false;
   const starts: number[] = [];
   for (const m of text.matchAll(DOCUMENT_START)) starts.push(m.index);
   if (starts[0] !== 0 && CONTENT.test(text.slice(0, starts[0] ?? text.length))) starts.unshift(0);
-  const out: YamlDocument[] = new Array(starts.length);
   for (let i = 0; i < starts.length; i++) {
     const end = starts[i + 1] ?? text.length;
     let value = plain ? readPlainDocument(text, starts[i]!, end, maxDepth) : NOT_PLAIN;
     if (value === NOT_PLAIN) {
-      if (!withJsYaml) return undefined;
+      if (!withJsYaml) return false;
       try {
         const { load, schema } = jsYaml();
         value = load(text.slice(starts[i], end), { schema });
       } catch {
-        return undefined;
+        return false;
       }
     }
-    out[i] = { value: value ?? null };
+    visit(value ?? null, i + 1);
   }
-  return out;
+  return true;
 }
 
 function firstLine(message: string): string {

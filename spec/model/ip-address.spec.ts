@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import test from 'ava';
 import ipaddr from 'ipaddr.js';
 import { parseIP } from '../../lib/model/ip-address.js';
@@ -56,4 +57,17 @@ test('random digit-and-dot texts are read as ipaddr.js reads them', (t) => {
 test('a valid IPv4 address is returned as written', (t) => {
   t.deepEqual(parseIP('10.0.0.1'), { family: 'IPv4', address: '10.0.0.1' });
   t.is(parseIP('10.0.0.01'), undefined);
+});
+
+test('a dotted quad is read without loading ipaddr.js, which other forms load', (t) => {
+  // A process of its own: this one has loaded ipaddr.js above.
+  const loaded = (address: string): boolean => {
+    const script = `import { createRequire } from 'node:module';
+      const { parseIP } = await import(${JSON.stringify(new URL('../../lib/model/ip-address.js', import.meta.url).href)});
+      if (parseIP(${JSON.stringify(address)}) === undefined) throw new Error('not an address');
+      process.stdout.write(String(Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('ipaddr.js'))));`;
+    return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }) === 'true';
+  };
+  t.false(loaded('10.1.2.3'));
+  t.true(loaded('fd00::1'));
 });

@@ -275,3 +275,16 @@ test('the tcp-idle-timeout annotation is read in ms; absent, the spec has no suc
   t.false('tcpIdleTimeoutMs' in serviceFromObject(service()));
   t.deepEqual(serviceFromObject(service({}, { annotations: { other: 'x' } })), serviceFromObject(service()));
 });
+
+test('labels keep the order of their keys (integer-like keys first, as objects order them), and only their own keys', (t) => {
+  const labels = Object.create({ inherited: 'no' }) as Obj;
+  Object.assign(labels, { zone: 'a', '10': 'ten', app: 'web', '2': 'two', empty: null });
+  const spec = serviceFromObject(service({}, { labels }));
+  t.deepEqual(Object.entries(spec.labels), [
+    ['2', 'two'],
+    ['10', 'ten'],
+    ['zone', 'a'],
+    ['app', 'web'],
+    ['empty', ''],
+  ]);
+});

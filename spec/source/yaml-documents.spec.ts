@@ -3,7 +3,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { fullDocuments, parseYamlDocuments, quickDocuments } from '../../lib/source/yaml-documents.js';
+import { fullDocuments, parseYamlDocuments, plainDocuments, quickDocuments } from '../../lib/source/yaml-documents.js';
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples');
 
@@ -171,6 +171,14 @@ test('every scalar form means what `yaml` reads it as', (t) => {
   for (const scalar of SCALARS) {
     const text = `v: ${scalar}\nl: [${scalar}]\n`;
     t.deepEqual(parseYamlDocuments(text), fullDocuments(text), text);
+  }
+});
+
+test('digits and dotted texts, read by the plain reader without patterns, mean what `yaml` reads them as', (t) => {
+  const texts = ['0', '007', '123456789012345', '1234567890123456', '9007199254740993', '1.2.3', '127.0.0.1', '1..2', '.1.', '1.2e3.4', '0.0', '1.', '10.0.0.01', '1.2.3.4.5'];
+  for (const scalar of texts) {
+    const text = `v: ${scalar}\nl: [${scalar}]\n`;
+    t.deepEqual(plainDocuments(text, 100), fullDocuments(text), text);
   }
 });
 
