@@ -68,5 +68,6 @@ export function serviceKeyOfSlice(slice: EndpointSliceSpec): ServiceKey {
 }
 
 export function keyOfSlice(slice: EndpointSliceSpec): string {
-  return `${slice.namespace}/${slice.name}`;
+  // Joined: one flat string, not a cons string holding its parts (see servicePortName).
+  return [slice.namespace, '/', slice.name].join('');
 }

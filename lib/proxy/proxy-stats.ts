@@ -1,3 +1,5 @@
+import type { ProxySocketKey } from '../model/service-port-name.js';
+
 /** Counters of one endpoint of a service port, for the status view. Plain fields, bumped per connection. */
 export interface EndpointStats {
   /** TCP connections to it being proxied now, or live UDP sessions with it. */
@@ -8,12 +10,23 @@ export interface EndpointStats {
   dialFailures: number;
 }
 
+/** Where the endpoints in rotation are read: the balancer, under one socket's key. */
+export interface EndpointRotation {
+  endpoints(spn: ProxySocketKey): readonly { readonly key: string }[];
+}
+
 export interface ProxyStatsOptions {
   /**
    * The endpoints currently in rotation (the balancer's): an idle entry of an endpoint no longer
-   * among them is dropped when the map next grows. Without it, only idle entries are dropped.
+   * among them is dropped when the map next grows. Without it (or `rotation`), only idle entries are dropped.
    */
   readonly liveEndpoints?: () => readonly { readonly key: string }[];
+  /**
+   * The same from `rotation.endpoints(spn)`: what a proxy socket gives, as a closure and its context
+   * for each of 10,000 ports cost about 90 bytes more each.
+   */
+  readonly rotation?: EndpointRotation;
+  readonly spn?: ProxySocketKey;
 }
 
 /**
@@ -59,10 +72,14 @@ export class ProxyStats {
   readonly endpoints = new Map<string, EndpointStats>();
 
   readonly #liveEndpoints: (() => readonly { readonly key: string }[]) | undefined;
+  readonly #rotation: EndpointRotation | undefined;
+  readonly #spn: ProxySocketKey | undefined;
   #pruneAt = MIN_PRUNE_AT;
 
   constructor(options: ProxyStatsOptions = {}) {
     this.#liveEndpoints = options.liveEndpoints;
+    this.#rotation = options.spn !== undefined ? options.rotation : undefined;
+    this.#spn = options.spn;
   }
 
   /**
@@ -82,7 +99,9 @@ export class ProxyStats {
 
   #prune(): void {
     const live = new Set<string>();
-    if (this.#liveEndpoints !== undefined) for (const e of this.#liveEndpoints()) live.add(e.key);
+    const rotation = this.#rotation;
+    const inRotation = rotation !== undefined ? rotation.endpoints(this.#spn!) : this.#liveEndpoints?.();
+    if (inRotation !== undefined) for (const e of inRotation) live.add(e.key);
     for (const [key, es] of this.endpoints) if (es.active === 0 && !live.has(key)) this.endpoints.delete(key);
     this.#pruneAt = Math.max(MIN_PRUNE_AT, 2 * this.endpoints.size);
   }
