@@ -1,3 +1,4 @@
+import type { ConnectionCounts } from '../balancer/load-balancer.js';
 import type { ProxySocketKey } from '../model/service-port-name.js';
 
 /** Counters of one endpoint of a service port, for the status view. Plain fields, bumped per connection. */
@@ -36,7 +37,7 @@ export interface ProxyStatsOptions {
 const MIN_PRUNE_AT = 16;
 
 /** Counters of one service port's data path. Plain fields: they are bumped on the per-connection path. */
-export class ProxyStats {
+export class ProxyStats implements ConnectionCounts {
   /** TCP connections currently proxied, or live UDP sessions. */
   active = 0;
   /** TCP connections accepted, or UDP sessions created, since start. */
@@ -65,11 +66,7 @@ export class ProxyStats {
   tcpIdleTimeouts = 0;
   /** TCP connections closed for the Service's max connection age. */
   maxAgeCloses = 0;
-  /**
-   * Per endpoint key (`ip:port`, `[ip]:port` for IPv6). Bounded: when it grows, entries with no
-   * active connection whose endpoint left the rotation are dropped (see endpoint()).
-   */
-  readonly endpoints = new Map<string, EndpointStats>();
+  #endpoints: Map<string, EndpointStats> | undefined;
 
   readonly #liveEndpoints: (() => readonly { readonly key: string }[]) | undefined;
   readonly #rotation: EndpointRotation | undefined;
@@ -83,16 +80,31 @@ export class ProxyStats {
   }
 
   /**
+   * Per endpoint key (`ip:port`, `[ip]:port` for IPv6). Bounded: when it grows, entries with no
+   * active connection whose endpoint left the rotation are dropped (see endpoint()). Made on first
+   * use: an empty Map is about 180 bytes, and most of 10,000 ports have no connection yet.
+   */
+  get endpoints(): Map<string, EndpointStats> {
+    return (this.#endpoints ??= new Map());
+  }
+
+  /** One endpoint's counters if it has any, without making the map (ConnectionCounts: lc, sed and nq read them). */
+  get(key: string): EndpointStats | undefined {
+    return this.#endpoints?.get(key);
+  }
+
+  /**
    * The counters of one endpoint, created on first use. Callers keep the returned object for the
    * life of the connection or session, so this is the one Map lookup a connection costs; an entry
    * is only ever dropped while its active count is 0, so nobody holds a dropped one.
    */
   endpoint(key: string): EndpointStats {
-    let es = this.endpoints.get(key);
+    const endpoints = this.endpoints;
+    let es = endpoints.get(key);
     if (es === undefined) {
-      if (this.endpoints.size >= this.#pruneAt) this.#prune();
+      if (endpoints.size >= this.#pruneAt) this.#prune();
       es = { active: 0, total: 0, dialFailures: 0 };
-      this.endpoints.set(key, es);
+      endpoints.set(key, es);
     }
     return es;
   }

@@ -132,7 +132,7 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
     this.#balancer = options.balancer;
     this.stats = new ProxyStats({ rotation: options.balancer, spn: options.spn });
     // lc, sed and nq read the per-endpoint active counts this socket keeps anyway.
-    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
+    options.balancer.trackConnections?.(options.spn, this.stats);
     this.#log = options.log ?? logger('tcp');
     const idleTimeoutMs = options.idleTimeoutMs ?? 0;
     if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {

@@ -119,7 +119,7 @@ export class UdpProxySocket implements ProxySocket {
     this.#balancer = options.balancer;
     this.stats = new ProxyStats({ rotation: options.balancer, spn: options.spn });
     // lc, sed and nq read the per-endpoint session counts this socket keeps anyway.
-    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
+    options.balancer.trackConnections?.(options.spn, this.stats);
     this.#backoff = options.backoff;
     this.#log = options.log ?? logger('udp');
     this.#maxSessions = maxSessions;
