@@ -138,7 +138,7 @@ export class ServicePorts {
   pushEndpoints(serviceKey: ServiceKey): boolean {
     const svc = this.services.get(serviceKey);
     const keys = this.#keysByService.get(serviceKey);
-    return svc !== undefined && keys !== undefined && this.#pushEndpoints(svc, keys);
+    return svc !== undefined && keys !== undefined && this.#pushEndpoints(serviceKey, svc, keys);
   }
 
   /**
@@ -146,7 +146,7 @@ export class ServicePorts {
    * arrive before their Services are applied, and an optimised pushEndpoints made from those
    * calls alone was thrown away at the first real push.
    */
-  #pushEndpoints(svc: ServiceSpec, keys: readonly ProxySocketKey[]): boolean {
+  #pushEndpoints(serviceKey: ServiceKey, svc: ServiceSpec, keys: readonly ProxySocketKey[]): boolean {
     const o = this.#o;
     let flipped = false;
     for (const key of keys) {
@@ -154,7 +154,7 @@ export class ServicePorts {
       const policy = st.scope === 'external' ? svc.externalTrafficPolicy : svc.internalTrafficPolicy;
       // Filters spelled out: spreads cost about 3 µs a port on a first sync.
       const filter: EndpointFilter = policy === 'Local' ? { accept: o.isThisNode, family: st.family } : { topology: o.node.topology(), family: st.family };
-      const all = o.endpoints.endpointsFor(svc, st.port, filter);
+      const all = o.endpoints.endpointsFor(svc, st.port, filter, serviceKey);
       const eps = o.dialVia ? o.dialVia.usable(all, st.spn) : all;
       const epKey = endpointsKeyOf(eps);
       if (epKey === st.endpointsKey) continue;
