@@ -5,9 +5,6 @@ import { formatHostPort } from '../../net/host-port.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { ProxySocketKey } from '../../model/service-port-name.js';
-import type { DescriptorBudget } from '../descriptor-budget.js';
-import type { EndpointBackoff } from '../endpoint-backoff.js';
-import type { EndpointConnector } from '../endpoint-connector.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer, dialTimeouts } from './dialer.js';
@@ -24,6 +21,8 @@ import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { TcpConnections } from './tcp-connections.js';
 import type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
+import { connectionOptionsOf } from './connection-options.js';
+import type { ConnectionOptions } from './connection-options.js';
 
 export type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
 
@@ -53,35 +52,6 @@ function copyOf(a: ListenAddress): ListenAddress {
 
 /** The policy of a Service without annotations: one object for all such ports, not a copy each. */
 const NO_POLICY: TcpConnectionPolicy = Object.freeze({});
-
-/** What a port's connections are made from on first use. */
-interface ConnectionOptions {
-  readonly backoff: EndpointBackoff;
-  readonly dialTimeoutsMs: readonly number[];
-  readonly budget: DescriptorBudget | undefined;
-  readonly connector: EndpointConnector | undefined;
-  readonly random: (() => number) | undefined;
-}
-
-/** The last ConnectionOptions made: the ports of one agent all have the same, so they share one. */
-let lastConnectionOptions: ConnectionOptions | undefined;
-
-function connectionOptionsOf(options: TcpProxySocketOptions, dialTimeoutsMs: readonly number[]): ConnectionOptions {
-  const last = lastConnectionOptions;
-  if (
-    last !== undefined &&
-    last.backoff === options.backoff &&
-    last.dialTimeoutsMs === dialTimeoutsMs &&
-    last.budget === options.budget &&
-    last.connector === options.connector &&
-    last.random === options.random
-  ) {
-    return last;
-  }
-  const made: ConnectionOptions = { backoff: options.backoff, dialTimeoutsMs, budget: options.budget, connector: options.connector, random: options.random };
-  lastConnectionOptions = made;
-  return made;
-}
 
 /**
  * The TCP side of one service port: accepts client connections on every listen address and
