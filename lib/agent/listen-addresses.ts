@@ -9,12 +9,15 @@ import type { LocalAddresses } from './local-addresses.js';
  * and the any-address on one port would conflict, hence "portals first, else bind address".
  */
 export function directListenAddresses(portalIPs: readonly string[], port: ServicePortSpec, bindAddress: string | Omit<ListenAddress, 'port'>, local: LocalAddresses): ListenAddress[] {
-  const out: ListenAddress[] = [];
+  // Started as a literal of one: the port keeps this array, and one grown by push() from [] has
+  // room for 17 addresses, 150 bytes where most ports have one address.
+  let out: ListenAddress[] | undefined;
   for (let i = 0; i < portalIPs.length; i++) {
     const ip = portalIPs[i]!;
     // A repeat is looked for among the few addresses before it: no Set for each port.
-    if (portalIPs.indexOf(ip) === i && local.has(ip)) out.push({ host: ip, port: port.port });
+    if (portalIPs.indexOf(ip) !== i || !local.has(ip)) continue;
+    if (out === undefined) out = [{ host: ip, port: port.port }];
+    else out.push({ host: ip, port: port.port });
   }
-  if (out.length === 0) out.push(typeof bindAddress === 'string' ? { host: bindAddress, port: port.port } : { ...bindAddress, port: port.port });
-  return out;
+  return out ?? [typeof bindAddress === 'string' ? { host: bindAddress, port: port.port } : { ...bindAddress, port: port.port }];
 }

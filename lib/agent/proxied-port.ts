@@ -63,7 +63,7 @@ export function wantedPorts(service: ServiceSpec, ctx: PlanContext, options: Wan
     if (options.dialVia && !options.dialVia.servesPort(spn, port.protocol)) continue;
     for (const group of groupsOf(service, port)) {
       const plan = options.redirect ? redirectPlan(service, port, ctx, group) : directPlan(service, port, ctx, group);
-      const signature = options.affinityNeedsNewListener ? `${plan.signature}|affinity=${service.sessionAffinity}` : plan.signature;
+      const signature = options.affinityNeedsNewListener ? [plan.signature, '|affinity=', service.sessionAffinity].join('') : plan.signature;
       wanted.set(groupKey(spn, group), { spn, scope: group.scope, family: group.family, port, listen: plan.listen, signature });
     }
   }

@@ -28,9 +28,13 @@ export function schedulingOf(service: ServiceSpec): SchedulingPolicy {
  * IP and port as the destination in the redirect modes: the kernel's original destination
  * (SO_ORIGINAL_DST) is out of Node's reach, and a proxy port stands for every portal of the port.
  */
+const NO_POLICY: TcpConnectionPolicy = Object.freeze({});
+
 export function tcpPolicyOf(service: ServiceSpec, port: ServicePortSpec, redirect: boolean): TcpConnectionPolicy {
   const proxyProtocol = proxyProtocolOf(service, port);
   const maxConnectionAgeMs = service.maxConnectionAgeMs ?? 0;
+  // Most Services ask nothing: one frozen policy for all of them, which the socket keeps as it is.
+  if (proxyProtocol === undefined && maxConnectionAgeMs <= 0) return NO_POLICY;
   const portals = proxyProtocol !== undefined && redirect ? service.clusterIPs.map((host) => ({ host, port: port.port })) : undefined;
   return { ...(proxyProtocol !== undefined ? { proxyProtocol } : {}), ...(portals ? { portals } : {}), ...(maxConnectionAgeMs > 0 ? { maxConnectionAgeMs } : {}) };
 }

@@ -18,8 +18,10 @@ export interface SchedulingPolicy {
 /** Round robin with equal weights: the default. */
 export const DEFAULT_SCHEDULING: SchedulingPolicy = Object.freeze({ scheduler: 'rr', weights: Object.freeze({}) });
 
-/** Per endpoint key, the connections (TCP) or sessions (UDP) a proxy socket has open to it now. */
-export type ConnectionCounts = ReadonlyMap<string, { readonly active: number }>;
+/** Per endpoint key, the connections (TCP) or sessions (UDP) a proxy socket has open to it now (a Map will do). */
+export interface ConnectionCounts {
+  get(key: string): { readonly active: number } | undefined;
+}
 
 /**
  * Picks an endpoint for each new connection (or UDP client) of a service port.
@@ -51,7 +53,7 @@ export interface LoadBalancer {
    */
   needsClientIP?(spn: ProxySocketKey): boolean;
   /**
-   * The proxy socket of a service port hands over its live per-endpoint counts (its stats map), so
+   * The proxy socket of a service port hands over its live per-endpoint counts (its stats), so
    * that lc, sed and nq see the connections open now. The last call for a port wins.
    */
   trackConnections?(spn: ProxySocketKey, counts: ConnectionCounts): void;

@@ -27,6 +27,13 @@ export interface MergedEndpoint {
  * ones (narrowed by topology), else the serving and terminating ones.
  */
 export function chooseEndpoints(all: readonly MergedEndpoint[], filter: EndpointFilter): Endpoint[] {
+  // The one address most ports have: without hints (or a topology to apply them to) it is used
+  // as it is, with no filtered copies, hint lists or closures for each of 10,000 ports.
+  if (all.length === 1) {
+    const m = all[0]!;
+    if (m.ready && (m.hints === undefined || filter.accept !== undefined || filter.topology === undefined)) return [m.endpoint];
+    if (!m.ready) return m.fallback ? [m.endpoint] : [];
+  }
   const ready = all.filter((m) => m.ready);
   if (ready.length === 0) return all.filter((m) => m.fallback).map((m) => m.endpoint);
   const where = filter.accept ? undefined : filter.topology;

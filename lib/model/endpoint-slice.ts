@@ -1,5 +1,6 @@
 import type { Protocol } from './service.js';
 import type { ServiceKey } from './service-port-name.js';
+import { serviceKey } from './service-port-name.js';
 
 export interface EndpointPortSpec {
   /** '' for an unnamed port. */
@@ -64,9 +65,10 @@ export interface EndpointSliceSpec {
 }
 
 export function serviceKeyOfSlice(slice: EndpointSliceSpec): ServiceKey {
-  return `${slice.namespace}/${slice.serviceName}`;
+  return serviceKey(slice.namespace, slice.serviceName);
 }
 
+/** `namespace/name`, joined as a Service's key is (one flat string, see servicePortName). */
 export function keyOfSlice(slice: EndpointSliceSpec): string {
-  return `${slice.namespace}/${slice.name}`;
+  return serviceKey(slice.namespace, slice.name);
 }

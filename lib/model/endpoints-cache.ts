@@ -75,11 +75,12 @@ export class EndpointsCache {
    * `filter.accept(nodeName)` and `filter.family` filter endpoints first (Local traffic policies;
    * one family of a dual-stack service); the fallback applies to what they let through.
    * `filter.topology` narrows the ready endpoints by their hints (see topologyMode), except with
-   * `accept`: as in kube-proxy, a Local policy wins over topology.
+   * `accept`: as in kube-proxy, a Local policy wins over topology. `serviceKey` is the Service's
+   * key, when the caller has it already.
    */
-  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}): Endpoint[] {
+  endpointsFor(svc: ServiceSpec, port: ServicePortSpec, filter: EndpointFilter = {}, serviceKey: ServiceKey = keyOfService(svc)): Endpoint[] {
     const { accept, family } = filter;
-    const keys = this.#byService.get(keyOfService(svc));
+    const keys = this.#byService.get(serviceKey);
     if (typeof keys === 'string') {
       const one = this.#onlyEndpoint(keys, port, filter);
       if (one !== undefined) return chooseEndpoints(one, filter);

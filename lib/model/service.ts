@@ -1,5 +1,6 @@
 import type { SchedulerName } from './scheduler-annotation.js';
 import type { ServiceKey } from './service-port-name.js';
+import { serviceKey } from './service-port-name.js';
 import type { ProxyProtocolSetting, ProxyProtocolVersion } from './proxy-protocol-annotation.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -87,7 +88,7 @@ export function proxyProtocolOf(svc: Pick<ServiceSpec, 'proxyProtocol'>, port: P
 }
 
 export function keyOfService(svc: ServiceSpec): ServiceKey {
-  return `${svc.namespace}/${svc.name}`;
+  return serviceKey(svc.namespace, svc.name);
 }
 
 /** LoadBalancer with externalTrafficPolicy Local: the API server gives it a healthCheckNodePort (its NeedsHealthCheck). */

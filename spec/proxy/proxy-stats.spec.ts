@@ -1,4 +1,7 @@
 import test from 'ava';
+import { SchedulingBalancer } from '../../lib/balancer/scheduling-balancer.js';
+import { makeEndpoint } from '../../lib/model/endpoint.js';
+import { servicePortName } from '../../lib/model/service-port-name.js';
 import { ProxyStats } from '../../lib/proxy/proxy-stats.js';
 
 test('endpoint() creates an entry once and returns the same object after', (t) => {
@@ -45,4 +48,32 @@ test('without a rotation to ask, idle entries are dropped once there are 16', (t
   const stats = new ProxyStats();
   for (let i = 0; i < 100; i++) stats.endpoint(`10.3.0.${i}:80`).dialFailures++;
   t.true(stats.endpoints.size <= 16);
+});
+
+test('with a rotation, pruning keeps what the balancer has in rotation under this socket key, not under another', (t) => {
+  const balancer = new SchedulingBalancer();
+  const mine = servicePortName('default', 'a', 'http');
+  const other = servicePortName('default', 'b', 'http');
+  balancer.updateEndpoints(mine, [makeEndpoint('10.4.0.1', 80)]);
+  balancer.updateEndpoints(other, [makeEndpoint('10.4.0.2', 80)]);
+  const stats = new ProxyStats({ rotation: balancer, spn: mine });
+  stats.endpoint('10.4.0.1:80').total++;
+  stats.endpoint('10.4.0.2:80').total++;
+  for (let i = 0; i < 100; i++) stats.endpoint(`10.5.0.${i}:80`).total++;
+  t.is(stats.endpoints.get('10.4.0.1:80')?.total, 1);
+  t.is(stats.endpoints.get('10.4.0.2:80'), undefined, 'in rotation only under another key');
+});
+
+test('get() reads counters without making the map, and a balancer tracking the stats sees their active counts', (t) => {
+  const spn = servicePortName('default', 'lc', 'http');
+  const stats = new ProxyStats();
+  t.is(stats.get('10.6.0.1:80'), undefined);
+  const balancer = new SchedulingBalancer();
+  const list = [makeEndpoint('10.6.0.1', 80), makeEndpoint('10.6.0.2', 80)];
+  balancer.newService(spn, { type: 'None', timeoutSeconds: 0 }, { scheduler: 'lc', weights: {} });
+  balancer.updateEndpoints(spn, list);
+  balancer.trackConnections(spn, stats);
+  stats.endpoint('10.6.0.1:80').active = 3;
+  t.is(stats.get('10.6.0.1:80')?.active, 3);
+  for (let i = 0; i < 4; i++) t.is(balancer.nextEndpoint(spn, '192.0.2.1', false)?.key, '10.6.0.2:80');
 });

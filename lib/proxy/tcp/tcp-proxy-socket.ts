@@ -5,9 +5,6 @@ import { formatHostPort } from '../../net/host-port.js';
 import { logger } from '../../log.js';
 import type { Logger } from '../../log.js';
 import type { ProxySocketKey } from '../../model/service-port-name.js';
-import type { DescriptorBudget } from '../descriptor-budget.js';
-import type { EndpointBackoff } from '../endpoint-backoff.js';
-import type { EndpointConnector } from '../endpoint-connector.js';
 import type { ListenAddress, ProxySocket } from '../proxy-socket.js';
 import { ProxyStats } from '../proxy-stats.js';
 import { Dialer, dialTimeouts } from './dialer.js';
@@ -24,6 +21,8 @@ import { relayGroupFor } from './native-forwarder.js';
 import { IdleSweep } from './idle-sweep.js';
 import { TcpConnections } from './tcp-connections.js';
 import type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
+import { connectionOptionsOf } from './connection-options.js';
+import type { ConnectionOptions } from './connection-options.js';
 
 export type { TcpDataPath, TcpProxySocketOptions } from './tcp-proxy-socket-options.js';
 
@@ -39,19 +38,20 @@ const STARTED = Promise.resolve();
  * 10,000 ports, that cost a second optimising compile of the agent's sync functions.
  */
 function frozenCopy(listen: readonly ListenAddress[]): readonly ListenAddress[] {
+  // The one address most ports have as a literal: an array grown by push() from [] keeps room for
+  // 17 elements, 150 bytes a port.
+  if (listen.length === 1) return Object.freeze([copyOf(listen[0]!)]);
   const out: ListenAddress[] = [];
-  for (const a of listen) out.push(a.ipv6Only === true ? { host: a.host, port: a.port, ipv6Only: true } : { host: a.host, port: a.port });
+  for (const a of listen) out.push(copyOf(a));
   return Object.freeze(out);
 }
 
-/** What a port's connections are made from on first use. */
-interface ConnectionOptions {
-  readonly backoff: EndpointBackoff;
-  readonly dialTimeoutsMs: readonly number[];
-  readonly budget: DescriptorBudget | undefined;
-  readonly connector: EndpointConnector | undefined;
-  readonly random: (() => number) | undefined;
+function copyOf(a: ListenAddress): ListenAddress {
+  return a.ipv6Only === true ? { host: a.host, port: a.port, ipv6Only: true } : { host: a.host, port: a.port };
 }
+
+/** The policy of a Service without annotations: one object for all such ports, not a copy each. */
+const NO_POLICY: TcpConnectionPolicy = Object.freeze({});
 
 /**
  * The TCP side of one service port: accepts client connections on every listen address and
@@ -63,7 +63,7 @@ interface ConnectionOptions {
 export class TcpProxySocket implements ProxySocket, AcceptOwner {
   readonly spn: ProxySocketKey;
   readonly protocol = 'TCP' as const;
-  readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
+  readonly stats: ProxyStats;
 
   readonly #listen: readonly ListenAddress[];
   readonly #handles: readonly object[] | undefined;
@@ -79,7 +79,7 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
   #opening = false;
   #closing: Promise<void> | undefined;
   #destroyed = false;
-  #policy: TcpConnectionPolicy = {};
+  #policy: TcpConnectionPolicy = NO_POLICY;
   #idleTimeoutMs: number;
   // What the connections need (their table, two dialers, the idle sweep) is made on the first
   // connection: ten thousand ports that never see one then hold none of it, and none of them is
@@ -100,8 +100,9 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
     this.#handles = options.handles;
     this.#reusePort = options.reusePort === true;
     this.#balancer = options.balancer;
+    this.stats = new ProxyStats({ rotation: options.balancer, spn: options.spn });
     // lc, sed and nq read the per-endpoint active counts this socket keeps anyway.
-    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
+    options.balancer.trackConnections?.(options.spn, this.stats);
     this.#log = options.log ?? logger('tcp');
     const idleTimeoutMs = options.idleTimeoutMs ?? 0;
     if (!Number.isSafeInteger(idleTimeoutMs) || idleTimeoutMs < 0) {
@@ -112,14 +113,8 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
     this.#onHandles = TCP_HANDLES !== undefined && options.dataPath !== 'net' && options.connector === undefined;
     this.#dataPath = !this.#onHandles ? 'net' : options.dataPath !== 'handles' && tcpNativeAvailable() ? 'native' : 'handles';
     this.#nativeAccept = options.nativeAccept !== false;
-    this.#connectionOptions = {
-      backoff: options.backoff,
-      // Checked now: a bad list is a configuration error at start, not at the first connection.
-      dialTimeoutsMs: dialTimeouts(options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs),
-      budget: options.budget,
-      connector: options.connector,
-      random: options.random,
-    };
+    // Checked now: a bad list is a configuration error at start, not at the first connection.
+    this.#connectionOptions = connectionOptionsOf(options, dialTimeouts(options.dialTimeoutsMs ?? options.connector?.dialTimeoutsMs));
   }
 
   /** The connections of this port, made on first use (see #connectionOptions). */
@@ -280,7 +275,8 @@ export class TcpProxySocket implements ProxySocket, AcceptOwner {
     if (this.#destroyed) return;
     const age = policy.maxConnectionAgeMs ?? 0;
     if (!Number.isSafeInteger(age) || age < 0) return;
-    this.#policy = { ...policy };
+    // A frozen policy cannot change under this socket: kept as it is, not copied for each port.
+    this.#policy = Object.isFrozen(policy) ? policy : { ...policy };
     this.#idle?.setMaxAge(age);
   }
 

@@ -77,7 +77,7 @@ function ignore(): void {}
 export class UdpProxySocket implements ProxySocket {
   readonly spn: ProxySocketKey;
   readonly protocol = 'UDP' as const;
-  readonly stats = new ProxyStats({ liveEndpoints: () => this.#balancer.endpoints(this.spn) });
+  readonly stats: ProxyStats;
 
   readonly #listen: readonly ListenAddress[];
   readonly #balancer: LoadBalancer;
@@ -117,8 +117,9 @@ export class UdpProxySocket implements ProxySocket {
     this.spn = options.spn;
     this.#listen = Object.freeze(options.listen.map((a) => ({ host: a.host, port: a.port, ...(a.ipv6Only === true ? { ipv6Only: true } : {}) })));
     this.#balancer = options.balancer;
+    this.stats = new ProxyStats({ rotation: options.balancer, spn: options.spn });
     // lc, sed and nq read the per-endpoint session counts this socket keeps anyway.
-    options.balancer.trackConnections?.(options.spn, this.stats.endpoints);
+    options.balancer.trackConnections?.(options.spn, this.stats);
     this.#backoff = options.backoff;
     this.#log = options.log ?? logger('udp');
     this.#maxSessions = maxSessions;
