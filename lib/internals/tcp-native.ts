@@ -39,6 +39,8 @@ interface Binding {
   wantPeers(id: number, yes: boolean): void;
   closeClient(fd: number, reset: boolean): void;
   address(fd: number, peer: boolean): [string, number] | undefined;
+  /** See freed-memory.ts; not required, so an addon built before it still serves. */
+  trimHeap?(): boolean;
 }
 
 export type { Binding as TcpNativeBinding };
