@@ -7,10 +7,8 @@ import type { EndpointSliceSpec } from '../../lib/model/endpoint-slice.js';
 import { parseManifest } from '../../lib/source/manifest-parser.js';
 import type { ManifestEntry } from '../../lib/source/manifest-parser.js';
 import { entriesFromJson, entriesToJson } from '../../lib/source/manifest-parse-wire.js';
-import { generatedDocument, mutatedDocument } from '../helpers/generated-yaml.js';
-import { goodService, goodSlice, mutatedObject } from '../helpers/object-mutations.js';
 import { exactlyEqual } from '../helpers/exactly-equal.js';
-import { SeededRandom } from '../helpers/seeded-random.js';
+import { SLICE_WITHOUT_PORTS_OR_HINTS, wireInputs } from '../helpers/wire-inputs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -27,17 +25,6 @@ function agrees(t: ExecutionContext, text: string, label: string, file = 'f.yaml
   if (!exactlyEqual(wire, clone)) t.fail(`${label}: ${JSON.stringify(text)}\n wire:  ${JSON.stringify(wire)}\n clone: ${JSON.stringify(clone)}`);
   return json;
 }
-
-const SLICE_WITHOUT_PORTS_OR_HINTS = `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints:
-- addresses: [10.1.0.1]
-- addresses: [10.1.0.2]
-  hints: {forZones: [{name: a}]}
-  targetRef: {kind: Pod, name: web-0}
-`;
 
 test('undefined-valued keys arrive as keys holding undefined: slice ports, endpoint hints, the object of a broken document', (t) => {
   const text = `${SLICE_WITHOUT_PORTS_OR_HINTS}---\n[not, a, mapping]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\nsubsets: [{addresses: [{ip: 10.1.0.3}]}]\n`;
@@ -77,17 +64,7 @@ test("the repository's manifests arrive as they were parsed", (t) => {
 });
 
 test('valid and mutated Services and EndpointSlices, and generated documents, arrive as they were parsed', (t) => {
-  const r = new SeededRandom(1313);
   let json = 0;
-  for (let i = 0; i < 300; i++) {
-    const good = [goodService(`web-${i}`, `10.96.1.${(i % 250) + 1}`), goodSlice(`web-${i}-a`, `web-${i}`, `10.1.0.${(i % 250) + 1}`, 8080)];
-    const bad = mutatedObject(r, i, `10.96.2.${(i % 250) + 1}`).object;
-    const text = [...good, bad].map((o) => JSON.stringify(o)).join('\n---\n');
-    if (agrees(t, text, `objects ${i}`)) json++;
-    agrees(t, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...good, bad] }), `list ${i}`, 'f.json');
-    const doc = generatedDocument(r);
-    agrees(t, doc, `generated ${i}`);
-    agrees(t, mutatedDocument(r, doc), `mutated ${i}`);
-  }
+  for (const { text, label, file, objects } of wireInputs(1313, 300)) if (agrees(t, text, label, file) && objects) json++;
   t.true(json > 0);
 });

@@ -3,20 +3,7 @@ import type { ExecutionContext } from 'ava';
 import { parseManifest } from '../../lib/source/manifest-parser.js';
 import { entriesToJson } from '../../lib/source/manifest-parse-wire.js';
 import { manifestToJson } from '../../lib/source/manifest-parse-writer.js';
-import { generatedDocument, mutatedDocument } from '../helpers/generated-yaml.js';
-import { goodService, goodSlice, mutatedObject } from '../helpers/object-mutations.js';
-import { SeededRandom } from '../helpers/seeded-random.js';
-
-const SLICE_WITHOUT_PORTS_OR_HINTS = `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-endpoints:
-- addresses: [10.1.0.1]
-- addresses: [10.1.0.2]
-  hints: {forZones: [{name: a}]}
-  targetRef: {kind: Pod, name: web-0}
-`;
+import { SLICE_WITHOUT_PORTS_OR_HINTS, wireInputs } from '../helpers/wire-inputs.js';
 
 /** The text the thread sends for a file, written entry by entry, is the one its entries give written at once. */
 function streamedAgrees(t: ExecutionContext, text: string, label: string, file = 'f.yaml'): string | undefined {
@@ -58,16 +45,7 @@ test('a file with a nodePort of -0 after plain documents is not sent as JSON', (
 });
 
 test('valid and mutated objects, Lists and generated documents are sent as the same text entry by entry', (t) => {
-  const r = new SeededRandom(2727);
   let json = 0;
-  for (let i = 0; i < 200; i++) {
-    const good = [goodService(`web-${i}`, `10.96.1.${(i % 250) + 1}`), goodSlice(`web-${i}-a`, `web-${i}`, `10.1.0.${(i % 250) + 1}`, 8080)];
-    const bad = mutatedObject(r, i, `10.96.2.${(i % 250) + 1}`).object;
-    if (streamedAgrees(t, [...good, bad].map((o) => JSON.stringify(o)).join('\n---\n'), `objects ${i}`) !== undefined) json++;
-    streamedAgrees(t, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...good, bad] }), `list ${i}`, 'f.json');
-    const doc = generatedDocument(r);
-    streamedAgrees(t, `${PLAIN_SERVICE}---\n${doc}`, `generated ${i}`);
-    streamedAgrees(t, `${PLAIN_SERVICE}---\n${mutatedDocument(r, doc)}`, `mutated ${i}`);
-  }
+  for (const { text, label, file, objects } of wireInputs(2727, 200, `${PLAIN_SERVICE}---\n`)) if (streamedAgrees(t, text, label, file) !== undefined && objects) json++;
   t.true(json > 0);
 });
