@@ -35,7 +35,7 @@ export function splitManifest(text: string, fileName = ''): ManifestDocument[] {
 }
 
 /** The objects of a YAML stream's documents, numbered from 1; a document that cannot be read is its error. */
-export function manifestDocumentsOf(documents: readonly YamlDocument[]): ManifestDocument[] {
+function manifestDocumentsOf(documents: readonly YamlDocument[]): ManifestDocument[] {
   const out: ManifestDocument[] = [];
   const add = (doc: ManifestDocument): void => void out.push(doc);
   documents.forEach((doc, i) => {
